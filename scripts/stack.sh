@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# stack.sh installs, starts and stops the real servers Causeway is tested
+# against, all on 127.0.0.1 and all under .stack/ in the repository:
+#
+#   bash scripts/stack.sh install                    apt packages + Dendrite build
+#   bash scripts/stack.sh start [--registration F] [SERVER...]
+#                                                    SERVER: postgres dendrite (default: all)
+#   bash scripts/stack.sh stop                       stop what start started
+#   bash scripts/stack.sh env                        print export lines for tests
+#   bash scripts/stack.sh status                     show what is running
+#
+# Every server has its own install_X / start_X functions; add a new server by
+# writing those two and listing it in SERVERS. Processes are recorded in
+# .stack/pids as "name pid" lines and stopped by those PIDs only.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STACK=${CAUSEWAY_STACK_DIR:-$ROOT/.stack}
+BIN=$STACK/bin
+LOGS=$STACK/logs
+PIDS=$STACK/pids
+
+# Servers in start order; stop runs in reverse.
+SERVERS=(postgres dendrite)
+
+PG_ROLE=causeway
+PG_PASSWORD=causeway
+PG_PORT=5432
+PG_URL="postgres://$PG_ROLE:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
+
+DENDRITE_MODULE=$ROOT/build/dendrite
+DENDRITE_DIR=$STACK/dendrite
+DENDRITE_ADDR=127.0.0.1:8008
+DENDRITE_TOOLS=(dendrite create-account generate-keys generate-config)
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# as_root runs a command as root (directly, or through sudo when available).
+as_root() {
+	if [[ $(id -u) -eq 0 ]]; then
+		"$@"
+	elif command -v sudo >/dev/null; then
+		sudo "$@"
+	else
+		die "need root for: $*"
+	fi
+}
+
+# as_postgres runs a command as the postgres OS user (peer authentication).
+as_postgres() {
+	if [[ $(id -u) -eq 0 ]]; then
+		runuser -u postgres -- "$@"
+	else
+		sudo -u postgres "$@"
+	fi
+}
+
+# ---------------------------------------------------------------- install
+
+# apt_ensure installs the Debian packages that are not installed yet; it runs
+# apt-get update only when something is missing, so a warm machine is quick.
+apt_ensure() {
+	local missing=() p
+	for p in "$@"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			missing+=("$p")
+		fi
+	done
+	((${#missing[@]} == 0)) && return 0
+	log "apt-get install ${missing[*]}"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	# A policy-rc.d answering 101 keeps Debian from auto-starting the services
+	# it installs: the stack starts (and stops) its own instances.
+	local policy=/usr/sbin/policy-rc.d added=0
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+		as_root chmod 755 "$policy"
+		added=1
+	fi
+	local rc=0
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+	((added)) && as_root rm -f "$policy"
+	((rc == 0)) || die "apt-get install failed"
+}
+
+install_base() {
+	command -v go >/dev/null || die "Go is not installed (need Go >= 1.26 on PATH)"
+	apt_ensure ca-certificates curl gcc libc6-dev git
+}
+
+install_postgres() {
+	apt_ensure postgresql
+}
+
+# dendrite_stamp identifies a Dendrite build: the pinned module files plus the
+# Go toolchain and platform. A matching stamp means the binaries are current.
+dendrite_stamp() {
+	{
+		cat "$DENDRITE_MODULE/go.mod" "$DENDRITE_MODULE/go.sum"
+		go env GOVERSION GOOS GOARCH
+	} | sha256sum | cut -d' ' -f1
+}
+
+install_dendrite() {
+	local stamp_file=$BIN/.dendrite.stamp stamp t ok=1
+	stamp=$(dendrite_stamp)
+	for t in "${DENDRITE_TOOLS[@]}"; do [[ -x $BIN/$t ]] || ok=0; done
+	if ((ok)) && [[ -f $stamp_file && $(<"$stamp_file") == "$stamp" ]]; then
+		log "dendrite: up to date in $BIN"
+		return 0
+	fi
+	log "dendrite: building $(grep -o 'dendrite v[0-9.]*' "$DENDRITE_MODULE/go.sum" | head -1) into $BIN (cold ~80 s)"
+	mkdir -p "$BIN"
+	(cd "$DENDRITE_MODULE" && CGO_ENABLED=1 GOBIN=$BIN GOFLAGS=-mod=readonly go install tool) ||
+		die "dendrite build failed"
+	printf '%s\n' "$stamp" >"$stamp_file"
+}
+
+cmd_install() {
+	mkdir -p "$BIN" "$LOGS"
+	install_base
+	local s
+	for s in "${SERVERS[@]}"; do "install_$s"; done
+}
+
+# ---------------------------------------------------------------- process records
+
+record_pid() { printf '%s %s\n' "$1" "$2" >>"$PIDS"; }
+
+# recorded_pid prints the live PID recorded for a name, if any.
+recorded_pid() {
+	[[ -f $PIDS ]] || return 1
+	local name pid
+	while read -r name pid; do
+		if [[ $name == "$1" ]] && kill -0 "$pid" 2>/dev/null; then
+			printf '%s\n' "$pid"
+			return 0
+		fi
+	done <"$PIDS"
+	return 1
+}
+
+forget_pid() {
+	[[ -f $PIDS ]] || return 0
+	grep -v "^$1 " "$PIDS" >"$PIDS.tmp" || true
+	mv "$PIDS.tmp" "$PIDS"
+}
+
+# stop_pid sends SIGTERM, waits up to 20 s, then SIGKILL.
+stop_pid() {
+	local name=$1 pid=$2 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || { log "$name: stopped (pid $pid)"; return 0; }
+		sleep 0.1
+	done
+	log "$name: did not exit on SIGTERM, sending SIGKILL (pid $pid)"
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+# wait_http polls a URL until it answers 2xx, the process dies, or 60 s pass.
+wait_http() {
+	local name=$1 pid=$2 url=$3 log_file=$4 i
+	for ((i = 0; i < 600; i++)); do
+		curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 30 "$log_file" >&2 || true
+			die "$name exited during startup (log: $log_file)"
+		fi
+		sleep 0.1
+	done
+	tail -n 30 "$log_file" >&2 || true
+	die "$name not ready at $url after 60 s (log: $log_file)"
+}
+
+# ---------------------------------------------------------------- postgres
+
+# pg_cluster prints "version name status" of the first cluster, creating the
+# default cluster when apt installed none.
+pg_cluster() {
+	local line
+	line=$(pg_lsclusters -h 2>/dev/null | head -n 1)
+	if [[ -z $line ]]; then
+		local ver
+		ver=$(ls /usr/lib/postgresql | sort -n | tail -n 1)
+		[[ -n $ver ]] || die "no PostgreSQL server installed (run: stack.sh install)"
+		log "postgres: creating cluster $ver/main"
+		as_root pg_createcluster "$ver" main >/dev/null
+		line=$(pg_lsclusters -h | head -n 1)
+	fi
+	awk '{print $1, $2, $4}' <<<"$line"
+}
+
+start_postgres() {
+	local ver name status
+	read -r ver name status < <(pg_cluster)
+	if [[ $status == online ]]; then
+		log "postgres: cluster $ver/$name already running (left running on stop)"
+	else
+		log "postgres: starting cluster $ver/$name"
+		as_root pg_ctlcluster "$ver" "$name" start
+		printf '%s %s\n' "$ver" "$name" >"$STACK/postgres-started"
+	fi
+	local i
+	for ((i = 0; i < 100; i++)); do
+		pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break
+		sleep 0.1
+	done
+	pg_isready -q -h 127.0.0.1 -p "$PG_PORT" || die "postgres: not accepting connections on 127.0.0.1:$PG_PORT"
+	# Tests create and drop their own databases and schemas: the role needs
+	# CREATEDB, and SUPERUSER for schemas in databases it does not own.
+	as_postgres psql -q -v ON_ERROR_STOP=1 -d postgres <<-SQL >/dev/null
+		DO \$\$
+		BEGIN
+		  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_ROLE') THEN
+		    CREATE ROLE $PG_ROLE;
+		  END IF;
+		END
+		\$\$;
+		ALTER ROLE $PG_ROLE LOGIN CREATEDB SUPERUSER PASSWORD '$PG_PASSWORD';
+	SQL
+	log "postgres: ready at $PG_URL"
+}
+
+stop_postgres() {
+	[[ -f $STACK/postgres-started ]] || return 0
+	local ver name
+	read -r ver name <"$STACK/postgres-started"
+	log "postgres: stopping cluster $ver/$name"
+	as_root pg_ctlcluster "$ver" "$name" stop || log "postgres: stop failed"
+	rm -f "$STACK/postgres-started"
+}
+
+# ---------------------------------------------------------------- dendrite
+
+# dendrite_config writes .stack/dendrite/dendrite.yaml from generate-config's
+# CI defaults, patched for a private single-server test homeserver. Data and
+# keys survive restarts; the config is regenerated each start.
+dendrite_config() {
+	local registration=$1 cfg=$DENDRITE_DIR/dendrite.yaml secret
+	mkdir -p "$DENDRITE_DIR"
+	[[ -f $DENDRITE_DIR/matrix_key.pem ]] ||
+		"$BIN/generate-keys" -private-key "$DENDRITE_DIR/matrix_key.pem" >/dev/null
+	[[ -f $DENDRITE_DIR/shared_secret ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DENDRITE_DIR/shared_secret"
+	secret=$(<"$DENDRITE_DIR/shared_secret")
+	local files='[]'
+	[[ -n $registration ]] && files="[\"$registration\"]"
+	"$BIN/generate-config" -ci -server localhost -dir "$DENDRITE_DIR" |
+		sed -e "s|^  private_key: .*|  private_key: $DENDRITE_DIR/matrix_key.pem|" \
+			-e 's|^  disable_federation: .*|  disable_federation: true|' \
+			-e 's|^    in_memory: false|    in_memory: true|' \
+			-e "s|^  registration_shared_secret: .*|  registration_shared_secret: \"$secret\"|" \
+			-e 's|^  registration_disabled: .*|  registration_disabled: false|' \
+			-e "s|^  config_files: .*|  config_files: $files|" \
+			-e 's|^  level: trace|  level: info|' \
+			>"$cfg.tmp"
+	# The patterns match generate-config v0.15.2's output; fail loudly if a
+	# new Dendrite version changes its layout.
+	local want
+	for want in "private_key: $DENDRITE_DIR/matrix_key.pem" 'disable_federation: true' \
+		'in_memory: true' "registration_shared_secret: \"$secret\"" 'registration_disabled: false' \
+		"config_files: $files" 'server_name: localhost'; do
+		grep -qF "$want" "$cfg.tmp" || die "dendrite config: could not set '$want'"
+	done
+	# Rate limiting sits under client_api; its "enabled" line is the first one
+	# after "rate_limiting:".
+	sed -i '/^  rate_limiting:/{n;s/enabled: .*/enabled: false/}' "$cfg.tmp"
+	grep -A1 '^  rate_limiting:' "$cfg.tmp" | grep -q 'enabled: false' || die "dendrite config: rate limiting still on"
+	mv "$cfg.tmp" "$cfg"
+}
+
+start_dendrite() {
+	local registration=${REGISTRATION:-} pid
+	[[ -x $BIN/dendrite ]] || die "dendrite not built (run: stack.sh install)"
+	if [[ -n $registration ]]; then
+		[[ -f $registration ]] || die "registration file not found: $registration"
+		registration=$(cd "$(dirname "$registration")" && pwd)/$(basename "$registration")
+	fi
+	if pid=$(recorded_pid dendrite); then
+		log "dendrite: restarting (pid $pid) to apply the config"
+		stop_pid dendrite "$pid"
+		forget_pid dendrite
+	fi
+	if curl -fsS -o /dev/null --max-time 1 "http://$DENDRITE_ADDR/_matrix/client/versions" 2>/dev/null; then
+		die "dendrite: something not started by this script already answers on $DENDRITE_ADDR"
+	fi
+	dendrite_config "$registration"
+	local log_file=$LOGS/dendrite.log
+	log "dendrite: starting on $DENDRITE_ADDR${registration:+ with registration $registration}"
+	(cd "$DENDRITE_DIR" && exec "$BIN/dendrite" -config "$DENDRITE_DIR/dendrite.yaml" \
+		-http-bind-address "$DENDRITE_ADDR" -really-enable-open-registration) \
+		</dev/null >>"$log_file" 2>&1 &
+	pid=$!
+	record_pid dendrite "$pid"
+	wait_http dendrite "$pid" "http://$DENDRITE_ADDR/_matrix/client/versions" "$log_file"
+	log "dendrite: ready at http://$DENDRITE_ADDR (pid $pid, log $log_file)"
+}
+
+stop_dendrite() {
+	local pid
+	if pid=$(recorded_pid dendrite); then stop_pid dendrite "$pid"; fi
+	forget_pid dendrite
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_start() {
+	REGISTRATION=
+	local wanted=()
+	while (($#)); do
+		case $1 in
+		--registration) REGISTRATION=${2:?--registration needs a file}; shift 2 ;;
+		--registration=*) REGISTRATION=${1#*=}; shift ;;
+		-*) die "start: unknown flag $1" ;;
+		*) wanted+=("$1"); shift ;;
+		esac
+	done
+	((${#wanted[@]})) || wanted=("${SERVERS[@]}")
+	local s w
+	for w in "${wanted[@]}"; do
+		declare -F "start_$w" >/dev/null || die "start: unknown server '$w' (known: ${SERVERS[*]})"
+	done
+	mkdir -p "$LOGS"
+	for s in "${SERVERS[@]}"; do # always in dependency order
+		for w in "${wanted[@]}"; do
+			if [[ $w == "$s" ]]; then "start_$s"; fi
+		done
+	done
+}
+
+cmd_stop() {
+	local i
+	for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do "stop_${SERVERS[i]}"; done
+	# Anything else recorded (e.g. by an older version of this script).
+	if [[ -f $PIDS ]]; then
+		local name pid
+		while read -r name pid; do
+			kill -0 "$pid" 2>/dev/null && stop_pid "$name" "$pid"
+		done <"$PIDS"
+		rm -f "$PIDS"
+	fi
+}
+
+cmd_env() {
+	printf "export CAUSEWAY_TEST_POSTGRES_URL='%s'\n" "$PG_URL"
+	printf "export CAUSEWAY_DENDRITE_BIN='%s'\n" "$BIN/dendrite"
+	printf "export CAUSEWAY_STACK_BIN='%s'\n" "$BIN"
+}
+
+cmd_status() {
+	local s pid
+	for s in "${SERVERS[@]}"; do
+		if [[ $s == postgres ]]; then
+			if pg_isready -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; then echo "postgres: up"; else echo "postgres: down"; fi
+		elif pid=$(recorded_pid "$s"); then
+			echo "$s: up (pid $pid)"
+		else
+			echo "$s: down"
+		fi
+	done
+}
+
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+main() {
+	local cmd=${1:-}
+	(($#)) && shift
+	case $cmd in
+	install) cmd_install "$@" ;;
+	start) cmd_start "$@" ;;
+	stop) cmd_stop "$@" ;;
+	env) cmd_env "$@" ;;
+	status) cmd_status "$@" ;;
+	-h | --help | help) usage ;;
+	*) usage >&2; exit 2 ;;
+	esac
+}
+
+main "$@"

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# test.sh is Causeway's one test command (the README's, and what .ci/run runs).
+# On a fresh Debian 12 machine with Go it installs what the tests need, starts
+# PostgreSQL, and runs, in order:
+#
+#   gofmt -l            fails if any file needs formatting
+#   go vet              plain and with -tags integration
+#   unit tests          go test -race
+#   integration tests   go test -race -tags integration -run Integration
+#                       (each test starts its own Dendrite from CAUSEWAY_DENDRITE_BIN)
+#
+# Every step runs even when an earlier check failed; the summary lists them and
+# the exit status is non-zero if any failed. Everything started is stopped on
+# exit. CAUSEWAY_TEST_PKGS limits the packages (default ./...); extra arguments
+# are passed to both go test runs (e.g. -run TestX, -v).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+read -r -a PKGS <<<"${CAUSEWAY_TEST_PKGS:-./...}"
+STACK=(bash "$ROOT/scripts/stack.sh")
+
+RESULTS=()
+FAILED=0
+
+log() { printf '\n=== %s\n' "$*" >&2; }
+
+# step runs one named check, timing it and recording PASS/FAIL.
+step() {
+	local name=$1 start rc=0
+	shift
+	log "$name"
+	start=$SECONDS
+	"$@" || rc=$?
+	local took=$((SECONDS - start))
+	if ((rc == 0)); then
+		RESULTS+=("PASS  $name (${took}s)")
+	else
+		RESULTS+=("FAIL  $name (${took}s, exit $rc)")
+		FAILED=1
+	fi
+}
+
+summary() {
+	local rc=$?
+	"${STACK[@]}" stop || true
+	printf '\n=== summary\n' >&2
+	local r
+	for r in "${RESULTS[@]}"; do printf '  %s\n' "$r" >&2; done
+	if ((FAILED)); then
+		printf 'FAILED\n' >&2
+	elif ((rc != 0)); then
+		printf 'FAILED: setup (exit %d), see the log above\n' "$rc" >&2
+	else
+		printf 'OK\n' >&2
+	fi
+}
+
+check_gofmt() {
+	local files
+	files=$(gofmt -l . | grep -v '^\.stack/' || true)
+	if [[ -n $files ]]; then
+		printf 'needs gofmt:\n%s\n' "$files" >&2
+		return 1
+	fi
+}
+
+check_vet() {
+	go vet "${PKGS[@]}" && go vet -tags integration "${PKGS[@]}"
+}
+
+# require_env makes sure integration tests cannot skip in CI.
+require_env() {
+	local v missing=0
+	for v in CAUSEWAY_TEST_POSTGRES_URL CAUSEWAY_DENDRITE_BIN CAUSEWAY_STACK_BIN; do
+		if [[ -z ${!v:-} ]]; then
+			printf 'missing %s\n' "$v" >&2
+			missing=1
+		fi
+	done
+	[[ -x ${CAUSEWAY_DENDRITE_BIN:-} ]] || { printf 'CAUSEWAY_DENDRITE_BIN is not executable\n' >&2; missing=1; }
+	((missing == 0))
+}
+
+main() {
+	trap summary EXIT
+	log "install (apt packages, Dendrite build)"
+	"${STACK[@]}" install
+	log "start PostgreSQL"
+	"${STACK[@]}" start postgres
+	eval "$("${STACK[@]}" env)"
+	if [[ ${CI:-} == true ]]; then
+		require_env || exit 1
+	fi
+	step "gofmt" check_gofmt
+	step "go vet" check_vet
+	step "unit tests (-race)" go test -race "$@" "${PKGS[@]}"
+	step "integration tests (-race -tags integration)" \
+		go test -race -tags integration -run Integration -count=1 -timeout 30m "$@" "${PKGS[@]}"
+	((FAILED == 0))
+}
+
+main "$@"
