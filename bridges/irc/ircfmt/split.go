@@ -1,0 +1,145 @@
+package ircfmt
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// LineLimit is the maximum length of an IRC line in bytes, CR LF included
+// (RFC 1459 section 2.3; message tags are counted separately).
+const LineLimit = 512
+
+// ActionOverhead is the number of bytes CTCP ACTION framing adds to a
+// message: "\x01ACTION " and the closing "\x01".
+const ActionOverhead = len("\x01ACTION \x01")
+
+// SourceLen returns the length of the source prefix a server prepends to a
+// relayed message, ":nick!user@host " including the colon and the space.
+func SourceLen(nick, user, host string) int {
+	return len(":!@ ") + len(nick) + len(user) + len(host)
+}
+
+// PayloadLimit returns how many bytes of text fit in one "<command>
+// <target> :<text>" line once the server has prepended a source of
+// sourceLen bytes (see [SourceLen]) and the line is terminated by CR LF.
+// Subtract [ActionOverhead] for CTCP ACTION. The result is never below zero.
+func PayloadLimit(command, target string, sourceLen int) int {
+	n := LineLimit - len("\r\n") - sourceLen - len(command) - len(" ") - len(target) - len(" :")
+	return max(n, 0)
+}
+
+// minSplit is the smallest limit SplitLines honours: one UTF-8 sequence.
+const minSplit = utf8.UTFMax
+
+// SplitLines splits text into IRC lines of at most maxBytes bytes each.
+//
+// The text is split at newlines first (CR and NUL are dropped, lines with
+// no visible text are skipped), then long lines are split by bytes, at the
+// last space when there is one in the second half of the line, and never
+// inside a UTF-8 sequence or a formatting code. The space at a split is
+// dropped. When a formatted line is split, each continuation starts with
+// the codes that restore the formatting in effect, as long as they leave
+// room for text. A maxBytes below [utf8.UTFMax] is treated as
+// [utf8.UTFMax], so that any character fits.
+func SplitLines(text string, maxBytes int) []string {
+	maxBytes = max(maxBytes, minSplit)
+	var out []string
+	for line := range strings.SplitSeq(text, "\n") {
+		line = strings.Map(dropCRNUL, line)
+		if strings.TrimSpace(Strip(line)) == "" {
+			continue
+		}
+		out = splitLine(out, line, maxBytes)
+	}
+	return out
+}
+
+func dropCRNUL(r rune) rune {
+	if r == '\r' || r == 0 {
+		return -1
+	}
+	return r
+}
+
+// splitLine appends the pieces of one line to out.
+func splitLine(out []string, line string, maxBytes int) []string {
+	prefixLen := 0 // bytes of restoring codes at the start of line
+	for len(line) > maxBytes {
+		cut, resume := cutPoint(line, maxBytes)
+		if prefixLen > 0 && resume <= prefixLen {
+			// The restoring codes leave no room for the next character:
+			// continue unformatted.
+			line, prefixLen = line[prefixLen:], 0
+			continue
+		}
+		if piece := line[:cut]; strings.TrimSpace(Strip(piece)) != "" {
+			out = append(out, piece)
+		}
+		// Every line is read from plain formatting, restoring codes included.
+		st := advance(style{}, line[:resume])
+		rest := line[resume:]
+		prefix := transition(style{}, st, rest)
+		if len(prefix) > maxBytes/2 {
+			prefix = ""
+		}
+		line, prefixLen = prefix+rest, len(prefix)
+	}
+	if strings.TrimSpace(Strip(line)) != "" {
+		out = append(out, line)
+	}
+	return out
+}
+
+// advance returns the formatting after s when it started as st.
+func advance(st style, s string) style {
+	for i := 0; i < len(s); {
+		if isFormatCode(s[i]) {
+			i += st.apply(s[i:])
+			continue
+		}
+		i++
+	}
+	return st
+}
+
+// cutPoint finds where to split line (longer than maxBytes): the piece is
+// line[:cut] and the rest starts at line[resume:].
+func cutPoint(line string, maxBytes int) (cut, resume int) {
+	// Last boundary at or before maxBytes that is not inside a UTF-8
+	// sequence or a formatting code.
+	last, space := 0, -1
+	for i := 0; i < len(line); {
+		n := tokenLen(line[i:])
+		if i+n > maxBytes {
+			break
+		}
+		if line[i] == ' ' && i > 0 {
+			space = i
+		}
+		i += n
+		last = i
+	}
+	if last == 0 {
+		// A single token longer than the limit: only a formatting code can
+		// be (a long colour code with a tiny limit); drop it.
+		return 0, tokenLen(line)
+	}
+	if last < len(line) && line[last] == ' ' {
+		return last, last + 1
+	}
+	if space > maxBytes/2 {
+		return space, space + 1
+	}
+	return last, last
+}
+
+// tokenLen returns the length of the indivisible token at the start of s:
+// a formatting code or one UTF-8 sequence (invalid bytes count alone).
+func tokenLen(s string) int {
+	if isFormatCode(s[0]) {
+		var st style
+		return st.apply(s)
+	}
+	_, n := utf8.DecodeRuneInString(s)
+	return n
+}
