@@ -365,7 +365,7 @@ func (c *converter) text(s string, st style) {
 
 // write adds text with HTML whitespace collapsed.
 func (c *converter) write(s string, st style) {
-	s = collapseSpace(cleanText(s))
+	s = cleanText(collapseSpace(s))
 	if c.lineEmpty() || c.endsInSpace() {
 		s = strings.TrimLeft(s, " ")
 	}

@@ -35,7 +35,7 @@ const minSplit = utf8.UTFMax
 //
 // The text is split at newlines first (CR and NUL are dropped, lines with
 // no visible text are skipped), then long lines are split by bytes, at the
-// last space when there is one in the second half of the line, and never
+// last space that fits when there is one, else between characters, and never
 // inside a UTF-8 sequence or a formatting code. The space at a split is
 // dropped. When a formatted line is split, each continuation starts with
 // the codes that restore the formatting in effect, as long as they leave
@@ -127,7 +127,7 @@ func cutPoint(line string, maxBytes int) (cut, resume int) {
 	if last < len(line) && line[last] == ' ' {
 		return last, last + 1
 	}
-	if space > maxBytes/2 {
+	if space > 0 {
 		return space, space + 1
 	}
 	return last, last

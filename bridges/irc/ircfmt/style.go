@@ -165,12 +165,25 @@ func transition(from, to style, next string) string {
 	toggle(from.strike, to.strike, codeStrike)
 	toggle(from.mono, to.mono, codeMonospace)
 	toggle(from.reverse, to.reverse, codeReverse)
-	if colorCode != "" && b.Len() == n && next != "" && (isAlnum(next[0]) || next[0] == ',') {
-		// A colour code directly followed by digits or a comma would swallow
-		// them; an empty bold toggle keeps them as text.
+	if colorCode != "" && b.Len() == n && swallows(colorCode, next) {
+		// An empty bold toggle keeps the text from being read as part of
+		// the colour code.
 		b.WriteString("\x02\x02")
 	}
 	return b.String()
+}
+
+// swallows reports whether the last code in codes would read part of the
+// text that follows it (digits after \x03, hex digits after \x04, a comma
+// and digits after a foreground colour).
+func swallows(codes, next string) bool {
+	i := strings.LastIndexAny(codes, "\x03\x04")
+	if i < 0 || next == "" {
+		return false
+	}
+	last := codes[i:]
+	var st style
+	return st.apply(last+next[:min(len(next), 16)]) > len(last)
 }
 
 func isAlnum(c byte) bool {
