@@ -39,7 +39,7 @@ func TestFormatUsers(t *testing.T) {
 	}{
 		0:  {"libera", "alice", "@irc_libera_alice:example.org"},
 		1:  {"libera", "Alice", "@irc_libera_=41lice:example.org"},
-		2:  {"libera", "al_ice", "@irc_libera_al_ice:example.org"},   // _ is safe in the last value
+		2:  {"libera", "al_ice", "@irc_libera_al_ice:example.org"},    // _ is safe in the last value
 		3:  {"oftc_net", "bob", "@irc_oftc=5fnet_bob:example.org"},    // but not before the "_" separator
 		4:  {"libera", "a=b", "@irc_libera_a=3db:example.org"},        // the escape character itself
 		5:  {"libera", "[m]x", "@irc_libera_=5bm=5dx:example.org"},    // IRC nick punctuation
@@ -195,7 +195,7 @@ func TestOwnsAndClaims(t *testing.T) {
 	}{
 		0: {"@irc_libera_alice_x:example.org", true, true},
 		1: {"@irc_Libera_alice_x:example.org", false, true}, // a look-alike: claimed, not owned
-		2: {"@irc_x:example.org", false, false},            // prefix and suffix would overlap
+		2: {"@irc_x:example.org", false, false},             // prefix and suffix would overlap
 		3: {"@irc__x:example.org", false, true},
 		4: {"@irc_libera_alice_x:other.org", false, false},
 		5: {"@irc_libera_alice:example.org", false, false},
