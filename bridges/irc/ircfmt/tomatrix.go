@@ -186,6 +186,10 @@ var urlPattern = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"\x00-\x1f\x7f]+`)
 // pills.
 func (w *htmlWriter) text(s string) {
 	for s != "" {
+		if !strings.Contains(s, "://") {
+			w.words(s)
+			return
+		}
 		loc := urlPattern.FindStringIndex(s)
 		if loc == nil {
 			w.words(s)
