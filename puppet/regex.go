@@ -8,7 +8,8 @@ import (
 // Regex returns an anchored regular expression matching exactly the IDs
 // Format can produce (up to MaxIDLength, which it does not check), for the
 // registration file's namespaces. It uses only syntax shared by RE2 (Go,
-// Dendrite) and Python (Synapse).
+// Dendrite) and Python (Synapse). One difference remains: Python's "$" also
+// matches before a final newline, which no valid Matrix ID contains.
 func (n *Namespace[T]) Regex() string { return n.regex }
 
 // ClaimRegex returns an anchored regular expression matching every ID with
