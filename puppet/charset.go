@@ -1,6 +1,9 @@
 package puppet
 
-import "strings"
+import (
+	"math"
+	"strings"
+)
 
 // charset marks the bytes that are written unescaped in one position.
 type charset [256]bool
@@ -71,29 +74,32 @@ func (c *charset) escapedLen(v string) int {
 	return n
 }
 
-// appendEscaped writes v escaped to b.
-func (c *charset) appendEscaped(b *strings.Builder, v string) {
-	start := 0
+// appendEscaped appends v escaped to dst while it fits in budget bytes. It
+// returns the extended slice, the budget left and whether all of v fit.
+func (c *charset) appendEscaped(dst []byte, v string, budget int) ([]byte, int, bool) {
 	for i := 0; i < len(v); i++ {
 		x := v[i]
 		if c[x] {
+			if budget < 1 {
+				return dst, budget, false
+			}
+			dst = append(dst, x)
+			budget--
 			continue
 		}
-		b.WriteString(v[start:i])
-		b.WriteByte(escapeChar)
-		b.WriteByte(hexDigits[x>>4])
-		b.WriteByte(hexDigits[x&15])
-		start = i + 1
+		if budget < 3 {
+			return dst, budget, false
+		}
+		dst = append(dst, escapeChar, hexDigits[x>>4], hexDigits[x&15])
+		budget -= 3
 	}
-	b.WriteString(v[start:])
+	return dst, budget, true
 }
 
 // escape returns v escaped.
 func (c *charset) escape(v string) string {
-	var b strings.Builder
-	b.Grow(c.escapedLen(v))
-	c.appendEscaped(&b, v)
-	return b.String()
+	b, _, _ := c.appendEscaped(make([]byte, 0, c.escapedLen(v)), v, math.MaxInt)
+	return string(b)
 }
 
 // unescape validates that s is the canonical escaping of a non-empty value

@@ -199,53 +199,52 @@ func (n *Namespace[T]) literals() (lead, trail string) {
 // with its bound value). The result is at most MaxIDLength bytes or an error.
 func (n *Namespace[T]) Format(v Values) (T, error) {
 	t := n.tmpl
-	var buf [8]string
-	vals := buf[:0]
-	size, used := n.fixedLen, 0
+	var buf [MaxIDLength]byte // the result always fits: no heap growth
+	b := append(buf[:0], t.sigil)
+	b = append(b, t.prefix...)
+	budget := MaxIDLength - n.fixedLen
+	used := 0
 	for i := range t.parts {
 		p := &t.parts[i]
 		val, ok := v[p.name]
 		if ok {
 			used++
 		}
-		if n.bound[i] != "" {
+		switch {
+		case n.bound[i] != "":
 			if ok && val != n.boundRaw[i] {
 				return "", fmt.Errorf("format {%s}=%q: %w %q", p.name, val, ErrBoundValue, n.boundRaw[i])
 			}
-			vals = append(vals, "")
-			continue
-		}
-		if !ok {
+			b = append(b, n.bound[i]...)
+		case !ok:
 			return "", fmt.Errorf("format {%s}: %w", p.name, ErrMissingValue)
-		}
-		if val == "" {
+		case val == "":
 			return "", fmt.Errorf("format {%s}: %w", p.name, ErrEmptyValue)
+		default:
+			var fits bool
+			if b, budget, fits = p.safe.appendEscaped(b, val, budget); !fits {
+				return "", fmt.Errorf("format %s: %w (%d bytes)", t.raw, ErrTooLong, n.length(v))
+			}
 		}
-		size += p.safe.escapedLen(val)
-		vals = append(vals, val)
+		b = append(b, p.after...)
 	}
 	if used != len(v) {
 		return "", n.unknownKey(v)
 	}
-	if size > MaxIDLength {
-		return "", fmt.Errorf("format %s: %w (%d bytes)", t.raw, ErrTooLong, size)
-	}
-	var b strings.Builder
-	b.Grow(size)
-	b.WriteByte(t.sigil)
-	b.WriteString(t.prefix)
-	for i := range t.parts {
-		p := &t.parts[i]
-		if n.bound[i] != "" {
-			b.WriteString(n.bound[i])
-		} else {
-			p.safe.appendEscaped(&b, vals[i])
+	b = append(b, ':')
+	b = append(b, n.server...)
+	return T(b), nil
+}
+
+// length returns the length of the ID for v, for error messages.
+func (n *Namespace[T]) length(v Values) int {
+	size := n.fixedLen
+	for i, p := range n.tmpl.parts {
+		if n.bound[i] == "" {
+			size += p.safe.escapedLen(v[p.name])
 		}
-		b.WriteString(p.after)
 	}
-	b.WriteByte(':')
-	b.WriteString(n.server)
-	return T(b.String()), nil
+	return size
 }
 
 func (n *Namespace[T]) unknownKey(v Values) error {
@@ -262,15 +261,19 @@ func (n *Namespace[T]) unknownKey(v Values) error {
 // exactly id for some values.
 func (n *Namespace[T]) Parse(id T) (Values, error) {
 	v := make(Values, len(n.tmpl.parts))
-	if reason := n.scan(string(id), v); reason != "" {
-		return nil, fmt.Errorf("parse %q: %w %s: %s", id, ErrForeignID, n.tmpl.raw, reason)
+	if m := n.scan(string(id), v); m.reason != "" {
+		where := ""
+		if m.part >= 0 {
+			where = " {" + n.tmpl.parts[m.part].name + "}"
+		}
+		return nil, fmt.Errorf("parse %q: %w %s: %s%s", id, ErrForeignID, n.tmpl.raw, m.reason, where)
 	}
 	return v, nil
 }
 
 // Owns reports whether id belongs to the namespace, that is whether Parse
 // would succeed. It does not allocate.
-func (n *Namespace[T]) Owns(id T) bool { return n.scan(string(id), nil) == "" }
+func (n *Namespace[T]) Owns(id T) bool { return n.scan(string(id), nil).reason == "" }
 
 // Claims reports whether id matches ClaimRegex: it lies in the area the
 // namespace claims exclusively, even if Format could not have produced it.
@@ -294,41 +297,47 @@ func (n *Namespace[T]) localpart(id string) (string, bool) {
 	return local, strings.IndexByte(local, ':') < 0
 }
 
+// mismatch says why an ID is not in the namespace: a constant reason (""
+// when it is) and the placeholder concerned, or -1. Building no strings
+// keeps Owns free of allocations.
+type mismatch struct {
+	reason string
+	part   int
+}
+
 // scan matches id against the namespace and stores values into out when it
-// is not nil. It returns why id does not match, or "" when it does.
-func (n *Namespace[T]) scan(id string, out Values) string {
+// is not nil.
+func (n *Namespace[T]) scan(id string, out Values) mismatch {
 	if len(id) > MaxIDLength {
-		return "longer than 255 bytes"
+		return mismatch{"longer than 255 bytes", -1}
 	}
 	rest, ok := n.localpart(id)
 	if !ok {
-		return fmt.Sprintf("want %c…:%s", n.tmpl.sigil, n.server)
+		return mismatch{"wrong sigil or server, or a colon in the localpart", -1}
 	}
 	t := n.tmpl
 	if !strings.HasPrefix(rest, t.prefix) {
-		return "want prefix " + t.prefix
+		return mismatch{"wrong prefix", -1}
 	}
 	rest = rest[len(t.prefix):]
 	for i := range t.parts {
 		p := &t.parts[i]
 		end := len(rest)
 		if p.after != "" {
-			if end = strings.IndexByte(rest, p.after[0]); end < 0 {
-				return "want " + p.after + " after {" + p.name + "}"
-			}
+			end = strings.IndexByte(rest, p.after[0])
+		}
+		if end < 0 || !strings.HasPrefix(rest[end:], p.after) {
+			return mismatch{"no literal separator after", i}
 		}
 		if reason := n.value(i, rest[:end], out); reason != "" {
-			return reason
-		}
-		if !strings.HasPrefix(rest[end:], p.after) {
-			return "want " + p.after + " after {" + p.name + "}"
+			return mismatch{reason, i}
 		}
 		rest = rest[end+len(p.after):]
 	}
 	if rest != "" {
-		return "trailing text " + rest
+		return mismatch{"trailing text", -1}
 	}
-	return ""
+	return mismatch{}
 }
 
 // value checks the escaped value of placeholder i and stores it into out.
@@ -336,7 +345,7 @@ func (n *Namespace[T]) value(i int, esc string, out Values) string {
 	p := &n.tmpl.parts[i]
 	if n.bound[i] != "" {
 		if esc != n.bound[i] {
-			return "{" + p.name + "} is not " + n.bound[i]
+			return "not the bound value of"
 		}
 		if out != nil {
 			out[p.name] = n.boundRaw[i]
@@ -345,7 +354,7 @@ func (n *Namespace[T]) value(i int, esc string, out Values) string {
 	}
 	val, ok := p.safe.unescape(esc, out != nil)
 	if !ok {
-		return "{" + p.name + "} " + esc + " is empty or not canonically escaped"
+		return "empty or not canonically escaped value of"
 	}
 	if out != nil {
 		out[p.name] = val

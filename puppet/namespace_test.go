@@ -350,3 +350,25 @@ func TestEscapeRegexExact(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnsDoesNotAllocate guards the documented promise: Owns runs on every
+// event the bridge receives, mostly for IDs that are not puppets.
+func TestOwnsDoesNotAllocate(t *testing.T) {
+	ns := mustUsers(t, ircUsers)
+	for _, id := range []matrix.UserID{
+		"@irc_libera_=41lice:example.org", "@alice:example.org", "@irc_libera_alice:other.org",
+		"@irc_libera_=61:example.org", "@irc_libera:example.org",
+	} {
+		if n := testing.AllocsPerRun(100, func() { ns.Owns(id) }); n != 0 {
+			t.Errorf("Owns(%q) allocates %v times", id, n)
+		}
+	}
+}
+
+func TestParseErrorNamesPlaceholder(t *testing.T) {
+	ns := mustUsers(t, ircUsers)
+	_, err := ns.Parse("@irc_libera_=61lice:example.org")
+	if err == nil || !strings.Contains(err.Error(), "not canonically escaped value of {nick}") {
+		t.Errorf("Parse error = %v, want it to name {nick}", err)
+	}
+}
