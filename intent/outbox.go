@@ -1,0 +1,555 @@
+package intent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
+)
+
+// OutboxStore persists outbox items. *store.Store implements it.
+type OutboxStore interface {
+	// Enqueue stores item unless an item with the same queue and key exists;
+	// it returns the stored (or existing) item and whether it was new.
+	Enqueue(ctx context.Context, item store.OutboxItem) (store.OutboxItem, bool, error)
+	// PendingOutbox returns up to limit pending items, oldest first.
+	PendingOutbox(ctx context.Context, limit int) ([]store.OutboxItem, error)
+	CompleteOutbox(ctx context.Context, seq int64, result string) error
+	RecordOutboxAttempt(ctx context.Context, seq int64, errText string) error
+	FailOutbox(ctx context.Context, seq int64, errText string) error
+}
+
+// OpKind says what an outbox Op does.
+type OpKind string
+
+// Outbox operation kinds.
+const (
+	OpMessage   OpKind = "message"
+	OpState     OpKind = "state"
+	OpRedaction OpKind = "redaction"
+)
+
+// Op is one remote→Matrix operation for the outbox: send a message or state
+// event, or redact an event, as Sender in Room.
+type Op struct {
+	Kind OpKind
+	Room matrix.RoomID
+	// Sender is the puppet to act as; empty means the bot.
+	Sender matrix.UserID
+	// Type is the event type (message and state).
+	Type string
+	// StateKey is the state key (state).
+	StateKey string
+	// Content is the event content (message and state).
+	Content json.RawMessage
+	// Redacts and Reason describe a redaction.
+	Redacts matrix.EventID
+	Reason  string
+	// Timestamp, when set, is sent as ?ts= (the remote message's time).
+	Timestamp time.Time
+	// Key deduplicates: a second Send with the same Room and Key is ignored.
+	// Use the remote message ID. Empty means no deduplication.
+	Key string
+}
+
+type opPayload struct {
+	Kind     OpKind          `json:"kind"`
+	Room     matrix.RoomID   `json:"room"`
+	Sender   matrix.UserID   `json:"sender,omitempty"`
+	Type     string          `json:"type,omitempty"`
+	StateKey string          `json:"state_key,omitempty"`
+	Content  json.RawMessage `json:"content,omitempty"`
+	Redacts  matrix.EventID  `json:"redacts,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
+	TS       int64           `json:"ts,omitempty"`
+}
+
+func (op Op) validate() error {
+	if op.Room == "" {
+		return errors.New("outbox op has no room")
+	}
+	switch op.Kind {
+	case OpMessage, OpState:
+		if op.Type == "" {
+			return fmt.Errorf("outbox %s op has no event type", op.Kind)
+		}
+		if len(op.Content) > 0 && !json.Valid(op.Content) {
+			return fmt.Errorf("outbox %s op content is not JSON", op.Kind)
+		}
+	case OpRedaction:
+		if op.Redacts == "" {
+			return errors.New("outbox redaction op names no event")
+		}
+	default:
+		return fmt.Errorf("unknown outbox op kind %q", op.Kind)
+	}
+	return nil
+}
+
+func (op Op) marshal() (json.RawMessage, error) {
+	pl := opPayload{Kind: op.Kind, Room: op.Room, Sender: op.Sender, Type: op.Type, StateKey: op.StateKey,
+		Content: op.Content, Redacts: op.Redacts, Reason: op.Reason}
+	if !op.Timestamp.IsZero() {
+		pl.TS = op.Timestamp.UnixMilli()
+	}
+	return json.Marshal(pl)
+}
+
+func decodeOp(item store.OutboxItem) (Op, error) {
+	var pl opPayload
+	if err := json.Unmarshal(item.Payload, &pl); err != nil {
+		return Op{}, fmt.Errorf("decode outbox item %d: %w", item.Seq, err)
+	}
+	op := Op{Kind: pl.Kind, Room: pl.Room, Sender: pl.Sender, Type: pl.Type, StateKey: pl.StateKey,
+		Content: pl.Content, Redacts: pl.Redacts, Reason: pl.Reason, Key: item.Key}
+	if pl.TS != 0 {
+		op.Timestamp = time.UnixMilli(pl.TS)
+	}
+	return op, op.validate()
+}
+
+// TxnIDForItem returns the transaction ID the outbox uses for item: "cw", a
+// hash of the queue, key and creation time, and the sequence number. It
+// depends only on what the store keeps, so the resend of an item after a
+// crash carries the same ID and the homeserver deduplicates it.
+func TxnIDForItem(item store.OutboxItem) string {
+	h := sha256.New()
+	h.Write([]byte(item.Queue))
+	h.Write([]byte{0})
+	h.Write([]byte(item.Key))
+	h.Write([]byte{0})
+	h.Write([]byte(strconv.FormatInt(item.Created.UnixMicro(), 10)))
+	return "cw" + hex.EncodeToString(h.Sum(nil)[:8]) + "." + strconv.FormatInt(item.Seq, 10)
+}
+
+// ErrDuplicate is returned by SendAndWait when an op with the same key was
+// stored before and is no longer in flight, so its result is unknown.
+var ErrDuplicate = errors.New("outbox: duplicate key")
+
+// OutboxOptions configures an Outbox.
+type OutboxOptions struct {
+	Client *Client
+	Store  OutboxStore
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// Workers bounds concurrent deliveries (default 8). Rooms waiting to
+	// retry hold no worker.
+	Workers int
+	// Retry sets the backoff between attempts of one item (MaxAttempts is
+	// ignored: transient failures are retried until they succeed).
+	Retry RetryPolicy
+	// MaxInMemory bounds the items held in memory (default 10000); the rest
+	// wait in the store and are loaded as memory frees up.
+	MaxInMemory int
+	// PollInterval is how often the store is rescanned for pending items
+	// (default 1 minute), a safety net behind the in-memory hand-off.
+	PollInterval time.Duration
+	// OnSent, if set, is called after an item was delivered.
+	OnSent func(ctx context.Context, item store.OutboxItem, op Op, eventID matrix.EventID)
+	// OnFailed, if set, is called when an item failed permanently (a 4xx
+	// answer other than 429, or an undecodable payload), so a module can
+	// tell the remote user.
+	OnFailed func(ctx context.Context, item store.OutboxItem, op Op, err error)
+}
+
+// Outbox delivers remote→Matrix operations durably: each op is stored before
+// it is attempted, items of one queue (room) are delivered strictly in
+// order, queues progress independently, transient failures are retried with
+// capped backoff forever, and every send carries a transaction ID derived
+// from the stored item so a resend after a crash is not duplicated.
+type Outbox struct {
+	client *Client
+	store  OutboxStore
+	log    *slog.Logger
+	opts   OutboxOptions
+
+	// sendMu serialises Enqueue with the hand-off to memory so that the
+	// sequence numbers of one queue enter its lane in order.
+	sendMu sync.Mutex
+
+	mu       sync.Mutex
+	running  bool
+	lanes    map[string]*lane
+	known    map[int64]struct{}
+	overflow bool
+	pumping  bool
+	recent   map[int64]struct{}
+	waiters  map[int64][]chan sendResult
+
+	ready  chan *lane
+	pumpCh chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type pendingItem struct {
+	item store.OutboxItem
+	op   Op
+	err  error // decode error: the item fails permanently
+}
+
+// lane is the in-memory queue of one room. busy is true while the lane is
+// in the ready channel, being worked on, or waiting to retry.
+type lane struct {
+	queue string
+	items []pendingItem // sorted by seq
+	busy  bool
+}
+
+type sendResult struct {
+	eventID matrix.EventID
+	err     error
+}
+
+// NewOutbox returns an outbox; call Start to deliver.
+func NewOutbox(opts OutboxOptions) (*Outbox, error) {
+	if opts.Client == nil || opts.Store == nil {
+		return nil, errors.New("outbox: client and store are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 8
+	}
+	if opts.MaxInMemory <= 0 {
+		opts.MaxInMemory = 10000
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Minute
+	}
+	opts.Retry = opts.Retry.withDefaults()
+	return &Outbox{
+		client:  opts.Client,
+		store:   opts.Store,
+		log:     opts.Logger,
+		opts:    opts,
+		lanes:   map[string]*lane{},
+		known:   map[int64]struct{}{},
+		waiters: map[int64][]chan sendResult{},
+		ready:   make(chan *lane, opts.MaxInMemory+1),
+		pumpCh:  make(chan struct{}, 1),
+	}, nil
+}
+
+// Start loads the pending items left by a previous run and starts
+// delivering. Deliveries stop when ctx is done or Stop is called. An Outbox
+// is started once; after Stop, create a new one over the same store.
+func (o *Outbox) Start(ctx context.Context) error {
+	o.mu.Lock()
+	if o.running || o.cancel != nil {
+		o.mu.Unlock()
+		return errors.New("outbox already started")
+	}
+	ctx, o.cancel = context.WithCancel(ctx)
+	o.running = true
+	o.mu.Unlock()
+	if err := o.pump(ctx); err != nil {
+		o.cancel()
+		o.mu.Lock()
+		o.running = false
+		o.mu.Unlock()
+		return err
+	}
+	for range o.opts.Workers {
+		o.wg.Go(func() { o.work(ctx) })
+	}
+	o.wg.Go(func() { o.pumpLoop(ctx) })
+	return nil
+}
+
+// Stop stops delivering and waits for attempts in flight to end (or ctx).
+// Items not yet delivered stay in the store for the next Start.
+func (o *Outbox) Stop(ctx context.Context) error {
+	o.mu.Lock()
+	cancel := o.cancel
+	o.running = false
+	o.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() { o.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop outbox: %w", ctx.Err())
+	}
+}
+
+// Send stores op and returns once it is persisted; delivery happens in the
+// background. queued is false when an op with the same Room and Key was
+// stored before (nothing new is sent).
+func (o *Outbox) Send(ctx context.Context, op Op) (queued bool, err error) {
+	_, queued, err = o.send(ctx, op, false)
+	return queued, err
+}
+
+// SendAndWait stores op and waits until it is delivered, returning the event
+// ID, or until it fails permanently or ctx is done (the op stays queued and
+// is still delivered then). A duplicate Key yields ErrDuplicate unless the
+// earlier op is still in flight, in which case its result is returned.
+func (o *Outbox) SendAndWait(ctx context.Context, op Op) (matrix.EventID, error) {
+	ch, _, err := o.send(ctx, op, true)
+	if err != nil {
+		return "", err
+	}
+	select {
+	case r := <-ch:
+		return r.eventID, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func (o *Outbox) send(ctx context.Context, op Op, wait bool) (chan sendResult, bool, error) {
+	if err := op.validate(); err != nil {
+		return nil, false, err
+	}
+	payload, err := op.marshal()
+	if err != nil {
+		return nil, false, fmt.Errorf("outbox: encode op: %w", err)
+	}
+	item := store.OutboxItem{
+		Queue:   string(op.Room),
+		Key:     op.Key,
+		Payload: payload,
+		Created: time.Now().Truncate(time.Microsecond),
+	}
+	o.sendMu.Lock()
+	defer o.sendMu.Unlock()
+	stored, created, err := o.store.Enqueue(ctx, item)
+	if err != nil {
+		return nil, false, fmt.Errorf("outbox: store op for %s: %w", op.Room, err)
+	}
+	var ch chan sendResult
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if wait {
+		if _, inFlight := o.known[stored.Seq]; !created && !inFlight {
+			return nil, false, fmt.Errorf("%w %q in %s", ErrDuplicate, op.Key, op.Room)
+		}
+		ch = make(chan sendResult, 1)
+		o.waiters[stored.Seq] = append(o.waiters[stored.Seq], ch)
+	}
+	if !created {
+		return ch, false, nil
+	}
+	switch {
+	case !o.running:
+	case o.overflow || len(o.known) >= o.opts.MaxInMemory:
+		o.overflow = true
+	default:
+		o.addLocked(pendingItem{item: stored, op: op})
+	}
+	return ch, true, nil
+}
+
+// addLocked hands an item to its lane; o.mu must be held.
+func (o *Outbox) addLocked(p pendingItem) bool {
+	if _, ok := o.known[p.item.Seq]; ok {
+		return false
+	}
+	if _, ok := o.recent[p.item.Seq]; ok {
+		return false
+	}
+	o.known[p.item.Seq] = struct{}{}
+	l := o.lanes[p.item.Queue]
+	if l == nil {
+		l = &lane{queue: p.item.Queue}
+		o.lanes[p.item.Queue] = l
+	}
+	i, _ := slices.BinarySearchFunc(l.items, p.item.Seq, func(e pendingItem, seq int64) int {
+		return cmpInt64(e.item.Seq, seq)
+	})
+	l.items = slices.Insert(l.items, i, p)
+	if !l.busy {
+		l.busy = true
+		o.ready <- l
+	}
+	return true
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// pump loads pending items from the store that are not in memory yet.
+func (o *Outbox) pump(ctx context.Context) error {
+	o.sendMu.Lock()
+	defer o.sendMu.Unlock()
+	o.mu.Lock()
+	o.pumping = true
+	o.recent = map[int64]struct{}{}
+	o.mu.Unlock()
+	limit := o.opts.MaxInMemory
+	items, err := o.store.PendingOutbox(ctx, limit)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pumping = false
+	defer func() { o.recent = nil }()
+	if err != nil {
+		return fmt.Errorf("outbox: load pending items: %w", err)
+	}
+	full := false
+	for _, it := range items {
+		if len(o.known) >= o.opts.MaxInMemory {
+			full = true
+			break
+		}
+		op, derr := decodeOp(it)
+		o.addLocked(pendingItem{item: it, op: op, err: derr})
+	}
+	o.overflow = full || len(items) >= limit
+	return nil
+}
+
+func (o *Outbox) pumpLoop(ctx context.Context) {
+	t := time.NewTicker(o.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-o.pumpCh:
+		}
+		if err := o.pump(ctx); err != nil && ctx.Err() == nil {
+			o.log.WarnContext(ctx, "outbox rescan failed", slog.Any("error", err))
+		}
+	}
+}
+
+func (o *Outbox) work(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case l := <-o.ready:
+			o.attempt(ctx, l)
+		}
+	}
+}
+
+// attempt tries to deliver the head of lane l once.
+func (o *Outbox) attempt(ctx context.Context, l *lane) {
+	o.mu.Lock()
+	head := l.items[0]
+	o.mu.Unlock()
+
+	var eventID matrix.EventID
+	err := head.err
+	if err == nil {
+		eventID, err = o.deliver(withAttempts(ctx, 1), head)
+	}
+	switch {
+	case err == nil:
+		if cerr := o.store.CompleteOutbox(ctx, head.item.Seq, string(eventID)); cerr != nil {
+			o.log.ErrorContext(ctx, "outbox: cannot mark item delivered; a restart will resend it (deduplicated by txn ID)",
+				slog.Int64("seq", head.item.Seq), slog.Any("error", cerr))
+		}
+		o.finish(l, head, sendResult{eventID: eventID})
+		if o.opts.OnSent != nil {
+			o.opts.OnSent(ctx, head.item, head.op, eventID)
+		}
+	case ctx.Err() != nil:
+		// Stopping: the item stays pending in the store.
+	case IsTransient(err):
+		head.item.Attempts++
+		o.mu.Lock()
+		l.items[0].item.Attempts = head.item.Attempts
+		o.mu.Unlock()
+		if rerr := o.store.RecordOutboxAttempt(ctx, head.item.Seq, err.Error()); rerr != nil {
+			o.log.WarnContext(ctx, "outbox: cannot record attempt", slog.Int64("seq", head.item.Seq), slog.Any("error", rerr))
+		}
+		d := o.opts.Retry.Delay(head.item.Attempts, err)
+		o.log.WarnContext(ctx, "outbox delivery failed, will retry",
+			slog.String("room_id", l.queue), slog.Int64("seq", head.item.Seq),
+			slog.Int("attempts", head.item.Attempts), slog.Duration("delay", d), slog.Any("error", err))
+		time.AfterFunc(d, func() {
+			if ctx.Err() == nil {
+				o.ready <- l
+			}
+		})
+	default:
+		if ferr := o.store.FailOutbox(ctx, head.item.Seq, err.Error()); ferr != nil {
+			o.log.ErrorContext(ctx, "outbox: cannot mark item failed", slog.Int64("seq", head.item.Seq), slog.Any("error", ferr))
+		}
+		o.log.WarnContext(ctx, "outbox delivery failed permanently",
+			slog.String("room_id", l.queue), slog.Int64("seq", head.item.Seq), slog.Any("error", err))
+		o.finish(l, head, sendResult{err: err})
+		if o.opts.OnFailed != nil {
+			o.opts.OnFailed(ctx, head.item, head.op, err)
+		}
+	}
+}
+
+// finish removes the delivered or failed head of l, wakes waiters and hands
+// the lane back (or drops it when empty).
+func (o *Outbox) finish(l *lane, head pendingItem, res sendResult) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	l.items = l.items[1:]
+	delete(o.known, head.item.Seq)
+	if o.pumping {
+		o.recent[head.item.Seq] = struct{}{}
+	}
+	for _, ch := range o.waiters[head.item.Seq] {
+		ch <- res
+	}
+	delete(o.waiters, head.item.Seq)
+	if len(l.items) > 0 {
+		o.ready <- l
+	} else {
+		l.busy = false
+		delete(o.lanes, l.queue)
+	}
+	if o.overflow && len(o.known) <= o.opts.MaxInMemory/2 {
+		select {
+		case o.pumpCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// deliver performs the op of p against the homeserver.
+func (o *Outbox) deliver(ctx context.Context, p pendingItem) (matrix.EventID, error) {
+	op := p.op
+	in := o.client.Bot()
+	if op.Sender != "" {
+		in = o.client.Intent(op.Sender)
+	}
+	txn := TxnIDForItem(p.item)
+	switch op.Kind {
+	case OpMessage:
+		return in.SendMessageEvent(ctx, op.Room, op.Type, op.Content, SendOptions{TxnID: txn, Timestamp: op.Timestamp})
+	case OpState:
+		return in.SendState(ctx, op.Room, op.Type, op.StateKey, op.Content, op.Timestamp)
+	case OpRedaction:
+		body := map[string]string{}
+		if op.Reason != "" {
+			body["reason"] = op.Reason
+		}
+		raw, _ := json.Marshal(body)
+		return in.redact(ctx, op.Room, op.Redacts, raw, txn, op.Timestamp)
+	}
+	return "", fmt.Errorf("unknown outbox op kind %q", op.Kind)
+}

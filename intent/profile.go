@@ -1,0 +1,113 @@
+package intent
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// SetDisplayname sets the user's global display name. Setting the name the
+// cache already knows does no request.
+func (i *Intent) SetDisplayname(ctx context.Context, name string) error {
+	if pr, ok := i.c.state.profiles.get(i.user); ok && pr.hasName && pr.displayname == name {
+		return nil
+	}
+	if err := i.setProfileField(ctx, "displayname", name); err != nil {
+		return err
+	}
+	pr, _ := i.c.state.profiles.get(i.user)
+	pr.displayname, pr.hasName = name, true
+	i.c.state.profiles.put(i.user, pr)
+	return nil
+}
+
+// SetAvatarURL sets the user's global avatar (an mxc:// URI). Setting the
+// avatar the cache already knows does no request.
+func (i *Intent) SetAvatarURL(ctx context.Context, mxc string) error {
+	if pr, ok := i.c.state.profiles.get(i.user); ok && pr.hasAvatar && pr.avatarURL == mxc {
+		return nil
+	}
+	if err := i.setProfileField(ctx, "avatar_url", mxc); err != nil {
+		return err
+	}
+	pr, _ := i.c.state.profiles.get(i.user)
+	pr.avatarURL, pr.hasAvatar = mxc, true
+	i.c.state.profiles.put(i.user, pr)
+	return nil
+}
+
+func (i *Intent) setProfileField(ctx context.Context, field, value string) error {
+	if err := i.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	err := i.do(ctx, request{
+		method: http.MethodPut,
+		path:   p(clientV3+"/profile", string(i.user), field),
+		query:  tsQuery(nil, i.ts),
+		body:   map[string]string{field: value},
+	})
+	if err != nil {
+		return fmt.Errorf("set %s of %s: %w", field, i.user, err)
+	}
+	return nil
+}
+
+// Presence states.
+const (
+	PresenceOnline      = "online"
+	PresenceOffline     = "offline"
+	PresenceUnavailable = "unavailable"
+)
+
+// SetPresence sets the user's presence (online, offline, unavailable) and
+// optional status message.
+func (i *Intent) SetPresence(ctx context.Context, presence, statusMsg string) error {
+	if err := i.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	body := map[string]string{"presence": presence}
+	if statusMsg != "" {
+		body["status_msg"] = statusMsg
+	}
+	err := i.do(ctx, request{method: http.MethodPut, path: p(clientV3+"/presence", string(i.user), "status"), body: body})
+	if err != nil {
+		return fmt.Errorf("set presence of %s: %w", i.user, err)
+	}
+	return nil
+}
+
+// SetTyping starts (typing true, for timeout) or stops the user's typing
+// notification in room.
+func (i *Intent) SetTyping(ctx context.Context, room matrix.RoomID, typing bool, timeout time.Duration) error {
+	body := map[string]any{"typing": typing}
+	if typing {
+		body["timeout"] = timeout.Milliseconds()
+	}
+	err := i.do(ctx, request{method: http.MethodPut, path: p(clientV3+"/rooms", string(room), "typing", string(i.user)), body: body})
+	if err != nil {
+		return fmt.Errorf("set typing of %s in %s: %w", i.user, room, err)
+	}
+	return nil
+}
+
+// Receipt types for SendReceipt.
+const (
+	ReceiptRead        = "m.read"
+	ReceiptReadPrivate = "m.read.private"
+)
+
+// SendReceipt marks event as read by the user (receiptType m.read or
+// m.read.private; empty means m.read).
+func (i *Intent) SendReceipt(ctx context.Context, room matrix.RoomID, event matrix.EventID, receiptType string) error {
+	if receiptType == "" {
+		receiptType = ReceiptRead
+	}
+	err := i.do(ctx, request{method: http.MethodPost, path: p(clientV3+"/rooms", string(room), "receipt", receiptType, string(event)), body: map[string]any{}})
+	if err != nil {
+		return fmt.Errorf("send receipt for %s in %s: %w", event, room, err)
+	}
+	return nil
+}
