@@ -1,0 +1,164 @@
+// Package bridges defines the contract between the Causeway appservice core
+// and its bridge modules, and the registry through which modules are made
+// available to the core.
+//
+// A module implements the small required [Module] interface. Everything else
+// is optional: the core detects capability interfaces such as [EditHandler],
+// [ReactionHandler] or [AliasQuerier] with a type assertion and routes the
+// matching Matrix events only to modules that declare them. A module that
+// does not implement a capability never receives those events; the core logs
+// that they were not bridged.
+//
+// Lifecycle, driven by the core:
+//
+//  1. New (the factory in [Info]) creates an unconfigured module.
+//  2. Configure decodes the module's section of the configuration file.
+//  3. Namespaces reports the Matrix user and alias regexes the module claims;
+//     the core writes them into the registration and routes by them.
+//  4. Start receives a [Host]: intents for the bot and puppets, the durable
+//     outbox, the store and a logger.
+//  5. HandleMatrixEvent and the capability methods are called, per room in
+//     order, for events in the module's portals and namespaces.
+//  6. Stop is called on shutdown, before the store is closed.
+//
+// Modules never import one another; cmd/causeway enables them with blank
+// imports, each module calling [Register] in an init function.
+package bridges
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
+)
+
+// Info identifies a module and creates instances of it.
+type Info struct {
+	// ID is the module's short name, also its configuration section key
+	// under "bridges" and the Module column of its portals in the store.
+	ID string
+	// Description is one line for `causeway version` and the docs.
+	Description string
+	// New returns a fresh, unconfigured module.
+	New func() Module
+}
+
+// Module is the interface every bridge module implements.
+type Module interface {
+	// Info returns the module's registration info.
+	Info() Info
+	// Configure decodes the module's configuration section. It is called
+	// once, before Namespaces and Start.
+	Configure(env Env, section Decoder) error
+	// Namespaces reports the namespaces the module claims. Valid after Configure.
+	Namespaces() Namespaces
+	// Start connects the module to its remote network.
+	Start(ctx context.Context, host Host) error
+	// Stop disconnects and releases resources; work in flight is drained.
+	Stop(ctx context.Context) error
+	// HandleMatrixEvent receives the Matrix events routed to the module that no
+	// capability interface claimed (messages, membership, state...).
+	HandleMatrixEvent(ctx context.Context, evt *matrix.Event) error
+}
+
+// Decoder decodes a configuration section strictly; config.Section implements it.
+type Decoder interface {
+	Decode(out any) error
+}
+
+// Env is what a module knows at configuration time.
+type Env struct {
+	// ServerName is the homeserver's server name.
+	ServerName string
+	// BotUserID is the bridge bot's user ID.
+	BotUserID matrix.UserID
+}
+
+// Namespaces are the claims a module makes on the homeserver's namespaces.
+type Namespaces struct {
+	// UserRegexes are anchored regexes of the puppet user IDs.
+	UserRegexes []string
+	// AliasRegexes are anchored regexes of the room aliases.
+	AliasRegexes []string
+	// Protocols are third-party protocol IDs (for /thirdparty lookups).
+	Protocols []string
+}
+
+// Host is the core's side of the contract, given to a module on Start.
+type Host interface {
+	// ServerName is the homeserver's server name.
+	ServerName() string
+	// Logger is the module's logger.
+	Logger() *slog.Logger
+	// Matrix returns the client used to act as the bot and as puppets.
+	Matrix() *intent.Client
+	// Outbox returns the durable remote→Matrix send queue.
+	Outbox() *intent.Outbox
+	// Store returns the shared store (portals, message links, module KV).
+	Store() *store.Store
+	// IsAdmin reports whether a Matrix user is a bridge admin by config.
+	IsAdmin(user matrix.UserID) bool
+}
+
+// Registry holds the known modules. The zero value is not usable; use
+// [NewRegistry] or the process-wide [Default] registry that init functions
+// fill through [Register].
+type Registry struct {
+	mu      sync.Mutex
+	modules map[string]Info
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{modules: map[string]Info{}} }
+
+// Add registers a module; it fails on an empty or duplicate ID or a nil factory.
+func (r *Registry) Add(info Info) error {
+	if info.ID == "" || info.New == nil {
+		return fmt.Errorf("bridges: module %q needs an ID and a New func", info.ID)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.modules[info.ID]; dup {
+		return fmt.Errorf("bridges: module %q registered twice", info.ID)
+	}
+	r.modules[info.ID] = info
+	return nil
+}
+
+// Get returns a module's info by ID.
+func (r *Registry) Get(id string) (Info, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i, ok := r.modules[id]
+	return i, ok
+}
+
+// IDs lists the registered module IDs in sorted order.
+func (r *Registry) IDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]string, 0, len(r.modules))
+	for id := range r.modules {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Default is the registry that modules add themselves to from init
+// functions, like database/sql drivers; it is written only during package
+// initialisation.
+var Default = NewRegistry()
+
+// Register adds a module to [Default]. It panics on an invalid or duplicate
+// registration, which is a programming error caught at start-up.
+func Register(info Info) {
+	if err := Default.Add(info); err != nil {
+		panic(err)
+	}
+}

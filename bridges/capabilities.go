@@ -1,0 +1,145 @@
+package bridges
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// Edit is a Matrix message edit (rel_type m.replace).
+type Edit struct {
+	// Event is the edit event itself.
+	Event *matrix.Event
+	// Target is the event being edited.
+	Target matrix.EventID
+	// NewContent is the replacement content (m.new_content).
+	NewContent matrix.MessageContent
+}
+
+// Reaction is a Matrix annotation (m.reaction).
+type Reaction struct {
+	Event  *matrix.Event
+	Target matrix.EventID
+	Key    string
+}
+
+// Redaction is a Matrix redaction of an earlier event.
+type Redaction struct {
+	Event  *matrix.Event
+	Target matrix.EventID
+	Reason string
+}
+
+// Typing is the set of users typing in a room.
+type Typing struct {
+	RoomID  matrix.RoomID
+	UserIDs []matrix.UserID
+}
+
+// Presence is a Matrix user's presence.
+type Presence struct {
+	UserID matrix.UserID
+	// Presence is "online", "unavailable" or "offline".
+	Presence  string
+	StatusMsg string
+}
+
+// Receipt is a read receipt by a Matrix user.
+type Receipt struct {
+	RoomID  matrix.RoomID
+	UserID  matrix.UserID
+	EventID matrix.EventID
+}
+
+// EditHandler is implemented by modules that bridge Matrix edits.
+type EditHandler interface {
+	HandleMatrixEdit(ctx context.Context, e *Edit) error
+}
+
+// ReactionHandler is implemented by modules that bridge Matrix reactions.
+type ReactionHandler interface {
+	HandleMatrixReaction(ctx context.Context, r *Reaction) error
+}
+
+// RedactionHandler is implemented by modules that bridge Matrix redactions.
+type RedactionHandler interface {
+	HandleMatrixRedaction(ctx context.Context, r *Redaction) error
+}
+
+// TypingHandler is implemented by modules that bridge typing notifications.
+type TypingHandler interface {
+	HandleMatrixTyping(ctx context.Context, t *Typing)
+}
+
+// PresenceHandler is implemented by modules that bridge Matrix presence.
+type PresenceHandler interface {
+	HandleMatrixPresence(ctx context.Context, p *Presence)
+}
+
+// ReceiptHandler is implemented by modules that bridge read receipts.
+type ReceiptHandler interface {
+	HandleMatrixReceipt(ctx context.Context, r *Receipt)
+}
+
+// UserQuerier answers the homeserver's query for a user in the module's
+// namespace: it creates the puppet (registers it) and returns true when the
+// remote user exists.
+type UserQuerier interface {
+	QueryUser(ctx context.Context, id matrix.UserID) (bool, error)
+}
+
+// AliasQuerier answers the homeserver's query for an alias in the module's
+// namespace: it creates the portal room with that alias and returns true,
+// or returns false when no such remote conversation exists.
+type AliasQuerier interface {
+	QueryAlias(ctx context.Context, alias matrix.RoomAlias) (bool, error)
+}
+
+// Backfiller is implemented by modules that can fetch remote history into a
+// portal (on creation and after downtime).
+type Backfiller interface {
+	Backfill(ctx context.Context, room matrix.RoomID) error
+}
+
+// ThirdPartyProvider answers /_matrix/app/v1/thirdparty lookups for the
+// module's protocols. Results are JSON values shaped as the spec describes
+// (Protocol, Location and User objects).
+type ThirdPartyProvider interface {
+	ThirdPartyProtocol(ctx context.Context, protocol string) (json.RawMessage, error)
+	ThirdPartyLocations(ctx context.Context, protocol string, fields map[string]string) ([]json.RawMessage, error)
+	ThirdPartyUsers(ctx context.Context, protocol string, fields map[string]string) ([]json.RawMessage, error)
+}
+
+// CommandProvider is implemented by modules that offer commands in the
+// user's admin room (a direct chat with the bridge bot).
+type CommandProvider interface {
+	Commands() []Command
+}
+
+// Command is one admin-room command such as "!join".
+type Command struct {
+	// Name without the leading "!".
+	Name string
+	// Args is a short usage string ("<channel> [key]").
+	Args string
+	// Help is one line of help text.
+	Help string
+	// AdminOnly restricts the command to bridge admins.
+	AdminOnly bool
+	// Run executes the command; its reply is sent to the room as a notice.
+	Run func(ctx context.Context, c *CommandContext) (reply string, err error)
+}
+
+// CommandContext describes one command invocation.
+type CommandContext struct {
+	RoomID matrix.RoomID
+	Sender matrix.UserID
+	Event  *matrix.Event
+	// Args are the whitespace-separated words after the command name.
+	Args []string
+	// Raw is everything after the command name, untrimmed of inner spaces.
+	Raw string
+	// IsAdmin reports whether Sender is a bridge admin.
+	IsAdmin bool
+}

@@ -1,0 +1,420 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
+)
+
+// portalLookup is what the router needs from the store.
+type portalLookup interface {
+	PortalByRoom(ctx context.Context, roomID string) (store.Portal, error)
+}
+
+// botActions is what the router needs to act as the bridge bot.
+type botActions interface {
+	// JoinAsBot makes the bot join a room it was invited to.
+	JoinAsBot(ctx context.Context, room matrix.RoomID) error
+	// Notice sends a notice as the bot.
+	Notice(ctx context.Context, room matrix.RoomID, text string) error
+}
+
+// stateObserver keeps the intent state cache in step with what the
+// homeserver says (memberships, power levels), echoes included.
+type stateObserver interface {
+	ObserveEvent(ctx context.Context, evt *matrix.Event) error
+}
+
+// module is one enabled module with its compiled namespaces.
+type module struct {
+	id      string
+	m       bridges.Module
+	users   []*regexp.Regexp
+	aliases []*regexp.Regexp
+	protos  []string
+}
+
+func (m *module) ownsUser(id matrix.UserID) bool {
+	for _, re := range m.users {
+		if re.MatchString(string(id)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *module) ownsAlias(a matrix.RoomAlias) bool {
+	for _, re := range m.aliases {
+		if re.MatchString(string(a)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Router routes appservice events to the modules that own them. It
+// implements appservice.Handler.
+type Router struct {
+	log      *slog.Logger
+	bot      matrix.UserID
+	admins   map[matrix.UserID]bool
+	modules  []*module
+	byID     map[string]*module
+	portals  portalLookup
+	actions  botActions
+	observer stateObserver
+	commands map[string]bridges.Command
+}
+
+func newRouter(log *slog.Logger, bot matrix.UserID, admins []string, mods []bridges.Module, portals portalLookup, actions botActions, observer stateObserver) (*Router, error) {
+	r := &Router{log: log, bot: bot, admins: map[matrix.UserID]bool{}, byID: map[string]*module{},
+		portals: portals, actions: actions, observer: observer, commands: map[string]bridges.Command{}}
+	for _, a := range admins {
+		r.admins[matrix.UserID(a)] = true
+	}
+	for _, m := range mods {
+		ns := m.Namespaces()
+		mod := &module{id: m.Info().ID, m: m, protos: ns.Protocols}
+		for _, s := range ns.UserRegexes {
+			re, err := regexp.Compile(s)
+			if err != nil {
+				return nil, fmt.Errorf("module %s: user namespace %q: %w", mod.id, s, err)
+			}
+			mod.users = append(mod.users, re)
+		}
+		for _, s := range ns.AliasRegexes {
+			re, err := regexp.Compile(s)
+			if err != nil {
+				return nil, fmt.Errorf("module %s: alias namespace %q: %w", mod.id, s, err)
+			}
+			mod.aliases = append(mod.aliases, re)
+		}
+		r.modules = append(r.modules, mod)
+		r.byID[mod.id] = mod
+		if cp, ok := m.(bridges.CommandProvider); ok {
+			for _, c := range cp.Commands() {
+				if _, dup := r.commands[c.Name]; dup || c.Name == "help" {
+					return nil, fmt.Errorf("module %s: command !%s already defined", mod.id, c.Name)
+				}
+				r.commands[c.Name] = c
+			}
+		}
+	}
+	return r, nil
+}
+
+// IsBridged reports whether id is the bot or a puppet of any module: such
+// senders are the bridge's own echoes.
+func (r *Router) IsBridged(id matrix.UserID) bool {
+	if id == r.bot {
+		return true
+	}
+	for _, m := range r.modules {
+		if m.ownsUser(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// HandleEvent routes one timeline or state event. Called per room in order.
+func (r *Router) HandleEvent(ctx context.Context, evt *matrix.Event) error {
+	log := r.log.With("event_id", evt.ID, "room_id", evt.RoomID, "type", evt.Type)
+	if r.observer != nil {
+		if err := r.observer.ObserveEvent(ctx, evt); err != nil {
+			return err
+		}
+	}
+	if r.IsBridged(evt.Sender) {
+		log.Debug("dropping echo of the bridge's own event", "sender", evt.Sender)
+		return nil
+	}
+	// Invites and other membership changes that concern a puppet go to the
+	// module owning that puppet, whatever the room.
+	if evt.Type == matrix.EventMember && evt.StateKey != nil {
+		target := matrix.UserID(*evt.StateKey)
+		if target == r.bot {
+			return r.handleBotMembership(ctx, evt)
+		}
+		for _, m := range r.modules {
+			if m.ownsUser(target) {
+				return m.m.HandleMatrixEvent(ctx, evt)
+			}
+		}
+	}
+	p, err := r.portals.PortalByRoom(ctx, string(evt.RoomID))
+	if errors.Is(err, store.ErrNotFound) {
+		return r.handleUnowned(ctx, evt)
+	}
+	if err != nil {
+		return fmt.Errorf("look up portal: %w", err)
+	}
+	m := r.byID[p.Module]
+	if m == nil {
+		log.Warn("event in a portal of a module that is not enabled", "module", p.Module)
+		return nil
+	}
+	return dispatch(ctx, log, m, evt)
+}
+
+// dispatch classifies evt and calls the matching capability of m.
+func dispatch(ctx context.Context, log *slog.Logger, m *module, evt *matrix.Event) error {
+	switch evt.Type {
+	case matrix.EventMessage:
+		var c matrix.MessageContent
+		if err := json.Unmarshal(evt.Content, &c); err != nil {
+			log.Info("ignoring message with malformed content", "err", err)
+			return nil
+		}
+		if c.RelatesTo != nil && c.RelatesTo.RelType == "m.replace" {
+			eh, ok := m.m.(bridges.EditHandler)
+			if !ok {
+				log.Info("edit not bridged: module does not support edits", "module", m.id)
+				return nil
+			}
+			e := &bridges.Edit{Event: evt, Target: c.RelatesTo.EventID}
+			if c.NewContent != nil {
+				e.NewContent = *c.NewContent
+			} else {
+				e.NewContent = c
+			}
+			return eh.HandleMatrixEdit(ctx, e)
+		}
+	case matrix.EventReaction:
+		var c struct {
+			RelatesTo matrix.RelatesTo `json:"m.relates_to"`
+		}
+		if err := json.Unmarshal(evt.Content, &c); err != nil || c.RelatesTo.RelType != "m.annotation" {
+			return nil
+		}
+		rh, ok := m.m.(bridges.ReactionHandler)
+		if !ok {
+			log.Info("reaction not bridged: module does not support reactions", "module", m.id)
+			return nil
+		}
+		return rh.HandleMatrixReaction(ctx, &bridges.Reaction{Event: evt, Target: c.RelatesTo.EventID, Key: c.RelatesTo.Key})
+	case matrix.EventRedaction:
+		rh, ok := m.m.(bridges.RedactionHandler)
+		if !ok {
+			log.Info("redaction not bridged: module does not support redactions", "module", m.id)
+			return nil
+		}
+		var c struct {
+			Redacts matrix.EventID `json:"redacts"`
+			Reason  string         `json:"reason"`
+		}
+		_ = json.Unmarshal(evt.Content, &c)
+		target := evt.Redacts
+		if target == "" {
+			target = c.Redacts // room v11 moved redacts into content
+		}
+		return rh.HandleMatrixRedaction(ctx, &bridges.Redaction{Event: evt, Target: target, Reason: c.Reason})
+	}
+	return m.m.HandleMatrixEvent(ctx, evt)
+}
+
+func (r *Router) handleBotMembership(ctx context.Context, evt *matrix.Event) error {
+	var c matrix.MemberContent
+	if err := json.Unmarshal(evt.Content, &c); err != nil {
+		return nil
+	}
+	if c.Membership == "invite" {
+		r.log.Info("bot invited to a room; joining", "room_id", evt.RoomID, "inviter", evt.Sender)
+		if err := r.actions.JoinAsBot(ctx, evt.RoomID); err != nil {
+			return fmt.Errorf("join %s as bot: %w", evt.RoomID, err)
+		}
+		return r.actions.Notice(ctx, evt.RoomID, "Hello! I am the Causeway bridge bot. Send !help for commands.")
+	}
+	return nil
+}
+
+// handleUnowned handles events in rooms that are not portals: the only thing
+// the core does there is run bot commands.
+func (r *Router) handleUnowned(ctx context.Context, evt *matrix.Event) error {
+	text, ok := commandText(evt)
+	if !ok || !strings.HasPrefix(text, "!") {
+		return nil
+	}
+	return r.runCommand(ctx, evt, text[1:])
+}
+
+func commandText(evt *matrix.Event) (string, bool) {
+	if evt.Type != matrix.EventMessage {
+		return "", false
+	}
+	var c matrix.MessageContent
+	if json.Unmarshal(evt.Content, &c) != nil || c.MsgType != matrix.MsgText || (c.RelatesTo != nil && c.RelatesTo.RelType == "m.replace") {
+		return "", false
+	}
+	return strings.TrimSpace(c.Body), true
+}
+
+func (r *Router) runCommand(ctx context.Context, evt *matrix.Event, line string) error {
+	name, rest, _ := strings.Cut(line, " ")
+	name = strings.ToLower(name)
+	isAdmin := r.admins[evt.Sender]
+	if name == "help" || name == "" {
+		return r.actions.Notice(ctx, evt.RoomID, r.helpText(isAdmin))
+	}
+	c, ok := r.commands[name]
+	if !ok {
+		return r.actions.Notice(ctx, evt.RoomID, fmt.Sprintf("Unknown command !%s. Send !help for the list.", name))
+	}
+	if c.AdminOnly && !isAdmin {
+		return r.actions.Notice(ctx, evt.RoomID, fmt.Sprintf("!%s is for bridge admins only.", name))
+	}
+	reply, err := c.Run(ctx, &bridges.CommandContext{RoomID: evt.RoomID, Sender: evt.Sender, Event: evt,
+		Args: strings.Fields(rest), Raw: strings.TrimSpace(rest), IsAdmin: isAdmin})
+	if err != nil {
+		r.log.Warn("command failed", "command", name, "sender", evt.Sender, "err", err)
+		reply = fmt.Sprintf("!%s failed: %v", name, err)
+	}
+	if reply == "" {
+		return nil
+	}
+	return r.actions.Notice(ctx, evt.RoomID, reply)
+}
+
+func (r *Router) helpText(isAdmin bool) string {
+	var b strings.Builder
+	b.WriteString("Commands:\n!help: this list")
+	names := make([]string, 0, len(r.commands))
+	for n := range r.commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := r.commands[n]
+		if c.AdminOnly && !isAdmin {
+			continue
+		}
+		fmt.Fprintf(&b, "\n!%s", n)
+		if c.Args != "" {
+			b.WriteString(" " + c.Args)
+		}
+		b.WriteString(": " + c.Help)
+	}
+	return b.String()
+}
+
+// HandleEphemeral routes typing, receipts and presence to modules that
+// declared the matching capability.
+func (r *Router) HandleEphemeral(ctx context.Context, evt *matrix.Event) {
+	switch evt.Type {
+	case matrix.EventTyping:
+		var c struct {
+			UserIDs []matrix.UserID `json:"user_ids"`
+		}
+		if json.Unmarshal(evt.Content, &c) != nil {
+			return
+		}
+		users := c.UserIDs[:0]
+		for _, u := range c.UserIDs {
+			if !r.IsBridged(u) {
+				users = append(users, u)
+			}
+		}
+		if m := r.roomModule(ctx, evt.RoomID); m != nil {
+			if th, ok := m.m.(bridges.TypingHandler); ok {
+				th.HandleMatrixTyping(ctx, &bridges.Typing{RoomID: evt.RoomID, UserIDs: users})
+			}
+		}
+	case matrix.EventReceipt:
+		var c map[matrix.EventID]map[string]map[matrix.UserID]json.RawMessage
+		if json.Unmarshal(evt.Content, &c) != nil {
+			return
+		}
+		m := r.roomModule(ctx, evt.RoomID)
+		if m == nil {
+			return
+		}
+		rh, ok := m.m.(bridges.ReceiptHandler)
+		if !ok {
+			return
+		}
+		for eid, kinds := range c {
+			for kind, users := range kinds {
+				if kind != "m.read" && kind != "m.read.private" {
+					continue
+				}
+				for u := range users {
+					if !r.IsBridged(u) {
+						rh.HandleMatrixReceipt(ctx, &bridges.Receipt{RoomID: evt.RoomID, UserID: u, EventID: eid})
+					}
+				}
+			}
+		}
+	case matrix.EventPresence:
+		if r.IsBridged(evt.Sender) {
+			return
+		}
+		var c struct {
+			Presence  string `json:"presence"`
+			StatusMsg string `json:"status_msg"`
+		}
+		if json.Unmarshal(evt.Content, &c) != nil || c.Presence == "" {
+			return
+		}
+		for _, m := range r.modules {
+			if ph, ok := m.m.(bridges.PresenceHandler); ok {
+				ph.HandleMatrixPresence(ctx, &bridges.Presence{UserID: evt.Sender, Presence: c.Presence, StatusMsg: c.StatusMsg})
+			}
+		}
+	}
+}
+
+func (r *Router) roomModule(ctx context.Context, room matrix.RoomID) *module {
+	p, err := r.portals.PortalByRoom(ctx, string(room))
+	if err != nil {
+		return nil
+	}
+	return r.byID[p.Module]
+}
+
+// QueryUser asks the module owning id's namespace whether the user exists.
+func (r *Router) QueryUser(ctx context.Context, id matrix.UserID) (bool, error) {
+	for _, m := range r.modules {
+		if m.ownsUser(id) {
+			if q, ok := m.m.(bridges.UserQuerier); ok {
+				return q.QueryUser(ctx, id)
+			}
+			return false, nil
+		}
+	}
+	return false, nil
+}
+
+// QueryAlias asks the module owning alias's namespace to create the room.
+func (r *Router) QueryAlias(ctx context.Context, alias matrix.RoomAlias) (bool, error) {
+	for _, m := range r.modules {
+		if m.ownsAlias(alias) {
+			if q, ok := m.m.(bridges.AliasQuerier); ok {
+				return q.QueryAlias(ctx, alias)
+			}
+			return false, nil
+		}
+	}
+	return false, nil
+}
+
+func (r *Router) protocolModule(protocol string) bridges.ThirdPartyProvider {
+	for _, m := range r.modules {
+		for _, p := range m.protos {
+			if p == protocol {
+				if tp, ok := m.m.(bridges.ThirdPartyProvider); ok {
+					return tp
+				}
+			}
+		}
+	}
+	return nil
+}
