@@ -178,6 +178,7 @@ func (c *converter) walk(n *html.Node, st style) {
 		defer func() { c.lists = c.lists[:len(c.lists)-1]; c.prefix = c.prefix[:len(c.prefix)-1] }()
 	case "li":
 		c.item()
+		defer func() { c.marker = "" }()
 	}
 	c.children(n, st)
 }

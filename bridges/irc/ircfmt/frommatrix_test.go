@@ -22,6 +22,7 @@ func TestFromMatrix(t *testing.T) {
 		5:  {`<font data-mx-color="#ff0000">red</font> <span data-mx-color="#00007f" data-mx-bg-color="#ffff00">blue on yellow</span>`, "", []string{"\x0304red\x03 \x0302,08blue on yellow"}},
 		6:  {`<font color="#f00">3</font> <font data-mx-color="#fe0101">apples</font>`, "", []string{"\x03043\x03 \x0304apples"}},
 		28: {`<font data-mx-color="#ff0000">x</font>5 <font data-mx-color="#ff0000">,5</font>`, "", []string{"\x0304x\x03\x02\x025 \x0304\x02\x02,5"}},
+		30: {"<ul><li></li><li><img></li></ul><p>after</p>", "", []string{"after"}},
 		29: {`<font data-mx-color="#123457">x</font>ab`, "", []string{"\x0302x\x03ab"}},
 		7:  {`<span data-mx-bg-color="#ff0000">bg</span>`, "", []string{"\x0399,04bg"}},
 		8:  {`<span data-mx-spoiler="">secret</span>`, "", []string{"\x0301,01secret"}},

@@ -61,31 +61,37 @@ func dropCRNUL(r rune) rune {
 	return r
 }
 
-// splitLine appends the pieces of one line to out.
+// splitLine appends the pieces of one line to out. Each piece is prefix
+// (codes restoring the formatting in effect) followed by a part of line; st
+// is the formatting a client sees at the start of line.
 func splitLine(out []string, line string, maxBytes int) []string {
-	prefixLen := 0 // bytes of restoring codes at the start of line
-	for len(line) > maxBytes {
-		cut, resume := cutPoint(line, maxBytes)
-		if prefixLen > 0 && resume <= prefixLen {
-			// The restoring codes leave no room for the next character:
-			// continue unformatted.
-			line, prefixLen = line[prefixLen:], 0
-			continue
+	var st style
+	prefix := ""
+	for len(prefix)+len(line) > maxBytes {
+		cut, resume, ok := cutPoint(line, maxBytes-len(prefix))
+		if !ok {
+			if prefix != "" {
+				// The restoring codes leave no room for the next character:
+				// continue unformatted.
+				prefix, st = "", style{}
+				continue
+			}
+			// Only a formatting code can be longer than the limit (a long
+			// colour code with a tiny limit): drop it.
+			cut, resume = 0, tokenLen(line)
 		}
-		if piece := line[:cut]; strings.TrimSpace(Strip(piece)) != "" {
+		if piece := prefix + line[:cut]; strings.TrimSpace(Strip(piece)) != "" {
 			out = append(out, piece)
 		}
-		// Every line is read from plain formatting, restoring codes included.
-		st := advance(style{}, line[:resume])
-		rest := line[resume:]
-		prefix := transition(style{}, st, rest)
+		st = advance(st, line[:resume])
+		line = line[resume:]
+		prefix = transition(style{}, st, line)
 		if len(prefix) > maxBytes/2 {
-			prefix = ""
+			prefix, st = "", style{}
 		}
-		line, prefixLen = prefix+rest, len(prefix)
 	}
-	if strings.TrimSpace(Strip(line)) != "" {
-		out = append(out, line)
+	if piece := prefix + line; strings.TrimSpace(Strip(piece)) != "" {
+		out = append(out, piece)
 	}
 	return out
 }
@@ -102,15 +108,15 @@ func advance(st style, s string) style {
 	return st
 }
 
-// cutPoint finds where to split line (longer than maxBytes): the piece is
-// line[:cut] and the rest starts at line[resume:].
-func cutPoint(line string, maxBytes int) (cut, resume int) {
-	// Last boundary at or before maxBytes that is not inside a UTF-8
-	// sequence or a formatting code.
+// cutPoint finds where to split line so that the piece line[:cut] has at
+// most limit bytes; the rest starts at line[resume:]. It prefers the last
+// space, and never cuts inside a UTF-8 sequence or a formatting code. ok is
+// false when not even the first token fits.
+func cutPoint(line string, limit int) (cut, resume int, ok bool) {
 	last, space := 0, -1
 	for i := 0; i < len(line); {
 		n := tokenLen(line[i:])
-		if i+n > maxBytes {
+		if i+n > limit {
 			break
 		}
 		if line[i] == ' ' && i > 0 {
@@ -119,18 +125,15 @@ func cutPoint(line string, maxBytes int) (cut, resume int) {
 		i += n
 		last = i
 	}
-	if last == 0 {
-		// A single token longer than the limit: only a formatting code can
-		// be (a long colour code with a tiny limit); drop it.
-		return 0, tokenLen(line)
+	switch {
+	case last == 0:
+		return 0, 0, false
+	case last < len(line) && line[last] == ' ':
+		return last, last + 1, true
+	case space > 0:
+		return space, space + 1, true
 	}
-	if last < len(line) && line[last] == ' ' {
-		return last, last + 1
-	}
-	if space > 0 {
-		return space, space + 1
-	}
-	return last, last
+	return last, last, true
 }
 
 // tokenLen returns the length of the indivisible token at the start of s:

@@ -29,7 +29,7 @@ func TestSplitLines(t *testing.T) {
 		12: {"\x0304abc", 2, []string{"\x0304a", "bc"}},
 		13: {"🎉🎉🎉", 1, []string{"🎉", "🎉", "🎉"}},
 		14: {"\x0304123456789", 8, []string{"\x030412345", "\x03046789"}},
-		15: {"\x0304,021 2", 6, []string{"1 2"}}, // the colour code alone fills a line: text wins
+		15: {"\x0304,021 2", 6, []string{"1 2"}},             // the colour code alone fills a line: text wins
 		16: {"\x0304,021 2", 8, []string{"\x0304,021", "2"}}, // a 6-byte prefix leaves too little room
 	}
 	for i, tc := range tests {
