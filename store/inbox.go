@@ -1,0 +1,319 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// inboxLockID is the PostgreSQL advisory lock key held by AddTransaction so
+// that inbox sequence numbers commit in increasing order.
+const inboxLockID = 0x63617573_00000001
+
+// maxInsertRows bounds the rows of one multi-row INSERT (4 parameters a row,
+// far below SQLite's and PostgreSQL's parameter limits).
+const maxInsertRows = 250
+
+// maxInClause bounds the number of parameters of one "IN (…)" list.
+const maxInClause = 500
+
+// AddTransaction stores the events of appservice transaction txnID in one
+// database transaction. Every event whose event ID the store has not seen is
+// inserted, even when txnID itself was seen before (homeservers redeliver a
+// transaction with more events appended). It returns the newly added events,
+// in input order with Seq and Received set, and whether txnID was already
+// known. When it returns a nil error the events are durable.
+//
+// Every event must have an EventID; ephemeral data without one does not
+// belong in the inbox.
+func (s *Store) AddTransaction(ctx context.Context, txnID string, events []InboxEvent) (added []InboxEvent, seenTxn bool, err error) {
+	if txnID == "" {
+		return nil, false, errors.New("store: add transaction: empty transaction ID")
+	}
+	unique, err := uniqueEvents(events)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: add transaction %s: %w", txnID, err)
+	}
+	now := time.Now().UnixMicro()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("add transaction %s: begin: %w", txnID, err)
+	}
+	seqs, seenTxn, err := s.addTransaction(ctx, tx, txnID, unique, now)
+	if err != nil {
+		rollback(tx)
+		return nil, false, fmt.Errorf("add transaction %s: %w", txnID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, false, fmt.Errorf("add transaction %s: commit: %w", txnID, err)
+	}
+	for _, e := range unique {
+		if seq, ok := seqs[e.EventID]; ok {
+			e.Seq, e.Received = seq, unixMicro(now)
+			added = append(added, e)
+		}
+	}
+	return added, seenTxn, nil
+}
+
+func (s *Store) addTransaction(ctx context.Context, tx *sql.Tx, txnID string, events []InboxEvent, now int64) (map[string]int64, bool, error) {
+	if s.dialect == DialectPostgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(inboxLockID)); err != nil {
+			return nil, false, fmt.Errorf("lock inbox: %w", err)
+		}
+	}
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO inbox_txn (txn_id, received_us) VALUES ($1, $2) ON CONFLICT (txn_id) DO NOTHING`, txnID, now)
+	if err != nil {
+		return nil, false, fmt.Errorf("record transaction: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, false, fmt.Errorf("record transaction: %w", err)
+	}
+	seqs := make(map[string]int64, len(events))
+	for start := 0; start < len(events); start += maxInsertRows {
+		chunk := events[start:min(start+maxInsertRows, len(events))]
+		if err := s.insertEvents(ctx, tx, chunk, now, seqs); err != nil {
+			return nil, false, err
+		}
+	}
+	return seqs, n == 0, nil
+}
+
+// insertEvents inserts the events that are new with one multi-row INSERT and
+// records the Seq of each inserted event in seqs.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []InboxEvent, now int64, seqs map[string]int64) error {
+	stmt, err := s.ins.stmt(ctx, s.db, len(events))
+	if err != nil {
+		return fmt.Errorf("prepare event insert: %w", err)
+	}
+	args := make([]any, 0, 4*len(events))
+	for _, e := range events {
+		raw := []byte(e.Raw)
+		if raw == nil {
+			raw = []byte{}
+		}
+		args = append(args, e.EventID, e.RoomID, raw, now)
+	}
+	rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var id string
+		if err := rows.Scan(&seq, &id); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		seqs[id] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	return nil
+}
+
+// uniqueEvents drops repeated event IDs (keeping the first) and rejects
+// events without an ID.
+func uniqueEvents(events []InboxEvent) ([]InboxEvent, error) {
+	seen := make(map[string]struct{}, len(events))
+	out := make([]InboxEvent, 0, len(events))
+	for i, e := range events {
+		if e.EventID == "" {
+			return nil, fmt.Errorf("event %d has no event ID", i)
+		}
+		if _, dup := seen[e.EventID]; dup {
+			continue
+		}
+		seen[e.EventID] = struct{}{}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// insertCache holds the prepared multi-row event INSERT for each row count.
+type insertCache struct {
+	mu    sync.Mutex
+	stmts map[int]*sql.Stmt
+}
+
+func (c *insertCache) stmt(ctx context.Context, db *sql.DB, rows int) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.stmts[rows]; ok {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, eventInsertSQL(rows))
+	if err != nil {
+		return nil, err
+	}
+	if c.stmts == nil {
+		c.stmts = make(map[int]*sql.Stmt)
+	}
+	c.stmts[rows] = st
+	return st, nil
+}
+
+func (c *insertCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.stmts {
+		errs = append(errs, st.Close())
+	}
+	c.stmts = nil
+	return errors.Join(errs...)
+}
+
+// eventInsertSQL returns an INSERT of rows events that skips known event IDs
+// and returns the Seq of each inserted one.
+func eventInsertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO inbox_event (event_id, room_id, raw, received_us) VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		p := 4 * i
+		fmt.Fprintf(&b, "($%d,$%d,$%d,$%d)", p+1, p+2, p+3, p+4)
+	}
+	b.WriteString(` ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id`)
+	return b.String()
+}
+
+// PendingEvents returns up to limit events not yet marked done, in Seq order.
+func (s *Store) PendingEvents(ctx context.Context, limit int) ([]InboxEvent, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("store: pending events: limit %d must be positive", limit)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, event_id, room_id, raw, received_us FROM inbox_event
+		WHERE done_us IS NULL ORDER BY seq LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending events: %w", err)
+	}
+	defer rows.Close()
+	var out []InboxEvent
+	for rows.Next() {
+		var e InboxEvent
+		var received int64
+		var raw []byte
+		if err := rows.Scan(&e.Seq, &e.EventID, &e.RoomID, &raw, &received); err != nil {
+			return nil, fmt.Errorf("pending events: %w", err)
+		}
+		e.Raw, e.Received = raw, unixMicro(received)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending events: %w", err)
+	}
+	return out, nil
+}
+
+// MarkEventsDone marks the inbox events with the given sequence numbers as
+// processed, so PendingEvents no longer returns them. Marking an event done
+// twice is not an error; a sequence number the store does not hold is
+// (ErrNotFound), and then no event is marked.
+func (s *Store) MarkEventsDone(ctx context.Context, seqs ...int64) error {
+	ids := uniqueInts(seqs)
+	if len(ids) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("mark events done: begin: %w", err)
+	}
+	now := time.Now().UnixMicro()
+	var matched int64
+	for start := 0; start < len(ids); start += maxInClause {
+		chunk := ids[start:min(start+maxInClause, len(ids))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, now)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		q := `UPDATE inbox_event SET done_us = COALESCE(done_us, $1) WHERE seq IN (` + placeholders(2, len(chunk)) + `)`
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			rollback(tx)
+			return fmt.Errorf("mark events done: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			rollback(tx)
+			return fmt.Errorf("mark events done: %w", err)
+		}
+		matched += n
+	}
+	if matched != int64(len(ids)) {
+		rollback(tx)
+		return fmt.Errorf("mark events done: %d of %d sequence numbers unknown: %w", int64(len(ids))-matched, len(ids), ErrNotFound)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("mark events done: commit: %w", err)
+	}
+	return nil
+}
+
+// PruneInbox deletes the events marked done that were received before
+// before, and the records of transactions received before before. It
+// returns the number of events deleted.
+//
+// A pruned event ID or transaction ID is forgotten: if the homeserver
+// redelivered it afterwards it would be stored and processed again, so
+// before must lie well beyond the homeserver's retry horizon (hours, not
+// seconds).
+func (s *Store) PruneInbox(ctx context.Context, before time.Time) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("prune inbox: begin: %w", err)
+	}
+	cut := before.UnixMicro()
+	res, err := tx.ExecContext(ctx, `DELETE FROM inbox_event WHERE done_us IS NOT NULL AND received_us < $1`, cut)
+	if err != nil {
+		rollback(tx)
+		return 0, fmt.Errorf("prune inbox events: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		rollback(tx)
+		return 0, fmt.Errorf("prune inbox events: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM inbox_txn WHERE received_us < $1`, cut); err != nil {
+		rollback(tx)
+		return 0, fmt.Errorf("prune inbox transactions: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("prune inbox: commit: %w", err)
+	}
+	return n, nil
+}
+
+// placeholders returns "$first,$first+1,…" with n parameters.
+func placeholders(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "$%d", first+i)
+	}
+	return b.String()
+}
+
+func uniqueInts(in []int64) []int64 {
+	seen := make(map[int64]struct{}, len(in))
+	out := make([]int64, 0, len(in))
+	for _, v := range in {
+		if _, ok := seen[v]; !ok {
+			seen[v] = struct{}{}
+			out = append(out, v)
+		}
+	}
+	return out
+}

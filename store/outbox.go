@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Outbox item states (column outbox.state).
+const (
+	outboxPending   = 0
+	outboxCompleted = 1
+	outboxFailed    = 2
+)
+
+// Enqueue stores item before it is attempted and returns it with Seq and
+// Created set. When item.Key is not empty and an item with the same Queue and
+// Key was stored before — pending, completed or failed — nothing is stored,
+// the earlier item is returned and duplicate is true. Completed items keep
+// their key until PruneOutbox removes them, so a re-enqueue after a restart is
+// still recognised.
+func (s *Store) Enqueue(ctx context.Context, item OutboxItem) (stored OutboxItem, duplicate bool, err error) {
+	if item.Queue == "" {
+		return OutboxItem{}, false, errors.New("store: enqueue: empty queue")
+	}
+	payload := []byte(item.Payload)
+	if payload == nil {
+		payload = []byte{}
+	}
+	var key any
+	if item.Key != "" {
+		key = item.Key
+	}
+	now := time.Now().UnixMicro()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return OutboxItem{}, false, fmt.Errorf("enqueue on %s: begin: %w", item.Queue, err)
+	}
+	var seq int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO outbox (queue, dedupe_key, payload, created_us) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (queue, dedupe_key) DO NOTHING RETURNING seq`, item.Queue, key, payload, now).Scan(&seq)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		stored, err = scanOutbox(tx.QueryRowContext(ctx, `SELECT `+outboxColumns+` FROM outbox
+			WHERE queue = $1 AND dedupe_key = $2`, item.Queue, item.Key))
+		duplicate = true
+	case err == nil:
+		stored = OutboxItem{Seq: seq, Queue: item.Queue, Key: item.Key, Payload: payload, Created: unixMicro(now)}
+	}
+	if err != nil {
+		rollback(tx)
+		return OutboxItem{}, false, fmt.Errorf("enqueue on %s: %w", item.Queue, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return OutboxItem{}, false, fmt.Errorf("enqueue on %s: commit: %w", item.Queue, err)
+	}
+	return stored, duplicate, nil
+}
+
+const outboxColumns = `seq, queue, COALESCE(dedupe_key, ''), payload, created_us, attempts`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanOutbox(r rowScanner) (OutboxItem, error) {
+	var it OutboxItem
+	var created int64
+	var payload []byte
+	if err := r.Scan(&it.Seq, &it.Queue, &it.Key, &payload, &created, &it.Attempts); err != nil {
+		return OutboxItem{}, err
+	}
+	it.Payload, it.Created = payload, unixMicro(created)
+	return it, nil
+}
+
+// PendingOutbox returns up to limit items neither completed nor failed, in
+// Seq order (so in enqueue order within each queue).
+func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxItem, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("store: pending outbox: limit %d must be positive", limit)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox
+		WHERE state = 0 ORDER BY seq LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxItem
+	for rows.Next() {
+		it, err := scanOutbox(rows)
+		if err != nil {
+			return nil, fmt.Errorf("pending outbox: %w", err)
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending outbox: %w", err)
+	}
+	return out, nil
+}
+
+// CompleteOutbox marks item seq as delivered; result records the outcome,
+// for example the event ID the homeserver returned. Its key stays reserved.
+func (s *Store) CompleteOutbox(ctx context.Context, seq int64, result string) error {
+	return s.updateOutbox(ctx, "complete", seq,
+		`UPDATE outbox SET state = 1, result = $2, finished_us = $3 WHERE seq = $1`,
+		result, time.Now().UnixMicro())
+}
+
+// RecordOutboxAttempt counts one failed delivery attempt of item seq and
+// records its error; the item stays pending.
+func (s *Store) RecordOutboxAttempt(ctx context.Context, seq int64, errText string) error {
+	return s.updateOutbox(ctx, "record attempt of", seq,
+		`UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1`, errText)
+}
+
+// FailOutbox gives up on item seq: it records errText and the item is no
+// longer pending. It does not count an attempt; call RecordOutboxAttempt for
+// that. Its key stays reserved.
+func (s *Store) FailOutbox(ctx context.Context, seq int64, errText string) error {
+	return s.updateOutbox(ctx, "fail", seq,
+		`UPDATE outbox SET state = 2, last_error = $2, finished_us = $3 WHERE seq = $1`,
+		errText, time.Now().UnixMicro())
+}
+
+func (s *Store) updateOutbox(ctx context.Context, verb string, seq int64, query string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, query, append([]any{seq}, args...)...)
+	if err != nil {
+		return fmt.Errorf("%s outbox item %d: %w", verb, seq, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s outbox item %d: %w", verb, seq, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s outbox item %d: %w", verb, seq, ErrNotFound)
+	}
+	return nil
+}
+
+// PruneOutbox deletes completed and failed items that finished before
+// before and returns how many it deleted. Their keys are released: an item
+// enqueued again with the same key afterwards is stored and sent again.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE state <> 0 AND finished_us < $1`, before.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("prune outbox: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune outbox: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+)
+
+// Dialect names returned by [Store.Dialect].
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// sqliteBusyTimeout is how long an SQLite connection waits for a lock held
+// by another connection before failing.
+const sqliteBusyTimeout = 10 * time.Second
+
+// Store is Causeway's durable store. It is safe for concurrent use.
+type Store struct {
+	db      *sql.DB
+	dialect string
+	log     *slog.Logger
+	ins     insertCache
+}
+
+// Open connects to the database named by dsn, applies pending schema
+// migrations and returns the store. See the package documentation for the
+// accepted DSN forms. A nil log discards log output.
+func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = discardLogger()
+	}
+	dialect, driver, source, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(driver, source)
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	configurePool(db, dialect, source)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
+	}
+	s := &Store{db: db, dialect: dialect, log: log}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database. Calls in progress may fail.
+func (s *Store) Close() error {
+	stmtErr := s.ins.close()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close %s database: %w", s.dialect, err)
+	}
+	if stmtErr != nil {
+		return fmt.Errorf("close %s statements: %w", s.dialect, stmtErr)
+	}
+	return nil
+}
+
+// Dialect returns the backend in use: [DialectSQLite] or [DialectPostgres].
+func (s *Store) Dialect() string { return s.dialect }
+
+// parseDSN maps a DSN to a dialect, a database/sql driver name and the
+// driver's data source string.
+func parseDSN(dsn string) (dialect, driver, source string, err error) {
+	switch {
+	case dsn == "":
+		return "", "", "", errors.New("store: empty database DSN")
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return DialectPostgres, "pgx", dsn, nil
+	case strings.HasPrefix(dsn, "sqlite://"):
+		return DialectSQLite, "sqlite", sqliteSource(strings.TrimPrefix(dsn, "sqlite://")), nil
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return DialectSQLite, "sqlite", sqliteSource(strings.TrimPrefix(dsn, "sqlite:")), nil
+	case strings.HasPrefix(dsn, "file:"):
+		return DialectSQLite, "sqlite", sqliteSource(dsn), nil
+	case strings.Contains(dsn, "://"):
+		return "", "", "", fmt.Errorf("store: unsupported database DSN scheme in %q (want postgres://, postgresql://, sqlite: or a file path)", redact(dsn))
+	default:
+		return DialectSQLite, "sqlite", sqliteSource(dsn), nil
+	}
+}
+
+// sqliteSource turns a path or file: URI into a modernc.org/sqlite DSN with
+// Causeway's connection settings. Query parameters already present are kept.
+func sqliteSource(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + q.Encode()
+}
+
+// configurePool sizes the connection pool. An in-memory SQLite database
+// exists once per connection, so it gets exactly one.
+func configurePool(db *sql.DB, dialect, source string) {
+	if dialect != DialectSQLite {
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(4)
+		return
+	}
+	if strings.Contains(source, ":memory:") || strings.Contains(source, "mode=memory") {
+		db.SetMaxOpenConns(1)
+	}
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(0)
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// redact hides the password of a URL-shaped DSN for error messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "<unparsable DSN>"
+	}
+	return u.Redacted()
+}
+
+// unixMicro converts a stored time back to a time.Time.
+func unixMicro(us int64) time.Time { return time.UnixMicro(us) }
+
+// rollback ends tx after an error; the rollback's own error is irrelevant
+// because the transaction has already failed.
+func rollback(tx *sql.Tx) { _ = tx.Rollback() }

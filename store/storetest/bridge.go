@@ -1,0 +1,220 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/causewaybridge/causeway/store"
+)
+
+func runState(t *testing.T, open OpenFunc) {
+	t.Run("Registered", func(t *testing.T) { testRegistered(t, open(t)) })
+	t.Run("Membership", func(t *testing.T) { testMembership(t, open(t)) })
+}
+
+func runBridge(t *testing.T, open OpenFunc) {
+	t.Run("Portals", func(t *testing.T) { testPortals(t, open(t)) })
+	t.Run("PortalRoomConflict", func(t *testing.T) { testPortalConflict(t, open(t)) })
+	t.Run("MessageLinks", func(t *testing.T) { testMessageLinks(t, open(t)) })
+	t.Run("KV", func(t *testing.T) { testKV(t, open(t)) })
+}
+
+func testRegistered(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	const u = "@irc_libera_bob:example.org"
+	if ok, err := s.IsRegistered(ctx, u); err != nil || ok {
+		t.Fatalf("IsRegistered before marking = %v, %v; want false", ok, err)
+	}
+	for range 2 {
+		if err := s.MarkRegistered(ctx, u); err != nil {
+			t.Fatalf("MarkRegistered: %v", err)
+		}
+	}
+	if ok, err := s.IsRegistered(ctx, u); err != nil || !ok {
+		t.Errorf("IsRegistered after marking = %v, %v; want true", ok, err)
+	}
+	if ok, _ := s.IsRegistered(ctx, "@other:example.org"); ok {
+		t.Error("unmarked user reported registered")
+	}
+	if err := s.UnmarkRegistered(ctx, u); err != nil {
+		t.Fatalf("UnmarkRegistered: %v", err)
+	}
+	if ok, err := s.IsRegistered(ctx, u); err != nil || ok {
+		t.Errorf("IsRegistered after unmarking = %v, %v; want false", ok, err)
+	}
+}
+
+func testMembership(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	steps := []struct{ room, user, set, want string }{
+		0: {"!a:x", "@u:x", "", ""},
+		1: {"!a:x", "@u:x", "invite", "invite"},
+		2: {"!a:x", "@u:x", "join", "join"},
+		3: {"!b:x", "@u:x", "leave", "leave"},
+		4: {"!a:x", "@u:x", "", ""},
+	}
+	for i, st := range steps {
+		if st.set != "" || i > 0 {
+			if err := s.SetMembership(ctx, st.room, st.user, st.set); err != nil {
+				t.Fatalf("step %d: SetMembership: %v", i, err)
+			}
+		}
+		got, err := s.Membership(ctx, st.room, st.user)
+		if err != nil || got != st.want {
+			t.Errorf("step %d: Membership(%s) = %q, %v; want %q", i, st.room, got, err, st.want)
+		}
+	}
+	if got, _ := s.Membership(ctx, "!b:x", "@u:x"); got != "leave" {
+		t.Errorf("membership in another room changed to %q", got)
+	}
+}
+
+func testPortals(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	if _, err := s.PortalByRemote(ctx, "irc", "#go"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PortalByRemote(missing) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.PortalByRoom(ctx, "!nope:x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PortalByRoom(missing) = %v, want ErrNotFound", err)
+	}
+	p := store.Portal{Module: "irc", RemoteID: "libera/#go", RoomID: "!go:x", Meta: []byte(`{"topic":"Go"}`)}
+	if err := s.PutPortal(ctx, p); err != nil {
+		t.Fatalf("PutPortal: %v", err)
+	}
+	// Two portals may wait for a room at the same time.
+	for _, id := range []string{"libera/#a", "libera/#b"} {
+		if err := s.PutPortal(ctx, store.Portal{Module: "irc", RemoteID: id}); err != nil {
+			t.Fatalf("PutPortal(%s without room): %v", id, err)
+		}
+	}
+	if err := s.PutPortal(ctx, store.Portal{Module: "xmpp", RemoteID: "libera/#go", RoomID: "!x:x"}); err != nil {
+		t.Fatalf("PutPortal(other module): %v", err)
+	}
+	got, err := s.PortalByRoom(ctx, "!go:x")
+	if err != nil || got.Module != "irc" || got.RemoteID != p.RemoteID || !bytes.Equal(got.Meta, p.Meta) {
+		t.Errorf("PortalByRoom = %+v, %v; want %+v", got, err, p)
+	}
+	p.Meta, p.RoomID = []byte(`{"topic":"Gophers"}`), "!go2:x"
+	if err := s.PutPortal(ctx, p); err != nil {
+		t.Fatalf("PutPortal(update): %v", err)
+	}
+	got, err = s.PortalByRemote(ctx, "irc", p.RemoteID)
+	if err != nil || got.RoomID != "!go2:x" || string(got.Meta) != `{"topic":"Gophers"}` {
+		t.Errorf("after update PortalByRemote = %+v, %v", got, err)
+	}
+	if _, err := s.PortalByRoom(ctx, "!go:x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("old room still linked: %v", err)
+	}
+	list, err := s.Portals(ctx, "irc")
+	if err != nil {
+		t.Fatalf("Portals: %v", err)
+	}
+	if got := fmt.Sprint(remoteIDs(list)); got != "[libera/#a libera/#b libera/#go]" {
+		t.Errorf("Portals(irc) = %s", got)
+	}
+	if list[0].RoomID != "" || list[0].Meta != nil {
+		t.Errorf("roomless portal came back as %+v", list[0])
+	}
+	if err := s.DeletePortal(ctx, "irc", p.RemoteID); err != nil {
+		t.Fatalf("DeletePortal: %v", err)
+	}
+	if err := s.DeletePortal(ctx, "irc", p.RemoteID); err != nil {
+		t.Errorf("DeletePortal(missing): %v", err)
+	}
+	if _, err := s.PortalByRoom(ctx, "!go2:x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted portal still found: %v", err)
+	}
+	if _, err := s.PortalByRemote(ctx, "xmpp", "libera/#go"); err != nil {
+		t.Errorf("deleting irc portal removed the xmpp one: %v", err)
+	}
+}
+
+func remoteIDs(ps []store.Portal) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.RemoteID)
+	}
+	return out
+}
+
+func testPortalConflict(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	if err := s.PutPortal(ctx, store.Portal{Module: "irc", RemoteID: "#a", RoomID: "!r:x"}); err != nil {
+		t.Fatalf("PutPortal: %v", err)
+	}
+	err := s.PutPortal(ctx, store.Portal{Module: "xmpp", RemoteID: "b@muc", RoomID: "!r:x"})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Errorf("second portal for one room: %v, want ErrConflict", err)
+	}
+	if got, err := s.PortalByRoom(ctx, "!r:x"); err != nil || got.RemoteID != "#a" {
+		t.Errorf("PortalByRoom after conflict = %+v, %v; want the first portal", got, err)
+	}
+}
+
+func testMessageLinks(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	if _, err := s.MessageByRemote(ctx, "irc", "msgid1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("MessageByRemote(missing) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.MessageByEvent(ctx, "$e1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("MessageByEvent(missing) = %v, want ErrNotFound", err)
+	}
+	m := store.MessageLink{Module: "irc", RemoteID: "msgid1", RoomID: "!r:x", EventID: "$e1"}
+	if err := s.PutMessageLink(ctx, m); err != nil {
+		t.Fatalf("PutMessageLink: %v", err)
+	}
+	if got, err := s.MessageByRemote(ctx, "irc", "msgid1"); err != nil || got != m {
+		t.Errorf("MessageByRemote = %+v, %v; want %+v", got, err, m)
+	}
+	if got, err := s.MessageByEvent(ctx, "$e1"); err != nil || got != m {
+		t.Errorf("MessageByEvent = %+v, %v; want %+v", got, err, m)
+	}
+	if _, err := s.MessageByRemote(ctx, "xmpp", "msgid1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("other module's message found: %v", err)
+	}
+	m.EventID = "$e2"
+	if err := s.PutMessageLink(ctx, m); err != nil {
+		t.Fatalf("PutMessageLink(update): %v", err)
+	}
+	if got, err := s.MessageByRemote(ctx, "irc", "msgid1"); err != nil || got.EventID != "$e2" {
+		t.Errorf("after update MessageByRemote = %+v, %v", got, err)
+	}
+	if err := s.PutMessageLink(ctx, store.MessageLink{Module: "irc", RoomID: "!r:x"}); err == nil {
+		t.Error("message link without IDs accepted")
+	}
+}
+
+func testKV(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	if _, err := s.GetKV(ctx, "irc", "cursor"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetKV(missing) = %v, want ErrNotFound", err)
+	}
+	steps := []struct{ key, value string }{
+		0: {"cursor", "1"},
+		1: {"cursor", "2"},
+		2: {"empty", ""},
+	}
+	for i, st := range steps {
+		if err := s.PutKV(ctx, "irc", st.key, []byte(st.value)); err != nil {
+			t.Fatalf("step %d: PutKV: %v", i, err)
+		}
+		got, err := s.GetKV(ctx, "irc", st.key)
+		if err != nil || string(got) != st.value {
+			t.Errorf("step %d: GetKV = %q, %v; want %q", i, got, err, st.value)
+		}
+	}
+	if _, err := s.GetKV(ctx, "xmpp", "cursor"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("other module's key found: %v", err)
+	}
+	if err := s.DeleteKV(ctx, "irc", "cursor"); err != nil {
+		t.Fatalf("DeleteKV: %v", err)
+	}
+	if _, err := s.GetKV(ctx, "irc", "cursor"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetKV after delete = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteKV(ctx, "irc", "cursor"); err != nil {
+		t.Errorf("DeleteKV(missing): %v", err)
+	}
+}

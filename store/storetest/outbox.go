@@ -1,0 +1,163 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/store"
+)
+
+func runOutbox(t *testing.T, open OpenFunc) {
+	t.Run("EnqueueAndPendingOrder", func(t *testing.T) { testEnqueueOrder(t, open(t)) })
+	t.Run("KeyDedupe", func(t *testing.T) { testOutboxDedupe(t, open(t)) })
+	t.Run("AttemptsCompleteFail", func(t *testing.T) { testOutboxLifecycle(t, open(t)) })
+	t.Run("UnknownItem", func(t *testing.T) { testOutboxUnknown(t, open(t)) })
+	t.Run("PruneOutbox", func(t *testing.T) { testPruneOutbox(t, open(t)) })
+}
+
+func mustEnqueue(t *testing.T, s *store.Store, queue, key, payload string) (store.OutboxItem, bool) {
+	t.Helper()
+	it, dup, err := s.Enqueue(t.Context(), store.OutboxItem{Queue: queue, Key: key, Payload: []byte(payload)})
+	if err != nil {
+		t.Fatalf("Enqueue(%s, %q): %v", queue, key, err)
+	}
+	return it, dup
+}
+
+func mustPendingOutbox(t *testing.T, s *store.Store) []store.OutboxItem {
+	t.Helper()
+	items, err := s.PendingOutbox(t.Context(), 100)
+	if err != nil {
+		t.Fatalf("PendingOutbox: %v", err)
+	}
+	return items
+}
+
+func payloads(items []store.OutboxItem) string {
+	var out []string
+	for _, it := range items {
+		out = append(out, string(it.Payload))
+	}
+	return fmt.Sprint(out)
+}
+
+func testEnqueueOrder(t *testing.T, s *store.Store) {
+	a, _ := mustEnqueue(t, s, "!r1:x", "", `{"n":1}`)
+	b, _ := mustEnqueue(t, s, "!r2:x", "k", `{"n":2}`)
+	c, dup := mustEnqueue(t, s, "!r1:x", "", `{"n":1}`)
+	if dup {
+		t.Error("item without key reported as duplicate")
+	}
+	if !(a.Seq < b.Seq && b.Seq < c.Seq) {
+		t.Errorf("seqs %d, %d, %d not increasing", a.Seq, b.Seq, c.Seq)
+	}
+	if a.Queue != "!r1:x" || b.Key != "k" || a.Created.IsZero() || a.Attempts != 0 {
+		t.Errorf("stored item %+v lacks fields", a)
+	}
+	got := mustPendingOutbox(t, s)
+	if p := payloads(got); p != `[{"n":1} {"n":2} {"n":1}]` {
+		t.Errorf("pending payloads %s", p)
+	}
+	if got[1].Seq != b.Seq || got[1].Queue != "!r2:x" || got[1].Key != "k" || !got[1].Created.Equal(b.Created) {
+		t.Errorf("pending item %+v, enqueued %+v", got[1], b)
+	}
+	if _, _, err := s.Enqueue(t.Context(), store.OutboxItem{Payload: []byte("{}")}); err == nil {
+		t.Error("item without queue accepted")
+	}
+	if _, err := s.PendingOutbox(t.Context(), 0); err == nil {
+		t.Error("PendingOutbox(0) accepted")
+	}
+}
+
+func testOutboxDedupe(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	first, dup := mustEnqueue(t, s, "!r:x", "irc-msg-1", `{"body":"one"}`)
+	if dup {
+		t.Fatal("first enqueue reported duplicate")
+	}
+	again, dup := mustEnqueue(t, s, "!r:x", "irc-msg-1", `{"body":"changed"}`)
+	if !dup || again.Seq != first.Seq || string(again.Payload) != `{"body":"one"}` {
+		t.Errorf("re-enqueue = %+v dup=%v; want the first item, duplicate", again, dup)
+	}
+	if _, dup := mustEnqueue(t, s, "!other:x", "irc-msg-1", `{}`); dup {
+		t.Error("same key in another queue reported duplicate")
+	}
+	if err := s.CompleteOutbox(ctx, first.Seq, "$event1"); err != nil {
+		t.Fatalf("CompleteOutbox: %v", err)
+	}
+	if again, dup := mustEnqueue(t, s, "!r:x", "irc-msg-1", `{}`); !dup || again.Seq != first.Seq {
+		t.Errorf("re-enqueue after completion: seq %d dup=%v; want duplicate of %d", again.Seq, dup, first.Seq)
+	}
+	failed, _ := mustEnqueue(t, s, "!r:x", "irc-msg-2", `{}`)
+	if err := s.FailOutbox(ctx, failed.Seq, "M_FORBIDDEN"); err != nil {
+		t.Fatalf("FailOutbox: %v", err)
+	}
+	if _, dup := mustEnqueue(t, s, "!r:x", "irc-msg-2", `{}`); !dup {
+		t.Error("re-enqueue after failure not reported duplicate")
+	}
+	if n := len(mustPendingOutbox(t, s)); n != 1 {
+		t.Errorf("%d pending items, want 1 (the other queue's)", n)
+	}
+}
+
+func testOutboxLifecycle(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	a, _ := mustEnqueue(t, s, "!r:x", "a", `"a"`)
+	b, _ := mustEnqueue(t, s, "!r:x", "b", `"b"`)
+	c, _ := mustEnqueue(t, s, "!r:x", "c", `"c"`)
+	for range 2 {
+		if err := s.RecordOutboxAttempt(ctx, a.Seq, "502 Bad Gateway"); err != nil {
+			t.Fatalf("RecordOutboxAttempt: %v", err)
+		}
+	}
+	got := mustPendingOutbox(t, s)
+	if len(got) != 3 || got[0].Seq != a.Seq || got[0].Attempts != 2 || got[1].Attempts != 0 {
+		t.Fatalf("pending after attempts: %+v; want a first with 2 attempts", got)
+	}
+	if err := s.CompleteOutbox(ctx, a.Seq, "$ev"); err != nil {
+		t.Fatalf("CompleteOutbox: %v", err)
+	}
+	if err := s.FailOutbox(ctx, b.Seq, "M_FORBIDDEN"); err != nil {
+		t.Fatalf("FailOutbox: %v", err)
+	}
+	got = mustPendingOutbox(t, s)
+	if len(got) != 1 || got[0].Seq != c.Seq {
+		t.Errorf("pending after complete and fail: %s; want only c", payloads(got))
+	}
+}
+
+func testOutboxUnknown(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	for name, err := range map[string]error{
+		"CompleteOutbox":      s.CompleteOutbox(ctx, 4242, "$x"),
+		"RecordOutboxAttempt": s.RecordOutboxAttempt(ctx, 4242, "boom"),
+		"FailOutbox":          s.FailOutbox(ctx, 4242, "boom"),
+	} {
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s(unknown seq) = %v, want ErrNotFound", name, err)
+		}
+	}
+}
+
+func testPruneOutbox(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	done, _ := mustEnqueue(t, s, "!r:x", "k1", `1`)
+	pending, _ := mustEnqueue(t, s, "!r:x", "k2", `2`)
+	if err := s.CompleteOutbox(ctx, done.Seq, "$e"); err != nil {
+		t.Fatalf("CompleteOutbox: %v", err)
+	}
+	if n, err := s.PruneOutbox(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Errorf("PruneOutbox(an hour ago) = %d, %v; want 0", n, err)
+	}
+	if n, err := s.PruneOutbox(ctx, time.Now().Add(time.Second)); err != nil || n != 1 {
+		t.Errorf("PruneOutbox(now) = %d, %v; want 1", n, err)
+	}
+	if got := mustPendingOutbox(t, s); len(got) != 1 || got[0].Seq != pending.Seq {
+		t.Errorf("prune touched pending items: %s", payloads(got))
+	}
+	if _, dup := mustEnqueue(t, s, "!r:x", "k1", `1`); dup {
+		t.Error("pruned key still reported duplicate")
+	}
+}
