@@ -196,14 +196,15 @@ func (n *Namespace[T]) literals() (lead, trail string) {
 
 // Format returns the ID for v, which must hold a non-empty value for every
 // free placeholder and nothing else (a bound placeholder may be repeated
-// with its bound value). The result is at most MaxIDLength bytes or an error.
+// with its bound value). The result is at most MaxIDLength bytes or an error;
+// ErrTooLong is reported only when the values are otherwise valid.
 func (n *Namespace[T]) Format(v Values) (T, error) {
 	t := n.tmpl
 	var buf [MaxIDLength]byte // the result always fits: no heap growth
 	b := append(buf[:0], t.sigil)
 	b = append(b, t.prefix...)
 	budget := MaxIDLength - n.fixedLen
-	used := 0
+	used, tooLong := 0, false
 	for i := range t.parts {
 		p := &t.parts[i]
 		val, ok := v[p.name]
@@ -215,21 +216,27 @@ func (n *Namespace[T]) Format(v Values) (T, error) {
 			if ok && val != n.boundRaw[i] {
 				return "", fmt.Errorf("format {%s}=%q: %w %q", p.name, val, ErrBoundValue, n.boundRaw[i])
 			}
-			b = append(b, n.bound[i]...)
+			if !tooLong {
+				b = append(b, n.bound[i]...)
+			}
 		case !ok:
 			return "", fmt.Errorf("format {%s}: %w", p.name, ErrMissingValue)
 		case val == "":
 			return "", fmt.Errorf("format {%s}: %w", p.name, ErrEmptyValue)
-		default:
+		case !tooLong:
 			var fits bool
-			if b, budget, fits = p.safe.appendEscaped(b, val, budget); !fits {
-				return "", fmt.Errorf("format %s: %w (%d bytes)", t.raw, ErrTooLong, n.length(v))
-			}
+			b, budget, fits = p.safe.appendEscaped(b, val, budget)
+			tooLong = !fits // keep checking the other values: their errors come first
 		}
-		b = append(b, p.after...)
+		if !tooLong {
+			b = append(b, p.after...)
+		}
 	}
 	if used != len(v) {
 		return "", n.unknownKey(v)
+	}
+	if tooLong {
+		return "", fmt.Errorf("format %s: %w (%d bytes)", t.raw, ErrTooLong, n.length(v))
 	}
 	b = append(b, ':')
 	b = append(b, n.server...)

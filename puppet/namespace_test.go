@@ -133,6 +133,8 @@ func TestFormatErrors(t *testing.T) {
 		4: {Values{"network": "n", "nick": long + "a"}, ErrTooLong},
 		5: {Values{"network": "n", "nick": long[2:] + "A"}, ErrTooLong}, // escaping counts
 		6: {nil, ErrMissingValue},
+		7: {Values{"network": long + "a", "nick": ""}, ErrEmptyValue}, // found by FuzzRoundTrip
+		8: {Values{"network": long + "a", "nick": "x", "host": "h"}, ErrUnknownPlaceholder},
 	} {
 		id, err := ns.Format(tc.v)
 		if !errors.Is(err, tc.want) || id != "" {
