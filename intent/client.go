@@ -107,7 +107,11 @@ func New(opts Options) (*Client, error) {
 		maxDownload: opts.MaxDownloadBytes,
 	}
 	if c.http == nil {
-		c.http = &http.Client{}
+		// The default transport keeps only 2 idle connections per host;
+		// puppets and outbox workers talk to one homeserver concurrently.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		c.http = &http.Client{Transport: tr}
 	}
 	if c.timeout <= 0 {
 		c.timeout = 60 * time.Second

@@ -534,14 +534,15 @@ func (s *memOutboxStore) Enqueue(_ context.Context, it store.OutboxItem) (store.
 	if it.Key != "" {
 		for _, old := range s.items {
 			if old.Queue == it.Queue && old.Key == it.Key {
-				return old, false, nil
+				return old, true, nil
 			}
 		}
 	}
 	s.seq++
 	it.Seq = s.seq
+	it.Created = time.Now().Truncate(time.Microsecond)
 	s.items = append(s.items, it)
-	return it, true, nil
+	return it, false, nil
 }
 
 func (s *memOutboxStore) PendingOutbox(_ context.Context, limit int) ([]store.OutboxItem, error) {

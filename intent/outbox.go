@@ -19,9 +19,10 @@ import (
 
 // OutboxStore persists outbox items. *store.Store implements it.
 type OutboxStore interface {
-	// Enqueue stores item unless an item with the same queue and key exists;
-	// it returns the stored (or existing) item and whether it was new.
-	Enqueue(ctx context.Context, item store.OutboxItem) (store.OutboxItem, bool, error)
+	// Enqueue stores item (setting Seq and Created) unless an item with the
+	// same Queue and non-empty Key was stored before, in which case it
+	// returns the earlier item and duplicate true.
+	Enqueue(ctx context.Context, item store.OutboxItem) (stored store.OutboxItem, duplicate bool, err error)
 	// PendingOutbox returns up to limit pending items, oldest first.
 	PendingOutbox(ctx context.Context, limit int) ([]store.OutboxItem, error)
 	CompleteOutbox(ctx context.Context, seq int64, result string) error
@@ -326,11 +327,10 @@ func (o *Outbox) send(ctx context.Context, op Op, wait bool) (chan sendResult, b
 		Queue:   string(op.Room),
 		Key:     op.Key,
 		Payload: payload,
-		Created: time.Now().Truncate(time.Microsecond),
 	}
 	o.sendMu.Lock()
 	defer o.sendMu.Unlock()
-	stored, created, err := o.store.Enqueue(ctx, item)
+	stored, duplicate, err := o.store.Enqueue(ctx, item)
 	if err != nil {
 		return nil, false, fmt.Errorf("outbox: store op for %s: %w", op.Room, err)
 	}
@@ -338,13 +338,13 @@ func (o *Outbox) send(ctx context.Context, op Op, wait bool) (chan sendResult, b
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if wait {
-		if _, inFlight := o.known[stored.Seq]; !created && !inFlight {
+		if _, inFlight := o.known[stored.Seq]; duplicate && !inFlight {
 			return nil, false, fmt.Errorf("%w %q in %s", ErrDuplicate, op.Key, op.Room)
 		}
 		ch = make(chan sendResult, 1)
 		o.waiters[stored.Seq] = append(o.waiters[stored.Seq], ch)
 	}
-	if !created {
+	if duplicate {
 		return ch, false, nil
 	}
 	switch {
