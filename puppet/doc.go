@@ -26,9 +26,9 @@
 // "#", "_", "=") and even invalid UTF-8, as IRC nicks sometimes are. Each
 // byte that may not appear in the value's position is written as "=" and two
 // lowercase hex digits, as in the Matrix specification's "mapping from other
-// character sets" and mautrix. There is no separate short form for uppercase:
-// "A" becomes "=41", so "=" is the only escape character and parsing stays
-// simple. Bridges for case-insensitive networks should casefold values (IRC
+// character sets" and mautrix. Both also write uppercase as "_" plus the
+// lowercase letter; that would make "_" ambiguous as a separator, so here "A"
+// becomes "=41" and "=" is the only escape character. Bridges for case-insensitive networks should casefold values (IRC
 // CASEMAPPING) before formatting, or "Nick" and "nick" become two puppets.
 //
 // The bytes left as they are depend on the sigil and the position:
@@ -58,4 +58,12 @@
 // area the bridge should claim exclusively so that nobody can register a
 // look-alike such as a non-canonical "@irc_Libera_x:example.org". Both are
 // plain RE2/Python-compatible strings ready for the registration YAML.
+//
+// # One namespace per network
+//
+// [Namespace.Bind] fixes a placeholder, typically the network, so a module
+// can hold one namespace per remote network: it formats the same IDs, but
+// Parse, Owns and both regexes cover that network only. [Namespace.Owns]
+// and [Namespace.Claims] do not allocate, so they are cheap enough to run on
+// every event, for example to drop echoes of the bridge's own puppets.
 package puppet

@@ -353,8 +353,8 @@ func TestEscapeRegexExact(t *testing.T) {
 	}
 }
 
-// TestOwnsDoesNotAllocate guards the documented promise: Owns runs on every
-// event the bridge receives, mostly for IDs that are not puppets.
+// TestOwnsDoesNotAllocate guards the documented promise: Owns and Claims run
+// on every event the bridge receives, mostly for IDs that are not puppets.
 func TestOwnsDoesNotAllocate(t *testing.T) {
 	ns := mustUsers(t, ircUsers)
 	for _, id := range []matrix.UserID{
@@ -363,6 +363,9 @@ func TestOwnsDoesNotAllocate(t *testing.T) {
 	} {
 		if n := testing.AllocsPerRun(100, func() { ns.Owns(id) }); n != 0 {
 			t.Errorf("Owns(%q) allocates %v times", id, n)
+		}
+		if n := testing.AllocsPerRun(100, func() { ns.Claims(id) }); n != 0 {
+			t.Errorf("Claims(%q) allocates %v times", id, n)
 		}
 	}
 }
