@@ -59,6 +59,13 @@ func (i *Intent) EnsureRegistered(ctx context.Context) error {
 	if ok {
 		return nil
 	}
+	_, err = i.register(ctx)
+	return err
+}
+
+// register asks the homeserver to register the user and records it as
+// registered. created is false when the user existed already.
+func (i *Intent) register(ctx context.Context) (created bool, err error) {
 	err = i.c.do(ctx, request{
 		method: http.MethodPost,
 		path:   clientV3 + "/register",
@@ -69,19 +76,24 @@ func (i *Intent) EnsureRegistered(ctx context.Context) error {
 			"inhibit_login": true,
 		},
 	})
-	if err != nil && !errors.Is(err, ErrUserInUse) {
-		return fmt.Errorf("register %s: %w", i.user, err)
+	switch {
+	case err == nil:
+		created = true
+	case !errors.Is(err, ErrUserInUse):
+		return false, fmt.Errorf("register %s: %w", i.user, err)
 	}
 	if err := i.c.state.markRegistered(ctx, i.user); err != nil {
-		return fmt.Errorf("register %s: save state: %w", i.user, err)
+		return created, fmt.Errorf("register %s: save state: %w", i.user, err)
 	}
-	i.c.log.DebugContext(ctx, "user registered", slog.String("user_id", string(i.user)))
-	return nil
+	i.c.log.DebugContext(ctx, "user registered", slog.String("user_id", string(i.user)), slog.Bool("created", created))
+	return created, nil
 }
 
 // EnsureJoined makes sure the user is joined to room. A user known to be
 // joined costs no request. If the homeserver refuses the join (M_FORBIDDEN),
-// the bot joins, invites the user and the user joins again.
+// the puppet is registered again in case the cache was wrong (a homeserver
+// that lost its data); if it did exist, the bot joins, invites the user and
+// the user joins again.
 func (i *Intent) EnsureJoined(ctx context.Context, room matrix.RoomID) error {
 	m, err := i.c.state.membership(ctx, room, i.user)
 	if err != nil {
@@ -96,6 +108,15 @@ func (i *Intent) EnsureJoined(ctx context.Context, room matrix.RoomID) error {
 	_, err = i.JoinRoom(ctx, string(room))
 	if err == nil || !errors.Is(err, ErrForbidden) || i.isBot() {
 		return err
+	}
+	if created, rerr := i.register(ctx); rerr != nil {
+		return errors.Join(err, rerr)
+	} else if created {
+		i.c.log.InfoContext(ctx, "puppet was not registered on the homeserver, registered it again",
+			slog.String("user_id", string(i.user)))
+		if _, err = i.JoinRoom(ctx, string(room)); err == nil || !errors.Is(err, ErrForbidden) {
+			return err
+		}
 	}
 	bot := i.c.Bot()
 	if err := bot.EnsureJoined(ctx, room); err != nil {

@@ -574,3 +574,21 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+func TestStaleRegistrationIsCorrected(t *testing.T) {
+	ctx := context.Background()
+	hs := newFakeHS(t)
+	hs.makeRoom(room1, false)
+	st := newMemStateStore()
+	st.MarkRegistered(ctx, string(alice)) // believed registered; the homeserver lost it
+	c := newTestClient(t, hs, st)
+	if _, err := c.Intent(alice).SendText(ctx, room1, "hi", SendOptions{}); err != nil {
+		t.Fatalf("send with a stale registration cache: %v", err)
+	}
+	if n := len(hs.requests(http.MethodPost, "/register")); n != 1 {
+		t.Errorf("register requests = %d, want 1", n)
+	}
+	if len(hs.roomEvents(room1)) != 1 {
+		t.Error("message not delivered")
+	}
+}
