@@ -65,6 +65,7 @@ func NewClient(homeserverURL string, userID matrix.UserID, accessToken string) *
 
 // Register creates the user localpart with a password through open
 // registration (the m.login.dummy flow) and returns a client logged in as it.
+// Dendrite refuses passwords shorter than 8 characters (M_WEAK_PASSWORD).
 func Register(ctx context.Context, homeserverURL, localpart, password string) (*Client, error) {
 	c := NewClient(homeserverURL, "", "")
 	body := map[string]any{"username": localpart, "password": password, "initial_device_display_name": "causeway-test"}

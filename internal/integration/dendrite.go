@@ -105,6 +105,19 @@ func StartDendrite(t testing.TB, opts ...DendriteOption) *Dendrite {
 	return d
 }
 
+// NewUser registers localpart with a random password and returns a client
+// logged in as it; the test fails if registration does.
+func (d *Dendrite) NewUser(t testing.TB, localpart string) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := Register(ctx, d.URL(), localpart, "pw-"+randomHex(t, 12))
+	if err != nil {
+		t.Fatalf("register %s: %v", localpart, err)
+	}
+	return c
+}
+
 // URL returns the homeserver's client-server API base URL, such as
 // "http://127.0.0.1:40123".
 func (d *Dendrite) URL() string { return "http://" + d.addr }

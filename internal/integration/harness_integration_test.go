@@ -25,12 +25,9 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-func mustRegister(t *testing.T, ctx context.Context, hs *Dendrite, localpart string) *Client {
+func mustRegister(t *testing.T, hs *Dendrite, localpart string) *Client {
 	t.Helper()
-	c, err := Register(ctx, hs.URL(), localpart, "password-"+localpart)
-	if err != nil {
-		t.Fatalf("register %s: %v", localpart, err)
-	}
+	c := hs.NewUser(t, localpart)
 	want := matrix.UserID("@" + localpart + ":" + hs.ServerName())
 	if c.UserID != want || c.AccessToken == "" {
 		t.Fatalf("register %s: got user %q token %q, want user %q and a token", localpart, c.UserID, c.AccessToken, want)
@@ -44,8 +41,8 @@ func mustRegister(t *testing.T, ctx context.Context, hs *Dendrite, localpart str
 func TestIntegrationDendriteTwoUsers(t *testing.T) {
 	hs := StartDendrite(t)
 	ctx := testContext(t)
-	alice := mustRegister(t, ctx, hs, "alice")
-	bob := mustRegister(t, ctx, hs, "bob")
+	alice := mustRegister(t, hs, "alice")
+	bob := mustRegister(t, hs, "bob")
 
 	room, err := alice.CreateRoom(ctx, CreateRoomRequest{
 		Preset: "private_chat", Name: "test room", RoomAliasName: "testroom", Invite: []matrix.UserID{bob.UserID},
@@ -95,7 +92,7 @@ func TestIntegrationDendriteTwoUsers(t *testing.T) {
 	if _, err := bob.ResolveAlias(ctx, "#nosuchroom:localhost"); ErrCode(err) != "M_NOT_FOUND" {
 		t.Errorf("resolve unknown alias: got %v, want M_NOT_FOUND", err)
 	}
-	carol := mustRegister(t, ctx, hs, "carol")
+	carol := mustRegister(t, hs, "carol")
 	if _, err := carol.Join(ctx, string(alias)); ErrCode(err) != "M_FORBIDDEN" {
 		t.Errorf("uninvited carol joined a private room: %v", err)
 	}
@@ -106,7 +103,7 @@ func TestIntegrationDendriteTwoUsers(t *testing.T) {
 func TestIntegrationDendriteRestart(t *testing.T) {
 	hs := StartDendrite(t)
 	ctx := testContext(t)
-	alice := mustRegister(t, ctx, hs, "alice")
+	alice := mustRegister(t, hs, "alice")
 	room, err := alice.CreateRoom(ctx, CreateRoomRequest{Preset: "private_chat"})
 	if err != nil {
 		t.Fatalf("create room: %v", err)
@@ -153,7 +150,7 @@ func hasMessage(evs []matrix.Event, body string) bool {
 func TestIntegrationDendritePostgres(t *testing.T) {
 	hs := StartDendrite(t, WithPostgres())
 	ctx := testContext(t)
-	alice := mustRegister(t, ctx, hs, "alice")
+	alice := mustRegister(t, hs, "alice")
 	room, err := alice.CreateRoom(ctx, CreateRoomRequest{Preset: "private_chat"})
 	if err != nil {
 		t.Fatalf("create room: %v", err)
@@ -276,7 +273,7 @@ func TestIntegrationAppserviceRegistration(t *testing.T) {
 	}
 	hs := StartDendrite(t, WithRegistration(reg))
 	ctx := testContext(t)
-	alice := mustRegister(t, ctx, hs, "alice")
+	alice := mustRegister(t, hs, "alice")
 
 	if _, err := Register(ctx, hs.URL(), "cwtest_squatter", "password"); ErrCode(err) != "M_EXCLUSIVE" {
 		t.Errorf("normal registration inside the exclusive namespace: got %v, want M_EXCLUSIVE", err)
