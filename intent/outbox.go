@@ -174,9 +174,12 @@ type Outbox struct {
 	log    *slog.Logger
 	opts   OutboxOptions
 
-	// sendMu serialises Enqueue with the hand-off to memory so that the
-	// sequence numbers of one queue enter its lane in order.
-	sendMu sync.Mutex
+	// sendMu and queueLocks serialise Enqueue with the hand-off to memory
+	// per queue, so that the sequence numbers of one queue enter its lane
+	// in order while other queues enqueue concurrently. A rescan of the
+	// store takes sendMu exclusively.
+	sendMu     sync.RWMutex
+	queueLocks keyedMutex
 
 	mu       sync.Mutex
 	running  bool
@@ -328,8 +331,10 @@ func (o *Outbox) send(ctx context.Context, op Op, wait bool) (chan sendResult, b
 		Key:     op.Key,
 		Payload: payload,
 	}
-	o.sendMu.Lock()
-	defer o.sendMu.Unlock()
+	o.sendMu.RLock()
+	defer o.sendMu.RUnlock()
+	unlock := o.queueLocks.lock(item.Queue)
+	defer unlock()
 	stored, duplicate, err := o.store.Enqueue(ctx, item)
 	if err != nil {
 		return nil, false, fmt.Errorf("outbox: store op for %s: %w", op.Room, err)
@@ -552,4 +557,40 @@ func (o *Outbox) deliver(ctx context.Context, p pendingItem) (matrix.EventID, er
 		return in.redact(ctx, op.Room, op.Redacts, raw, txn, op.Timestamp)
 	}
 	return "", fmt.Errorf("unknown outbox op kind %q", op.Kind)
+}
+
+// keyedMutex is a set of mutexes by key, created on demand and dropped when
+// unused.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*refMutex
+}
+
+type refMutex struct {
+	sync.Mutex
+	refs int
+}
+
+// lock locks key and returns the function that unlocks it.
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*refMutex{}
+	}
+	m := k.locks[key]
+	if m == nil {
+		m = &refMutex{}
+		k.locks[key] = m
+	}
+	m.refs++
+	k.mu.Unlock()
+	m.Lock()
+	return func() {
+		m.Unlock()
+		k.mu.Lock()
+		if m.refs--; m.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }

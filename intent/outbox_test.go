@@ -377,3 +377,42 @@ func BenchmarkOutboxSendToDelivered(b *testing.B) {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+func TestOutboxConcurrentSendersKeepSeqOrder(t *testing.T) {
+	ctx := context.Background()
+	hs := newFakeHS(t)
+	hs.makeRoom(room1, false, alice)
+	hs.makeRoom(room2, false, alice)
+	st := newMemOutboxStore()
+	o := newTestOutbox(t, newTestClient(t, hs, nil), st, OutboxOptions{Workers: 4})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 10 {
+				room := []matrix.RoomID{room1, room2}[(g+i)%2]
+				if _, err := o.Send(ctx, textOp(room, alice, fmt.Sprintf("g%d-%d", g, i), "")); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "all delivered", func() bool { _, d, _ := st.counts(); return d == 80 })
+	for _, room := range []matrix.RoomID{room1, room2} {
+		var want []string
+		st.mu.Lock()
+		for _, it := range st.items {
+			if it.Queue == string(room) {
+				var p opPayload
+				json.Unmarshal(it.Payload, &p)
+				var mc matrix.MessageContent
+				json.Unmarshal(p.Content, &mc)
+				want = append(want, mc.Body)
+			}
+		}
+		st.mu.Unlock()
+		if got := bodies(hs.roomEvents(room)); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s delivered %v, want store order %v", room, got, want)
+		}
+	}
+}
