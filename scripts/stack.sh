@@ -5,7 +5,7 @@
 #   bash scripts/stack.sh install                    apt packages + Dendrite build
 #   bash scripts/stack.sh start [--registration F] [SERVER...]
 #                                                    SERVER: postgres dendrite (default: all)
-#   bash scripts/stack.sh stop                       stop what start started
+#   bash scripts/stack.sh stop [SERVER...]           stop what start started
 #   bash scripts/stack.sh env                        print export lines for tests
 #   bash scripts/stack.sh status                     show what is running
 #
@@ -330,7 +330,18 @@ cmd_start() {
 }
 
 cmd_stop() {
-	local i
+	local i w
+	for w in "$@"; do
+		declare -F "stop_$w" >/dev/null || die "stop: unknown server '$w' (known: ${SERVERS[*]})"
+	done
+	if (($#)); then
+		for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
+			for w in "$@"; do
+				if [[ $w == "${SERVERS[i]}" ]]; then "stop_$w"; fi
+			done
+		done
+		return 0
+	fi
 	for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do "stop_${SERVERS[i]}"; done
 	# Anything else recorded (e.g. by an older version of this script).
 	if [[ -f $PIDS ]]; then

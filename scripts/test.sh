@@ -41,9 +41,13 @@ step() {
 	fi
 }
 
+# STARTED lists the servers this run started, so that it stops only those (a
+# stack a developer started by hand keeps running).
+STARTED=()
+
 summary() {
 	local rc=$?
-	"${STACK[@]}" stop || true
+	if ((${#STARTED[@]})); then "${STACK[@]}" stop "${STARTED[@]}" || true; fi
 	printf '\n=== summary\n' >&2
 	local r
 	for r in "${RESULTS[@]}"; do printf '  %s\n' "$r" >&2; done
@@ -87,6 +91,7 @@ main() {
 	log "install (apt packages, Dendrite build)"
 	"${STACK[@]}" install
 	log "start PostgreSQL"
+	if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then STARTED+=(postgres); fi
 	"${STACK[@]}" start postgres
 	eval "$("${STACK[@]}" env)"
 	if [[ ${CI:-} == true ]]; then
