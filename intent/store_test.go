@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
@@ -97,5 +98,35 @@ func TestOutboxOverSQLiteSurvivesRestart(t *testing.T) {
 	pending, err := st2.PendingOutbox(ctx, 100)
 	if err != nil || len(pending) != 0 {
 		t.Fatalf("pending after delivery = %d (%v)", len(pending), err)
+	}
+}
+
+// BenchmarkOutboxSQLiteSendToDelivered measures enqueue (durable, SQLite)
+// through delivery to the fake homeserver.
+func BenchmarkOutboxSQLiteSendToDelivered(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(b.TempDir(), "bench.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	hs := newFakeHS(b)
+	rooms := make([]matrix.RoomID, 8)
+	for i := range rooms {
+		rooms[i] = matrix.RoomID(fmt.Sprintf("!bench%d:example.org", i))
+		hs.makeRoom(rooms[i], false, alice)
+	}
+	var delivered atomic.Int64
+	o := newTestOutbox(b, newTestClient(b, hs, nil), st, OutboxOptions{
+		OnSent: func(context.Context, store.OutboxItem, Op, matrix.EventID) { delivered.Add(1) },
+	})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := o.Send(ctx, textOp(rooms[i%len(rooms)], alice, "bench", "")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for delivered.Load() < int64(b.N) {
+		time.Sleep(100 * time.Microsecond)
 	}
 }
