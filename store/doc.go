@@ -28,9 +28,15 @@
 // foreign_keys on. With synchronous=NORMAL a committed transaction survives a
 // crash or kill -9 of the process (the WAL is written before commit returns)
 // but the last transactions before a power loss or kernel crash may be lost
-// (the WAL is fsynced at checkpoints, not at every commit). Write transactions
-// start with BEGIN IMMEDIATE so concurrent writers queue on busy_timeout
-// instead of failing with SQLITE_BUSY.
+// (the WAL is fsynced at checkpoints, not at every commit). A DSN that sets a
+// pragma itself overrides the default, so
+// "sqlite:/var/lib/causeway/causeway.db?_pragma=synchronous(FULL)" fsyncs
+// every commit and survives power loss too. Measured on a busy 2-core
+// machine, ingest of 100-event transactions (BenchmarkIngest) ran at 23,000
+// to 70,000 events/s with NORMAL and 6,000 to 48,000 events/s with FULL,
+// depending on fsync latency; NORMAL is the default so the 20,000 events/s
+// target holds. Write transactions start with BEGIN IMMEDIATE so concurrent
+// writers queue on busy_timeout instead of failing with SQLITE_BUSY.
 //
 // # Ordering
 //

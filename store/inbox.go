@@ -139,8 +139,9 @@ func uniqueEvents(events []InboxEvent) ([]InboxEvent, error) {
 
 // insertCache holds the prepared multi-row event INSERT for each row count.
 type insertCache struct {
-	mu    sync.Mutex
-	stmts map[int]*sql.Stmt
+	dialect string
+	mu      sync.Mutex
+	stmts   map[int]*sql.Stmt
 }
 
 func (c *insertCache) stmt(ctx context.Context, db *sql.DB, rows int) (*sql.Stmt, error) {
@@ -149,7 +150,7 @@ func (c *insertCache) stmt(ctx context.Context, db *sql.DB, rows int) (*sql.Stmt
 	if st, ok := c.stmts[rows]; ok {
 		return st, nil
 	}
-	st, err := db.PrepareContext(ctx, eventInsertSQL(rows))
+	st, err := db.PrepareContext(ctx, eventInsertSQL(c.dialect, rows))
 	if err != nil {
 		return nil, err
 	}
@@ -172,13 +173,20 @@ func (c *insertCache) close() error {
 }
 
 // eventInsertSQL returns an INSERT of rows events that skips known event IDs
-// and returns the Seq of each inserted one.
-func eventInsertSQL(rows int) string {
+// and returns the Seq of each inserted one. SQLite gets anonymous "?"
+// parameters: modernc.org/sqlite resolves the name of every numbered
+// parameter by a linear search, which costs more than the insert itself in a
+// statement with hundreds of them.
+func eventInsertSQL(dialect string, rows int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO inbox_event (event_id, room_id, raw, received_us) VALUES `)
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
+		}
+		if dialect == DialectSQLite {
+			b.WriteString("(?,?,?,?)")
+			continue
 		}
 		p := 4 * i
 		fmt.Fprintf(&b, "($%d,$%d,$%d,$%d)", p+1, p+2, p+3, p+4)

@@ -52,7 +52,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	s := &Store{db: db, dialect: dialect, log: log}
+	s := &Store{db: db, dialect: dialect, log: log, ins: insertCache{dialect: dialect}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -97,14 +97,37 @@ func parseDSN(dsn string) (dialect, driver, source string, err error) {
 }
 
 // sqliteSource turns a path or file: URI into a modernc.org/sqlite DSN with
-// Causeway's connection settings. Query parameters already present are kept.
+// Causeway's connection settings. Query parameters already present are kept,
+// and a pragma the DSN sets itself (say "_pragma=synchronous(FULL)") replaces
+// Causeway's default for that pragma.
 func sqliteSource(path string) string {
+	var given url.Values
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		given, _ = url.ParseQuery(path[i+1:])
+	}
+	set := make(map[string]bool)
+	for _, p := range given["_pragma"] {
+		name, _, _ := strings.Cut(p, "(")
+		name, _, _ = strings.Cut(name, "=")
+		set[strings.ToLower(strings.TrimSpace(name))] = true
+	}
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	q.Set("_txlock", "immediate")
+	for _, p := range []struct{ name, value string }{
+		{"busy_timeout", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds())},
+		{"journal_mode", "journal_mode(WAL)"},
+		{"synchronous", "synchronous(NORMAL)"},
+		{"foreign_keys", "foreign_keys(ON)"},
+	} {
+		if !set[p.name] {
+			q.Add("_pragma", p.value)
+		}
+	}
+	if given.Get("_txlock") == "" {
+		q.Set("_txlock", "immediate")
+	}
+	if len(q) == 0 {
+		return path
+	}
 	sep := "?"
 	if strings.Contains(path, "?") {
 		sep = "&"

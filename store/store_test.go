@@ -148,6 +148,7 @@ func TestParseDSN(t *testing.T) {
 		5: {dsn: "causeway.db", dialect: "sqlite", driver: "sqlite", sourcePrefix: "causeway.db?"},
 		6: {dsn: "mysql://u:secret@h/db", bad: true},
 		7: {dsn: "", bad: true},
+		8: {dsn: "sqlite:x.db?_pragma=synchronous(FULL)", dialect: "sqlite", driver: "sqlite", sourcePrefix: "x.db?_pragma=synchronous(FULL)&"},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -165,7 +166,10 @@ func TestParseDSN(t *testing.T) {
 				t.Fatalf("ParseDSN(%q) = %q, %q, %q, %v", c.dsn, dialect, driver, source, err)
 			}
 			if c.dialect == "sqlite" {
-				for _, want := range []string{"journal_mode%28WAL%29", "busy_timeout", "foreign_keys", "synchronous%28NORMAL%29", "_txlock=immediate"} {
+				if strings.Count(source, "synchronous") != 1 {
+					t.Errorf("SQLite source %q sets synchronous more than once", source)
+				}
+				for _, want := range []string{"journal_mode%28WAL%29", "busy_timeout", "foreign_keys", "synchronous", "_txlock=immediate"} {
 					if !strings.Contains(source, want) {
 						t.Errorf("SQLite source %q lacks %s", source, want)
 					}

@@ -142,4 +142,3 @@ func Event(eventID, roomID string) store.InboxEvent {
 		`"unsigned":{"age":1234,"transaction_id":"m1700000000000.0"}}`, roomID, eventID)
 	return store.InboxEvent{EventID: eventID, RoomID: roomID, Raw: []byte(raw)}
 }
-
