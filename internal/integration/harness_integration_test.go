@@ -98,8 +98,8 @@ func TestIntegrationDendriteTwoUsers(t *testing.T) {
 	}
 }
 
-// TestIntegrationDendriteRestart: data and access tokens survive a graceful
-// stop and a SIGKILL, and the server comes back on the same URL.
+// TestIntegrationDendriteRestart: stored data and access tokens survive a
+// graceful stop and a SIGKILL, and the server comes back on the same URL.
 func TestIntegrationDendriteRestart(t *testing.T) {
 	hs := StartDendrite(t)
 	ctx := testContext(t)
@@ -112,6 +112,11 @@ func TestIntegrationDendriteRestart(t *testing.T) {
 		body := []string{"before stop", "before kill"}[i]
 		if _, err := alice.SendText(ctx, room, body); err != nil {
 			t.Fatalf("send %q: %v", body, err)
+		}
+		// Dendrite hands events to its sync API through in-memory JetStream:
+		// only what /sync already shows is on disk and must survive a kill.
+		if _, err := alice.WaitForMessage(ctx, room, body); err != nil {
+			t.Fatal(err)
 		}
 		if err := stop(); err != nil {
 			t.Fatalf("case %d: stop: %v", i, err)
