@@ -162,6 +162,9 @@ func New(ctx context.Context, opts Options) (*Bridge, error) {
 // Store returns the bridge's store.
 func (b *Bridge) Store() *store.Store { return b.store }
 
+// Outbox returns the durable outbox.
+func (b *Bridge) Outbox() *intent.Outbox { return b.outbox }
+
 // Client returns the homeserver client.
 func (b *Bridge) Client() *intent.Client { return b.client }
 

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -99,6 +100,7 @@ func newFakeHS(t testing.TB) *fakeHS {
 		"GET " + v3 + "/rooms/{room}/state/{type}/{key...}":     hs.getState,
 		"PUT " + v3 + "/rooms/{room}/redact/{event}/{txn}":      hs.redact,
 		"GET " + v3 + "/rooms/{room}/joined_members":            hs.joinedMembers,
+		"GET " + v3 + "/rooms/{room}/messages":                  hs.messages,
 		"POST " + v3 + "/createRoom":                            hs.createRoom,
 		"PUT " + v3 + "/directory/room/{alias}":                 hs.putAlias,
 		"GET " + v3 + "/directory/room/{alias}":                 hs.getAlias,
@@ -279,6 +281,39 @@ func (hs *fakeHS) send(w http.ResponseWriter, r *http.Request, rec recorded) {
 	id := hs.addEvent(fakeEvent{Room: room, Sender: rec.User, Type: r.PathValue("type"), Content: rec.Body,
 		TS: rec.Query.Get("ts"), Txn: r.PathValue("txn")})
 	writeJSON(w, map[string]string{"event_id": string(id)})
+}
+
+// messages answers GET /rooms/{room}/messages with dir=b: newest first,
+// honouring the senders and types of the filter.
+func (hs *fakeHS) messages(w http.ResponseWriter, r *http.Request, rec recorded) {
+	room := matrix.RoomID(r.PathValue("room"))
+	var filter struct {
+		Senders []matrix.UserID `json:"senders"`
+		Types   []string        `json:"types"`
+	}
+	_ = json.Unmarshal([]byte(rec.Query.Get("filter")), &filter)
+	limit, _ := strconv.Atoi(rec.Query.Get("limit"))
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	var chunk []map[string]any
+	for i := len(hs.events) - 1; i >= 0 && len(chunk) < limit; i-- {
+		ev := hs.events[i]
+		if ev.Room != room || (len(filter.Senders) > 0 && !slices.Contains(filter.Senders, ev.Sender)) ||
+			(len(filter.Types) > 0 && !slices.Contains(filter.Types, ev.Type)) {
+			continue
+		}
+		chunk = append(chunk, map[string]any{"event_id": ev.ID, "room_id": ev.Room, "sender": ev.Sender,
+			"type": ev.Type, "content": ev.Content})
+	}
+	writeJSON(w, map[string]any{"chunk": chunk})
+}
+
+// forgetTxns makes the fake forget every transaction ID, as Dendrite does
+// for a request whose client disconnected.
+func (hs *fakeHS) forgetTxns() {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	clear(hs.txns)
 }
 
 func (hs *fakeHS) redact(w http.ResponseWriter, r *http.Request, rec recorded) {

@@ -1,6 +1,7 @@
 package intent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -200,6 +201,13 @@ type pendingItem struct {
 	item store.OutboxItem
 	op   Op
 	err  error // decode error: the item fails permanently
+	// uncertain is set when an earlier attempt may have reached the
+	// homeserver without an answer: the item was in flight when the
+	// previous process died, or the connection broke mid-request. Before
+	// resending, the room is searched for the item's marker (see
+	// TxnMarkerKey), because homeservers do not always remember the
+	// transaction ID of a request whose client vanished.
+	uncertain bool
 }
 
 // lane is the in-memory queue of one room. busy is true while the lane is
@@ -258,7 +266,7 @@ func (o *Outbox) Start(ctx context.Context) error {
 	ctx, o.cancel = context.WithCancel(ctx)
 	o.running = true
 	o.mu.Unlock()
-	if err := o.pump(ctx); err != nil {
+	if err := o.pump(ctx, true); err != nil {
 		o.cancel()
 		o.mu.Lock()
 		o.running = false
@@ -398,7 +406,7 @@ func cmpInt64(a, b int64) int {
 }
 
 // pump loads pending items from the store that are not in memory yet.
-func (o *Outbox) pump(ctx context.Context) error {
+func (o *Outbox) pump(ctx context.Context, startup bool) error {
 	o.sendMu.Lock()
 	defer o.sendMu.Unlock()
 	o.mu.Lock()
@@ -421,7 +429,7 @@ func (o *Outbox) pump(ctx context.Context) error {
 			break
 		}
 		op, derr := decodeOp(it)
-		o.addLocked(pendingItem{item: it, op: op, err: derr})
+		o.addLocked(pendingItem{item: it, op: op, err: derr, uncertain: startup})
 	}
 	o.overflow = full || len(items) >= limit
 	return nil
@@ -437,7 +445,7 @@ func (o *Outbox) pumpLoop(ctx context.Context) {
 		case <-t.C:
 		case <-o.pumpCh:
 		}
-		if err := o.pump(ctx); err != nil && ctx.Err() == nil {
+		if err := o.pump(ctx, false); err != nil && ctx.Err() == nil {
 			o.log.WarnContext(ctx, "outbox rescan failed", slog.Any("error", err))
 		}
 	}
@@ -479,8 +487,12 @@ func (o *Outbox) attempt(ctx context.Context, l *lane) {
 		// Stopping: the item stays pending in the store.
 	case IsTransient(err):
 		head.item.Attempts++
+		var te *transportError
 		o.mu.Lock()
 		l.items[0].item.Attempts = head.item.Attempts
+		if errors.As(err, &te) {
+			l.items[0].uncertain = true
+		}
 		o.mu.Unlock()
 		if rerr := o.store.RecordOutboxAttempt(ctx, head.item.Seq, err.Error()); rerr != nil {
 			o.log.WarnContext(ctx, "outbox: cannot record attempt", slog.Int64("seq", head.item.Seq), slog.Any("error", rerr))
@@ -545,7 +557,16 @@ func (o *Outbox) deliver(ctx context.Context, p pendingItem) (matrix.EventID, er
 	txn := TxnIDForItem(p.item)
 	switch op.Kind {
 	case OpMessage:
-		return in.SendMessageEvent(ctx, op.Room, op.Type, op.Content, SendOptions{TxnID: txn, Timestamp: op.Timestamp})
+		if p.uncertain {
+			if id, found, err := o.findDelivered(ctx, in, op, txn); err != nil {
+				return "", err
+			} else if found {
+				o.log.InfoContext(ctx, "outbox: item was delivered before the interruption; not resending",
+					slog.String("room_id", string(op.Room)), slog.Int64("seq", p.item.Seq), slog.String("event_id", string(id)))
+				return id, nil
+			}
+		}
+		return in.SendMessageEvent(ctx, op.Room, op.Type, withTxnMarker(op.Content, txn), SendOptions{TxnID: txn, Timestamp: op.Timestamp})
 	case OpState:
 		return in.SendState(ctx, op.Room, op.Type, op.StateKey, op.Content, op.Timestamp)
 	case OpRedaction:
@@ -557,6 +578,59 @@ func (o *Outbox) deliver(ctx context.Context, p pendingItem) (matrix.EventID, er
 		return in.redact(ctx, op.Room, op.Redacts, raw, txn, op.Timestamp)
 	}
 	return "", fmt.Errorf("unknown outbox op kind %q", op.Kind)
+}
+
+// TxnMarkerKey is the content field in which the outbox records the
+// transaction ID of every message it sends. It lets a restarted bridge find
+// out whether a message whose send was interrupted did reach the room.
+const TxnMarkerKey = "io.causeway.txn_id"
+
+// recoveryScan is how many of the sender's newest events are searched for
+// an interrupted send's marker.
+const recoveryScan = 50
+
+// withTxnMarker adds TxnMarkerKey to a JSON object without re-encoding it.
+func withTxnMarker(content json.RawMessage, txn string) json.RawMessage {
+	c := bytes.TrimSpace(content)
+	if len(c) < 2 || c[0] != '{' {
+		return content
+	}
+	field, _ := json.Marshal(txn)
+	out := make([]byte, 0, len(c)+len(TxnMarkerKey)+len(field)+5)
+	out = append(out, '{', '"')
+	out = append(out, TxnMarkerKey...)
+	out = append(out, '"', ':')
+	out = append(out, field...)
+	rest := bytes.TrimSpace(c[1:])
+	if len(rest) > 0 && rest[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, rest...)
+}
+
+// findDelivered looks for an event carrying txn's marker among the newest
+// events of op's sender in op's room.
+func (o *Outbox) findDelivered(ctx context.Context, in *Intent, op Op, txn string) (matrix.EventID, bool, error) {
+	evs, err := in.RecentEvents(ctx, op.Room, recoveryScan, []matrix.UserID{in.UserID()}, []string{op.Type})
+	if err != nil {
+		if IsTransient(err) {
+			return "", false, err
+		}
+		// Not allowed to read the room (e.g. not joined yet): the message
+		// cannot be there either.
+		return "", false, nil
+	}
+	for _, ev := range evs {
+		var c map[string]json.RawMessage
+		if json.Unmarshal(ev.Content, &c) != nil {
+			continue
+		}
+		var got string
+		if json.Unmarshal(c[TxnMarkerKey], &got) == nil && got == txn {
+			return ev.ID, true, nil
+		}
+	}
+	return "", false, nil
 }
 
 // keyedMutex is a set of mutexes by key, created on demand and dropped when

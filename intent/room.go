@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -293,4 +295,34 @@ func (i *Intent) StateEventContent(ctx context.Context, room matrix.RoomID, evtT
 		return fmt.Errorf("get state %s in %s: %w", evtType, room, err)
 	}
 	return nil
+}
+
+// RecentEvents returns up to limit of the newest timeline events of room,
+// newest first, optionally only those sent by senders and of types (GET
+// /rooms/{room}/messages with dir=b and a filter).
+func (i *Intent) RecentEvents(ctx context.Context, room matrix.RoomID, limit int, senders []matrix.UserID, types []string) ([]*matrix.Event, error) {
+	filter := map[string]any{}
+	if len(senders) > 0 {
+		filter["senders"] = senders
+	}
+	if len(types) > 0 {
+		filter["types"] = types
+	}
+	f, err := json.Marshal(filter)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{"dir": {"b"}, "limit": {strconv.Itoa(limit)}, "filter": {string(f)}}
+	var out struct {
+		Chunk []*matrix.Event `json:"chunk"`
+	}
+	if err := i.do(ctx, request{method: http.MethodGet, path: p(clientV3+"/rooms", string(room), "messages"), query: q, out: &out}); err != nil {
+		return nil, fmt.Errorf("recent events of %s: %w", room, err)
+	}
+	for _, ev := range out.Chunk {
+		if ev.RoomID == "" {
+			ev.RoomID = room
+		}
+	}
+	return out.Chunk, nil
 }
