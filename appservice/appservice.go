@@ -226,6 +226,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return s.serve(ln)
 }
 
+// Stats returns a snapshot of the processing state.
+func (s *Server) Stats() Stats { return s.disp.stats() }
+
 // Addr returns the address the server listens on, or nil.
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()

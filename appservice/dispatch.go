@@ -75,6 +75,7 @@ type dispatcher struct {
 	wg         sync.WaitGroup
 	markWake   chan struct{}
 	markStop   chan struct{}
+	markOnce   sync.Once
 	markerDone chan struct{}
 }
 
@@ -458,8 +459,31 @@ func (d *dispatcher) stop(ctx context.Context) error {
 		d.cancel()
 		errs = append(errs, fmt.Errorf("appservice: waiting for event handlers: %w", ctx.Err()))
 	}
-	close(d.markStop)
+	d.markOnce.Do(func() { close(d.markStop) })
 	<-d.markerDone
 	d.cancel()
 	return errors.Join(errs...)
+}
+
+// Stats is a snapshot of the inbox processing state, for health checks and
+// metrics.
+type Stats struct {
+	// Queued counts events in memory waiting for a worker.
+	Queued int
+	// Unmarked counts events taken into memory and not yet marked done in
+	// the store (queued, being handled, or waiting for the mark).
+	Unmarked int
+	// Workers counts the active worker goroutines.
+	Workers int
+	// Rooms counts rooms with queued or in-progress events.
+	Rooms int
+	// Backlog reports that more pending events wait in the store than fit
+	// in memory.
+	Backlog bool
+}
+
+func (d *dispatcher) stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return Stats{Queued: d.queued, Unmarked: d.outstanding, Workers: d.active, Rooms: len(d.rooms), Backlog: d.backlog}
 }

@@ -472,3 +472,34 @@ func TestStopDeadlineCancelsHandlers(t *testing.T) {
 		t.Fatal("the stuck handler's context was never cancelled")
 	}
 }
+
+func TestStopTwiceAndStats(t *testing.T) {
+	inbox, h := newFakeInbox(), newRecorder()
+	release := make(chan struct{})
+	h.hook = func(context.Context, *matrix.Event) error { <-release; return nil }
+	s, err := appservice.New(appservice.Options{HSToken: testToken, Inbox: inbox, Handler: h, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	putTxn(s, "t", txnBody(t, event("$a", "!a:x"), event("$b", "!a:x"), event("$c", "!c:x")))
+	waitFor(t, "two handlers running", 5*time.Second, func() bool { return h.callCount("$a")+h.callCount("$c") == 2 })
+	st := s.Stats()
+	if st.Workers != 2 || st.Rooms != 2 || st.Unmarked != 3 || st.Queued != 0 || st.Backlog {
+		t.Fatalf("stats %+v, want 2 workers, 2 rooms, 3 unmarked", st)
+	}
+	close(release)
+	waitFor(t, "idle", 5*time.Second, func() bool { st = s.Stats(); return st.Unmarked == 0 && st.Workers == 0 })
+	ctx := context.Background()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	if err := s.Start(ctx); err == nil {
+		t.Fatal("Start after Stop succeeded")
+	}
+}
