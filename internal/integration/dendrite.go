@@ -30,6 +30,7 @@ type DendriteOption func(*dendriteOptions)
 type dendriteOptions struct {
 	registrations []string
 	postgres      bool
+	durableStream bool
 }
 
 // WithRegistration adds appservice registration files to the homeserver's
@@ -43,6 +44,15 @@ func WithRegistration(paths ...string) DendriteOption {
 // (see [NewPostgresDB]) instead of the default SQLite files.
 func WithPostgres() DendriteOption {
 	return func(o *dendriteOptions) { o.postgres = true }
+}
+
+// WithDurableJetStream keeps Dendrite's internal JetStream queues on disk
+// instead of in memory (the default, as in Dendrite's CI config). In memory,
+// events the roomserver accepted but the sync API had not yet consumed are
+// lost when the homeserver is killed; on disk they survive a SIGKILL. Use it
+// for tests that kill the homeserver and expect nothing to be lost.
+func WithDurableJetStream() DendriteOption {
+	return func(o *dendriteOptions) { o.durableStream = true }
 }
 
 // Dendrite is a private Dendrite homeserver run for one test: server name
@@ -88,7 +98,7 @@ func StartDendrite(t testing.TB, opts ...DendriteOption) *Dendrite {
 		logPath:      filepath.Join(dir, "dendrite.log"),
 		sharedSecret: randomHex(t, 16),
 	}
-	if err := d.writeConfig(o.registrations, dbURL); err != nil {
+	if err := d.writeConfig(o, dbURL); err != nil {
 		t.Fatalf("dendrite config: %v", err)
 	}
 	t.Cleanup(func() {
@@ -245,7 +255,7 @@ func (d *Dendrite) signal(sig syscall.Signal, timeout time.Duration) error {
 // writeConfig writes dendrite.yaml: generate-config's CI defaults patched for
 // a private test server, and a signing key from generate-keys. Both tools are
 // taken from the directory of the dendrite binary.
-func (d *Dendrite) writeConfig(registrations []string, dbURL string) error {
+func (d *Dendrite) writeConfig(o dendriteOptions, dbURL string) error {
 	tools := filepath.Dir(d.bin)
 	keyPath := filepath.Join(d.dir, "matrix_key.pem")
 	if out, err := exec.Command(filepath.Join(tools, "generate-keys"), "-private-key", keyPath).CombinedOutput(); err != nil {
@@ -259,8 +269,8 @@ func (d *Dendrite) writeConfig(registrations []string, dbURL string) error {
 	if err != nil {
 		return fmt.Errorf("generate-config: %w", err)
 	}
-	abs := make([]string, 0, len(registrations))
-	for _, r := range registrations {
+	abs := make([]string, 0, len(o.registrations))
+	for _, r := range o.registrations {
 		a, err := filepath.Abs(r)
 		if err != nil {
 			return fmt.Errorf("registration path %s: %w", r, err)
@@ -271,6 +281,7 @@ func (d *Dendrite) writeConfig(registrations []string, dbURL string) error {
 		PrivateKey:    keyPath,
 		SharedSecret:  d.sharedSecret,
 		Registrations: abs,
+		InMemoryQueue: !o.durableStream,
 	})
 	if err != nil {
 		return err
@@ -283,6 +294,7 @@ type dendritePatch struct {
 	PrivateKey    string
 	SharedSecret  string
 	Registrations []string
+	InMemoryQueue bool
 }
 
 // patchDendriteConfig applies the test settings to a generate-config output.
@@ -302,7 +314,7 @@ func patchDendriteConfig(in []byte, p dendritePatch) ([]byte, error) {
 		{"global.server_name", "localhost"},
 		{"global.private_key", p.PrivateKey},
 		{"global.disable_federation", true},
-		{"global.jetstream.in_memory", true},
+		{"global.jetstream.in_memory", p.InMemoryQueue},
 		{"global.report_stats.enabled", false},
 		{"client_api.registration_disabled", false},
 		{"client_api.registration_shared_secret", p.SharedSecret},

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -313,5 +314,42 @@ func TestIntegrationAppserviceRegistration(t *testing.T) {
 	defer as.mu.Unlock()
 	if as.badAuth != 0 {
 		t.Errorf("%d requests without the hs_token", as.badAuth)
+	}
+}
+
+// TestIntegrationDendriteKillDurable: with on-disk JetStream, every message
+// the homeserver accepted (200 on send) reaches /messages after a SIGKILL
+// that came right after the last send.
+func TestIntegrationDendriteKillDurable(t *testing.T) {
+	hs := StartDendrite(t, WithDurableJetStream())
+	ctx := testContext(t)
+	alice := mustRegister(t, hs, "alice")
+	room, err := alice.CreateRoom(ctx, CreateRoomRequest{Preset: "private_chat"})
+	if err != nil {
+		t.Fatalf("create room: %v", err)
+	}
+	const n = 20
+	for i := range n {
+		if _, err := alice.SendText(ctx, room, "msg "+strconv.Itoa(i)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if err := hs.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := hs.Start(); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if _, err := alice.WaitForMessage(ctx, room, "msg "+strconv.Itoa(n-1)); err != nil {
+		t.Fatalf("last message never reached /sync after the kill: %v", err)
+	}
+	msgs, err := alice.Messages(ctx, room, "b", "", 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if !hasMessage(msgs.Chunk, "msg "+strconv.Itoa(i)) {
+			t.Errorf("msg %d lost after kill", i)
+		}
 	}
 }

@@ -41,6 +41,7 @@ logging:
 func TestPatchDendriteConfig(t *testing.T) {
 	out, err := patchDendriteConfig([]byte(generated), dendritePatch{
 		PrivateKey: "/d/key.pem", SharedSecret: "s3cret", Registrations: []string{"/a/reg.yaml"},
+		InMemoryQueue: true,
 	})
 	if err != nil {
 		t.Fatal(err)
