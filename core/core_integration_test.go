@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -332,5 +335,49 @@ func TestIntegrationPostgresBackend(t *testing.T) {
 	}
 	if _, err := user.WaitForMessage(ctx, room, "pg heard: on postgres"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIntegrationEphemeralFallbackTyping: Dendrite does not push ephemeral
+// events to appservices, so the bot's /sync fallback fetches them: a user
+// typing in a portal reaches the module, whose puppet mirrors it, and the
+// user sees the puppet typing.
+func TestIntegrationEphemeralFallbackTyping(t *testing.T) {
+	tb := startStack(t, "")
+	ctx := testCtx(t, time.Minute)
+	user := register(t, ctx, tb.hs, "tina")
+	room, err := user.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "private_chat",
+		Invite: []matrix.UserID{"@loop_typist:localhost", "@causeway:localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []matrix.UserID{"@loop_typist:localhost", "@causeway:localhost"} {
+		if _, err := user.WaitForMembership(ctx, room, u, "join"); err != nil {
+			t.Fatalf("%s did not join: %v", u, err)
+		}
+	}
+	typing := func(on bool) {
+		body := strings.NewReader(fmt.Sprintf(`{"typing":%t,"timeout":30000}`, on))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, tb.hs.URL()+"/_matrix/client/v3/rooms/"+
+			url.PathEscape(string(room))+"/typing/"+url.PathEscape(string(user.UserID)), body)
+		req.Header.Set("Authorization", "Bearer "+user.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("typing: %s", resp.Status)
+		}
+	}
+	typing(true)
+	if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+		var c struct {
+			UserIDs []matrix.UserID `json:"user_ids"`
+		}
+		return ev.RoomID == room && ev.Type == matrix.EventTyping && json.Unmarshal(ev.Content, &c) == nil &&
+			slices.Contains(c.UserIDs, "@loop_typist:localhost")
+	}); err != nil {
+		t.Fatalf("the puppet never mirrored the typing notification: %v", err)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
@@ -235,10 +236,25 @@ func (m *Module) speaker(ctx context.Context, room matrix.RoomID) (matrix.UserID
 	return m.users.Format(puppet.Values{"name": "echo"})
 }
 
+// HandleMatrixTyping implements bridges.TypingHandler: the portal's puppet
+// mirrors whether Matrix users are typing, which shows the ephemeral path
+// (pushed by the homeserver or fetched by the bot's /sync) end to end.
+func (m *Module) HandleMatrixTyping(ctx context.Context, t *bridges.Typing) {
+	speaker, err := m.speaker(ctx, t.RoomID)
+	if err != nil || speaker == "" {
+		return
+	}
+	typing := len(t.UserIDs) > 0
+	if err := m.client.Intent(speaker).SetTyping(ctx, t.RoomID, typing, 10*time.Second); err != nil {
+		m.log.Debug("mirroring typing failed", "room_id", t.RoomID, "err", err)
+	}
+}
+
 var (
-	_ bridges.Module       = (*Module)(nil)
-	_ bridges.UserQuerier  = (*Module)(nil)
-	_ bridges.AliasQuerier = (*Module)(nil)
+	_ bridges.Module        = (*Module)(nil)
+	_ bridges.TypingHandler = (*Module)(nil)
+	_ bridges.UserQuerier   = (*Module)(nil)
+	_ bridges.AliasQuerier  = (*Module)(nil)
 )
 
 // send queues a puppet message in the durable outbox. key makes the send
