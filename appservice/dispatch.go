@@ -211,8 +211,8 @@ func (d *dispatcher) worker() {
 		if r == nil {
 			return
 		}
-		n := d.processBatch(batch)
-		d.finish(r, batch[:n])
+		d.processBatch(batch)
+		d.finish(r)
 	}
 }
 
@@ -235,19 +235,10 @@ func (d *dispatcher) take() (*roomQueue, []store.InboxEvent) {
 	return r, batch
 }
 
-// finish records the processed events and gives the room its next turn.
-func (d *dispatcher) finish(r *roomQueue, processed []store.InboxEvent) {
+// finish gives the room its next turn, or forgets it when it is idle.
+func (d *dispatcher) finish(r *roomQueue) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, ev := range processed {
-		d.done = append(d.done, ev.Seq)
-	}
-	if len(processed) > 0 {
-		select {
-		case d.markWake <- struct{}{}:
-		default:
-		}
-	}
 	if len(r.events) > 0 && !d.closed {
 		d.ready = append(d.ready, r)
 		return
@@ -259,21 +250,24 @@ func (d *dispatcher) finish(r *roomQueue, processed []store.InboxEvent) {
 	}
 }
 
-// processBatch handles events in order and returns how many were finished
-// (handled or given up). It stops early when the dispatcher closes: the rest
-// stay pending in the store.
-func (d *dispatcher) processBatch(batch []store.InboxEvent) int {
-	for i, ev := range batch {
+// processBatch handles events in order, queueing a done mark for each one
+// finished (handled or given up). It stops early when the dispatcher closes:
+// the rest stay pending in the store.
+func (d *dispatcher) processBatch(batch []store.InboxEvent) {
+	for _, ev := range batch {
 		select {
 		case <-d.stopCh:
-			return i
+			return
 		default:
 		}
 		if !d.process(ev) {
-			return i
+			return
 		}
+		d.mu.Lock()
+		d.done = append(d.done, ev.Seq)
+		d.mu.Unlock()
+		d.wake()
 	}
-	return len(batch)
 }
 
 // process handles one event with retries. It returns false only when the
@@ -418,7 +412,14 @@ func (d *dispatcher) flush(ctx context.Context) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	if err := d.inbox.MarkEventsDone(ctx, seqs...); err != nil {
+	err := d.inbox.MarkEventsDone(ctx, seqs...)
+	if errors.Is(err, store.ErrNotFound) {
+		// One of the events vanished from the store (pruned by an
+		// operator?); the store then marks none. Mark them one by one so
+		// the others are not retried forever.
+		err = d.markEach(ctx, seqs)
+	}
+	if err != nil {
 		d.mu.Lock()
 		d.done = append(seqs, d.done...)
 		d.mu.Unlock()
@@ -427,6 +428,22 @@ func (d *dispatcher) flush(ctx context.Context) error {
 	d.mu.Lock()
 	d.outstanding -= len(seqs)
 	d.mu.Unlock()
+	return nil
+}
+
+// markEach marks seqs done one at a time, skipping those the store does not
+// hold.
+func (d *dispatcher) markEach(ctx context.Context, seqs []int64) error {
+	for _, seq := range seqs {
+		err := d.inbox.MarkEventsDone(ctx, seq)
+		if errors.Is(err, store.ErrNotFound) {
+			d.log.Warn("processed event is no longer in the inbox", "seq", seq)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
