@@ -99,11 +99,13 @@ type Options struct {
 	IdleTimeout       time.Duration
 }
 
-// Errors returned by [New] and the lifecycle methods.
-var (
-	ErrInvalidOptions = errors.New("appservice: invalid options")
-	ErrStarted        = errors.New("appservice: server already started")
-)
+// ErrInvalidOptions is returned (wrapped) by [New] when a required option
+// is missing.
+var ErrInvalidOptions = errors.New("appservice: invalid options")
+
+// ErrStarted is returned by Start and Serve when the server was started
+// before.
+var ErrStarted = errors.New("appservice: server already started")
 
 func (o *Options) setDefaults() {
 	if o.Logger == nil {

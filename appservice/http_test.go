@@ -376,3 +376,37 @@ func TestSuccessBodyIsEmptyObject(t *testing.T) {
 		t.Fatalf("got %d %q, want 200 {}", rec.Code, rec.Body)
 	}
 }
+
+func TestServeReturnsAfterStop(t *testing.T) {
+	h := newRecorder()
+	s, err := appservice.New(appservice.Options{HSToken: testToken, Inbox: newFakeInbox(), Handler: h, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(context.Background(), ln) }()
+	url := "http://" + ln.Addr().String() + "/_matrix/app/v1/ping?access_token=" + testToken
+	waitFor(t, "server to answer", 5*time.Second, func() bool {
+		resp, err := http.Post(url, "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve = %v after Stop, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after Stop")
+	}
+}
