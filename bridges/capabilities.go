@@ -2,8 +2,8 @@ package bridges
 
 import (
 	"context"
-	"encoding/json"
 
+	"github.com/causewaybridge/causeway/appservice"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -103,12 +103,10 @@ type Backfiller interface {
 }
 
 // ThirdPartyProvider answers /_matrix/app/v1/thirdparty lookups for the
-// module's protocols. Results are JSON values shaped as the spec describes
-// (Protocol, Location and User objects).
+// module's protocols (Namespaces().Protocols), aliases and users. The core
+// routes each lookup to the module owning the protocol, alias or user ID.
 type ThirdPartyProvider interface {
-	ThirdPartyProtocol(ctx context.Context, protocol string) (json.RawMessage, error)
-	ThirdPartyLocations(ctx context.Context, protocol string, fields map[string]string) ([]json.RawMessage, error)
-	ThirdPartyUsers(ctx context.Context, protocol string, fields map[string]string) ([]json.RawMessage, error)
+	appservice.ThirdPartyHandler
 }
 
 // CommandProvider is implemented by modules that offer commands in the

@@ -381,3 +381,46 @@ func TestIntegrationEphemeralFallbackTyping(t *testing.T) {
 		t.Fatalf("the puppet never mirrored the typing notification: %v", err)
 	}
 }
+
+// TestIntegrationThirdPartyLookups: a client asks the homeserver for the
+// bridged protocols and locations; the homeserver asks the bridge.
+func TestIntegrationThirdPartyLookups(t *testing.T) {
+	tb := startStack(t, "")
+	ctx := testCtx(t, time.Minute)
+	user := register(t, ctx, tb.hs, "uma")
+	get := func(path string, out any) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tb.hs.URL()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+user.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var protocols map[string]json.RawMessage
+	get("/_matrix/client/v3/thirdparty/protocols", &protocols)
+	if _, ok := protocols["loopback"]; !ok {
+		t.Fatalf("protocols = %v, want loopback", protocols)
+	}
+	var locs []struct {
+		Alias string `json:"alias"`
+	}
+	get("/_matrix/client/v3/thirdparty/location/loopback?room=lobby", &locs)
+	if len(locs) != 1 || locs[0].Alias != "#loop_lobby:localhost" {
+		t.Fatalf("locations = %+v", locs)
+	}
+	var users []struct {
+		UserID string `json:"userid"`
+	}
+	get("/_matrix/client/v3/thirdparty/user/loopback?name=zed", &users)
+	if len(users) != 1 || users[0].UserID != "@loop_zed:localhost" {
+		t.Fatalf("users = %+v", users)
+	}
+}

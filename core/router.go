@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/causewaybridge/causeway/appservice"
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
@@ -418,3 +419,55 @@ func (r *Router) protocolModule(protocol string) bridges.ThirdPartyProvider {
 	}
 	return nil
 }
+
+// ThirdPartyProtocol implements appservice.ThirdPartyHandler.
+func (r *Router) ThirdPartyProtocol(ctx context.Context, protocol string) (*appservice.Protocol, error) {
+	tp := r.protocolModule(protocol)
+	if tp == nil {
+		return nil, appservice.ErrUnknownProtocol
+	}
+	return tp.ThirdPartyProtocol(ctx, protocol)
+}
+
+// ThirdPartyLocations implements appservice.ThirdPartyHandler.
+func (r *Router) ThirdPartyLocations(ctx context.Context, protocol string, fields map[string]string) ([]appservice.Location, error) {
+	tp := r.protocolModule(protocol)
+	if tp == nil {
+		return nil, appservice.ErrUnknownProtocol
+	}
+	return tp.ThirdPartyLocations(ctx, protocol, fields)
+}
+
+// ThirdPartyUsers implements appservice.ThirdPartyHandler.
+func (r *Router) ThirdPartyUsers(ctx context.Context, protocol string, fields map[string]string) ([]appservice.ThirdPartyUser, error) {
+	tp := r.protocolModule(protocol)
+	if tp == nil {
+		return nil, appservice.ErrUnknownProtocol
+	}
+	return tp.ThirdPartyUsers(ctx, protocol, fields)
+}
+
+// ThirdPartyLocationsByAlias implements appservice.ThirdPartyHandler.
+func (r *Router) ThirdPartyLocationsByAlias(ctx context.Context, alias matrix.RoomAlias) ([]appservice.Location, error) {
+	for _, m := range r.modules {
+		if tp, ok := m.m.(bridges.ThirdPartyProvider); ok && m.ownsAlias(alias) {
+			return tp.ThirdPartyLocationsByAlias(ctx, alias)
+		}
+	}
+	return nil, nil
+}
+
+// ThirdPartyUsersByID implements appservice.ThirdPartyHandler.
+func (r *Router) ThirdPartyUsersByID(ctx context.Context, id matrix.UserID) ([]appservice.ThirdPartyUser, error) {
+	for _, m := range r.modules {
+		if tp, ok := m.m.(bridges.ThirdPartyProvider); ok && m.ownsUser(id) {
+			return tp.ThirdPartyUsersByID(ctx, id)
+		}
+	}
+	return nil, nil
+}
+
+var (
+	_ appservice.Handler           = (*Router)(nil)
+	_ appservice.ThirdPartyHandler = (*Router)(nil)
+)

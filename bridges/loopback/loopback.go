@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/causewaybridge/causeway/appservice"
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
@@ -250,11 +251,68 @@ func (m *Module) HandleMatrixTyping(ctx context.Context, t *bridges.Typing) {
 	}
 }
 
+// ThirdPartyProtocol implements bridges.ThirdPartyProvider.
+func (m *Module) ThirdPartyProtocol(ctx context.Context, protocol string) (*appservice.Protocol, error) {
+	return &appservice.Protocol{
+		UserFields:     []string{"name"},
+		LocationFields: []string{"room"},
+		FieldTypes: map[string]appservice.FieldType{
+			"name": {Regexp: ".+", Placeholder: "alice"},
+			"room": {Regexp: ".+", Placeholder: "lobby"},
+		},
+		Instances: []appservice.ProtocolInstance{{Desc: "Loopback", NetworkID: "loopback", Fields: map[string]string{}}},
+	}, nil
+}
+
+// ThirdPartyLocations implements bridges.ThirdPartyProvider: every room
+// name exists; its alias is the portal's.
+func (m *Module) ThirdPartyLocations(ctx context.Context, protocol string, fields map[string]string) ([]appservice.Location, error) {
+	if fields["room"] == "" {
+		return nil, nil
+	}
+	alias, err := m.aliases.Format(puppet.Values{"room": fields["room"]})
+	if err != nil {
+		return nil, nil
+	}
+	return []appservice.Location{{Alias: alias, Protocol: ID, Fields: map[string]string{"room": fields["room"]}}}, nil
+}
+
+// ThirdPartyUsers implements bridges.ThirdPartyProvider.
+func (m *Module) ThirdPartyUsers(ctx context.Context, protocol string, fields map[string]string) ([]appservice.ThirdPartyUser, error) {
+	if fields["name"] == "" {
+		return nil, nil
+	}
+	id, err := m.users.Format(puppet.Values{"name": fields["name"]})
+	if err != nil {
+		return nil, nil
+	}
+	return []appservice.ThirdPartyUser{{UserID: id, Protocol: ID, Fields: map[string]string{"name": fields["name"]}}}, nil
+}
+
+// ThirdPartyLocationsByAlias implements bridges.ThirdPartyProvider.
+func (m *Module) ThirdPartyLocationsByAlias(ctx context.Context, alias matrix.RoomAlias) ([]appservice.Location, error) {
+	v, err := m.aliases.Parse(alias)
+	if err != nil {
+		return nil, nil
+	}
+	return []appservice.Location{{Alias: alias, Protocol: ID, Fields: map[string]string{"room": v["room"]}}}, nil
+}
+
+// ThirdPartyUsersByID implements bridges.ThirdPartyProvider.
+func (m *Module) ThirdPartyUsersByID(ctx context.Context, id matrix.UserID) ([]appservice.ThirdPartyUser, error) {
+	v, err := m.users.Parse(id)
+	if err != nil {
+		return nil, nil
+	}
+	return []appservice.ThirdPartyUser{{UserID: id, Protocol: ID, Fields: map[string]string{"name": v["name"]}}}, nil
+}
+
 var (
-	_ bridges.Module        = (*Module)(nil)
-	_ bridges.TypingHandler = (*Module)(nil)
-	_ bridges.UserQuerier   = (*Module)(nil)
-	_ bridges.AliasQuerier  = (*Module)(nil)
+	_ bridges.ThirdPartyProvider = (*Module)(nil)
+	_ bridges.Module             = (*Module)(nil)
+	_ bridges.TypingHandler      = (*Module)(nil)
+	_ bridges.UserQuerier        = (*Module)(nil)
+	_ bridges.AliasQuerier       = (*Module)(nil)
 )
 
 // send queues a puppet message in the durable outbox. key makes the send
