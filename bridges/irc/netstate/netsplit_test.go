@@ -67,16 +67,16 @@ func TestIsNetsplitReason(t *testing.T) {
 		reason string
 		want   bool
 	}{
-		0: {"hub.example.net leaf.example.net", true},
-		1: {"*.net *.split", true},
-		2: {"irc.libera.chat zinc.libera.chat", true},
-		3: {"Quit: hub.example.net leaf.example.net", false},
-		4: {"Ping timeout: 240 seconds", false},
-		5: {"a.b a.b", false},
-		6: {"hub.example.net  leaf.example.net", false},
-		7: {"hub.example.net", false},
-		8: {"", false},
-		9: {"hub..net leaf.net", false},
+		0:  {"hub.example.net leaf.example.net", true},
+		1:  {"*.net *.split", true},
+		2:  {"irc.libera.chat zinc.libera.chat", true},
+		3:  {"Quit: hub.example.net leaf.example.net", false},
+		4:  {"Ping timeout: 240 seconds", false},
+		5:  {"a.b a.b", false},
+		6:  {"hub.example.net  leaf.example.net", false},
+		7:  {"hub.example.net", false},
+		8:  {"", false},
+		9:  {"hub..net leaf.net", false},
 		10: {"Remote host closed the connection", false},
 	}
 	for i, tc := range tests {
