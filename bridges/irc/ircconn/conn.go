@@ -144,7 +144,9 @@ func newConn(nc net.Conn, cfg Config) *Conn {
 func (c *Conn) start() {
 	c.lastRead.Store(time.Now().UnixNano())
 	if c.cfg.PingInterval > 0 {
+		c.mu.Lock()
 		c.timer = time.AfterFunc(c.cfg.PingInterval, c.keepAlive)
+		c.mu.Unlock()
 	}
 	go c.readLoop()
 }
@@ -238,6 +240,9 @@ func (c *Conn) skipLine(err error) error {
 // PingInterval of silence and ends the connection when nothing arrives
 // within PingTimeout after it.
 func (c *Conn) keepAlive() {
+	c.mu.Lock()
+	timer := c.timer
+	c.mu.Unlock()
 	if c.isDone() {
 		return
 	}
@@ -247,7 +252,7 @@ func (c *Conn) keepAlive() {
 		sentAt := time.Unix(0, sent)
 		if last.Before(sentAt) {
 			if wait := c.cfg.PingTimeout - now.Sub(sentAt); wait > 0 {
-				c.timer.Reset(wait)
+				timer.Reset(wait)
 				return
 			}
 			c.log.Info("irc ping timeout", slog.Duration("timeout", c.cfg.PingTimeout))
@@ -257,11 +262,11 @@ func (c *Conn) keepAlive() {
 		c.pingSent.Store(0)
 	}
 	if idle := now.Sub(last); idle < c.cfg.PingInterval {
-		c.timer.Reset(c.cfg.PingInterval - idle)
+		timer.Reset(c.cfg.PingInterval - idle)
 		return
 	}
 	c.pingSent.Store(now.UnixNano())
-	c.timer.Reset(c.cfg.PingTimeout)
+	timer.Reset(c.cfg.PingTimeout)
 	if err := c.SendPriority(context.Background(), nil, "PING", "causeway"); err != nil {
 		c.log.Debug("irc keep-alive ping not sent", slog.Any("error", err))
 	}
@@ -277,9 +282,10 @@ func (c *Conn) finish(err error) {
 	err = c.err
 	ws := c.waiters.drain()
 	c.batches = nil
+	timer := c.timer
 	c.mu.Unlock()
-	if c.timer != nil {
-		c.timer.Stop()
+	if timer != nil {
+		timer.Stop()
 	}
 	_ = c.nc.Close()
 	for _, w := range ws {

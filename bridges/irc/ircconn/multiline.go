@@ -101,7 +101,9 @@ func (c *Conn) multilineChunks(command, target string, lines []string) [][]multi
 	if maxBytes <= 0 {
 		maxBytes = defaultMultilineMaxBytes
 	}
-	limit := c.PayloadLimit(command, target)
+	// A piece must fit a batch on its own; a line longer than max-bytes
+	// cannot stay one line and continues in the next batch.
+	limit := min(c.PayloadLimit(command, target), maxBytes-1)
 	lines = trimBlank(lines)
 	var chunks [][]multilinePiece
 	var cur []multilinePiece

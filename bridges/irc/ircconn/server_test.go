@@ -224,3 +224,12 @@ func (r *recorder) nextBatch(t *testing.T) *Batch {
 // timeNowPlus is a short read deadline for draining a client that should
 // have given up.
 func timeNowPlus() time.Time { return time.Now().Add(2 * time.Second) }
+
+func parse(t *testing.T, line string) *ircmsg.Message {
+	t.Helper()
+	m, err := ircmsg.ParseLine(line)
+	if err != nil {
+		t.Fatalf("parse %q: %v", line, err)
+	}
+	return &m
+}
