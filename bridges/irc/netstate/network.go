@@ -317,6 +317,7 @@ func (n *Network) ReleaseReader(conn string) {
 	for _, c := range n.channels {
 		if c.reader == conn {
 			c.reader = ""
+			n.dropIfEmpty(c)
 		}
 	}
 }
