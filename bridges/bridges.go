@@ -77,6 +77,8 @@ type Env struct {
 	ServerName string
 	// BotUserID is the bridge bot's user ID.
 	BotUserID matrix.UserID
+	// HomeserverURL is the client-server API base URL the bridge uses.
+	HomeserverURL string
 }
 
 // Namespaces are the claims a module makes on the homeserver's namespaces.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/causewaybridge/causeway/appservice"
+	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -107,6 +108,14 @@ type Backfiller interface {
 // routes each lookup to the module owning the protocol, alias or user ID.
 type ThirdPartyProvider interface {
 	appservice.ThirdPartyHandler
+}
+
+// SentListener is implemented by modules that want to know the Matrix event
+// ID of what the outbox delivered for them (to map remote message IDs to
+// events for replies, edits and redactions). It is called for every
+// delivered item; modules recognise theirs by the op's Key.
+type SentListener interface {
+	OnOutboxSent(ctx context.Context, op intent.Op, eventID matrix.EventID)
 }
 
 // CommandProvider is implemented by modules that offer commands in the

@@ -35,7 +35,7 @@ func Modules(cfg *config.Config, reg *bridges.Registry) ([]bridges.Module, error
 		}
 	}
 	sort.Strings(ids)
-	env := bridges.Env{ServerName: cfg.Homeserver.ServerName, BotUserID: matrix.UserID(cfg.BotUserID())}
+	env := bridges.Env{ServerName: cfg.Homeserver.ServerName, BotUserID: matrix.UserID(cfg.BotUserID()), HomeserverURL: cfg.Homeserver.URL}
 	mods := make([]bridges.Module, 0, len(ids))
 	for _, id := range ids {
 		info, ok := reg.Get(id)
@@ -130,6 +130,13 @@ func New(ctx context.Context, opts Options) (*Bridge, error) {
 		Client: b.client,
 		Store:  st,
 		Logger: log.With("component", "outbox"),
+		OnSent: func(ctx context.Context, item store.OutboxItem, op intent.Op, eventID matrix.EventID) {
+			for _, m := range opts.Modules {
+				if l, ok := m.(bridges.SentListener); ok {
+					l.OnOutboxSent(ctx, op, eventID)
+				}
+			}
+		},
 		OnFailed: func(ctx context.Context, item store.OutboxItem, op intent.Op, err error) {
 			log.Error("remote message could not be delivered to Matrix", "queue", item.Queue, "key", item.Key, "sender", op.Sender, "err", err)
 		},

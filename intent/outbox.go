@@ -39,6 +39,14 @@ const (
 	OpMessage   OpKind = "message"
 	OpState     OpKind = "state"
 	OpRedaction OpKind = "redaction"
+	// OpProfile sets Sender's global profile from Content
+	// ({"displayname": …, "avatar_url": …}); Room only orders it in that
+	// room's lane, so a puppet's name is set before its first message.
+	OpProfile OpKind = "profile"
+	// OpMembership changes a membership in Room, in order with the room's
+	// messages: Type is "join" or "leave" (Sender itself), or "invite",
+	// "kick", "ban", "unban" (Sender acting on StateKey, the target).
+	OpMembership OpKind = "membership"
 )
 
 // Op is one remote→Matrix operation for the outbox: send a message or state
@@ -91,6 +99,20 @@ func (op Op) validate() error {
 	case OpRedaction:
 		if op.Redacts == "" {
 			return errors.New("outbox redaction op names no event")
+		}
+	case OpProfile:
+		if op.Sender == "" || !json.Valid(op.Content) {
+			return errors.New("outbox profile op needs a sender and JSON content")
+		}
+	case OpMembership:
+		switch op.Type {
+		case "join", "leave":
+		case "invite", "kick", "ban", "unban":
+			if op.StateKey == "" {
+				return fmt.Errorf("outbox %s op names no target", op.Type)
+			}
+		default:
+			return fmt.Errorf("outbox membership op type %q", op.Type)
 		}
 	default:
 		return fmt.Errorf("unknown outbox op kind %q", op.Kind)
@@ -576,6 +598,44 @@ func (o *Outbox) deliver(ctx context.Context, p pendingItem) (matrix.EventID, er
 		}
 		raw, _ := json.Marshal(body)
 		return in.redact(ctx, op.Room, op.Redacts, raw, txn, op.Timestamp)
+	case OpProfile:
+		var pc struct {
+			Displayname *string `json:"displayname"`
+			AvatarURL   *string `json:"avatar_url"`
+		}
+		if err := json.Unmarshal(op.Content, &pc); err != nil {
+			return "", err
+		}
+		if pc.Displayname != nil {
+			if err := in.SetDisplayname(ctx, *pc.Displayname); err != nil {
+				return "", err
+			}
+		}
+		if pc.AvatarURL != nil {
+			if err := in.SetAvatarURL(ctx, *pc.AvatarURL); err != nil {
+				return "", err
+			}
+		}
+		return "", nil
+	case OpMembership:
+		if !op.Timestamp.IsZero() {
+			in = in.At(op.Timestamp)
+		}
+		target := matrix.UserID(op.StateKey)
+		switch op.Type {
+		case "join":
+			return "", in.EnsureJoined(ctx, op.Room)
+		case "leave":
+			return "", in.Leave(ctx, op.Room, op.Reason)
+		case "invite":
+			return "", in.Invite(ctx, op.Room, target, op.Reason)
+		case "kick":
+			return "", in.Kick(ctx, op.Room, target, op.Reason)
+		case "ban":
+			return "", in.Ban(ctx, op.Room, target, op.Reason)
+		case "unban":
+			return "", in.Unban(ctx, op.Room, target, op.Reason)
+		}
 	}
 	return "", fmt.Errorf("unknown outbox op kind %q", op.Kind)
 }

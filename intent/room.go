@@ -326,3 +326,12 @@ func (i *Intent) RecentEvents(ctx context.Context, room matrix.RoomID, limit int
 	}
 	return out.Chunk, nil
 }
+
+// EventContent fetches one event of room (GET /rooms/{room}/event/{id})
+// into out, usually a *matrix.Event.
+func (i *Intent) EventContent(ctx context.Context, room matrix.RoomID, event matrix.EventID, out any) error {
+	if err := i.do(ctx, request{method: http.MethodGet, path: p(clientV3+"/rooms", string(room), "event", string(event)), out: out}); err != nil {
+		return fmt.Errorf("get event %s in %s: %w", event, room, err)
+	}
+	return nil
+}

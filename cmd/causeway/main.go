@@ -27,6 +27,7 @@ import (
 	"github.com/causewaybridge/causeway/registration"
 
 	// Bridge modules, enabled by their configuration sections.
+	_ "github.com/causewaybridge/causeway/bridges/irc"
 	_ "github.com/causewaybridge/causeway/bridges/loopback"
 )
 

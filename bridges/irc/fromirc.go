@@ -1,0 +1,387 @@
+package irc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
+	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
+	"github.com/causewaybridge/causeway/bridges/irc/netstate"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
+)
+
+// botHandler is the bot connection's ircconn.Handler: the single reader of
+// bridged channels' traffic.
+type botHandler struct{ n *network }
+
+// HandleMessage implements ircconn.Handler.
+func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
+	n := h.n
+	ctx := n.m.ctx
+	switch m.Command {
+	case "PRIVMSG", "NOTICE":
+		if len(m.Params) < 2 {
+			return
+		}
+		if isChannel(c, m.Params[0]) {
+			n.channelMessage(ctx, m, m.Params[0], m.Params[1], m.Command == "NOTICE", false)
+		}
+	case "JOIN":
+		if len(m.Params) < 1 {
+			return
+		}
+		ch := m.Params[0]
+		account, realname := "", ""
+		if len(m.Params) >= 3 { // extended-join
+			account, realname = m.Params[1], m.Params[2]
+			if account == "*" {
+				account = ""
+			}
+		}
+		n.state.Join(ch, m.Source, account, realname)
+		nick := nickOf(m)
+		if n.fold(nick) == n.fold(c.Nick()) {
+			n.joinDone(ch, nil)
+			return
+		}
+		if n.cfg.Membership == "full" && !n.isBridgedNick(nick) {
+			n.puppetMembership(ctx, ch, nick, "join", "", m)
+		}
+	case "PART":
+		if len(m.Params) < 1 {
+			return
+		}
+		nick := nickOf(m)
+		reason := param(m, 1)
+		n.state.Part(m.Params[0], nick, reason)
+		if !n.isBridgedNick(nick) {
+			n.puppetMembership(ctx, m.Params[0], nick, "leave", reason, m)
+		}
+	case "KICK":
+		if len(m.Params) < 2 {
+			return
+		}
+		n.state.Kick(m.Params[0], m.Params[1], nickOf(m), param(m, 2))
+		if n.fold(m.Params[1]) == n.fold(c.Nick()) {
+			n.log().Warn("bot kicked from channel; rejoining", "channel", m.Params[0], "by", nickOf(m))
+			_ = c.Send(ctx, nil, "JOIN", m.Params[0])
+			return
+		}
+		if !n.isBridgedNick(m.Params[1]) {
+			n.puppetMembership(ctx, m.Params[0], m.Params[1], "leave", "kicked by "+nickOf(m)+": "+param(m, 2), m)
+		}
+	case "QUIT":
+		nick := nickOf(m)
+		for _, ch := range n.state.Quit(nick, param(m, 0)) {
+			if !n.isBridgedNick(nick) {
+				n.puppetMembership(ctx, ch.Channel, nick, "leave", "quit: "+param(m, 0), m)
+			}
+		}
+	case "NICK":
+		if len(m.Params) < 1 {
+			return
+		}
+		old := nickOf(m)
+		n.state.Nick(old, m.Params[0])
+	case "TOPIC":
+		if len(m.Params) < 2 {
+			return
+		}
+		n.state.Topic(m.Params[0], m.Params[1], nickOf(m), time.Now())
+		n.topicToMatrix(ctx, m.Params[0], m.Params[1], nickOf(m), m)
+	case "MODE":
+		if len(m.Params) < 2 || !isChannel(c, m.Params[0]) {
+			return
+		}
+		changes, err := n.state.Mode(m.Params[0], nickOf(m), m.Params[1], m.Params[2:])
+		if err != nil {
+			n.log().Debug("MODE partly understood", "err", err)
+		}
+		n.modesToMatrix(ctx, m.Params[0], changes)
+	case "AWAY":
+		n.state.Away(nickOf(m), param(m, 0))
+	case "CHGHOST":
+		if len(m.Params) >= 2 {
+			n.state.ChangeHost(nickOf(m), m.Params[0], m.Params[1])
+		}
+	case "353": // RPL_NAMREPLY: me = channel :names
+		if len(m.Params) >= 4 {
+			n.state.Names(m.Params[2], m.Params[3])
+		}
+	case "366": // RPL_ENDOFNAMES
+		if len(m.Params) >= 2 {
+			changes := n.state.EndNames(m.Params[1])
+			if n.cfg.Membership == "full" {
+				for _, ch := range changes {
+					if ch.Kind == netstate.ChangeJoin && !n.isBridgedNick(ch.Nick) {
+						n.puppetMembership(ctx, ch.Channel, ch.Nick, "join", "", nil)
+					}
+				}
+			}
+			n.modesToMatrix(ctx, m.Params[1], changes)
+		}
+	case "332": // RPL_TOPIC
+		if len(m.Params) >= 3 {
+			n.state.Topic(m.Params[1], m.Params[2], "", time.Time{})
+		}
+	case "324": // RPL_CHANNELMODEIS
+		if len(m.Params) >= 3 {
+			n.state.ChannelModes(m.Params[1], m.Params[2], m.Params[3:])
+		}
+	case "403", "405", "471", "473", "474", "475", "476", "477", "489": // JOIN failures
+		if len(m.Params) >= 2 {
+			n.joinDone(m.Params[1], &ircconn.NumericError{Code: m.Command, Target: m.Params[1], Text: param(m, 2)})
+		}
+	}
+}
+
+// HandleBatch implements ircconn.Handler.
+func (h botHandler) HandleBatch(c *ircconn.Conn, b *ircconn.Batch) {
+	n := h.n
+	switch b.Type {
+	case ircconn.BatchChathistory:
+		n.backfillBatch(n.m.ctx, b)
+	case ircconn.BatchMultiline:
+		if len(b.Params) == 0 || !isChannel(c, b.Params[0]) {
+			return
+		}
+		m := &ircmsg.Message{Source: b.Source, Command: "PRIVMSG", Params: []string{b.Params[0], b.Text()}}
+		for k, v := range b.Tags {
+			m.SetTag(k, v)
+		}
+		n.channelMessage(n.m.ctx, m, b.Params[0], b.Text(), false, false)
+	default:
+		// netsplit/netjoin and others: their lines are ordinary messages.
+		for _, l := range b.Lines {
+			h.HandleMessage(c, l)
+		}
+		for _, nb := range b.Nested {
+			h.HandleBatch(c, nb)
+		}
+	}
+}
+
+// HandleClose implements ircconn.Handler.
+func (h botHandler) HandleClose(c *ircconn.Conn, err error) {}
+
+func param(m *ircmsg.Message, i int) string {
+	if i < len(m.Params) {
+		return m.Params[i]
+	}
+	return ""
+}
+
+// channelMessage bridges a PRIVMSG or NOTICE in a channel to its portal.
+func (n *network) channelMessage(ctx context.Context, m *ircmsg.Message, channel, text string, notice, history bool) {
+	p := n.portal(channel)
+	if p == nil {
+		return
+	}
+	nick := nickOf(m)
+	if !history && n.isBridgedNick(nick) {
+		return // a Matrix user's message echoed by IRC: already in Matrix
+	}
+	if id := ircconn.MsgID(m); history && id != "" {
+		if _, err := n.m.store.MessageByRemote(ctx, ID, "msgid:"+id); err == nil {
+			return // sent from Matrix, or bridged before
+		}
+	}
+	content := n.contentFromIRC(text, notice)
+	if content == nil {
+		return
+	}
+	sender, err := n.puppetID(nick)
+	if err != nil {
+		n.log().Warn("cannot name IRC user on Matrix", "nick", nick, "err", err)
+		return
+	}
+	ts, ok := ircconn.ServerTime(m)
+	if !ok {
+		ts = time.Now()
+	}
+	key := remoteKey(m, channel, text, ts)
+	n.ensureProfile(ctx, sender, nick, p.room)
+	raw, _ := json.Marshal(content)
+	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: p.room, Sender: sender,
+		Type: matrix.EventMessage, Content: raw, Timestamp: ts, Key: key}); err != nil {
+		n.log().Error("could not queue IRC message for Matrix", "channel", channel, "err", err)
+	}
+}
+
+// contentFromIRC converts IRC text to Matrix content; nil for CTCPs other
+// than ACTION.
+func (n *network) contentFromIRC(text string, notice bool) *matrix.MessageContent {
+	msgtype := matrix.MsgText
+	if notice {
+		msgtype = matrix.MsgNotice
+	}
+	if strings.HasPrefix(text, "\x01") {
+		body := strings.TrimSuffix(strings.TrimPrefix(text, "\x01"), "\x01")
+		cmd, rest, _ := strings.Cut(body, " ")
+		if !strings.EqualFold(cmd, "ACTION") {
+			return nil
+		}
+		text, msgtype = rest, matrix.MsgEmote
+	}
+	plain, html, mentions := ircfmt.ToMatrix(text, ircfmt.ToMatrixOptions{Mention: n.mentionLookup})
+	c := &matrix.MessageContent{MsgType: msgtype, Body: plain}
+	if html != "" {
+		c.Format, c.FormattedBody = "org.matrix.custom.html", html
+	}
+	if len(mentions) > 0 {
+		c.Mentions = &matrix.Mentions{UserIDs: mentions}
+	}
+	return c
+}
+
+// mentionLookup turns the nick of a bridged Matrix user into their user ID.
+func (n *network) mentionLookup(nick string) (matrix.UserID, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	u, ok := n.byNick[ircfmt.Casefold(n.casemap, nick)]
+	if !ok {
+		return "", false
+	}
+	return u.user, true
+}
+
+// remoteKey identifies an IRC message for deduplication: its msgid, or a
+// hash of what the line says when the server gives no msgid.
+func remoteKey(m *ircmsg.Message, channel, text string, ts time.Time) string {
+	if id := ircconn.MsgID(m); id != "" {
+		return "irc:" + id
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%s", channel, m.Source, ts.UnixMilli(), text)
+	return "irch:" + hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// ensureProfile queues the puppet's display name before its first message
+// in a room lane, so the name is set before anything it says appears.
+func (n *network) ensureProfile(ctx context.Context, sender matrix.UserID, nick string, room matrix.RoomID) {
+	n.mu.Lock()
+	if n.profiled[sender] == nick {
+		n.mu.Unlock()
+		return
+	}
+	n.profiled[sender] = nick
+	n.mu.Unlock()
+	raw, _ := json.Marshal(map[string]string{"displayname": nick})
+	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpProfile, Room: room, Sender: sender, Content: raw}); err != nil {
+		n.log().Warn("could not queue puppet profile", "sender", sender, "err", err)
+	}
+}
+
+// puppetMembership mirrors an IRC user's join or leave in the portal.
+func (n *network) puppetMembership(ctx context.Context, channel, nick, membership, reason string, m *ircmsg.Message) {
+	p := n.portal(channel)
+	if p == nil {
+		return
+	}
+	sender, err := n.puppetID(nick)
+	if err != nil {
+		return
+	}
+	if membership == "join" {
+		n.ensureProfile(ctx, sender, nick, p.room)
+	}
+	var ts time.Time
+	if m != nil {
+		ts, _ = ircconn.ServerTime(m)
+	}
+	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMembership, Room: p.room, Sender: sender,
+		Type: membership, Reason: reason, Timestamp: ts}); err != nil {
+		n.log().Warn("could not queue membership", "nick", nick, "err", err)
+	}
+}
+
+// topicToMatrix mirrors an IRC topic change.
+func (n *network) topicToMatrix(ctx context.Context, channel, topic, by string, m *ircmsg.Message) {
+	p := n.portal(channel)
+	if p == nil || n.isBridgedNick(by) {
+		return
+	}
+	sender, err := n.puppetID(by)
+	if err != nil {
+		return
+	}
+	plain := ircfmt.Strip(topic)
+	raw, _ := json.Marshal(map[string]string{"topic": plain})
+	ts, _ := ircconn.ServerTime(m)
+	n.ensureProfile(ctx, sender, by, p.room)
+	// The bot sets the topic (puppets rarely have the power to); the
+	// puppet's name is kept in the event for clients that show it.
+	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpState, Room: p.room, Type: matrix.EventTopic,
+		Content: raw, Timestamp: ts, Key: "topic:" + strconv.FormatInt(ts.UnixNano(), 10) + ":" + by}); err != nil {
+		n.log().Warn("could not queue topic", "channel", channel, "err", err)
+	}
+}
+
+// modesToMatrix maps prefix-mode changes to power levels.
+func (n *network) modesToMatrix(ctx context.Context, channel string, changes []netstate.Change) {
+	p := n.portal(channel)
+	if p == nil {
+		return
+	}
+	for _, ch := range changes {
+		switch ch.Kind {
+		case netstate.ChangePrefixAdded, netstate.ChangePrefixRemoved:
+			if n.isBridgedNick(ch.Nick) {
+				continue
+			}
+			mem, ok := n.state.Member(channel, ch.Nick)
+			level := 0
+			if ok {
+				level = netstate.PowerLevel(mem.Modes, n.powers)
+			}
+			puppetID, err := n.puppetID(ch.Nick)
+			if err != nil {
+				continue
+			}
+			go n.setPower(ctx, p.room, puppetID, level)
+		}
+	}
+}
+
+// setPower sets a puppet's power level in a room as the bot.
+func (n *network) setPower(ctx context.Context, room matrix.RoomID, user matrix.UserID, level int) {
+	if err := n.m.client.Bot().SetUserPowerLevel(ctx, room, user, level); err != nil {
+		n.log().Warn("could not set power level", "room_id", room, "user", user, "level", level, "err", err)
+	}
+}
+
+// backfillBatch bridges a CHATHISTORY batch into its portal.
+func (n *network) backfillBatch(ctx context.Context, b *ircconn.Batch) {
+	if len(b.Params) == 0 {
+		return
+	}
+	channel := b.Params[0]
+	for _, l := range b.Lines {
+		if (l.Command == "PRIVMSG" || l.Command == "NOTICE") && len(l.Params) >= 2 {
+			n.channelMessage(ctx, l, channel, l.Params[1], l.Command == "NOTICE", true)
+		}
+	}
+}
+
+// OnOutboxSent implements bridges.SentListener: it remembers which Matrix
+// event an IRC message became, for replies and redactions.
+func (m *Module) OnOutboxSent(ctx context.Context, op intent.Op, eventID matrix.EventID) {
+	id, ok := strings.CutPrefix(op.Key, "irc:")
+	if !ok || eventID == "" {
+		return
+	}
+	if err := m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:" + id,
+		RoomID: string(op.Room), EventID: string(eventID)}); err != nil {
+		m.log.Warn("could not record message link", "msgid", id, "err", err)
+	}
+}

@@ -1,0 +1,350 @@
+package irc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
+	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
+)
+
+// HandleMatrixEvent implements bridges.Module.
+func (m *Module) HandleMatrixEvent(ctx context.Context, evt *matrix.Event) error {
+	switch evt.Type {
+	case matrix.EventMember:
+		return m.handleMember(ctx, evt)
+	case matrix.EventMessage:
+		return m.handleMessage(ctx, evt)
+	case matrix.EventTopic:
+		return m.handleTopic(ctx, evt)
+	}
+	return nil
+}
+
+func (m *Module) handleMember(ctx context.Context, evt *matrix.Event) error {
+	var c matrix.MemberContent
+	if err := json.Unmarshal(evt.Content, &c); err != nil || evt.StateKey == nil {
+		return nil
+	}
+	target := matrix.UserID(*evt.StateKey)
+	if n := m.networkForUser(target); n != nil {
+		// Something happened to one of our puppets: an invite starts a
+		// private conversation with that IRC user.
+		if c.Membership == "invite" {
+			return n.invitedToPM(ctx, evt, target, c.IsDirect)
+		}
+		return nil
+	}
+	n, channel, err := m.channelPortal(ctx, evt.RoomID)
+	if err != nil || n == nil {
+		return err
+	}
+	switch c.Membership {
+	case "join":
+		u := n.userConnFor(target, c.Displayname)
+		if err := u.join(ctx, channel); err != nil {
+			n.log().Warn("Matrix user could not join the IRC channel", "user", target, "channel", channel, "err", err)
+			m.notice(ctx, evt.RoomID, evt.ID, fmt.Sprintf("%s could not join %s on %s: %s", target, channel, n.cfg.Name, userError(err)))
+		}
+	case "leave", "ban":
+		n.mu.Lock()
+		u := n.conns[target]
+		n.mu.Unlock()
+		if u != nil {
+			u.part(ctx, channel, "Left the Matrix room")
+		}
+	}
+	return nil
+}
+
+// channelPortal returns the network and channel of a channel portal room;
+// nil when the room is not one.
+func (m *Module) channelPortal(ctx context.Context, room matrix.RoomID) (*network, string, error) {
+	p, err := m.store.PortalByRoom(ctx, string(room))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	key, err := parsePortalKey(p.RemoteID)
+	if err != nil || key.kind != "chan" {
+		return nil, "", nil
+	}
+	n := m.networks[key.network]
+	if n == nil {
+		return nil, "", nil
+	}
+	name := decodeMeta(p.Meta).Name
+	if name == "" {
+		name = key.target
+	}
+	return n, name, nil
+}
+
+func (m *Module) handleMessage(ctx context.Context, evt *matrix.Event) error {
+	var c matrix.MessageContent
+	if err := json.Unmarshal(evt.Content, &c); err != nil {
+		return nil
+	}
+	if c.RelatesTo != nil && c.RelatesTo.RelType == "m.replace" {
+		return nil // edits are handled by HandleMatrixEdit
+	}
+	p, err := m.store.PortalByRoom(ctx, string(evt.RoomID))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	key, err := parsePortalKey(p.RemoteID)
+	if err != nil {
+		return nil
+	}
+	n := m.networks[key.network]
+	if n == nil {
+		return nil
+	}
+	target := decodeMeta(p.Meta).Name
+	if target == "" {
+		target = key.target
+	}
+	if key.kind == "pm" && key.user != evt.Sender {
+		return nil // only the DM's owner speaks as themselves
+	}
+	lines, command := n.linesFromMatrix(ctx, evt, &c)
+	if len(lines) == 0 {
+		return nil
+	}
+	return n.deliver(ctx, evt, target, command, lines, key.kind == "chan")
+}
+
+// linesFromMatrix turns Matrix content into IRC lines and the command to
+// send them with.
+func (n *network) linesFromMatrix(ctx context.Context, evt *matrix.Event, c *matrix.MessageContent) ([]string, string) {
+	command := "PRIVMSG"
+	var text []string
+	switch c.MsgType {
+	case matrix.MsgText, matrix.MsgNotice, matrix.MsgEmote:
+		opts := ircfmt.FromMatrixOptions{MentionNick: n.nickForMention, StripReplyFallback: c.RelatesTo != nil && c.RelatesTo.InReplyTo != nil}
+		html := ""
+		if c.Format == "org.matrix.custom.html" {
+			html = c.FormattedBody
+		}
+		text = ircfmt.FromMatrix(html, c.Body, opts)
+		if c.MsgType == matrix.MsgNotice {
+			command = "NOTICE"
+		}
+	case matrix.MsgImage, matrix.MsgFile, matrix.MsgVideo, matrix.MsgAudio:
+		text = []string{fmt.Sprintf("%s %s", c.Body, n.m.mediaURL(c.URL))}
+	default:
+		if c.Body != "" {
+			text = []string{c.Body}
+		}
+	}
+	if len(text) == 0 {
+		return nil, command
+	}
+	if c.RelatesTo != nil && c.RelatesTo.InReplyTo != nil {
+		if nick := n.replyTargetNick(ctx, evt.RoomID, c.RelatesTo.InReplyTo.EventID); nick != "" {
+			text[0] = nick + ": " + text[0]
+		}
+	}
+	if c.MsgType == matrix.MsgEmote {
+		text[0] = "\x01ACTION " + text[0] + "\x01"
+		// ACTION needs the whole text on one line pair; later lines are plain.
+	}
+	return text, command
+}
+
+// nickForMention turns a pill into the IRC nick it stands for.
+func (n *network) nickForMention(id matrix.UserID) (string, bool) {
+	if v, err := n.users.Parse(id); err == nil {
+		if u, ok := n.state.User(v["nick"]); ok {
+			return u.Nick, true
+		}
+		return v["nick"], true
+	}
+	n.mu.Lock()
+	u := n.conns[id]
+	n.mu.Unlock()
+	if u == nil {
+		return "", false
+	}
+	u.mu.Lock()
+	c := u.conn
+	u.mu.Unlock()
+	if c == nil {
+		return "", false
+	}
+	return c.Nick(), true
+}
+
+// replyTargetNick is the IRC nick of the author of a replied-to event.
+func (n *network) replyTargetNick(ctx context.Context, room matrix.RoomID, target matrix.EventID) string {
+	var ev matrix.Event
+	if err := n.m.client.Bot().EventContent(ctx, room, target, &ev); err != nil {
+		return ""
+	}
+	nick, _ := n.nickForMention(ev.Sender)
+	return nick
+}
+
+// deliver sends lines from a Matrix user to an IRC target over the user's
+// own connection, falling back to relaying by the bot. A message that
+// cannot be delivered is reported to the sender in the room.
+func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, command string, lines []string, channel bool) error {
+	u := n.userConnFor(evt.Sender, "")
+	var c *ircconn.Conn
+	var err error
+	if channel {
+		err = u.join(ctx, target)
+	}
+	if err == nil {
+		c, err = u.connect(ctx)
+	}
+	if err != nil {
+		if channel {
+			n.log().Info("relaying through the bot", "user", evt.Sender, "err", err)
+			if rerr := n.relay(ctx, evt.Sender, target, command, lines); rerr == nil {
+				return nil
+			}
+		}
+		n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
+		return nil
+	}
+	lines = n.fitLines(ctx, c, evt, command, target, lines)
+	var last *ircconn.Delivery
+	for _, l := range lines {
+		d, err := c.SendMessage(ctx, nil, command, target, l)
+		if err != nil && !errors.Is(err, ircconn.ErrUnconfirmed) {
+			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
+			return nil
+		}
+		last = d
+	}
+	if last != nil && last.MsgID != "" {
+		_ = n.m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:" + last.MsgID,
+			RoomID: string(evt.RoomID), EventID: string(evt.ID)})
+	}
+	return nil
+}
+
+// fitLines splits lines to the connection's payload limit; past the
+// network's line limit the whole text goes to the media repository and one
+// line with a link is sent instead.
+func (n *network) fitLines(ctx context.Context, c *ircconn.Conn, evt *matrix.Event, command, target string, lines []string) []string {
+	limit := c.PayloadLimit(command, target)
+	var out []string
+	for _, l := range lines {
+		out = append(out, ircfmt.SplitLines(l, limit)...)
+	}
+	if len(out) <= n.cfg.LineLimit {
+		return out
+	}
+	full := strings.Join(lines, "\n")
+	mxc, err := n.m.client.Intent(evt.Sender).UploadMedia(ctx, "text/plain; charset=utf-8", "message.txt", []byte(ircfmt.Strip(full)))
+	if err != nil {
+		n.log().Warn("long message upload failed; sending it in full", "err", err)
+		return out
+	}
+	first := ircfmt.SplitLines(ircfmt.Strip(lines[0]), limit/2)
+	return []string{fmt.Sprintf("%s… (%d lines, full text: %s)", first[0], len(out), n.m.mediaURL(mxc))}
+}
+
+// relay sends lines through the bot for a user without a connection:
+// RELAYMSG when the server offers it, else "<nick> text".
+func (n *network) relay(ctx context.Context, user matrix.UserID, target, command string, lines []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	bot, err := n.botConn(ctx)
+	if err != nil {
+		return err
+	}
+	nick := ircfmt.SanitizeNick(user.Localpart(), 20)
+	for _, l := range lines {
+		if bot.HasCap("draft/relaymsg") {
+			err = bot.Send(ctx, nil, "RELAYMSG", target, nick+"/m", l)
+		} else {
+			_, err = bot.SendMessage(ctx, nil, command, target, "<"+nick+"> "+l)
+		}
+		if err != nil && !errors.Is(err, ircconn.ErrUnconfirmed) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Module) handleTopic(ctx context.Context, evt *matrix.Event) error {
+	n, channel, err := m.channelPortal(ctx, evt.RoomID)
+	if err != nil || n == nil {
+		return err
+	}
+	var c struct {
+		Topic string `json:"topic"`
+	}
+	if json.Unmarshal(evt.Content, &c) != nil {
+		return nil
+	}
+	u := n.userConnFor(evt.Sender, "")
+	if err := u.join(ctx, channel); err != nil {
+		m.notice(ctx, evt.RoomID, evt.ID, "Topic not changed on IRC: "+userError(err))
+		return nil
+	}
+	conn, err := u.connect(ctx)
+	if err == nil {
+		line := strings.ReplaceAll(strings.ReplaceAll(c.Topic, "\r", " "), "\n", " ")
+		err = conn.Send(ctx, nil, "TOPIC", channel, line)
+	}
+	if err != nil {
+		m.notice(ctx, evt.RoomID, evt.ID, "Topic not changed on IRC: "+userError(err))
+	}
+	return nil
+}
+
+// notice sends a notice as the bot in room, replying to event when set.
+func (m *Module) notice(ctx context.Context, room matrix.RoomID, replyTo matrix.EventID, text string) {
+	c := matrix.MessageContent{MsgType: matrix.MsgNotice, Body: text}
+	if replyTo != "" {
+		c.RelatesTo = &matrix.RelatesTo{InReplyTo: &matrix.InReply{EventID: replyTo}}
+	}
+	raw, _ := json.Marshal(c)
+	key := ""
+	if replyTo != "" {
+		key = "notice:" + string(replyTo) + ":" + fmt.Sprint(len(text))
+	}
+	if _, err := m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: room, Type: matrix.EventMessage, Content: raw, Key: key}); err != nil {
+		m.log.Error("could not queue a notice", "room_id", room, "err", err)
+	}
+}
+
+// mediaURL is a link IRC users can open for an mxc:// URI.
+func (m *Module) mediaURL(mxc string) string {
+	rest, ok := strings.CutPrefix(mxc, "mxc://")
+	if !ok {
+		return mxc
+	}
+	return strings.TrimRight(m.publicBase(), "/") + "/_matrix/media/v3/download/" + rest
+}
+
+// userError is an error message fit to show a Matrix user.
+func userError(err error) string {
+	var ne *ircconn.NumericError
+	switch {
+	case errors.As(err, &ne):
+		if ne.Text != "" {
+			return ne.Text
+		}
+		return ne.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the IRC server did not answer in time"
+	}
+	return err.Error()
+}

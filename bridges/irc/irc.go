@@ -1,0 +1,203 @@
+// Package irc is Causeway's IRC bridge module: IRC channels become Matrix
+// rooms ("portals"), IRC users become Matrix puppets, and every Matrix user
+// in a bridged room gets an IRC connection of their own.
+//
+// Structure:
+//   - one [network] per configured IRC network, with the bot's connection
+//     (it joins every bridged channel and is the single reader of channel
+//     traffic, so a message seen by a thousand puppet connections is
+//     bridged once) and the Matrix users' connections ([userConn]);
+//   - channel state (members, modes, topic) is kept once per network in a
+//     netstate.Network shared by all connections, never per connection;
+//   - IRC→Matrix sends go through the core's durable outbox, keyed by the
+//     IRC msgid (or a hash of the line), in per-room order;
+//   - Matrix→IRC sends run on the core's per-room ordered inbox workers and
+//     wait for the server's echo (echo-message / labeled-response) before
+//     the message counts as delivered; failures are reported to the sender.
+package irc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/irc/secret"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
+)
+
+// ID is the module's ID and configuration section name.
+const ID = "irc"
+
+func init() { bridges.Register(Info) }
+
+// Info registers the module.
+var Info = bridges.Info{
+	ID:          ID,
+	Description: "IRC networks: channels ↔ rooms, one IRC connection per Matrix user",
+	New:         func() bridges.Module { return New() },
+}
+
+// Module is the IRC bridge module.
+type Module struct {
+	cfg      Config
+	env      bridges.Env
+	networks map[string]*network
+	order    []string // network IDs, sorted
+	box      *secret.Box
+
+	log    *slog.Logger
+	host   bridges.Host
+	client *intent.Client
+	outbox *intent.Outbox
+	store  *store.Store
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns an unconfigured module.
+func New() *Module { return &Module{networks: map[string]*network{}} }
+
+// Info implements bridges.Module.
+func (m *Module) Info() bridges.Info { return Info }
+
+// Configure implements bridges.Module.
+func (m *Module) Configure(env bridges.Env, sec bridges.Decoder) error {
+	if err := sec.Decode(&m.cfg); err != nil {
+		return err
+	}
+	if err := m.cfg.Validate(); err != nil {
+		return err
+	}
+	m.env = env
+	if m.cfg.PasswordKey.IsSet() {
+		keys := []secret.Key{}
+		for _, k := range append([]secret.Redacted{m.cfg.PasswordKey}, m.cfg.OldPasswordKeys...) {
+			key, err := secret.ParseKey(k.Reveal())
+			if err != nil {
+				return fmt.Errorf("password_key: %w", err)
+			}
+			keys = append(keys, key)
+		}
+		box, err := secret.New(keys...)
+		if err != nil {
+			return fmt.Errorf("password_key: %w", err)
+		}
+		m.box = box
+	}
+	for id, nc := range m.cfg.Networks {
+		n, err := newNetwork(m, id, nc)
+		if err != nil {
+			return fmt.Errorf("networks.%s: %w", id, err)
+		}
+		m.networks[id] = n
+		m.order = append(m.order, id)
+	}
+	sort.Strings(m.order)
+	return nil
+}
+
+// Namespaces implements bridges.Module: one user and one alias namespace
+// per network.
+func (m *Module) Namespaces() bridges.Namespaces {
+	ns := bridges.Namespaces{Protocols: []string{ID}}
+	for _, id := range m.order {
+		n := m.networks[id]
+		ns.UserRegexes = append(ns.UserRegexes, n.users.Regex())
+		ns.AliasRegexes = append(ns.AliasRegexes, n.aliases.Regex())
+	}
+	return ns
+}
+
+// Start implements bridges.Module: it connects every network's bot and
+// rejoins the channels of existing portals.
+func (m *Module) Start(ctx context.Context, h bridges.Host) error {
+	m.host, m.log, m.client, m.outbox, m.store = h, h.Logger(), h.Matrix(), h.Outbox(), h.Store()
+	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	portals, err := m.store.Portals(ctx, ID)
+	if err != nil {
+		return fmt.Errorf("load portals: %w", err)
+	}
+	for _, p := range portals {
+		key, err := parsePortalKey(p.RemoteID)
+		if err != nil {
+			m.log.Warn("ignoring unreadable portal", "remote_id", p.RemoteID, "err", err)
+			continue
+		}
+		if n := m.networks[key.network]; n != nil {
+			n.addPortal(key.target, matrix.RoomID(p.RoomID), p.Meta)
+		}
+	}
+	for _, id := range m.order {
+		n := m.networks[id]
+		m.wg.Go(func() { n.runBot(m.ctx) })
+	}
+	return nil
+}
+
+// Stop implements bridges.Module: every connection quits.
+func (m *Module) Stop(ctx context.Context) error {
+	if m.cancel == nil {
+		return nil
+	}
+	m.cancel()
+	for _, id := range m.order {
+		m.networks[id].closeAll("Causeway bridge shutting down")
+	}
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("irc: stop: %w", ctx.Err())
+	}
+}
+
+// publicBase is the base URL of media links.
+func (m *Module) publicBase() string {
+	if m.cfg.PublicMediaURL != "" {
+		return m.cfg.PublicMediaURL
+	}
+	return m.env.HomeserverURL
+}
+
+// networkForUser returns the network whose namespace holds a puppet ID.
+func (m *Module) networkForUser(id matrix.UserID) *network {
+	for _, nid := range m.order {
+		if n := m.networks[nid]; n.users.Owns(id) {
+			return n
+		}
+	}
+	return nil
+}
+
+// networkForRoom returns the network and channel (or PM target) a portal
+// room bridges.
+func (m *Module) networkForRoom(ctx context.Context, room matrix.RoomID) (*network, string, error) {
+	p, err := m.store.PortalByRoom(ctx, string(room))
+	if err != nil {
+		return nil, "", err
+	}
+	key, err := parsePortalKey(p.RemoteID)
+	if err != nil {
+		return nil, "", err
+	}
+	n := m.networks[key.network]
+	if n == nil {
+		return nil, "", fmt.Errorf("portal %s: network %q is not configured: %w", room, key.network, store.ErrNotFound)
+	}
+	return n, key.target, nil
+}
+
+// errNoNetwork is returned for IDs and aliases outside every network.
+var errNoNetwork = errors.New("irc: no such network")
+
+var _ bridges.Module = (*Module)(nil)

@@ -1,0 +1,129 @@
+package irc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
+)
+
+// invitedToPM handles a Matrix user inviting an IRC puppet: the puppet
+// joins and the room becomes the private conversation between that Matrix
+// user and that IRC nick.
+func (n *network) invitedToPM(ctx context.Context, evt *matrix.Event, puppet matrix.UserID, isDirect bool) error {
+	v, err := n.users.Parse(puppet)
+	if err != nil {
+		return nil
+	}
+	nick := v["nick"]
+	if u, ok := n.state.User(nick); ok {
+		nick = u.Nick
+	}
+	in := n.m.client.Intent(puppet)
+	if err := in.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	if _, err := in.JoinRoom(ctx, string(evt.RoomID)); err != nil {
+		return fmt.Errorf("%s join %s: %w", puppet, evt.RoomID, err)
+	}
+	_ = in.SetDisplayname(ctx, nick)
+	key := pmKey(n.id, evt.Sender, n.fold(nick))
+	if existing, err := n.m.store.PortalByRemote(ctx, ID, key.String()); err == nil && existing.RoomID != string(evt.RoomID) {
+		// A newer DM replaces the older one.
+		_ = n.m.store.DeletePortal(ctx, ID, key.String())
+	}
+	if _, err := n.m.store.PortalByRoom(ctx, string(evt.RoomID)); err == nil {
+		return nil // the room already bridges something else
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	meta, _ := json.Marshal(portalMeta{Name: nick})
+	return n.m.store.PutPortal(ctx, store.Portal{Module: ID, RemoteID: key.String(), RoomID: string(evt.RoomID), Meta: meta})
+}
+
+// privateMessage bridges a PRIVMSG or NOTICE sent to a Matrix user's nick
+// into the DM room with that IRC user, creating the room on first contact.
+func (n *network) privateMessage(ctx context.Context, u *userConn, m *ircmsg.Message) {
+	nick := nickOf(m)
+	sender, err := n.puppetID(nick)
+	if err != nil {
+		return
+	}
+	room, err := n.pmRoom(ctx, u.user, nick, sender)
+	if err != nil {
+		n.log().Error("could not open a DM for an IRC private message", "user", u.user, "from", nick, "err", err)
+		return
+	}
+	content := n.contentFromIRC(m.Params[1], m.Command == "NOTICE")
+	if content == nil {
+		return
+	}
+	ts, ok := ircconn.ServerTime(m)
+	if !ok {
+		ts = time.Now()
+	}
+	n.ensureProfile(ctx, sender, nick, room)
+	raw, _ := json.Marshal(content)
+	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: room, Sender: sender,
+		Type: matrix.EventMessage, Content: raw, Timestamp: ts, Key: remoteKey(m, "pm:"+string(u.user), m.Params[1], ts)}); err != nil {
+		n.log().Error("could not queue a private message", "err", err)
+	}
+}
+
+// pmRoom returns the DM room between a Matrix user and an IRC nick,
+// creating it (the puppet invites the user) when there is none.
+func (n *network) pmRoom(ctx context.Context, user matrix.UserID, nick string, puppet matrix.UserID) (matrix.RoomID, error) {
+	key := pmKey(n.id, user, n.fold(nick))
+	if p, err := n.m.store.PortalByRemote(ctx, ID, key.String()); err == nil {
+		return matrix.RoomID(p.RoomID), nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	in := n.m.client.Intent(puppet)
+	if err := in.EnsureRegistered(ctx); err != nil {
+		return "", err
+	}
+	_ = in.SetDisplayname(ctx, nick)
+	room, err := in.CreateRoom(ctx, &intent.CreateRoomRequest{
+		Preset:   "trusted_private_chat",
+		IsDirect: true,
+		Invite:   []matrix.UserID{user},
+		Name:     nick + " (" + n.cfg.Name + ")",
+		BridgeInfo: &intent.BridgeInfo{
+			BridgeBot: n.m.env.BotUserID,
+			Protocol:  intent.BridgeInfoSection{ID: ID, DisplayName: "IRC"},
+			Network:   &intent.BridgeInfoSection{ID: n.id, DisplayName: n.cfg.Name},
+			Channel:   intent.BridgeInfoSection{ID: nick, DisplayName: nick},
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	meta, _ := json.Marshal(portalMeta{Name: nick})
+	if err := n.m.store.PutPortal(ctx, store.Portal{Module: ID, RemoteID: key.String(), RoomID: string(room), Meta: meta}); err != nil {
+		return "", err
+	}
+	return room, nil
+}
+
+// userKicked mirrors a Matrix user's kick from an IRC channel: the bot
+// removes them from the portal room with the IRC reason.
+func (n *network) userKicked(ctx context.Context, u *userConn, channel, by, reason string) {
+	p := n.portal(channel)
+	if p == nil {
+		return
+	}
+	raw := fmt.Sprintf("Kicked on IRC by %s: %s", by, reason)
+	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMembership, Room: p.room, Type: "kick",
+		StateKey: string(u.user), Reason: raw}); err != nil {
+		n.log().Warn("could not mirror an IRC kick", "user", u.user, "err", err)
+	}
+}

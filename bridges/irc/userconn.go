@@ -1,0 +1,364 @@
+package irc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
+	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// userConn is a Matrix user's own IRC connection on one network. Its
+// per-user state is kept small: the channel state lives once per network.
+type userConn struct {
+	n    *network
+	user matrix.UserID
+
+	mu          sync.Mutex
+	displayname string
+	conn        *ircconn.Conn
+	dialing     chan struct{} // closed when the current dial attempt ends
+	dialErr     error
+	joined      map[string]bool // casefolded channels joined
+	wanted      map[string]string
+	joinWaits   map[string][]chan error
+	lastActive  time.Time
+	closed      bool
+}
+
+// errUserGone is returned when the user's connection was closed on purpose.
+var errUserGone = errors.New("the IRC connection was closed")
+
+// userConnFor returns the user's connection, creating it on first use.
+func (n *network) userConnFor(user matrix.UserID, displayname string) *userConn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	u := n.conns[user]
+	if u == nil {
+		u = &userConn{n: n, user: user, joined: map[string]bool{}, wanted: map[string]string{}, joinWaits: map[string][]chan error{}}
+		n.conns[user] = u
+	}
+	u.mu.Lock()
+	if displayname != "" {
+		u.displayname = displayname
+	}
+	u.lastActive = time.Now()
+	u.closed = false
+	u.mu.Unlock()
+	return u
+}
+
+// evictIfFull disconnects the least recently active user when the network
+// is at its connection cap; that user is relayed by the bot until they
+// speak again.
+func (n *network) evictIfFull(except matrix.UserID) {
+	n.mu.Lock()
+	var victim *userConn
+	live := 0
+	for id, u := range n.conns {
+		u.mu.Lock()
+		up := u.conn != nil
+		last := u.lastActive
+		u.mu.Unlock()
+		if !up {
+			continue
+		}
+		live++
+		if id == except {
+			continue
+		}
+		if victim == nil || last.Before(victim.lastActive) {
+			victim = u
+		}
+	}
+	n.mu.Unlock()
+	if live >= n.cfg.MaxConnections && victim != nil {
+		n.log().Info("connection limit reached; disconnecting the least recently active user", "user", victim.user)
+		victim.close("Connection limit reached; relayed by the bridge until active again")
+	}
+}
+
+// nick is the IRC nick the user asks for: their display name made valid,
+// plus the network's suffix.
+func (u *userConn) wantNick() string {
+	u.mu.Lock()
+	dn := u.displayname
+	u.mu.Unlock()
+	if dn == "" {
+		dn = u.user.Localpart()
+	}
+	max := u.n.cfg.MaxNickLength
+	base := ircfmt.SanitizeNick(dn, max-len(u.n.cfg.NickSuffix))
+	return base + u.n.cfg.NickSuffix
+}
+
+// connect makes sure the connection is up, dialling if needed. Concurrent
+// callers share one dial.
+func (u *userConn) connect(ctx context.Context) (*ircconn.Conn, error) {
+	for {
+		u.mu.Lock()
+		if u.conn != nil {
+			c := u.conn
+			u.lastActive = time.Now()
+			u.mu.Unlock()
+			return c, nil
+		}
+		if u.dialing != nil {
+			wait := u.dialing
+			u.mu.Unlock()
+			select {
+			case <-wait:
+				u.mu.Lock()
+				err := u.dialErr
+				u.mu.Unlock()
+				if err != nil {
+					return nil, err
+				}
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		u.dialing = make(chan struct{})
+		u.mu.Unlock()
+		c, err := u.dial(ctx)
+		u.mu.Lock()
+		u.dialErr = err
+		if err == nil {
+			u.conn = c
+		}
+		close(u.dialing)
+		u.dialing = nil
+		u.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		u.n.registerNick(u, c.Nick())
+		return c, nil
+	}
+}
+
+func (u *userConn) dial(ctx context.Context) (*ircconn.Conn, error) {
+	u.n.evictIfFull(u.user)
+	if err := u.n.dialLimit.Wait(ctx); err != nil {
+		return nil, err
+	}
+	nick := u.wantNick()
+	variants := ircfmt.NickVariants(ircfmt.SanitizeNick(nick[:len(nick)-len(u.n.cfg.NickSuffix)], u.n.cfg.MaxNickLength), u.n.cfg.NickSuffix, u.n.cfg.MaxNickLength)
+	cfg := u.n.dialConfig(nick, ircfmt.SanitizeNick(u.user.Localpart(), 10), string(u.user), userHandler{u})
+	cfg.NickFallback = func(attempt int, _ string) string {
+		// variants[0] is the nick itself, refused already.
+		if attempt < len(variants) {
+			return variants[attempt]
+		}
+		return ""
+	}
+	if sasl := u.n.storedSASL(ctx, u.user); sasl != nil {
+		cfg.SASL = sasl
+	}
+	if w := u.n.cfg.WebIRC; w != nil {
+		cfg.WebIRC = &ircconn.WebIRC{Password: w.Password.Reveal(), Gateway: w.Gateway,
+			Hostname: webircHost(u.user, w.HostSuffix), IP: webircIP(u.user)}
+	}
+	c, err := ircconn.Dial(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s as %s: %w", u.n.cfg.Name, nick, err)
+	}
+	u.n.log().Info("user connected", "user", u.user, "nick", c.Nick())
+	return c, nil
+}
+
+// join makes the user's connection join channel and waits for the server.
+func (u *userConn) join(ctx context.Context, channel string) error {
+	c, err := u.connect(ctx)
+	if err != nil {
+		return err
+	}
+	f := u.n.fold(channel)
+	u.mu.Lock()
+	if u.joined[f] {
+		u.mu.Unlock()
+		return nil
+	}
+	u.wanted[f] = channel
+	ch := make(chan error, 1)
+	u.joinWaits[f] = append(u.joinWaits[f], ch)
+	u.mu.Unlock()
+	if err := c.Send(ctx, nil, "JOIN", channel); err != nil {
+		return err
+	}
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select {
+	case err := <-ch:
+		return err
+	case <-t.C:
+		return fmt.Errorf("joining %s timed out", channel)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// part leaves channel if joined.
+func (u *userConn) part(ctx context.Context, channel, reason string) {
+	f := u.n.fold(channel)
+	u.mu.Lock()
+	c := u.conn
+	joined := u.joined[f]
+	delete(u.wanted, f)
+	u.mu.Unlock()
+	if c != nil && joined {
+		_ = c.Send(ctx, nil, "PART", channel, reason)
+	}
+}
+
+func (u *userConn) joinResult(channel string, err error) {
+	f := u.n.fold(channel)
+	u.mu.Lock()
+	if err == nil {
+		u.joined[f] = true
+	}
+	ws := u.joinWaits[f]
+	delete(u.joinWaits, f)
+	u.mu.Unlock()
+	for _, w := range ws {
+		w <- err
+	}
+}
+
+// close quits the connection on purpose (idle, eviction, !quit, shutdown).
+func (u *userConn) close(reason string) {
+	u.mu.Lock()
+	c := u.conn
+	u.closed = true
+	u.mu.Unlock()
+	if c != nil {
+		_ = c.Close(reason)
+	}
+}
+
+// registerNick records the nick a Matrix user's connection has, so lines
+// from it are recognised as echoes and mentions become pills.
+func (n *network) registerNick(u *userConn, nick string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for k, v := range n.byNick {
+		if v == u {
+			delete(n.byNick, k)
+		}
+	}
+	if nick != "" {
+		n.byNick[ircfmt.Casefold(n.casemap, nick)] = u
+	}
+}
+
+// userHandler handles what arrives on a Matrix user's own connection:
+// their joins, private messages to them and errors. Channel traffic is read
+// by the bot.
+type userHandler struct{ u *userConn }
+
+// HandleMessage implements ircconn.Handler.
+func (h userHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
+	u, n := h.u, h.u.n
+	self := n.fold(nickOf(m)) == n.fold(c.Nick())
+	switch m.Command {
+	case "JOIN":
+		if self && len(m.Params) > 0 {
+			u.joinResult(m.Params[0], nil)
+		}
+	case "PART":
+		if self && len(m.Params) > 0 {
+			u.mu.Lock()
+			delete(u.joined, n.fold(m.Params[0]))
+			u.mu.Unlock()
+		}
+	case "KICK":
+		if len(m.Params) >= 2 && n.fold(m.Params[1]) == n.fold(c.Nick()) {
+			u.mu.Lock()
+			delete(u.joined, n.fold(m.Params[0]))
+			delete(u.wanted, n.fold(m.Params[0]))
+			u.mu.Unlock()
+			n.userKicked(n.m.ctx, u, m.Params[0], nickOf(m), param(m, 2))
+		}
+	case "NICK":
+		if self && len(m.Params) > 0 {
+			n.registerNick(u, m.Params[0])
+		}
+	case "PRIVMSG", "NOTICE":
+		if len(m.Params) >= 2 && !isChannel(c, m.Params[0]) && !self {
+			n.privateMessage(n.m.ctx, u, m)
+		}
+	case "403", "405", "471", "473", "474", "475", "476", "477", "489":
+		if len(m.Params) >= 2 {
+			u.joinResult(m.Params[1], &ircconn.NumericError{Code: m.Command, Target: m.Params[1], Text: param(m, 2)})
+		}
+	}
+}
+
+// HandleBatch implements ircconn.Handler.
+func (h userHandler) HandleBatch(c *ircconn.Conn, b *ircconn.Batch) {
+	for _, l := range b.Lines {
+		h.HandleMessage(c, l)
+	}
+}
+
+// HandleClose implements ircconn.Handler: unless the close was on purpose,
+// the connection is re-established with backoff and its channels rejoined.
+func (h userHandler) HandleClose(c *ircconn.Conn, err error) {
+	u, n := h.u, h.u.n
+	u.mu.Lock()
+	if u.conn == c {
+		u.conn = nil
+	}
+	u.joined = map[string]bool{}
+	closed := u.closed
+	wanted := make([]string, 0, len(u.wanted))
+	for _, ch := range u.wanted {
+		wanted = append(wanted, ch)
+	}
+	u.mu.Unlock()
+	n.registerNick(u, "")
+	if closed || n.m.ctx.Err() != nil {
+		n.mu.Lock()
+		if n.conns[u.user] == u && closed {
+			delete(n.conns, u.user)
+		}
+		n.mu.Unlock()
+		return
+	}
+	n.log().Warn("user connection lost; reconnecting", "user", u.user, "err", err)
+	go u.reconnect(wanted)
+}
+
+// reconnect re-establishes a dropped connection with jittered backoff and
+// rejoins its channels, paced by the network-wide dial limit.
+func (u *userConn) reconnect(channels []string) {
+	ctx := u.n.m.ctx
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		if !sleepCtx(ctx, u.n.backoff(attempt)) {
+			return
+		}
+		u.mu.Lock()
+		closed := u.closed
+		u.mu.Unlock()
+		if closed {
+			return
+		}
+		if _, err := u.connect(ctx); err != nil {
+			u.n.log().Warn("user reconnect failed", "user", u.user, "attempt", attempt, "err", err)
+			continue
+		}
+		for _, ch := range channels {
+			if err := u.join(ctx, ch); err != nil {
+				u.n.log().Warn("rejoin failed", "user", u.user, "channel", ch, "err", err)
+			}
+		}
+		return
+	}
+}
