@@ -17,8 +17,7 @@ func OpenAtVersion(ctx context.Context, dsn string, version int64) (*sql.DB, err
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, dialect: dialect, log: nil}
-	s.log = discardLogger()
+	s := &Store{db: db, dialect: dialect, log: discardLogger()}
 	p, err := s.newMigrator()
 	if err != nil {
 		db.Close()

@@ -38,12 +38,18 @@ func (s *Store) AddTransaction(ctx context.Context, txnID string, events []Inbox
 	if err != nil {
 		return nil, false, fmt.Errorf("store: add transaction %s: %w", txnID, err)
 	}
+	// Prepare before BEGIN: a pool of one connection (in-memory SQLite)
+	// could not prepare on the database while the transaction holds it.
+	stmts, err := s.insertStmts(ctx, len(unique))
+	if err != nil {
+		return nil, false, fmt.Errorf("add transaction %s: prepare: %w", txnID, err)
+	}
 	now := time.Now().UnixMicro()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("add transaction %s: begin: %w", txnID, err)
 	}
-	seqs, seenTxn, err := s.addTransaction(ctx, tx, txnID, unique, now)
+	seqs, seenTxn, err := s.addTransaction(ctx, tx, txnID, unique, stmts, now)
 	if err != nil {
 		rollback(tx)
 		return nil, false, fmt.Errorf("add transaction %s: %w", txnID, err)
@@ -60,7 +66,21 @@ func (s *Store) AddTransaction(ctx context.Context, txnID string, events []Inbox
 	return added, seenTxn, nil
 }
 
-func (s *Store) addTransaction(ctx context.Context, tx *sql.Tx, txnID string, events []InboxEvent, now int64) (map[string]int64, bool, error) {
+// insertStmts returns the prepared INSERTs for n events in chunks of
+// maxInsertRows, one statement per chunk.
+func (s *Store) insertStmts(ctx context.Context, n int) ([]*sql.Stmt, error) {
+	var stmts []*sql.Stmt
+	for start := 0; start < n; start += maxInsertRows {
+		st, err := s.ins.stmt(ctx, s.db, min(maxInsertRows, n-start))
+		if err != nil {
+			return nil, err
+		}
+		stmts = append(stmts, st)
+	}
+	return stmts, nil
+}
+
+func (s *Store) addTransaction(ctx context.Context, tx *sql.Tx, txnID string, events []InboxEvent, stmts []*sql.Stmt, now int64) (map[string]int64, bool, error) {
 	if s.dialect == DialectPostgres {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(inboxLockID)); err != nil {
 			return nil, false, fmt.Errorf("lock inbox: %w", err)
@@ -76,9 +96,9 @@ func (s *Store) addTransaction(ctx context.Context, tx *sql.Tx, txnID string, ev
 		return nil, false, fmt.Errorf("record transaction: %w", err)
 	}
 	seqs := make(map[string]int64, len(events))
-	for start := 0; start < len(events); start += maxInsertRows {
-		chunk := events[start:min(start+maxInsertRows, len(events))]
-		if err := s.insertEvents(ctx, tx, chunk, now, seqs); err != nil {
+	for i, st := range stmts {
+		chunk := events[i*maxInsertRows : min((i+1)*maxInsertRows, len(events))]
+		if err := insertEvents(ctx, tx, st, chunk, now, seqs); err != nil {
 			return nil, false, err
 		}
 	}
@@ -87,11 +107,7 @@ func (s *Store) addTransaction(ctx context.Context, tx *sql.Tx, txnID string, ev
 
 // insertEvents inserts the events that are new with one multi-row INSERT and
 // records the Seq of each inserted event in seqs.
-func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []InboxEvent, now int64, seqs map[string]int64) error {
-	stmt, err := s.ins.stmt(ctx, s.db, len(events))
-	if err != nil {
-		return fmt.Errorf("prepare event insert: %w", err)
-	}
+func insertEvents(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, events []InboxEvent, now int64, seqs map[string]int64) error {
 	args := make([]any, 0, 4*len(events))
 	for _, e := range events {
 		raw := []byte(e.Raw)

@@ -212,3 +212,10 @@ func TestOpenUnreachablePostgres(t *testing.T) {
 		t.Errorf("error %q leaks the password", err)
 	}
 }
+
+// TestConformanceInMemory runs the suite on "sqlite::memory:", whose pool
+// has a single connection: any query issued on the database while a
+// transaction holds that connection would hang here.
+func TestConformanceInMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) *store.Store { return storetest.OpenDSN(t, "sqlite::memory:") })
+}
