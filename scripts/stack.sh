@@ -2,9 +2,9 @@
 # stack.sh installs, starts and stops the real servers Causeway is tested
 # against, all on 127.0.0.1 and all under .stack/ in the repository:
 #
-#   bash scripts/stack.sh install                    apt packages + Dendrite build
+#   bash scripts/stack.sh install                    apt packages, Dendrite and Ergo builds
 #   bash scripts/stack.sh start [--registration F] [SERVER...]
-#                                                    SERVER: postgres dendrite (default: all)
+#                   SERVER: postgres dendrite ergo (:6667) inspircd (:6668) (default: all)
 #   bash scripts/stack.sh stop [SERVER...]           stop what start started
 #   bash scripts/stack.sh env                        print export lines for tests
 #   bash scripts/stack.sh status                     show what is running
@@ -21,7 +21,7 @@ LOGS=$STACK/logs
 PIDS=$STACK/pids
 
 # Servers in start order; stop runs in reverse.
-SERVERS=(postgres dendrite)
+SERVERS=(postgres dendrite ergo inspircd)
 
 PG_ROLE=causeway
 PG_PASSWORD=causeway
@@ -32,6 +32,10 @@ DENDRITE_MODULE=$ROOT/build/dendrite
 DENDRITE_DIR=$STACK/dendrite
 DENDRITE_ADDR=127.0.0.1:8008
 DENDRITE_TOOLS=(dendrite create-account generate-keys generate-config)
+
+ERGO_MODULE=$ROOT/build/ergo
+ERGO_PKG=github.com/ergochat/ergo
+INSPIRCD_BIN=/usr/sbin/inspircd
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -115,6 +119,38 @@ install_dendrite() {
 	(cd "$DENDRITE_MODULE" && CGO_ENABLED=1 GOBIN=$BIN GOFLAGS=-mod=readonly go install tool) ||
 		die "dendrite build failed"
 	printf '%s\n' "$stamp" >"$stamp_file"
+}
+
+# ergo_stamp identifies an Ergo build like dendrite_stamp does.
+ergo_stamp() {
+	{
+		cat "$ERGO_MODULE/go.mod" "$ERGO_MODULE/go.sum"
+		go env GOVERSION GOOS GOARCH
+	} | sha256sum | cut -d' ' -f1
+}
+
+# install_ergo builds the pinned Ergo IRC server into $BIN and copies the
+# default.yaml of that version next to it (tests derive their config from it).
+install_ergo() {
+	local stamp_file=$BIN/.ergo.stamp stamp src
+	stamp=$(ergo_stamp)
+	if [[ -x $BIN/ergo && -f $BIN/ergo.default.yaml && -f $stamp_file && $(<"$stamp_file") == "$stamp" ]]; then
+		log "ergo: up to date in $BIN"
+		return 0
+	fi
+	log "ergo: building $(grep -o "$ERGO_PKG v[^ ]*" "$ERGO_MODULE/go.mod" | head -1) into $BIN (cold ~30 s)"
+	mkdir -p "$BIN"
+	(cd "$ERGO_MODULE" && GOBIN=$BIN GOFLAGS=-mod=readonly go install tool) || die "ergo build failed"
+	src=$(cd "$ERGO_MODULE" && GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' "$ERGO_PKG") || die "ergo: module not found"
+	install -m 644 "$src/default.yaml" "$BIN/ergo.default.yaml"
+	printf '%s\n' "$stamp" >"$stamp_file"
+}
+
+# install_inspircd installs Debian's InspIRCd 3 (its service is kept from
+# starting by apt_ensure; tests run their own instances).
+install_inspircd() {
+	apt_ensure inspircd
+	[[ -x $INSPIRCD_BIN ]] || die "inspircd: $INSPIRCD_BIN missing after install"
 }
 
 cmd_install() {
@@ -303,6 +339,94 @@ stop_dendrite() {
 	forget_pid dendrite
 }
 
+# ---------------------------------------------------------------- IRC servers
+# Tests start their own IRC servers (internal/integration StartErgo and
+# StartInspIRCd); these instances are for manual use and demos.
+
+ERGO_ADDR=127.0.0.1:6667
+INSPIRCD_ADDR=127.0.0.1:6668
+
+# wait_tcp waits until host:port accepts connections, the process dies, or
+# 30 s pass.
+wait_tcp() {
+	local name=$1 pid=$2 addr=$3 log_file=$4 i
+	for ((i = 0; i < 300; i++)); do
+		(exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 30 "$log_file" >&2 || true
+			die "$name exited during startup (log: $log_file)"
+		fi
+		sleep 0.1
+	done
+	die "$name not accepting connections on $addr after 30 s (log: $log_file)"
+}
+
+# ergo_config writes .stack/ergo/ircd.yaml: this version's default.yaml with
+# one plain listener, no TLS, MOTD, translations or fakelag.
+ergo_config() {
+	local dir=$STACK/ergo cfg=$STACK/ergo/ircd.yaml
+	mkdir -p "$dir"
+	sed -e '/^        "\[::1\]:6667":/d' -e '/^        ":6697":/,/min-tls-version/d' \
+		-e "s|^        \"127.0.0.1:6667\":.*|        \"$ERGO_ADDR\":|" \
+		-e '/^    motd: ergo.motd/d' \
+		-e '/^languages:/,/^[a-z]/s/^    enabled: true/    enabled: false/' \
+		-e '/^fakelag:/,/^[a-z]/s/^    enabled: true/    enabled: false/' \
+		-e "s|^    path: ircd.db|    path: $dir/ircd.db|" \
+		"$BIN/ergo.default.yaml" >"$cfg"
+	grep -qF "\"$ERGO_ADDR\":" "$cfg" && ! grep -q '":6697":\|^    motd: ' "$cfg" ||
+		die "ergo config: could not patch $BIN/ergo.default.yaml"
+	[[ -f $dir/ircd.db ]] || "$BIN/ergo" initdb --conf "$cfg" --quiet
+}
+
+start_ergo() {
+	local pid log_file=$LOGS/ergo.log
+	[[ -x $BIN/ergo ]] || die "ergo not built (run: stack.sh install)"
+	if pid=$(recorded_pid ergo); then log "ergo: already running (pid $pid)"; return 0; fi
+	ergo_config
+	(cd "$STACK/ergo" && exec "$BIN/ergo" run --conf "$STACK/ergo/ircd.yaml") </dev/null >>"$log_file" 2>&1 &
+	pid=$!
+	record_pid ergo "$pid"
+	wait_tcp ergo "$pid" "$ERGO_ADDR" "$log_file"
+	log "ergo: ready at $ERGO_ADDR (pid $pid, log $log_file)"
+}
+
+stop_ergo() {
+	local pid
+	if pid=$(recorded_pid ergo); then stop_pid ergo "$pid"; fi
+	forget_pid ergo
+}
+
+start_inspircd() {
+	local pid log_file=$LOGS/inspircd.log dir=$STACK/inspircd m
+	[[ -x $INSPIRCD_BIN ]] || die "inspircd not installed (run: stack.sh install)"
+	if pid=$(recorded_pid inspircd); then log "inspircd: already running (pid $pid)"; return 0; fi
+	mkdir -p "$dir"
+	{
+		printf '<server name="irc.test" description="Causeway dev server" network="CausewayDev">\n'
+		printf '<admin name="dev" nick="dev" email="dev@localhost">\n'
+		printf '<bind address="%s" port="%s" type="clients">\n' "${INSPIRCD_ADDR%:*}" "${INSPIRCD_ADDR##*:}"
+		printf '<connect name="main" allow="*" localmax="1000" globalmax="1000" resolvehostnames="no" useident="no" fakelag="no" maxchans="1000">\n'
+		for m in cap ircv3 ircv3_accounttag ircv3_batch ircv3_capnotify ircv3_chghost ircv3_ctctags \
+			ircv3_echomessage ircv3_invitenotify ircv3_labeledresponse ircv3_msgid ircv3_servertime \
+			services_account namesx uhnames setname monitor chghost; do
+			printf '<module name="%s">\n' "$m"
+		done
+	} >"$dir/inspircd.conf"
+	local args=(--config "$dir/inspircd.conf" --nofork --nopid)
+	[[ $(id -u) -eq 0 ]] && args+=(--runasroot)
+	(cd "$dir" && exec "$INSPIRCD_BIN" "${args[@]}") </dev/null >>"$log_file" 2>&1 &
+	pid=$!
+	record_pid inspircd "$pid"
+	wait_tcp inspircd "$pid" "$INSPIRCD_ADDR" "$log_file"
+	log "inspircd: ready at $INSPIRCD_ADDR (pid $pid, log $log_file)"
+}
+
+stop_inspircd() {
+	local pid
+	if pid=$(recorded_pid inspircd); then stop_pid inspircd "$pid"; fi
+	forget_pid inspircd
+}
+
 # ---------------------------------------------------------------- commands
 
 cmd_start() {
@@ -357,6 +481,9 @@ cmd_env() {
 	printf "export CAUSEWAY_TEST_POSTGRES_URL='%s'\n" "$PG_URL"
 	printf "export CAUSEWAY_DENDRITE_BIN='%s'\n" "$BIN/dendrite"
 	printf "export CAUSEWAY_STACK_BIN='%s'\n" "$BIN"
+	printf "export CAUSEWAY_ERGO_BIN='%s'\n" "$BIN/ergo"
+	printf "export CAUSEWAY_ERGO_DEFAULT_CONFIG='%s'\n" "$BIN/ergo.default.yaml"
+	printf "export CAUSEWAY_INSPIRCD_BIN='%s'\n" "$INSPIRCD_BIN"
 }
 
 cmd_status() {
