@@ -277,10 +277,10 @@ func (n *network) joinDone(channel string, err error) {
 // isBridgedNick reports whether nick is the bot or a Matrix user's
 // connection: lines from them are echoes of Matrix messages.
 func (n *network) isBridgedNick(nick string) bool {
-	f := n.fold(nick)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.bot != nil && n.fold(n.bot.Nick()) == f {
+	f := ircfmt.Casefold(n.casemap, nick)
+	if n.bot != nil && ircfmt.Casefold(n.casemap, n.bot.Nick()) == f {
 		return true
 	}
 	_, ok := n.byNick[f]
