@@ -33,6 +33,9 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 		if len(m.Params) < 2 {
 			return
 		}
+		if m.Command == "PRIVMSG" && n.plumbAnswer(ctx, c, m) {
+			return
+		}
 		if isChannel(c, m.Params[0]) {
 			n.channelMessage(ctx, m, m.Params[0], m.Params[1], m.Command == "NOTICE", false)
 		}
@@ -142,6 +145,8 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 		if len(m.Params) >= 2 {
 			n.joinDone(m.Params[1], &ircconn.NumericError{Code: m.Command, Target: m.Params[1], Text: param(m, 2)})
 		}
+	default:
+		n.whoisReply(m)
 	}
 }
 
@@ -380,6 +385,7 @@ func (m *Module) OnOutboxSent(ctx context.Context, op intent.Op, eventID matrix.
 	if !ok || eventID == "" {
 		return
 	}
+	m.noteBridged(op, id)
 	if err := m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:" + id,
 		RoomID: string(op.Room), EventID: string(eventID)}); err != nil {
 		m.log.Warn("could not record message link", "msgid", id, "err", err)

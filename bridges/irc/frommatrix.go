@@ -119,6 +119,9 @@ func (m *Module) handleMessage(ctx context.Context, evt *matrix.Event) error {
 	if key.kind == "pm" && key.user != evt.Sender {
 		return nil // only the DM's owner speaks as themselves
 	}
+	if key.kind == "chan" && m.portalCommand(ctx, evt, n, target, &c) {
+		return nil // "!irc unlink" and the like, not for IRC
+	}
 	lines, command := n.linesFromMatrix(ctx, evt, &c)
 	if len(lines) == 0 {
 		return nil

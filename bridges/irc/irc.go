@@ -148,6 +148,7 @@ func (m *Module) Stop(ctx context.Context) error {
 		return nil
 	}
 	m.cancel()
+	m.flushHistoryMarks(ctx)
 	for _, id := range m.order {
 		m.networks[id].closeAll("Causeway bridge shutting down")
 	}

@@ -42,6 +42,10 @@ type network struct {
 	profiled  map[matrix.UserID]string
 	casemap   ircfmt.CaseMapping
 	joinWaits map[string][]chan error // casefolded channel → bot JOIN waiters
+
+	// adm holds admin-command, plumbing, nick-recovery and history state
+	// (commands.go); its zero value is ready.
+	adm adminState
 }
 
 // portal is a bridged channel.
@@ -204,6 +208,7 @@ func (n *network) botConnected(ctx context.Context, c *ircconn.Conn) {
 			n.log().Warn("rejoin failed", "channel", ch, "err", err)
 		}
 	}
+	n.catchUp(ctx, c, chans)
 }
 
 func (n *network) botDisconnected(c *ircconn.Conn) {

@@ -87,6 +87,9 @@ func (n *network) evictIfFull(except matrix.UserID) {
 // nick is the IRC nick the user asks for: their display name made valid,
 // plus the network's suffix.
 func (u *userConn) wantNick() string {
+	if nick := u.n.preferredNick(u.user); nick != "" {
+		return nick // set with !nick
+	}
 	u.mu.Lock()
 	dn := u.displayname
 	u.mu.Unlock()
@@ -140,6 +143,7 @@ func (u *userConn) connect(ctx context.Context) (*ircconn.Conn, error) {
 			return nil, err
 		}
 		u.n.registerNick(u, c.Nick())
+		go u.checkNick(c)
 		return c, nil
 	}
 }
@@ -289,7 +293,10 @@ func (h userHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 	case "NICK":
 		if self && len(m.Params) > 0 {
 			n.registerNick(u, m.Params[0])
+			u.nickChanged(c, m.Params[0])
 		}
+	case "731", "432", "433", "436", "437": // MONOFFLINE, nick refused
+		u.nickNumeric(c, m)
 	case "PRIVMSG", "NOTICE":
 		if len(m.Params) >= 2 && !isChannel(c, m.Params[0]) && !self {
 			n.privateMessage(n.m.ctx, u, m)
