@@ -111,8 +111,14 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 			n.log().Debug("MODE partly understood", "err", err)
 		}
 		n.modesToMatrix(ctx, m.Params[0], changes)
+		n.moderationFromIRC(ctx, m.Params[0], nickOf(m), changes) // moderation.go
 	case "AWAY":
 		n.state.Away(nickOf(m), param(m, 0))
+		n.awayFromIRC(nickOf(m), param(m, 0)) // presence.go
+	case "TAGMSG":
+		n.reactionFromIRC(ctx, c, m) // rich.go
+	case "REDACT":
+		n.redactFromIRC(ctx, c, m) // rich.go
 	case "CHGHOST":
 		if len(m.Params) >= 2 {
 			n.state.ChangeHost(nickOf(m), m.Params[0], m.Params[1])

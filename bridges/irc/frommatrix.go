@@ -40,6 +40,9 @@ func (m *Module) handleMember(ctx context.Context, evt *matrix.Event) error {
 		if c.Membership == "invite" {
 			return n.invitedToPM(ctx, evt, target, c.IsDirect)
 		}
+		if (c.Membership == "leave" || c.Membership == "ban") && evt.Sender != target {
+			return m.moderateFromMatrix(ctx, n, evt, target, c) // moderation.go
+		}
 		return nil
 	}
 	n, channel, err := m.channelPortal(ctx, evt.RoomID)
@@ -122,11 +125,7 @@ func (m *Module) handleMessage(ctx context.Context, evt *matrix.Event) error {
 	if key.kind == "chan" && m.portalCommand(ctx, evt, n, target, &c) {
 		return nil // "!irc unlink" and the like, not for IRC
 	}
-	lines, command := n.linesFromMatrix(ctx, evt, &c)
-	if len(lines) == 0 {
-		return nil
-	}
-	return n.deliver(ctx, evt, target, command, lines, key.kind == "chan")
+	return n.sendMessage(ctx, evt, &c, target, key.kind == "chan") // rich.go: edit grace window
 }
 
 // linesFromMatrix turns Matrix content into IRC lines and the command to
@@ -217,6 +216,7 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 		if channel {
 			n.log().Info("relaying through the bot", "user", evt.Sender, "err", err)
 			if rerr := n.relay(ctx, evt.Sender, target, command, lines); rerr == nil {
+				n.delivered(evt)
 				return nil
 			}
 		}
@@ -225,14 +225,16 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 	}
 	lines = n.fitLines(ctx, c, evt, command, target, lines)
 	var last *ircconn.Delivery
+	tags := n.replyTags(ctx, c, evt) // rich.go: +draft/reply, on the first line only
 	for _, l := range lines {
-		d, err := c.SendMessage(ctx, nil, command, target, l)
+		d, err := c.SendMessage(ctx, tags, command, target, l)
 		if err != nil && !errors.Is(err, ircconn.ErrUnconfirmed) {
 			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
 			return nil
 		}
-		last = d
+		last, tags = d, nil
 	}
+	n.delivered(evt)
 	if last != nil && last.MsgID != "" {
 		_ = n.m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:" + last.MsgID,
 			RoomID: string(evt.RoomID), EventID: string(evt.ID)})

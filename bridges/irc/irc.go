@@ -50,6 +50,8 @@ type Module struct {
 	networks map[string]*network
 	order    []string // network IDs, sorted
 	box      *secret.Box
+	// x is the state of edits, the grace window and presence (hold.go).
+	x extras
 
 	log    *slog.Logger
 	host   bridges.Host
@@ -138,6 +140,7 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 	for _, id := range m.order {
 		n := m.networks[id]
 		m.wg.Go(func() { n.runBot(m.ctx) })
+		m.wg.Go(func() { n.runIdleJanitor(m.ctx) })
 	}
 	return nil
 }
@@ -146,6 +149,9 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 func (m *Module) Stop(ctx context.Context) error {
 	if m.cancel == nil {
 		return nil
+	}
+	if err := m.x.hold.flush(ctx); err != nil { // send what the edit grace window holds
+		m.log.Warn("messages held for edits not all sent before stopping", "err", err)
 	}
 	m.cancel()
 	m.flushHistoryMarks(ctx)

@@ -301,6 +301,10 @@ func (h userHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 		if len(m.Params) >= 2 && !isChannel(c, m.Params[0]) && !self {
 			n.privateMessage(n.m.ctx, u, m)
 		}
+	case "301": // RPL_AWAY: me nick :message, answering a message to an away user
+		if len(m.Params) >= 3 {
+			n.awayFromIRC(m.Params[1], m.Params[2]) // presence.go
+		}
 	case "403", "405", "471", "473", "474", "475", "476", "477", "489":
 		if len(m.Params) >= 2 {
 			u.joinResult(m.Params[1], &ircconn.NumericError{Code: m.Command, Target: m.Params[1], Text: param(m, 2)})

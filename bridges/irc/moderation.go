@@ -1,0 +1,216 @@
+package irc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/causewaybridge/causeway/bridges/irc/netstate"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// moderateFromMatrix mirrors a Matrix kick, ban or unban of an IRC puppet
+// in a channel portal: KICK, MODE +b (then KICK) or MODE -b on the
+// moderator's own connection when they are a channel operator there (the
+// homeserver already checked their Matrix power), else a notice explains
+// why nothing happened on IRC.
+func (m *Module) moderateFromMatrix(ctx context.Context, n *network, evt *matrix.Event, target matrix.UserID, c matrix.MemberContent) error {
+	pn, channel, err := m.channelPortal(ctx, evt.RoomID)
+	if err != nil || pn != n {
+		return err
+	}
+	v, err := n.users.Parse(target)
+	if err != nil {
+		return nil
+	}
+	nick := v["nick"]
+	if u, ok := n.state.User(nick); ok {
+		nick = u.Nick
+	}
+	action := "kick"
+	switch {
+	case c.Membership == "ban":
+		action = "ban"
+	case prevMembership(evt) == "ban":
+		action = "unban"
+	}
+	u := n.userConnFor(evt.Sender, "")
+	if err := u.join(ctx, channel); err != nil {
+		m.notice(ctx, evt.RoomID, evt.ID, fmt.Sprintf("%s was not %s on IRC: %s", nick, verbs[action], userError(err)))
+		return nil
+	}
+	conn, err := u.connect(ctx)
+	if err != nil {
+		m.notice(ctx, evt.RoomID, evt.ID, fmt.Sprintf("%s was not %s on IRC: %s", nick, verbs[action], userError(err)))
+		return nil
+	}
+	me, _ := n.state.Member(channel, conn.Nick())
+	if !isOperator(me.Modes) {
+		m.notice(ctx, evt.RoomID, evt.ID, fmt.Sprintf("%s was not %s on IRC: you (%s) are not a channel operator in %s.",
+			nick, verbs[action], conn.Nick(), channel))
+		return nil
+	}
+	reason := oneLine(c.Reason)
+	if reason == "" {
+		reason = fmt.Sprintf("%s from Matrix by %s", strings.ToUpper(verbs[action][:1])+verbs[action][1:], evt.Sender)
+	}
+	mask := nick + "!*@*"
+	var lines [][]string
+	switch action {
+	case "kick":
+		lines = [][]string{{"KICK", channel, nick, reason}}
+	case "ban":
+		lines = [][]string{{"MODE", channel, "+b", mask}, {"KICK", channel, nick, reason}}
+	case "unban":
+		lines = [][]string{{"MODE", channel, "-b", mask}}
+	}
+	for _, l := range lines {
+		if err := conn.Send(ctx, nil, l[0], l[1:]...); err != nil {
+			m.notice(ctx, evt.RoomID, evt.ID, fmt.Sprintf("%s was not %s on IRC: %s", nick, verbs[action], userError(err)))
+			return nil
+		}
+	}
+	return nil
+}
+
+var verbs = map[string]string{"kick": "kicked", "ban": "banned", "unban": "unbanned"}
+
+// isOperator reports whether prefix modes allow kicking and banning.
+func isOperator(modes string) bool { return strings.ContainsAny(modes, "qaoh") }
+
+// prevMembership is the membership an m.room.member event replaced, from
+// its unsigned prev_content.
+func prevMembership(evt *matrix.Event) string {
+	var u struct {
+		PrevContent struct {
+			Membership string `json:"membership"`
+		} `json:"prev_content"`
+	}
+	_ = json.Unmarshal(evt.Unsigned, &u)
+	return u.PrevContent.Membership
+}
+
+// moderationFromIRC mirrors channel mode changes: a ban (+b) matching IRC
+// users kicks their puppets from the portal; +i/+k/+s/+p change the room's
+// join rule and directory listing.
+func (n *network) moderationFromIRC(ctx context.Context, channel, by string, changes []netstate.Change) {
+	p := n.portal(channel)
+	if p == nil {
+		return
+	}
+	access := false
+	for _, ch := range changes {
+		switch ch.Kind {
+		case netstate.ChangeListAdded:
+			if ch.Mode == 'b' {
+				n.banToMatrix(ctx, p, channel, by, ch.Arg)
+			}
+		case netstate.ChangeModeSet, netstate.ChangeModeUnset:
+			if strings.IndexByte("iksp", ch.Mode) >= 0 {
+				access = true
+			}
+		}
+	}
+	if access {
+		n.accessToMatrix(ctx, p, channel)
+	}
+}
+
+// banToMatrix kicks, as the bot, the puppets of the channel members an IRC
+// ban mask matches (Matrix users' own connections are left to IRC: the
+// server kicks them or not).
+func (n *network) banToMatrix(ctx context.Context, p *portal, channel, by, mask string) {
+	for _, mem := range n.state.Members(channel) {
+		if !n.maskMatches(mask, mem.Nick, mem.User.User, mem.Host) || n.isBridgedNick(mem.Nick) {
+			continue
+		}
+		id, err := n.puppetID(mem.Nick)
+		if err != nil {
+			continue
+		}
+		if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMembership, Room: p.room, Type: "kick",
+			StateKey: string(id), Reason: fmt.Sprintf("Banned on IRC by %s (%s)", by, mask)}); err != nil {
+			n.log().Warn("could not queue a kick for an IRC ban", "nick", mem.Nick, "err", err)
+		}
+	}
+}
+
+// maskMatches reports whether an IRC ban mask (nick!user@host with * and ?
+// wildcards; a bare word is a nick) matches a user, casefolded. Extended
+// bans ("$a:account", "~a:...") match nobody here.
+func (n *network) maskMatches(mask, nick, user, host string) bool {
+	if mask == "" || mask[0] == '$' || mask[0] == '~' {
+		return false
+	}
+	if !strings.ContainsAny(mask, "!@") {
+		mask += "!*@*"
+	}
+	mn, rest, _ := strings.Cut(mask, "!")
+	mu, mh, ok := strings.Cut(rest, "@")
+	if !ok {
+		mu, mh = rest, "*"
+	}
+	if mu == "" {
+		mu = "*"
+	}
+	return glob(n.fold(mn), n.fold(nick)) && glob(mu, user) && glob(strings.ToLower(mh), strings.ToLower(host))
+}
+
+// glob matches IRC wildcards: * any run, ? one character. Characters
+// path.Match treats specially are escaped first.
+func glob(pattern, s string) bool {
+	var b strings.Builder
+	for _, r := range pattern {
+		if r == '[' || r == ']' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	// IRC masks have no separator, so '/' must match like any character.
+	ok, err := path.Match(strings.ReplaceAll(b.String(), "/", "\x00"), strings.ReplaceAll(s, "/", "\x00"))
+	return err == nil && ok
+}
+
+// accessToMatrix updates a portal's join rule (+i/+k: invite) and its
+// directory listing (+s/+p: hidden) after channel modes changed.
+func (n *network) accessToMatrix(ctx context.Context, p *portal, channel string) {
+	info, ok := n.state.Channel(channel)
+	if !ok {
+		return
+	}
+	rule := netstate.JoinRule(info.Modes)
+	x := &n.m.x
+	x.mu.Lock()
+	if x.rules == nil {
+		x.rules = map[matrix.RoomID]string{}
+	}
+	last, seen := x.rules[p.room]
+	x.rules[p.room] = rule
+	x.mu.Unlock()
+	if !seen || last != rule {
+		raw, _ := json.Marshal(map[string]string{"join_rule": rule})
+		if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpState, Room: p.room, Type: matrix.EventJoinRules,
+			Content: raw}); err != nil {
+			n.log().Warn("could not queue a join rule", "channel", channel, "err", err)
+		}
+	}
+	visibility := "private"
+	if netstate.Published(info.Modes) {
+		visibility = "public"
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(n.m.ctx, 30*time.Second)
+		defer cancel()
+		bot := n.m.client.Bot()
+		if err := bot.SetRoomDirectoryVisibility(ctx, p.room, visibility); err != nil {
+			n.log().Info("room directory visibility not updated", "channel", channel, "err", err)
+		}
+		if err := bot.SetAppserviceRoomDirectory(ctx, n.id, p.room, visibility); err != nil {
+			n.log().Debug("per-network room directory not updated", "channel", channel, "err", err)
+		}
+	}()
+}

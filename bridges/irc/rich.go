@@ -1,0 +1,394 @@
+package irc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
+)
+
+// IRCv3 tags and capabilities used for replies, reactions and redactions.
+const (
+	tagReply     = "+draft/reply"
+	tagReact     = "+draft/react"
+	capTags      = "message-tags"
+	capRedaction = "draft/message-redaction"
+)
+
+// sendMessage sends a Matrix message to target, at once or, when the
+// network has an edit grace window, after it (an edit in the window
+// replaces the text). Held messages keep their room's order.
+func (n *network) sendMessage(ctx context.Context, evt *matrix.Event, c *matrix.MessageContent, target string, channel bool) error {
+	run := func(ctx context.Context, c *matrix.MessageContent) {
+		lines, command := n.linesFromMatrix(ctx, evt, c)
+		if len(lines) == 0 {
+			return
+		}
+		if err := n.deliver(ctx, evt, target, command, lines, channel); err != nil {
+			n.log().Warn("message not delivered to IRC", "event_id", evt.ID, "err", err)
+			return
+		}
+		n.m.x.sent.setContent(evt.ID, c)
+	}
+	if n.cfg.EditGrace <= 0 {
+		run(ctx, c)
+		return nil
+	}
+	n.m.x.hold.enqueue(n.m.ctx, evt.RoomID, &heldItem{event: evt.ID, sender: evt.Sender,
+		due: time.Now().Add(n.cfg.EditGrace), content: c, run: run})
+	return nil
+}
+
+// delivered records that a Matrix event reached IRC; deliver calls it.
+func (n *network) delivered(evt *matrix.Event) { n.m.x.sent.markDelivered(evt.ID) }
+
+// HandleMatrixEdit implements bridges.EditHandler. An edit of a message
+// still held in the grace window replaces it; an edit of a delivered
+// message sends a short correction ("* new text", or "* word" when one
+// word changed); an edit of a message that never reached IRC is ignored.
+func (m *Module) HandleMatrixEdit(ctx context.Context, e *bridges.Edit) error {
+	evt := e.Event
+	nc := e.NewContent
+	if m.x.hold.replace(evt.RoomID, e.Target, evt.Sender, &nc) {
+		return nil
+	}
+	t, err := m.portalTarget(ctx, evt.RoomID, evt.Sender)
+	if err != nil || t == nil {
+		return err
+	}
+	run := func(ctx context.Context, _ *matrix.MessageContent) { t.n.sendCorrection(ctx, e, t) }
+	if t.n.cfg.EditGrace <= 0 {
+		run(ctx, nil)
+		return nil
+	}
+	// Behind the room's held messages, so the correction follows its
+	// original; not replaceable itself.
+	m.x.hold.enqueue(m.ctx, evt.RoomID, &heldItem{sender: evt.Sender, run: run})
+	return nil
+}
+
+// sendCorrection sends the IRC correction for an edit of a delivered
+// message.
+func (n *network) sendCorrection(ctx context.Context, e *bridges.Edit, t *ircTarget) {
+	old, ok := n.previousContent(ctx, e.Event.RoomID, e.Target)
+	if !ok {
+		n.log().Debug("edit of a message that never reached IRC ignored", "target", e.Target)
+		return
+	}
+	nc := e.NewContent
+	lines := n.correction(ctx, e.Event, old, &nc)
+	if len(lines) == 0 {
+		return
+	}
+	command := "PRIVMSG"
+	if nc.MsgType == matrix.MsgNotice {
+		command = "NOTICE"
+	}
+	if err := n.deliver(ctx, e.Event, t.name, command, lines, t.channel); err != nil {
+		n.log().Warn("correction not delivered to IRC", "event_id", e.Event.ID, "err", err)
+		return
+	}
+	if ok, _ := n.m.x.sent.lookup(e.Event.ID); ok {
+		n.m.x.sent.setContent(e.Target, &nc)
+	}
+}
+
+// previousContent returns what IRC last saw of a Matrix message, and
+// whether it reached IRC at all: from memory, else (after a restart) from
+// the store's message links and the original event.
+func (n *network) previousContent(ctx context.Context, room matrix.RoomID, event matrix.EventID) (*matrix.MessageContent, bool) {
+	if ok, c := n.m.x.sent.lookup(event); ok {
+		return c, true
+	}
+	if _, err := n.m.store.MessageByEvent(ctx, string(event)); err != nil {
+		return nil, false
+	}
+	var ev matrix.Event
+	var c matrix.MessageContent
+	if err := n.m.client.Bot().EventContent(ctx, room, event, &ev); err != nil || json.Unmarshal(ev.Content, &c) != nil {
+		return nil, true // delivered, text unknown: the correction repeats it all
+	}
+	return &c, true
+}
+
+// correction returns the IRC lines correcting old (nil: unknown) to nc.
+func (n *network) correction(ctx context.Context, evt *matrix.Event, old, nc *matrix.MessageContent) []string {
+	newText := n.plainLines(ctx, evt, nc)
+	if len(newText) == 0 {
+		return nil
+	}
+	var oldText []string
+	if old != nil {
+		oldText = n.plainLines(ctx, evt, old)
+	}
+	return editCorrection(strings.Join(oldText, "\n"), newText)
+}
+
+// plainLines is the IRC text of content without reply prefix or CTCP
+// ACTION wrapping, as corrections show it.
+func (n *network) plainLines(ctx context.Context, evt *matrix.Event, c *matrix.MessageContent) []string {
+	cc := *c
+	cc.RelatesTo, cc.NewContent = nil, nil
+	if cc.MsgType == matrix.MsgEmote {
+		cc.MsgType = matrix.MsgText
+	}
+	lines, _ := n.linesFromMatrix(ctx, evt, &cc)
+	return lines
+}
+
+// editCorrection words an edit for IRC, like heisenbridge's line_diff:
+// "* word" when exactly one word changed, else "* " and the whole new
+// text. Nil when nothing visible changed.
+func editCorrection(old string, newLines []string) []string {
+	newText := strings.Join(newLines, "\n")
+	if strings.TrimSpace(newText) == "" || old == newText {
+		return nil
+	}
+	a, b := strings.Fields(old), strings.Fields(newText)
+	if len(a) == len(b) && len(a) > 1 {
+		changed := -1
+		for i := range a {
+			if a[i] != b[i] {
+				if changed >= 0 {
+					changed = -2
+					break
+				}
+				changed = i
+			}
+		}
+		if changed >= 0 {
+			return []string{"* " + b[changed]}
+		}
+		if changed == -1 {
+			return nil // only whitespace changed
+		}
+	}
+	out := append([]string{"* " + newLines[0]}, newLines[1:]...)
+	return out
+}
+
+// replyTags returns the +draft/reply tag for a Matrix reply when the
+// connection has message-tags and the replied-to message has an IRC msgid.
+func (n *network) replyTags(ctx context.Context, c *ircconn.Conn, evt *matrix.Event) map[string]string {
+	if c == nil || !c.HasCap(capTags) {
+		return nil
+	}
+	var mc matrix.MessageContent
+	if json.Unmarshal(evt.Content, &mc) != nil || mc.RelatesTo == nil || mc.RelatesTo.InReplyTo == nil {
+		return nil
+	}
+	id := n.m.msgidOf(ctx, mc.RelatesTo.InReplyTo.EventID)
+	if id == "" {
+		return nil
+	}
+	return map[string]string{tagReply: id}
+}
+
+// msgidOf is the IRC msgid a Matrix event was bridged from or to, or "".
+func (m *Module) msgidOf(ctx context.Context, event matrix.EventID) string {
+	l, err := m.store.MessageByEvent(ctx, string(event))
+	if err != nil || l.Module != ID {
+		return ""
+	}
+	id, _ := strings.CutPrefix(l.RemoteID, "msgid:")
+	return id
+}
+
+// ircTarget is where a Matrix user's action in a portal goes on IRC.
+type ircTarget struct {
+	n       *network
+	name    string // channel or nick
+	channel bool
+}
+
+// portalTarget resolves a portal room for an action by sender; nil when the
+// room is not a portal or sender may not act in it (another user's DM).
+func (m *Module) portalTarget(ctx context.Context, room matrix.RoomID, sender matrix.UserID) (*ircTarget, error) {
+	p, err := m.store.PortalByRoom(ctx, string(room))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	key, err := parsePortalKey(p.RemoteID)
+	if err != nil || m.networks[key.network] == nil {
+		return nil, nil
+	}
+	if key.kind == "pm" && key.user != sender {
+		return nil, nil
+	}
+	name := decodeMeta(p.Meta).Name
+	if name == "" {
+		name = key.target
+	}
+	return &ircTarget{n: m.networks[key.network], name: name, channel: key.kind == "chan"}, nil
+}
+
+// conn returns sender's connection, joined to the target channel.
+func (t *ircTarget) conn(ctx context.Context, sender matrix.UserID) (*ircconn.Conn, error) {
+	u := t.n.userConnFor(sender, "")
+	if t.channel {
+		if err := u.join(ctx, t.name); err != nil {
+			return nil, err
+		}
+	}
+	return u.connect(ctx)
+}
+
+// HandleMatrixReaction implements bridges.ReactionHandler: a TAGMSG with
+// +draft/react and +draft/reply on the reacting user's connection when the
+// server acked message-tags and the message has an IRC msgid. Without
+// them nothing is sent: a reaction has no readable plain-IRC form that
+// would not flood the channel with one line per emoji.
+func (m *Module) HandleMatrixReaction(ctx context.Context, r *bridges.Reaction) error {
+	t, err := m.portalTarget(ctx, r.Event.RoomID, r.Event.Sender)
+	if err != nil || t == nil || r.Key == "" {
+		return err
+	}
+	msgid := m.msgidOf(ctx, r.Target)
+	if msgid == "" {
+		t.n.log().Debug("reaction not bridged: the message has no IRC msgid", "target", r.Target)
+		return nil
+	}
+	c, err := t.conn(ctx, r.Event.Sender)
+	if err != nil {
+		t.n.log().Info("reaction not bridged: no IRC connection", "user", r.Event.Sender, "err", err)
+		return nil
+	}
+	if !c.HasCap(capTags) {
+		return nil
+	}
+	d, err := c.SendMessage(ctx, map[string]string{tagReact: r.Key, tagReply: msgid}, "TAGMSG", t.name, "")
+	if err != nil && !errors.Is(err, ircconn.ErrUnconfirmed) {
+		t.n.log().Info("reaction refused by IRC", "user", r.Event.Sender, "err", err)
+		return nil
+	}
+	if d != nil && d.MsgID != "" { // so a later redaction of the reaction can name it
+		_ = m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:" + d.MsgID,
+			RoomID: string(r.Event.RoomID), EventID: string(r.Event.ID)})
+	}
+	return nil
+}
+
+// HandleMatrixRedaction implements bridges.RedactionHandler: REDACT on the
+// redacting user's connection when the server acked
+// draft/message-redaction and the event has an IRC msgid; else nothing
+// (IRC cannot take a message back).
+func (m *Module) HandleMatrixRedaction(ctx context.Context, r *bridges.Redaction) error {
+	t, err := m.portalTarget(ctx, r.Event.RoomID, r.Event.Sender)
+	if err != nil || t == nil {
+		return err
+	}
+	msgid := m.msgidOf(ctx, r.Target)
+	if msgid == "" {
+		return nil
+	}
+	c, err := t.conn(ctx, r.Event.Sender)
+	if err != nil {
+		t.n.log().Info("redaction not bridged: no IRC connection", "user", r.Event.Sender, "err", err)
+		return nil
+	}
+	if !c.HasCap(capRedaction) {
+		t.n.log().Debug("redaction not bridged: the server does not offer message redaction")
+		return nil
+	}
+	params := []string{t.name, msgid}
+	if reason := oneLine(r.Reason); reason != "" {
+		params = append(params, reason)
+	}
+	if err := c.Send(ctx, nil, "REDACT", params...); err != nil {
+		t.n.log().Info("REDACT not sent", "user", r.Event.Sender, "err", err)
+	}
+	return nil
+}
+
+// oneLine makes text safe as a final IRC parameter.
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\r' || r == '\n' || r == 0 }), " ")
+}
+
+// reactionFromIRC bridges a TAGMSG with +draft/react from an IRC user to a
+// Matrix reaction (annotation) on the linked event.
+func (n *network) reactionFromIRC(ctx context.Context, c *ircconn.Conn, m *ircmsg.Message) {
+	if len(m.Params) < 1 || !isChannel(c, m.Params[0]) {
+		return
+	}
+	_, key := m.GetTag(tagReact)
+	_, reply := m.GetTag(tagReply)
+	nick := nickOf(m)
+	if key == "" || reply == "" || n.isBridgedNick(nick) {
+		return
+	}
+	p := n.portal(m.Params[0])
+	if p == nil {
+		return
+	}
+	link, err := n.m.store.MessageByRemote(ctx, ID, "msgid:"+reply)
+	if err != nil {
+		return
+	}
+	sender, err := n.puppetID(nick)
+	if err != nil {
+		return
+	}
+	raw, _ := json.Marshal(map[string]any{"m.relates_to": matrix.RelatesTo{RelType: "m.annotation",
+		EventID: matrix.EventID(link.EventID), Key: key}})
+	ts, _ := ircconn.ServerTime(m)
+	opKey := ""
+	if id := ircconn.MsgID(m); id != "" {
+		opKey = "irc:" + id // recorded by OnOutboxSent, so REDACT can remove it
+	}
+	n.ensureProfile(ctx, sender, nick, p.room)
+	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: p.room, Sender: sender,
+		Type: matrix.EventReaction, Content: raw, Timestamp: ts, Key: opKey}); err != nil {
+		n.log().Warn("could not queue IRC reaction", "err", err)
+	}
+}
+
+// redactFromIRC bridges REDACT <target> <msgid> [reason] to a Matrix
+// redaction of the linked event, sent by the bot (it has the power to
+// redact anyone's message in portals).
+func (n *network) redactFromIRC(ctx context.Context, c *ircconn.Conn, m *ircmsg.Message) {
+	if len(m.Params) < 2 || !isChannel(c, m.Params[0]) {
+		return
+	}
+	by := nickOf(m)
+	if n.isBridgedNick(by) {
+		return // a Matrix user's redaction: already in Matrix
+	}
+	p := n.portal(m.Params[0])
+	if p == nil {
+		return
+	}
+	link, err := n.m.store.MessageByRemote(ctx, ID, "msgid:"+m.Params[1])
+	if err != nil || link.RoomID != string(p.room) {
+		return
+	}
+	reason := "Deleted on IRC by " + by
+	if r := param(m, 2); r != "" {
+		reason += ": " + r
+	}
+	ts, _ := ircconn.ServerTime(m)
+	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpRedaction, Room: p.room,
+		Redacts: matrix.EventID(link.EventID), Reason: reason, Timestamp: ts,
+		Key: fmt.Sprintf("redact:%s", m.Params[1])}); err != nil {
+		n.log().Warn("could not queue IRC redaction", "err", err)
+	}
+}
+
+var (
+	_ bridges.EditHandler      = (*Module)(nil)
+	_ bridges.ReactionHandler  = (*Module)(nil)
+	_ bridges.RedactionHandler = (*Module)(nil)
+)
