@@ -1,0 +1,159 @@
+package irc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
+)
+
+// History after downtime: the module remembers, per channel, the last IRC
+// message the outbox delivered to Matrix (its msgid and server time, in the
+// module KV). When the bot connects — at start-up or after losing its
+// connection — it asks for CHATHISTORY AFTER that point (LATEST when it is
+// unknown), bounded by the network's backfill setting, so messages missed
+// while the bridge was away arrive with their original timestamps.
+// Duplicates are dropped by msgid (message links and the outbox keys).
+
+// historyMark is the last bridged message of a channel.
+type historyMark struct {
+	MsgID string `json:"msgid,omitempty"`
+	// TS is the message's server time in Unix milliseconds.
+	TS int64 `json:"ts"`
+}
+
+// historyFlushDelay batches writes of marks: a crash loses at most this
+// much, which only makes the next catch-up ask for a little more.
+const historyFlushDelay = 2 * time.Second
+
+// chathistoryTime is the timestamp format of CHATHISTORY selectors.
+const chathistoryTime = "2006-01-02T15:04:05.000Z"
+
+// kvHistory is the store key of a channel's mark.
+func kvHistory(network, folded string) string { return "hist:" + network + ":" + folded }
+
+// noteBridged records that the IRC message msgid reached Matrix in op.Room.
+func (m *Module) noteBridged(op intent.Op, msgid string) {
+	if op.Timestamp.IsZero() {
+		return
+	}
+	for _, id := range m.order {
+		n := m.networks[id]
+		if f, ok := n.channelOfRoom(op.Room); ok {
+			n.markBridged(f, historyMark{MsgID: msgid, TS: op.Timestamp.UnixMilli()})
+			return
+		}
+	}
+}
+
+// channelOfRoom returns the casefolded channel a portal room bridges.
+func (n *network) channelOfRoom(room matrix.RoomID) (string, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for f, p := range n.portals {
+		if p.room == room {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// markBridged keeps the newest mark of a channel and schedules a flush.
+func (n *network) markBridged(folded string, mk historyMark) {
+	n.adm.mu.Lock()
+	defer n.adm.mu.Unlock()
+	if cur, ok := n.adm.marks[folded]; ok && cur.TS > mk.TS {
+		return
+	}
+	if n.adm.marks == nil {
+		n.adm.marks = map[string]historyMark{}
+	}
+	n.adm.marks[folded] = mk
+	if !n.adm.flushing {
+		n.adm.flushing = true
+		time.AfterFunc(historyFlushDelay, func() { n.flushMarks(context.WithoutCancel(n.m.ctx)) })
+	}
+}
+
+// flushMarks writes the pending marks to the store.
+func (n *network) flushMarks(ctx context.Context) {
+	n.adm.mu.Lock()
+	marks := n.adm.marks
+	n.adm.marks = nil
+	n.adm.flushing = false
+	n.adm.mu.Unlock()
+	for f, mk := range marks {
+		raw, _ := json.Marshal(mk)
+		if err := n.m.store.PutKV(ctx, ID, kvHistory(n.id, f), raw); err != nil {
+			n.log().Warn("could not store a channel's history mark", "channel", f, "err", err)
+		}
+	}
+}
+
+// flushHistoryMarks writes every network's pending marks (on Stop).
+func (m *Module) flushHistoryMarks(ctx context.Context) {
+	for _, id := range m.order {
+		m.networks[id].flushMarks(context.WithoutCancel(ctx))
+	}
+}
+
+// historyMark returns the last bridged message of a channel.
+func (n *network) historyMark(ctx context.Context, folded string) (historyMark, bool) {
+	n.adm.mu.Lock()
+	mk, ok := n.adm.marks[folded]
+	n.adm.mu.Unlock()
+	if ok {
+		return mk, true
+	}
+	raw, err := n.m.store.GetKV(ctx, ID, kvHistory(n.id, folded))
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			n.log().Warn("could not read a channel's history mark", "channel", folded, "err", err)
+		}
+		return historyMark{}, false
+	}
+	if err := json.Unmarshal(raw, &mk); err != nil || mk.TS == 0 {
+		return historyMark{}, false
+	}
+	return mk, true
+}
+
+// catchUp asks for what the bridged channels said while the bot was away.
+// It runs right after the bot's rejoins were sent, so the server handles
+// the JOINs first.
+func (n *network) catchUp(ctx context.Context, c *ircconn.Conn, channels []string) {
+	if n.cfg.Backfill <= 0 || !c.HasCap("draft/chathistory") {
+		return
+	}
+	limit := strconv.Itoa(n.cfg.Backfill)
+	for _, ch := range channels {
+		params := historyRequest(ch, limit, n.historyMarkOrZero(ctx, ch))
+		if err := c.Send(ctx, nil, "CHATHISTORY", params...); err != nil {
+			n.log().Warn("history request failed", "channel", ch, "err", err)
+			return
+		}
+	}
+}
+
+func (n *network) historyMarkOrZero(ctx context.Context, channel string) historyMark {
+	mk, _ := n.historyMark(ctx, n.fold(channel))
+	return mk
+}
+
+// historyRequest returns the CHATHISTORY parameters for channel: AFTER
+// the mark (from a millisecond before it, so a message sharing its
+// timestamp is not missed; the duplicate is dropped by msgid), or LATEST
+// when there is no mark.
+func historyRequest(channel, limit string, mk historyMark) []string {
+	if mk.TS == 0 {
+		return []string{"LATEST", channel, "*", limit}
+	}
+	from := time.UnixMilli(mk.TS - 1).UTC().Format(chathistoryTime)
+	return []string{"AFTER", channel, "timestamp=" + from, limit}
+}
