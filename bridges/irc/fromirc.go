@@ -80,7 +80,7 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 			_ = c.Send(ctx, nil, "JOIN", m.Params[0])
 			return
 		}
-		if !n.isBridgedNick(m.Params[1]) {
+		if !n.isBridgedNick(m.Params[1]) && !n.isBridgedNick(nickOf(m)) { // a kick from Matrix is there already
 			n.puppetMembership(ctx, m.Params[0], m.Params[1], "leave", "kicked by "+nickOf(m)+": "+param(m, 2), m)
 		}
 	case "QUIT":

@@ -106,7 +106,7 @@ func (n *network) moderationFromIRC(ctx context.Context, channel, by string, cha
 	for _, ch := range changes {
 		switch ch.Kind {
 		case netstate.ChangeListAdded:
-			if ch.Mode == 'b' {
+			if ch.Mode == 'b' && !n.isBridgedNick(by) { // a Matrix user's ban is in Matrix already
 				n.banToMatrix(ctx, p, channel, by, ch.Arg)
 			}
 		case netstate.ChangeModeSet, netstate.ChangeModeUnset:
@@ -124,19 +124,36 @@ func (n *network) moderationFromIRC(ctx context.Context, channel, by string, cha
 // ban mask matches (Matrix users' own connections are left to IRC: the
 // server kicks them or not).
 func (n *network) banToMatrix(ctx context.Context, p *portal, channel, by, mask string) {
+	var hit []matrix.UserID
 	for _, mem := range n.state.Members(channel) {
 		if !n.maskMatches(mask, mem.Nick, mem.User.User, mem.Host) || n.isBridgedNick(mem.Nick) {
 			continue
 		}
-		id, err := n.puppetID(mem.Nick)
-		if err != nil {
-			continue
-		}
-		if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMembership, Room: p.room, Type: "kick",
-			StateKey: string(id), Reason: fmt.Sprintf("Banned on IRC by %s (%s)", by, mask)}); err != nil {
-			n.log().Warn("could not queue a kick for an IRC ban", "nick", mem.Nick, "err", err)
+		if id, err := n.puppetID(mem.Nick); err == nil {
+			hit = append(hit, id)
 		}
 	}
+	if len(hit) == 0 {
+		return
+	}
+	// Only puppets in the room can be kicked (lazy membership leaves most
+	// out); asking the homeserver must not hold up the IRC reader.
+	go func() {
+		joined, err := n.m.client.Bot().JoinedMembers(ctx, p.room)
+		if err != nil {
+			n.log().Warn("IRC ban not mirrored: room members unknown", "channel", channel, "err", err)
+			return
+		}
+		for _, id := range hit {
+			if _, in := joined[id]; !in {
+				continue
+			}
+			if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMembership, Room: p.room, Type: "kick",
+				StateKey: string(id), Reason: fmt.Sprintf("Banned on IRC by %s (%s)", by, mask)}); err != nil {
+				n.log().Warn("could not queue a kick for an IRC ban", "user", id, "err", err)
+			}
+		}
+	}()
 }
 
 // maskMatches reports whether an IRC ban mask (nick!user@host with * and ?
