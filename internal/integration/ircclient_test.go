@@ -192,10 +192,10 @@ func TestConnectIRCFailures(t *testing.T) {
 			want: "refused capabilities"},
 		2: {name: "nick in use", opts: []IRCClientOption{WithoutCAP()},
 			script: []string{"NICK n", "USER n 0 * :n", "> :s 433 * n :Nickname is already in use"},
-			want: "433"},
+			want:   "433"},
 		3: {name: "no CAP but caps wanted", opts: []IRCClientOption{WithCaps("batch")},
 			script: []string{"CAP LS 302", "NICK n", "USER n 0 * :n", "> :s 421 n CAP :Unknown command"},
-			want: "does not support CAP"},
+			want:   "does not support CAP"},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%d_%s", i, c.name), func(t *testing.T) {
