@@ -1,0 +1,87 @@
+package ircbench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTick is the kernel's USER_HZ, the unit of utime and stime in
+// /proc/<pid>/stat (100 on every Linux architecture Go supports).
+const clockTick = 10 * time.Millisecond
+
+// ProcSample is a process's resident memory and CPU time at one moment.
+type ProcSample struct {
+	// RSS is the resident set size in bytes (VmRSS).
+	RSS int64
+	// CPU is user plus system time consumed so far.
+	CPU time.Duration
+	// At is when the sample was taken.
+	At time.Time
+}
+
+// ReadProc samples process pid from /proc.
+func ReadProc(pid int) (ProcSample, error) {
+	s := ProcSample{At: time.Now()}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, fmt.Errorf("read status: %w", err)
+	}
+	if s.RSS, err = parseVmRSS(status); err != nil {
+		return s, err
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, fmt.Errorf("read stat: %w", err)
+	}
+	s.CPU, err = parseStatCPU(stat)
+	return s, err
+}
+
+// parseVmRSS returns VmRSS from /proc/<pid>/status in bytes.
+func parseVmRSS(status []byte) (int64, error) {
+	for line := range bytes.Lines(status) {
+		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		if !ok {
+			continue
+		}
+		f := strings.Fields(string(rest))
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("VmRSS line %q not understood", line)
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("VmRSS: %w", err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, errors.New("no VmRSS in status")
+}
+
+// parseStatCPU returns utime+stime from /proc/<pid>/stat. The command name
+// (field 2) may hold spaces and parentheses, so fields are counted from the
+// last ')'.
+func parseStatCPU(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("stat: no command name")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	// After the name: state is field 3, utime field 14, stime field 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("stat: %d fields after the name", len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("stat: %w", err)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * clockTick, nil
+}
