@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,22 +32,23 @@ import (
 // Environment of the child process (the test binary re-executed by the
 // parent tests in irc_bench_test.go), whose RSS and CPU are measured alone.
 const (
-	envChild   = "BENCH_IRC_CHILD"   // "bridge" or "bare"
-	envErgo    = "BENCH_IRC_ERGO"    // Ergo's host:port
-	envRate    = "BENCH_IRC_RATE"    // reconnect.per_second
-	envProxy   = "BENCH_IRC_PROXY"   // "1": timestamp proxies on the AS and IRC paths
-	childReply = "BENCH "            // prefix of the child's answers on stdout
-	benchNet   = "bench"             // network ID in the child's config
-	joinPar    = 200                 // concurrent joins driven by the child
-	joinBound  = 10 * time.Minute    // bound of one join command
-	cmdBound   = 15 * time.Minute    // bound of the whole child
-	userPrefix = "@bu"               // Matrix users driven through BenchJoin
-	userSuffix = ":localhost"        //
-	latPrefix  = "lat-"              // bodies of latency probes
-	barePrefix = "bare"              // nicks of bare connections
-	benchChan  = "#bench"            // channel of single-channel runs
-	chanPrefix = "#b"                // channels of many-channel runs: #b0, #b1...
-	flood      = "{rate: 0, burst: 1}" // no flood control
+	envChild   = "BENCH_IRC_CHILD"      // "bridge" or "bare"
+	envErgo    = "BENCH_IRC_ERGO"       // Ergo's host:port
+	envRate    = "BENCH_IRC_RATE"       // reconnect.per_second
+	envProf    = "BENCH_IRC_CPUPROFILE" // file for a CPU profile of the whole child
+	envProxy   = "BENCH_IRC_PROXY"      // "1": timestamp proxies on the AS and IRC paths
+	childReply = "BENCH "               // prefix of the child's answers on stdout
+	benchNet   = "bench"                // network ID in the child's config
+	joinPar    = 200                    // concurrent joins driven by the child
+	joinBound  = 10 * time.Minute       // bound of one join command
+	cmdBound   = 15 * time.Minute       // bound of the whole child
+	userPrefix = "@bu"                  // Matrix users driven through BenchJoin
+	userSuffix = ":localhost"           //
+	latPrefix  = "lat-"                 // bodies of latency probes
+	barePrefix = "bare"                 // nicks of bare connections
+	benchChan  = "#bench"               // channel of single-channel runs
+	chanPrefix = "#b"                   // channels of many-channel runs: #b0, #b1...
+	flood      = "{rate: 0, burst: 1}"  // no flood control
 )
 
 // TestIRCBenchChild is the measured process. It does nothing unless started
@@ -61,6 +63,16 @@ func TestIRCBenchChild(t *testing.T) {
 	defer cancel()
 	ergo := os.Getenv(envErgo)
 	c := &child{ergo: ergo}
+	if path := os.Getenv(envProf); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	switch mode {
 	case "bridge":
 		c.startBridge(t, ctx)

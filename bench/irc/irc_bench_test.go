@@ -48,14 +48,6 @@ func userCounts() []int {
 	return out
 }
 
-// Result is one measured figure, a line of the BENCH_IRC_OUT file.
-type Result struct {
-	Bench  string  `json:"bench"`
-	Metric string  `json:"metric"`
-	Value  float64 `json:"value"`
-	Run    int     `json:"run"`
-}
-
 var outMu sync.Mutex
 
 func record(t *testing.T, run int, bench, metric string, v float64) {

@@ -1,0 +1,195 @@
+// Command report turns the results of the IRC benchmarks (JSON lines
+// written by bench/irc with BENCH_IRC_OUT) into the "IRC" section of
+// BENCHMARKS.md: medians over the runs, the targets beside the measured
+// values, the command, the machine and the date. The section sits between
+// marker comments and is replaced on every run; the rest of the file is
+// kept.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	ircbench "github.com/causewaybridge/causeway/bench/irc"
+)
+
+const (
+	begin = "<!-- irc-bench:begin (written by scripts/bench-irc.sh) -->"
+	end   = "<!-- irc-bench:end -->"
+)
+
+func main() {
+	in := flag.String("in", "", "JSON-lines results file")
+	out := flag.String("out", "BENCHMARKS.md", "markdown file whose IRC section is replaced")
+	command := flag.String("command", "scripts/bench-irc.sh", "command line shown in the section")
+	flag.Parse()
+	if err := run(*in, *out, *command); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+func run(in, out, command string) error {
+	f, err := os.Open(in)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	res, err := readResults(f)
+	if err != nil {
+		return err
+	}
+	section := render(res, command, machine(), time.Now().UTC())
+	old, err := os.ReadFile(out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.WriteFile(out, replaceSection(old, section), 0o644)
+}
+
+// results maps "bench|metric" to the values of every run, in file order.
+type results struct {
+	vals  map[string][]float64
+	order []string
+}
+
+func readResults(r io.Reader) (*results, error) {
+	res := &results{vals: map[string][]float64{}}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var x ircbench.Result
+		if err := json.Unmarshal(sc.Bytes(), &x); err != nil {
+			return nil, fmt.Errorf("results: %w", err)
+		}
+		k := x.Bench + "|" + x.Metric
+		if _, ok := res.vals[k]; !ok {
+			res.order = append(res.order, k)
+		}
+		res.vals[k] = append(res.vals[k], x.Value)
+	}
+	return res, sc.Err()
+}
+
+// median returns the median of bench|metric and whether it was measured.
+func (r *results) median(bench, metric string) (float64, bool) {
+	v := r.vals[bench+"|"+metric]
+	return ircbench.Median(v), len(v) > 0
+}
+
+// target is one line of the targets table.
+type target struct {
+	what, required, bench, metric, unit string
+	ok                                  func(float64) bool
+	reference                           string
+}
+
+var targets = []target{
+	{"RSS per puppeted connection, 1,000 users in one channel", "≤ 32 KiB", "memory/one-channel", "rss_kib_per_conn_1000", "KiB", le(32), "178 KiB (matrix-appservice-irc)"},
+	{"RSS per puppeted connection, 5,000 users in one channel", "≤ 32 KiB", "memory/one-channel", "rss_kib_per_conn_5000", "KiB", le(32), ""},
+	{"RSS per puppeted connection, 1,000 users, 10 per channel", "≤ 32 KiB", "memory/ten-per-channel", "rss_kib_per_conn_1000", "KiB", le(32), ""},
+	{"RSS per puppeted connection, 5,000 users, 10 per channel", "≤ 32 KiB", "memory/ten-per-channel", "rss_kib_per_conn_5000", "KiB", le(32), ""},
+	{"floor: bare net.Conn + bufio + 1 goroutine, 5,000 in one channel", "(reference)", "memory/bare", "rss_kib_per_conn_5000", "KiB", nil, "≈ 15 KiB (notes)"},
+	{"IRC→Matrix rate ÷ direct PUTs, same run", "≥ 0.9×", "irc-to-matrix", "ratio", "×", ge(0.9), "0.75× / 0.98× (AI on PostgreSQL / SQLite)"},
+	{"bridge CPU per IRC→Matrix message", "≤ 0.1 ms", "irc-to-matrix", "bridge_cpu_ms_per_msg", "ms", le(0.1), "2.7–3.2 ms (AI)"},
+	{"burst messages out of place in Matrix", "0", "irc-to-matrix", "out_of_place", "", le(0), "1,332 of 2,000 (AI)"},
+	{"Matrix→IRC, bridge's own part (transaction in → line out), p99", "≤ 5 ms", "matrix-to-irc/bridge", "p99_ms", "ms", le(5), ""},
+	{"Matrix→IRC, end to end (client PUT → IRC client reads), p99", "(reference)", "matrix-to-irc/end-to-end", "p99_ms", "ms", nil, "702 ms (AI)"},
+	{"reconnect storm, 5,000 users: time to all rejoined", "at the configured rate", "storm/one-channel", "s_to_all_rejoined", "s", nil, "hours (AI, #1768)"},
+}
+
+func le(x float64) func(float64) bool { return func(v float64) bool { return v <= x } }
+func ge(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }
+
+func render(r *results, command string, mach string, now time.Time) string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("%s\n## IRC\n\n", begin)
+	p("Written by `%s` on %s. Each figure is the median over the runs listed; ratios are taken within one run.\n\n", command, now.Format("2006-01-02 15:04 MST"))
+	p("Machine: %s.\n\n", mach)
+	p("Real servers on 127.0.0.1: Ergo (`.stack/bin/ergo`, fakelag and per-IP limits off) and Dendrite on SQLite, " +
+		"each a separate process; the bridge runs alone in a child process whose RSS and CPU are read from /proc, " +
+		"so neither the servers nor the load generator are counted. Memory is RSS after GC (`debug.FreeOSMemory`) " +
+		"minus the same process's RSS before the connections, divided by the connections; portals are created before the baseline.\n\n")
+	p("### Targets\n\n| measure | target | measured (median) | verdict | reference (anchors §5) |\n|---|---|---|---|---|\n")
+	for _, t := range targets {
+		v, ok := r.median(t.bench, t.metric)
+		got, verdict := "not measured", ""
+		if ok {
+			got = fmt.Sprintf("%.3g %s (%d runs)", v, t.unit, len(r.vals[t.bench+"|"+t.metric]))
+			if t.ok != nil {
+				verdict = "met"
+				if !t.ok(v) {
+					verdict = "**missed**"
+				}
+			}
+		}
+		p("| %s | %s | %s | %s | %s |\n", t.what, t.required, got, verdict, t.reference)
+	}
+	p("\n### All results\n\n| benchmark | metric | median | runs | values |\n|---|---|---|---|---|\n")
+	for _, k := range r.order {
+		bench, metric, _ := strings.Cut(k, "|")
+		vs := r.vals[k]
+		parts := make([]string, len(vs))
+		for i, v := range vs {
+			parts[i] = fmt.Sprintf("%.4g", v)
+		}
+		p("| %s | %s | %.4g | %d | %s |\n", bench, metric, ircbench.Median(vs), len(vs), strings.Join(parts, ", "))
+	}
+	p("\n%s\n", end)
+	return b.String()
+}
+
+// replaceSection puts section in place of the old one in doc, or at its end.
+func replaceSection(doc []byte, section string) []byte {
+	s := string(doc)
+	i := strings.Index(s, begin)
+	j := strings.Index(s, end)
+	if i >= 0 && j > i {
+		return []byte(s[:i] + section + strings.TrimPrefix(s[j+len(end):], "\n"))
+	}
+	if s != "" && !strings.HasSuffix(s, "\n\n") {
+		s = strings.TrimRight(s, "\n") + "\n\n"
+	}
+	if s == "" {
+		s = "# Benchmarks\n\n"
+	}
+	return []byte(s + section)
+}
+
+// machine describes the CPU, cores, memory, Go and kernel.
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			mem = fmt.Sprintf(", %.1f GiB RAM", float64(kb)/1024/1024)
+		}
+	}
+	kernel := ""
+	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
+		kernel = ", " + strings.TrimSpace(string(out))
+	}
+	return fmt.Sprintf("%s, %d cores%s, %s%s", cpu, runtime.NumCPU(), mem, runtime.Version(), kernel)
+}
