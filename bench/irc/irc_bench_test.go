@@ -304,8 +304,20 @@ func TestIRCBenchThroughput(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second) // let the bot see the sender join
+	hsPID, err := FindChild(c.cmd.Process.Pid, "dendrite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hsCPU := func() time.Duration {
+		s, err := ReadProc(hsPID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CPU
+	}
 	for run := 1; run <= envInt(envRuns, 3); run++ {
 		// Baseline: a Matrix client PUTs the same messages one by one.
+		hs0 := hsCPU()
 		start := time.Now()
 		for i := range msgs {
 			if _, err := reader.SendText(ctx, direct, fmt.Sprintf("base-%d-%d", run, i)); err != nil {
@@ -313,10 +325,12 @@ func TestIRCBenchThroughput(t *testing.T) {
 			}
 		}
 		baseRate := float64(msgs) / time.Since(start).Seconds()
+		hsDirect := hsCPU() - hs0
 
 		// Through the bridge.
 		prefix := fmt.Sprintf("tp-%d-", run)
 		cpu0 := c.proc()
+		hs0 = hsCPU()
 		start = time.Now()
 		for i := range msgs {
 			if err := sender.Privmsg(benchChan, prefix+strconv.Itoa(i)); err != nil {
@@ -331,6 +345,7 @@ func TestIRCBenchThroughput(t *testing.T) {
 		}
 		elapsed := time.Since(start)
 		cpu1 := c.proc()
+		hsBridged := hsCPU() - hs0
 		got := readBack(t, ctx, reader, room, prefix, msgs)
 		o := CheckOrder(got, msgs)
 		bridgeRate := float64(msgs) / elapsed.Seconds()
@@ -338,6 +353,8 @@ func TestIRCBenchThroughput(t *testing.T) {
 		record(t, run, "irc-to-matrix", "direct_msgs_per_s", baseRate)
 		record(t, run, "irc-to-matrix", "ratio", bridgeRate/baseRate)
 		record(t, run, "irc-to-matrix", "bridge_cpu_ms_per_msg", float64((cpu1.CPU-cpu0.CPU).Microseconds())/1000/float64(msgs))
+		record(t, run, "irc-to-matrix", "homeserver_cpu_ms_per_msg_bridged", float64(hsBridged.Microseconds())/1000/float64(msgs))
+		record(t, run, "irc-to-matrix", "homeserver_cpu_ms_per_msg_direct", float64(hsDirect.Microseconds())/1000/float64(msgs))
 		record(t, run, "irc-to-matrix", "out_of_place", float64(o.OutOfPlace))
 		record(t, run, "irc-to-matrix", "moved", float64(o.Moved))
 		record(t, run, "irc-to-matrix", "missing", float64(o.Missing))

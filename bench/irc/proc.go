@@ -85,3 +85,28 @@ func parseStatCPU(stat []byte) (time.Duration, error) {
 	}
 	return time.Duration(ticks) * clockTick, nil
 }
+
+// FindChild returns the first process named comm among pid's children (for
+// example the homeserver a measured child started), or an error.
+func FindChild(pid int, comm string) (int, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, fmt.Errorf("tasks of %d: %w", pid, err)
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			kid, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			if name, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", kid)); err == nil && strings.TrimSpace(string(name)) == comm {
+				return kid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no child %q of %d", comm, pid)
+}
