@@ -110,6 +110,30 @@ var targets = []target{
 	{"reconnect storm, 5,000 users: time to all rejoined", "at the configured rate", "storm/one-channel", "s_to_all_rejoined", "s", nil, "hours (AI, #1768)"},
 }
 
+// notes explain what each figure includes; they hold no numbers, so they
+// stay true from run to run.
+const notes = `Reading the figures:
+
+- **memory/bare** is the floor: one net.Conn, a bufio.Reader and one goroutine per connection, registered and joined,
+  in a process of its own. **memory/ircconn-alone** is bridges/irc/ircconn's BenchmarkConnMemory (its fake server in
+  another process). **memory/one-channel** and **memory/ten-per-channel** are the whole bridge (core + IRC module)
+  with every user connected and joined through the module's own path (BenchJoin: userConnFor(...).join, the code a
+  Matrix join runs), so the per-user state counted is the real one: userConn, the ircconn connection and its
+  goroutines, nick maps, and each user's share of the network's single channel-member table.
+- **bridge_cpu_ms_per_msg** is the whole bridge process (utime+stime from /proc), not only the IRC module: per message
+  it also writes and completes a durable outbox row, ingests the homeserver's echo of the event into the durable
+  transaction inbox, and makes the HTTP request. A CPU profile (BENCH_IRC_CPUPROFILE=file, then go tool pprof) splits
+  it; the IRC module's own functions (botHandler → channelMessage, OnOutboxSent) are a small part of it.
+- **homeserver_cpu_ms_per_msg_bridged/direct** is Dendrite's CPU per message on each path in the same run: with one
+  homeserver spending more CPU per event on the bridged path (the appservice masquerade send and the transaction it
+  pushes back to the bridge) and the bridge mostly idle, the homeserver sets the bridged rate on two cores.
+- **matrix-to-irc/bridge** is timed by two proxies inside the bridge's process: one in front of the appservice port
+  (transaction arrives) and one in front of the IRC server (PRIVMSG written); their forwarding cost is included, so it
+  is an upper bound. **end-to-end** is a Matrix client's PUT until a raw IRC client in the channel reads the line.
+- **storm**: Ergo is SIGKILLed and restarted under the largest user count; the floor is users ÷ reconnect.per_second
+  plus the first backoff (min_delay 1 s, jittered). Peak CPU is in cores over 250 ms windows.
+`
+
 func le(x float64) func(float64) bool { return func(v float64) bool { return v <= x } }
 func ge(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }
 
@@ -148,6 +172,7 @@ func render(r *results, command string, mach string, now time.Time) string {
 		}
 		p("| %s | %s | %.4g | %d | %s |\n", bench, metric, ircbench.Median(vs), len(vs), strings.Join(parts, ", "))
 	}
+	p("\n%s", notes)
 	p("\n%s\n", end)
 	return b.String()
 }
