@@ -194,7 +194,7 @@ func TestIntegrationRepliesAndReactions(t *testing.T) {
 func TestIntegrationRedactions(t *testing.T) {
 	e := startRich(t, "", false)
 	if _, ok := e.irc.OfferedCaps()["draft/message-redaction"]; !ok {
-		t.Skip("skipping: the Ergo in the test stack (2.8) does not offer draft/message-redaction; REDACT is covered by unit tests")
+		t.Skip("skipping: the Ergo in the test stack (2.8) does not offer draft/message-redaction (Matrix→IRC REDACT is checked by TestRedactionAndReactionOnTheWire; IRC→Matrix REDACT has no server to test against)")
 	}
 	if err := e.irc.Send("CAP REQ draft/message-redaction"); err != nil {
 		t.Fatal(err)
