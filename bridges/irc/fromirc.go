@@ -347,13 +347,19 @@ func (n *network) modesToMatrix(ctx context.Context, channel string, changes []n
 	for _, ch := range changes {
 		switch ch.Kind {
 		case netstate.ChangePrefixAdded, netstate.ChangePrefixRemoved:
-			if n.isBridgedNick(ch.Nick) {
-				continue
-			}
 			mem, ok := n.state.Member(channel, ch.Nick)
 			level := 0
 			if ok {
 				level = netstate.PowerLevel(mem.Modes, n.powers)
+			}
+			if n.isBridgedNick(ch.Nick) {
+				// A Matrix user opped on IRC through their own connection
+				// gets the same power in a bridge-made portal; room admins
+				// (100) and plumbed rooms are left alone.
+				if u, ok := n.mentionLookup(ch.Nick); ok && !p.plumbed {
+					go n.setMatrixUserPower(ctx, p.room, u, level)
+				}
+				continue
 			}
 			puppetID, err := n.puppetID(ch.Nick)
 			if err != nil {
@@ -362,6 +368,20 @@ func (n *network) modesToMatrix(ctx context.Context, channel string, changes []n
 			go n.setPower(ctx, p.room, puppetID, level)
 		}
 	}
+}
+
+// setMatrixUserPower mirrors IRC channel modes of a Matrix user's own
+// connection, never touching room admins.
+func (n *network) setMatrixUserPower(ctx context.Context, room matrix.RoomID, user matrix.UserID, level int) {
+	pl, err := n.m.client.Bot().PowerLevels(ctx, room)
+	if err != nil {
+		n.log().Warn("could not read power levels", "room_id", room, "err", err)
+		return
+	}
+	if cur, ok := pl.Users[user]; ok && cur >= 100 {
+		return
+	}
+	n.setPower(ctx, room, user, level)
 }
 
 // setPower sets a puppet's power level in a room as the bot.

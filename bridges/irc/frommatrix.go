@@ -314,8 +314,18 @@ func (m *Module) handleTopic(ctx context.Context, evt *matrix.Event) error {
 	return nil
 }
 
-// notice sends a notice as the bot in room, replying to event when set.
+// notice sends a notice in room, replying to event when set: as the bot,
+// or in a private conversation (where the bot is not a member) as the IRC
+// user's puppet.
 func (m *Module) notice(ctx context.Context, room matrix.RoomID, replyTo matrix.EventID, text string) {
+	sender := matrix.UserID("")
+	if p, err := m.store.PortalByRoom(ctx, string(room)); err == nil {
+		if key, err := parsePortalKey(p.RemoteID); err == nil && key.kind == "pm" {
+			if n := m.networks[key.network]; n != nil {
+				sender, _ = n.users.Format(map[string]string{"nick": key.target})
+			}
+		}
+	}
 	c := matrix.MessageContent{MsgType: matrix.MsgNotice, Body: text}
 	if replyTo != "" {
 		c.RelatesTo = &matrix.RelatesTo{InReplyTo: &matrix.InReply{EventID: replyTo}}
@@ -325,7 +335,7 @@ func (m *Module) notice(ctx context.Context, room matrix.RoomID, replyTo matrix.
 	if replyTo != "" {
 		key = "notice:" + string(replyTo) + ":" + fmt.Sprint(len(text))
 	}
-	if _, err := m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: room, Type: matrix.EventMessage, Content: raw, Key: key}); err != nil {
+	if _, err := m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: room, Sender: sender, Type: matrix.EventMessage, Content: raw, Key: key}); err != nil {
 		m.log.Error("could not queue a notice", "room_id", room, "err", err)
 	}
 }
