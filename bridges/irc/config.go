@@ -82,6 +82,10 @@ type NetworkConfig struct {
 	// LineLimit is the number of IRC lines a Matrix message may take; a
 	// longer message is uploaded as text and a link sent instead.
 	LineLimit int `yaml:"line_limit"`
+	// DeliveryTimeout is how long a Matrix message waits for its sender's
+	// IRC connection to come back (server restart, network trouble) before
+	// it is reported as not delivered.
+	DeliveryTimeout time.Duration `yaml:"delivery_timeout"`
 	// EditGrace delays sending Matrix messages this long so that an edit
 	// made within it replaces the original instead of adding a correction.
 	EditGrace time.Duration `yaml:"edit_grace"`
@@ -177,6 +181,9 @@ func (n *NetworkConfig) applyDefaults(id string) {
 	}
 	if n.LineLimit == 0 {
 		n.LineLimit = 3
+	}
+	if n.DeliveryTimeout == 0 {
+		n.DeliveryTimeout = 2 * time.Minute
 	}
 	if n.PlumbApprovalTimeout == 0 {
 		n.PlumbApprovalTimeout = 5 * time.Minute

@@ -22,10 +22,12 @@ type ircStack struct {
 	IRC *integration.IRCServer
 }
 
-func startIRCStack(t *testing.T, srv *integration.IRCServer, extra string) *ircStack {
+// startIRCStack starts the stack; top is extra YAML for the irc section
+// (indented 4 spaces), e.g. "    identd: 127.0.0.1:113\n".
+func startIRCStack(t *testing.T, srv *integration.IRCServer, top string) *ircStack {
 	t.Helper()
-	s := bridgetest.Start(t, bridgetest.Options{Bridges: "  irc:\n    networks:\n      test:\n        address: " + srv.Addr() +
-		"\n        flood: {rate: 200, burst: 200}\n        reconnect: {min_delay: 200ms, max_delay: 2s, per_second: 50}\n" + extra})
+	s := bridgetest.Start(t, bridgetest.Options{Bridges: "  irc:\n" + top + "    networks:\n      test:\n        address: " + srv.Addr() +
+		"\n        flood: {rate: 200, burst: 200}\n        reconnect: {min_delay: 200ms, max_delay: 2s, per_second: 50}\n"})
 	return &ircStack{Stack: s, IRC: srv}
 }
 

@@ -57,6 +57,9 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 			n.joinDone(ch, nil)
 			return
 		}
+		if n.splits.Join(nick, ch) {
+			return // back from a netsplit: they never left in Matrix
+		}
 		if n.cfg.Membership == "full" && !n.isBridgedNick(nick) {
 			n.puppetMembership(ctx, ch, nick, "join", "", m)
 		}
@@ -84,12 +87,7 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 			n.puppetMembership(ctx, m.Params[0], m.Params[1], "leave", "kicked by "+nickOf(m)+": "+param(m, 2), m)
 		}
 	case "QUIT":
-		nick := nickOf(m)
-		for _, ch := range n.state.Quit(nick, param(m, 0)) {
-			if !n.isBridgedNick(nick) {
-				n.puppetMembership(ctx, ch.Channel, nick, "leave", "quit: "+param(m, 0), m)
-			}
-		}
+		n.quit(ctx, m, "")
 	case "NICK":
 		if len(m.Params) < 1 {
 			return
@@ -171,8 +169,16 @@ func (h botHandler) HandleBatch(c *ircconn.Conn, b *ircconn.Batch) {
 			m.SetTag(k, v)
 		}
 		n.channelMessage(n.m.ctx, m, b.Params[0], b.Text(), false, false)
+	case netstate.BatchNetsplit:
+		for _, l := range b.Lines {
+			if l.Command == "QUIT" {
+				n.quit(n.m.ctx, l, b.Type)
+			} else {
+				h.HandleMessage(c, l)
+			}
+		}
 	default:
-		// netsplit/netjoin and others: their lines are ordinary messages.
+		// netjoin and others: their lines are ordinary messages.
 		for _, l := range b.Lines {
 			h.HandleMessage(c, l)
 		}
@@ -190,6 +196,36 @@ func param(m *ircmsg.Message, i int) string {
 		return m.Params[i]
 	}
 	return ""
+}
+
+// quit handles an IRC user's QUIT: their leaves are shown in Matrix at
+// once, unless it looks like a netsplit, in which case they are held for
+// netsplit_delay and cancelled by the rejoin (see netstate.Debouncer).
+func (n *network) quit(ctx context.Context, m *ircmsg.Message, batch string) {
+	nick, reason := nickOf(m), param(m, 0)
+	changes := n.state.Quit(nick, reason)
+	if n.isBridgedNick(nick) {
+		return
+	}
+	chans := make([]string, 0, len(changes))
+	for _, ch := range changes {
+		chans = append(chans, ch.Channel)
+	}
+	if n.splits.Quit(nick, reason, chans, batch) {
+		n.log().Debug("holding a netsplit quit", "nick", nick, "channels", len(chans))
+		return
+	}
+	for _, ch := range chans {
+		n.puppetMembership(ctx, ch, nick, "leave", "quit: "+reason, m)
+	}
+}
+
+// releaseSplit shows the leaves of a netsplit quit whose user did not
+// come back in time.
+func (n *network) releaseSplit(q netstate.HeldQuit) {
+	for _, ch := range q.Channels {
+		n.puppetMembership(n.m.ctx, ch, q.Nick, "leave", "quit: "+q.Reason, nil)
+	}
 }
 
 // channelMessage bridges a PRIVMSG or NOTICE in a channel to its portal.

@@ -204,14 +204,7 @@ func (n *network) replyTargetNick(ctx context.Context, room matrix.RoomID, targe
 // cannot be delivered is reported to the sender in the room.
 func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, command string, lines []string, channel bool) error {
 	u := n.userConnFor(evt.Sender, "")
-	var c *ircconn.Conn
-	var err error
-	if channel {
-		err = u.join(ctx, target)
-	}
-	if err == nil {
-		c, err = u.connect(ctx)
-	}
+	c, err := n.readyConn(ctx, u, target, channel)
 	if err != nil {
 		if channel {
 			n.log().Info("relaying through the bot", "user", evt.Sender, "err", err)
@@ -240,6 +233,46 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 			RoomID: string(evt.RoomID), EventID: string(evt.ID)})
 	}
 	return nil
+}
+
+// readyConn returns the user's connection, joined to target when it is a
+// channel. While the network is unreachable it keeps trying, with backoff,
+// for up to delivery_timeout: the room's later messages wait behind this
+// one (per-room order), other rooms are not held up, and the message is
+// sent once the connection is back. Refusals by the server (bans, bad
+// credentials) are not retried.
+func (n *network) readyConn(ctx context.Context, u *userConn, target string, channel bool) (*ircconn.Conn, error) {
+	deadline := time.Now().Add(n.cfg.DeliveryTimeout)
+	for attempt := 1; ; attempt++ {
+		var err error
+		if channel {
+			err = u.join(ctx, target)
+		}
+		if err == nil {
+			var c *ircconn.Conn
+			if c, err = u.connect(ctx); err == nil {
+				return c, nil
+			}
+		}
+		if permanent(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		d := n.backoff(attempt)
+		if time.Now().Add(d).After(deadline) {
+			return nil, err
+		}
+		n.log().Info("IRC connection not ready; message waits", "user", u.user, "err", err, "retry_in", d)
+		if !sleepCtx(ctx, d) {
+			return nil, err
+		}
+	}
+}
+
+// permanent reports errors that retrying will not fix.
+func permanent(err error) bool {
+	var ne *ircconn.NumericError
+	return errors.As(err, &ne) || errors.Is(err, ircconn.ErrSASLFailed) || errors.Is(err, ircconn.ErrRejected) ||
+		errors.Is(err, ircconn.ErrNickUnavailable) || errors.Is(err, errUserGone)
 }
 
 // fitLines splits lines to the connection's payload limit; past the

@@ -25,6 +25,7 @@ import (
 	"sync"
 
 	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/irc/identd"
 	"github.com/causewaybridge/causeway/bridges/irc/secret"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
@@ -50,6 +51,7 @@ type Module struct {
 	networks map[string]*network
 	order    []string // network IDs, sorted
 	box      *secret.Box
+	ident    *identd.Server
 	// x is the state of edits, the grace window and presence (hold.go).
 	x extras
 
@@ -123,6 +125,9 @@ func (m *Module) Namespaces() bridges.Namespaces {
 func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 	m.host, m.log, m.client, m.outbox, m.store = h, h.Logger(), h.Matrix(), h.Outbox(), h.Store()
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if err := m.startIdentd(m.ctx); err != nil {
+		return err
+	}
 	portals, err := m.store.Portals(ctx, ID)
 	if err != nil {
 		return fmt.Errorf("load portals: %w", err)
@@ -157,6 +162,11 @@ func (m *Module) Stop(ctx context.Context) error {
 	m.flushHistoryMarks(ctx)
 	for _, id := range m.order {
 		m.networks[id].closeAll("Causeway bridge shutting down")
+	}
+	if m.ident != nil {
+		if err := m.ident.Stop(ctx); err != nil {
+			m.log.Warn("ident server did not stop cleanly", "err", err)
+		}
 	}
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()

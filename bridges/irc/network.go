@@ -32,6 +32,8 @@ type network struct {
 	powers  map[rune]int
 	// dialLimit spaces connection attempts across the whole network.
 	dialLimit *rate.Limiter
+	// splits holds the Matrix side of netsplit quits.
+	splits *netstate.Debouncer
 
 	mu        sync.Mutex
 	bot       *ircconn.Conn
@@ -70,7 +72,7 @@ func newNetwork(m *Module, id string, cfg *NetworkConfig) (*network, error) {
 	if aliases, err = aliases.Bind("network", id); err != nil {
 		return nil, err
 	}
-	return &network{
+	n := &network{
 		m: m, id: id, cfg: cfg, users: users, aliases: aliases,
 		state:     netstate.New(netstate.Options{}),
 		powers:    cfg.modePowers(),
@@ -82,7 +84,9 @@ func newNetwork(m *Module, id string, cfg *NetworkConfig) (*network, error) {
 		profiled:  map[matrix.UserID]string{},
 		casemap:   ircfmt.CaseMappingRFC1459,
 		joinWaits: map[string][]chan error{},
-	}, nil
+	}
+	n.splits = netstate.NewDebouncer(netstate.DebouncerOptions{Hold: cfg.NetsplitDelay, Fold: n.fold, Release: n.releaseSplit})
+	return n, nil
 }
 
 func (n *network) log() *slog.Logger { return n.m.log.With("network", n.id) }

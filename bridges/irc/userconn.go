@@ -30,6 +30,7 @@ type userConn struct {
 	joinWaits   map[string][]chan error
 	lastActive  time.Time
 	closed      bool
+	forgetIdent func() // unregisters the connection from the ident server
 }
 
 // errUserGone is returned when the user's connection was closed on purpose.
@@ -170,10 +171,16 @@ func (u *userConn) dial(ctx context.Context) (*ircconn.Conn, error) {
 		cfg.WebIRC = &ircconn.WebIRC{Password: w.Password.Reveal(), Gateway: w.Gateway,
 			Hostname: webircHost(u.user, w.HostSuffix), IP: webircIP(u.user)}
 	}
+	onConnect, forget := u.n.m.identHook(u.user)
+	cfg.OnConnect = onConnect
 	c, err := ircconn.Dial(ctx, cfg)
 	if err != nil {
+		forget()
 		return nil, fmt.Errorf("connect to %s as %s: %w", u.n.cfg.Name, nick, err)
 	}
+	u.mu.Lock()
+	u.forgetIdent = forget
+	u.mu.Unlock()
 	u.n.log().Info("user connected", "user", u.user, "nick", c.Nick())
 	return c, nil
 }
@@ -326,6 +333,10 @@ func (h userHandler) HandleClose(c *ircconn.Conn, err error) {
 	u.mu.Lock()
 	if u.conn == c {
 		u.conn = nil
+		if u.forgetIdent != nil {
+			u.forgetIdent()
+			u.forgetIdent = nil
+		}
 	}
 	u.joined = map[string]bool{}
 	closed := u.closed

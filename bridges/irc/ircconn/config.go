@@ -145,6 +145,11 @@ type Config struct {
 	// [DefaultConfirmTimeout].
 	ConfirmTimeout time.Duration
 
+	// OnConnect, when set, is called once the TCP connection is up and
+	// before registration starts, with its local and remote addresses (an
+	// ident server answers the IRC server's query about this port pair).
+	OnConnect func(local, remote net.Addr)
+
 	// Logger receives diagnostics; nil discards them. Passwords and SASL
 	// payloads are never logged.
 	Logger *slog.Logger

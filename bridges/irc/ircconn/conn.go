@@ -82,6 +82,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ircconn: dial %s: %w", cfg.Addr, err)
 	}
+	if cfg.OnConnect != nil {
+		cfg.OnConnect(nc.LocalAddr(), nc.RemoteAddr())
+	}
 	c := newConn(nc, cfg)
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	err = c.register(ctx)
