@@ -123,8 +123,13 @@ func (c *Conn) write(ctx context.Context, b []byte) error {
 		if ne := (interface{ Timeout() bool })(nil); errors.As(err, &ne) && ne.Timeout() && ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		c.closeWithError(fmt.Errorf("%w: write: %w", ErrDisconnected, err))
-		return fmt.Errorf("ircconn: write: %w", err)
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			c.closeWithError(fmt.Errorf("%w: write: %w", ErrDisconnected, err))
+			return fmt.Errorf("ircconn: write: %w", err)
+		}
+		err = fmt.Errorf("%w: write: %w", ErrDisconnected, err)
+		c.closeWithError(err)
+		return fmt.Errorf("ircconn: %w", err)
 	}
 	return nil
 }
