@@ -298,7 +298,8 @@ func (h userHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 			n.userKicked(n.m.ctx, u, m.Params[0], nickOf(m), param(m, 2))
 		}
 	case "NICK":
-		if self && len(m.Params) > 0 {
+		// The connection already follows its own nick: c.Nick() is the new one.
+		if len(m.Params) > 0 && (self || n.fold(m.Params[0]) == n.fold(c.Nick())) {
 			n.registerNick(u, m.Params[0])
 			u.nickChanged(c, m.Params[0])
 		}
