@@ -21,9 +21,9 @@ import (
 const adminKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 // adminStack starts Ergo and a bridge with one network "test" on it.
-func adminStack(t *testing.T) (*integration.IRCServer, *bridgetest.Stack) {
+func adminStack(t *testing.T, opts ...integration.ErgoOption) (*integration.IRCServer, *bridgetest.Stack) {
 	t.Helper()
-	ergo := integration.StartErgo(t)
+	ergo := integration.StartErgo(t, opts...)
 	s := bridgetest.Start(t, bridgetest.Options{Bridges: fmt.Sprintf("  irc:\n    password_key: %q\n    networks:\n"+
 		"      test:\n        address: %s\n        flood: {rate: 100, burst: 100}\n        backfill: 50\n"+
 		"        plumb_approval_timeout: 20s\n", adminKey, ergo.Addr())})
@@ -327,6 +327,43 @@ func TestIntegrationNickRecovery(t *testing.T) {
 	}
 	waitIRC(t, watcher, func(l *integration.Line) bool { return l.Command == "NICK" && l.Param(0) == "erin" }, "NICK back to erin")
 	waitNotice(ctx, t, s, erin, dm, "You have your nick erin back on test.")
+}
+
+// TestIntegrationNickRecoveryGhost: the wanted nick is held by another
+// session of the user's own account; with stored credentials the bridge
+// logs in, GHOSTs that session through NickServ and takes the nick.
+func TestIntegrationNickRecoveryGhost(t *testing.T) {
+	ergo, s := adminStack(t, integration.WithErgoSetting("accounts.multiclient.enabled", false),
+		integration.WithErgoSetting("accounts.nick-reservation.force-nick-equals-account", false))
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	if err := integration.RegisterAccount(ctx, ergo.Addr(), "hank", "hank-pass-123"); err != nil {
+		t.Fatal(err)
+	}
+	squatter := integration.DialIRC(t, ergo.Addr(), "hank", integration.WithSASLPlain("hank", "hank-pass-123"))
+	watcher := integration.DialIRC(t, ergo.Addr(), "watcher")
+	for _, c := range []*integration.IRCClient{squatter, watcher} {
+		if err := c.Join("#ghost"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hank := s.User(ctx, "hank")
+	dm := adminRoom(ctx, t, s, hank)
+	command(ctx, t, s, hank, dm, "!storepass hank-pass-123", "Stored your password for account hank")
+	portal := joinChannel(ctx, t, s, hank, dm, "#ghost")
+	if _, err := hank.SendText(ctx, portal, "hank speaking"); err != nil {
+		t.Fatal(err)
+	}
+	l := waitIRC(t, watcher, func(l *integration.Line) bool { return l.Command == "PRIVMSG" && l.Last() == "hank speaking" }, "hank's message")
+	if l.Nick() == "hank" {
+		t.Fatal("the bridge got the nick its other session holds")
+	}
+	q := waitIRC(t, watcher, func(l *integration.Line) bool { return l.Command == "QUIT" && l.Nick() == "hank" }, "the squatter ghosted")
+	if !strings.Contains(q.Last(), "GHOST") {
+		t.Errorf("squatter quit for another reason: %q", q.Last())
+	}
+	waitIRC(t, watcher, func(l *integration.Line) bool { return l.Command == "NICK" && l.Param(0) == "hank" }, "NICK back to hank")
+	waitNotice(ctx, t, s, hank, dm, "You have your nick hank back on test.")
 }
 
 func TestIntegrationThirdPartyLookups(t *testing.T) {

@@ -97,6 +97,8 @@ func (u *userConn) changeNick(ctx context.Context, nick string) (string, error) 
 	ch := make(chan nickResult, 1)
 	n := u.n
 	n.adm.mu.Lock()
+	old, monitoring := n.adm.monitored[u.user]
+	delete(n.adm.monitored, u.user) // the user now wants another nick
 	if n.adm.nickWaits == nil {
 		n.adm.nickWaits = map[matrix.UserID]chan nickResult{}
 	}
@@ -109,6 +111,9 @@ func (u *userConn) changeNick(ctx context.Context, nick string) (string, error) 
 		}
 		n.adm.mu.Unlock()
 	}()
+	if monitoring {
+		_ = c.Send(ctx, nil, "MONITOR", "-", old)
+	}
 	if err := c.Send(ctx, nil, "NICK", nick); err != nil {
 		return "", err
 	}
@@ -189,9 +194,12 @@ func (u *userConn) nickChanged(c *ircconn.Conn, nick string) {
 	n.adm.mu.Lock()
 	delete(n.adm.monitored, u.user)
 	n.adm.mu.Unlock()
-	ctx := n.m.ctx
-	_ = c.Send(ctx, nil, "MONITOR", "-", want)
-	n.m.tellUser(ctx, u.user, fmt.Sprintf("You have your nick %s back on %s.", nick, n.cfg.Name))
+	// Off the reader goroutine: the notice needs the homeserver.
+	n.m.wg.Go(func() {
+		ctx := n.m.ctx
+		_ = c.Send(ctx, nil, "MONITOR", "-", want)
+		n.m.tellUser(ctx, u.user, fmt.Sprintf("You have your nick %s back on %s.", nick, n.cfg.Name))
+	})
 }
 
 // nickNumeric handles RPL_MONOFFLINE (the wanted nick became free: take
