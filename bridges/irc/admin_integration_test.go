@@ -214,6 +214,57 @@ func TestIntegrationStorePassSASL(t *testing.T) {
 		t.Errorf("bob's connection is logged in as %q, want bobacct", acct.Param(2))
 	}
 	command(ctx, t, s, bob, dm, "!removepass", "Removed your stored password")
+
+	// !reconnect: a new connection (now without SASL) rejoins the channel.
+	command(ctx, t, s, bob, dm, "!reconnect", "Reconnected to test as ")
+	waitIRC(t, watcher, func(x *integration.Line) bool { return x.Command == "QUIT" && x.Nick() == l.Nick() }, "old connection's QUIT")
+	j := waitIRC(t, watcher, func(x *integration.Line) bool { return x.Command == "JOIN" && x.Param(0) == "#sasl" && x.Nick() != l.Nick() && x.Nick() != "causeway" }, "rejoin")
+	if err := watcher.Send("WHOIS " + j.Nick()); err != nil {
+		t.Fatal(err)
+	}
+	end := waitIRC(t, watcher, func(x *integration.Line) bool { return x.Command == "330" || x.Command == "318" }, "WHOIS after !reconnect")
+	if end.Command == "330" {
+		t.Errorf("still logged in after !removepass and !reconnect: %s", end.Raw)
+	}
+
+	// !part: the connection leaves the channel and the bot removes bob from the room.
+	if _, err := bob.SendText(ctx, dm, "!part #sasl"); err != nil {
+		t.Fatal(err)
+	}
+	waitAll(ctx, t, bob, "removal from the portal and notice", isMembership(portal, bob.UserID, "leave"), isNotice(s, dm, "Left #sasl on test."))
+	waitIRC(t, watcher, func(x *integration.Line) bool { return x.Command == "PART" && x.Nick() == j.Nick() }, "bob's PART")
+}
+
+// TestIntegrationAdminLink: bridge admins link and unlink rooms without
+// asking IRC.
+func TestIntegrationAdminLink(t *testing.T) {
+	ergo, s := adminStack(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	op := integration.DialIRC(t, ergo.Addr(), "chanop")
+	if err := op.Join("#al"); err != nil {
+		t.Fatal(err)
+	}
+	carol := s.User(ctx, "carol")
+	room, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := s.User(ctx, "admin")
+	dm := adminRoom(ctx, t, s, admin)
+	command(ctx, t, s, carol, adminRoom(ctx, t, s, carol), "!link #al "+string(room), "!link is for bridge admins only.")
+	command(ctx, t, s, admin, dm, "!link #al "+string(room), "Linked "+string(room)+" to #al on test.")
+	waitNotice(ctx, t, s, carol, room, "now linked to #al on test by a bridge admin")
+	if err := op.Privmsg("#al", "admin-linked hello"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.WaitForMessage(ctx, room, "admin-linked hello"); err != nil {
+		t.Fatal(err)
+	}
+	command(ctx, t, s, admin, dm, "!unlink #al", "Unlinked #al")
+	waitNotice(ctx, t, s, carol, room, "no longer linked to #al")
+	waitIRC(t, op, func(l *integration.Line) bool { return l.Command == "PART" && l.Param(0) == "#al" }, "bot PART")
+	command(ctx, t, s, admin, dm, "!unlink #al", "#al is not bridged on test.")
 }
 
 func TestIntegrationPlumbing(t *testing.T) {
