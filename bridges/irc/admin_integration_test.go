@@ -218,7 +218,9 @@ func TestIntegrationStorePassSASL(t *testing.T) {
 	// !reconnect: a new connection (now without SASL) rejoins the channel.
 	command(ctx, t, s, bob, dm, "!reconnect", "Reconnected to test as ")
 	waitIRC(t, watcher, func(x *integration.Line) bool { return x.Command == "QUIT" && x.Nick() == l.Nick() }, "old connection's QUIT")
-	j := waitIRC(t, watcher, func(x *integration.Line) bool { return x.Command == "JOIN" && x.Param(0) == "#sasl" && x.Nick() != l.Nick() && x.Nick() != "causeway" }, "rejoin")
+	j := waitIRC(t, watcher, func(x *integration.Line) bool {
+		return x.Command == "JOIN" && x.Param(0) == "#sasl" && x.Nick() != l.Nick() && x.Nick() != "causeway"
+	}, "rejoin")
 	if err := watcher.Send("WHOIS " + j.Nick()); err != nil {
 		t.Fatal(err)
 	}
