@@ -498,6 +498,13 @@ func TestIntegrationBackfillAfterDowntime(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A two-line message from Matrix: IRC history has it, but a catch-up
+	// must not bring it back as the puppet of gina's own nick.
+	if _, err := gina.SendText(ctx, room, "matrix line one\nmatrix line two"); err != nil {
+		t.Fatal(err)
+	}
+	waitIRC(t, talker, integration.IsPrivmsg("gina", "#hist", "matrix line two"), "gina's second line")
+
 	s.StopBridge()
 	sentAt := time.Now()
 	missed := []string{"missed one", "missed two", "missed three"}
@@ -534,5 +541,10 @@ func TestIntegrationBackfillAfterDowntime(t *testing.T) {
 	want := append([]string{"before the outage"}, missed...)
 	if strings.Join(bodies, "|") != strings.Join(want, "|") {
 		t.Errorf("room timeline from talker:\n got %q\nwant %q", bodies, want)
+	}
+	for _, ev := range page.Chunk {
+		if ev.Sender == "@irc_test_gina:localhost" {
+			t.Errorf("gina's own message came back from IRC history as a puppet: %s", ev.Content)
+		}
 	}
 }

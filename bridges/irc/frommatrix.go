@@ -228,6 +228,9 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 		last, tags = d, nil
 	}
 	n.delivered(evt)
+	if channel {
+		n.noteSent(target, last) // history.go: catch-up starts after it
+	}
 	if last != nil && last.MsgID != "" {
 		_ = n.m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:" + last.MsgID,
 			RoomID: string(evt.RoomID), EventID: string(evt.ID)})

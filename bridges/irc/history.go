@@ -147,13 +147,26 @@ func (n *network) historyMarkOrZero(ctx context.Context, channel string) history
 }
 
 // historyRequest returns the CHATHISTORY parameters for channel: AFTER
-// the mark (from a millisecond before it, so a message sharing its
-// timestamp is not missed; the duplicate is dropped by msgid), or LATEST
-// when there is no mark.
+// the mark's msgid (exact, in the server's order), else AFTER its time
+// (from a millisecond before it, so a message sharing its timestamp is not
+// missed; the duplicate is dropped by msgid), or LATEST when there is no
+// mark.
 func historyRequest(channel, limit string, mk historyMark) []string {
-	if mk.TS == 0 {
+	switch {
+	case mk.MsgID != "":
+		return []string{"AFTER", channel, "msgid=" + mk.MsgID, limit}
+	case mk.TS == 0:
 		return []string{"LATEST", channel, "*", limit}
 	}
 	from := time.UnixMilli(mk.TS - 1).UTC().Format(chathistoryTime)
 	return []string{"AFTER", channel, "timestamp=" + from, limit}
+}
+
+// noteSent moves a channel's mark past a message a Matrix user's own
+// connection sent, so a catch-up does not fetch it back from IRC.
+func (n *network) noteSent(channel string, d *ircconn.Delivery) {
+	if d == nil || d.MsgID == "" || d.ServerTime.IsZero() || n.portal(channel) == nil {
+		return
+	}
+	n.markBridged(n.fold(channel), historyMark{MsgID: d.MsgID, TS: d.ServerTime.UnixMilli()})
 }
