@@ -283,13 +283,25 @@ func TestIntegrationIRCServerRestart(t *testing.T) {
 	if err := watcher.Join("#restart"); err != nil {
 		t.Fatal(err)
 	}
-	// Both the bot and rita's own connection rejoin.
-	for _, nick := range []string{"causeway", "rita"} {
-		if _, err := watcher.WaitFor(func(l *integration.Line) bool {
-			return l.Command == "JOIN" && strings.EqualFold(l.Nick(), nick)
-		}, 60*time.Second); err != nil {
-			t.Fatalf("%s did not rejoin after the restart: %v", nick, err)
+	// Both the bot and rita's own connection rejoin (they may have done so
+	// before watcher2 joined, so ask NAMES until both are listed).
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if err := watcher.Send("NAMES #restart"); err != nil {
+			t.Fatal(err)
 		}
+		l, err := watcher.WaitFor(integration.IsCommand("353"), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := strings.ToLower(" " + strings.NewReplacer("@", "", "+", "").Replace(l.Last()) + " ")
+		if strings.Contains(names, " causeway ") && strings.Contains(names, " rita ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bot and rita did not both rejoin after the restart: NAMES %q", l.Last())
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	if err := watcher.Privmsg("#restart", "after the restart"); err != nil {
 		t.Fatal(err)
