@@ -75,6 +75,10 @@ type Options struct {
 	Inbox Inbox
 	// Handler receives events and queries.
 	Handler Handler
+	// SkipEvent, when set, names events that are neither stored nor
+	// processed: the bridge's own echoes, which the homeserver sends back
+	// and which would cost a durable write and a read each for nothing.
+	SkipEvent func(*matrix.Event) bool
 	// Logger receives the server's logs (default: slog.Default()).
 	Logger *slog.Logger
 

@@ -20,7 +20,24 @@ const maxTxnIDLen = 255
 // transaction is a decoded PUT /transactions body.
 type transaction struct {
 	pdus      []store.InboxEvent
+	events    []*matrix.Event // the decoded pdus, same order
 	ephemeral []*matrix.Event
+}
+
+// withoutSkipped drops the events skip accepts and returns how many.
+func (t *transaction) withoutSkipped(skip func(*matrix.Event) bool) int {
+	if skip == nil {
+		return 0
+	}
+	kept := t.pdus[:0]
+	for i, p := range t.pdus {
+		if !skip(t.events[i]) {
+			kept = append(kept, p)
+		}
+	}
+	n := len(t.pdus) - len(kept)
+	t.pdus = kept
+	return n
 }
 
 // badRequest describes why a transaction body was refused.
@@ -51,6 +68,7 @@ func (s *Server) putTransaction(c echo.Context) error {
 		return err
 	}
 	log := s.log.With("txn_id", txnID)
+	skipped := txn.withoutSkipped(s.opts.SkipEvent)
 	added, seen, err := s.disp.ingest(c.Request().Context(), txnID, txn.pdus)
 	switch {
 	case errors.Is(err, errClosed):
@@ -62,7 +80,7 @@ func (s *Server) putTransaction(c echo.Context) error {
 	if !seen {
 		s.eph.push(txn.ephemeral)
 	}
-	log.Debug("transaction received", "events", len(txn.pdus), "new_events", added,
+	log.Debug("transaction received", "events", len(txn.pdus), "skipped", skipped, "new_events", added,
 		"ephemeral", len(txn.ephemeral), "seen_txn", seen)
 	return c.JSON(http.StatusOK, empty)
 }
@@ -116,9 +134,10 @@ func decodeTransaction(body []byte) (*transaction, error) {
 	if err != nil {
 		return nil, err
 	}
-	txn := &transaction{pdus: make([]store.InboxEvent, len(pdus)), ephemeral: make([]*matrix.Event, len(eph))}
+	txn := &transaction{pdus: make([]store.InboxEvent, len(pdus)), events: make([]*matrix.Event, len(pdus)), ephemeral: make([]*matrix.Event, len(eph))}
 	for i, p := range pdus {
 		txn.pdus[i] = store.InboxEvent{EventID: string(p.evt.ID), RoomID: string(p.evt.RoomID), Raw: p.raw}
+		txn.events[i] = p.evt
 	}
 	for i, e := range eph {
 		txn.ephemeral[i] = e.evt

@@ -149,10 +149,14 @@ func New(ctx context.Context, opts Options) (*Bridge, error) {
 		return nil, err
 	}
 	b.server, err = appservice.New(appservice.Options{
-		ListenAddr:   cfg.Appservice.Address,
-		HSToken:      reg.HSToken,
-		Inbox:        st,
-		Handler:      b.router,
+		ListenAddr: cfg.Appservice.Address,
+		HSToken:    reg.HSToken,
+		Inbox:      st,
+		Handler:    b.router,
+		// The bridge's own messages echoed back are dropped before they
+		// are stored; state events (memberships, power levels) are kept so
+		// the state cache follows them in room order.
+		SkipEvent:    func(evt *matrix.Event) bool { return !evt.IsState() && b.router.IsBridged(evt.Sender) },
 		Logger:       log.With("component", "appservice"),
 		MaxBodyBytes: cfg.Appservice.MaxBodyBytes,
 	})

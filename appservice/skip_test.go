@@ -1,0 +1,33 @@
+package appservice_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/appservice"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// TestSkipEventNotStored: events the SkipEvent option names (the bridge's
+// own echoes) are neither stored nor handled; the others are.
+func TestSkipEventNotStored(t *testing.T) {
+	inbox := newFakeInbox()
+	rec := newRecorder()
+	s := newServer(t, inbox, rec, func(o *appservice.Options) {
+		o.SkipEvent = func(e *matrix.Event) bool { return e.Sender == "@bot:example.org" }
+	})
+	echo := event("$echo", "!r:example.org")
+	echo["sender"] = "@bot:example.org"
+	real := event("$real", "!r:example.org")
+	if r := putTxn(s, "t1", txnBody(t, echo, real)); r.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", r.Code, r.Body)
+	}
+	waitFor(t, "the real event handled", 5*time.Second, func() bool { return rec.callCount("$real") == 1 })
+	if rec.callCount("$echo") != 0 {
+		t.Fatal("skipped echo was handled")
+	}
+	if n := inbox.stored(); n != 1 {
+		t.Fatalf("stored %d events, want 1 (the echo must not be written)", n)
+	}
+}
