@@ -22,7 +22,7 @@ func (s *Store) PutPortal(ctx context.Context, p Portal) error {
 	if p.Meta != nil {
 		meta = []byte(p.Meta)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO portal (module, remote_id, room_id, meta) VALUES ($1, $2, $3, $4)
+	_, err := s.exec(ctx, `INSERT INTO portal (module, remote_id, room_id, meta) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (module, remote_id) DO UPDATE SET room_id = excluded.room_id, meta = excluded.meta`,
 		p.Module, p.RemoteID, room, meta)
 	if isUniqueViolation(err) {
@@ -49,7 +49,7 @@ func scanPortal(r rowScanner) (Portal, error) {
 // PortalByRemote returns the module's portal for a remote conversation, or
 // ErrNotFound.
 func (s *Store) PortalByRemote(ctx context.Context, module, remoteID string) (Portal, error) {
-	p, err := scanPortal(s.db.QueryRowContext(ctx, `SELECT `+portalColumns+` FROM portal
+	p, err := scanPortal(s.queryRow(ctx, `SELECT `+portalColumns+` FROM portal
 		WHERE module = $1 AND remote_id = $2`, module, remoteID))
 	if err != nil {
 		return Portal{}, fmt.Errorf("portal %s/%s: %w", module, remoteID, notFound(err))
@@ -59,7 +59,7 @@ func (s *Store) PortalByRemote(ctx context.Context, module, remoteID string) (Po
 
 // PortalByRoom returns the portal linked to a Matrix room, or ErrNotFound.
 func (s *Store) PortalByRoom(ctx context.Context, roomID string) (Portal, error) {
-	p, err := scanPortal(s.db.QueryRowContext(ctx, `SELECT `+portalColumns+` FROM portal WHERE room_id = $1`, roomID))
+	p, err := scanPortal(s.queryRow(ctx, `SELECT `+portalColumns+` FROM portal WHERE room_id = $1`, roomID))
 	if err != nil {
 		return Portal{}, fmt.Errorf("portal of room %s: %w", roomID, notFound(err))
 	}
@@ -69,7 +69,7 @@ func (s *Store) PortalByRoom(ctx context.Context, roomID string) (Portal, error)
 // DeletePortal deletes a portal. Deleting a portal that does not exist is
 // not an error.
 func (s *Store) DeletePortal(ctx context.Context, module, remoteID string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM portal WHERE module = $1 AND remote_id = $2`, module, remoteID); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM portal WHERE module = $1 AND remote_id = $2`, module, remoteID); err != nil {
 		return fmt.Errorf("delete portal %s/%s: %w", module, remoteID, err)
 	}
 	return nil
@@ -102,7 +102,7 @@ func (s *Store) PutMessageLink(ctx context.Context, m MessageLink) error {
 	if m.Module == "" || m.RemoteID == "" || m.EventID == "" {
 		return errors.New("store: put message link: empty module, remote ID or event ID")
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO message_link (module, remote_id, room_id, event_id) VALUES ($1, $2, $3, $4)
+	_, err := s.exec(ctx, `INSERT INTO message_link (module, remote_id, room_id, event_id) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (module, remote_id) DO UPDATE SET room_id = excluded.room_id, event_id = excluded.event_id`,
 		m.Module, m.RemoteID, m.RoomID, m.EventID)
 	if err != nil {
@@ -115,7 +115,7 @@ func (s *Store) PutMessageLink(ctx context.Context, m MessageLink) error {
 // ErrNotFound.
 func (s *Store) MessageByRemote(ctx context.Context, module, remoteID string) (MessageLink, error) {
 	var m MessageLink
-	err := s.db.QueryRowContext(ctx, `SELECT module, remote_id, room_id, event_id FROM message_link
+	err := s.queryRow(ctx, `SELECT module, remote_id, room_id, event_id FROM message_link
 		WHERE module = $1 AND remote_id = $2`, module, remoteID).Scan(&m.Module, &m.RemoteID, &m.RoomID, &m.EventID)
 	if err != nil {
 		return MessageLink{}, fmt.Errorf("message %s/%s: %w", module, remoteID, notFound(err))
@@ -128,7 +128,7 @@ func (s *Store) MessageByRemote(ctx context.Context, module, remoteID string) (M
 // parts), the one with the smallest (Module, RemoteID) is returned.
 func (s *Store) MessageByEvent(ctx context.Context, eventID string) (MessageLink, error) {
 	var m MessageLink
-	err := s.db.QueryRowContext(ctx, `SELECT module, remote_id, room_id, event_id FROM message_link
+	err := s.queryRow(ctx, `SELECT module, remote_id, room_id, event_id FROM message_link
 		WHERE event_id = $1 ORDER BY module, remote_id LIMIT 1`, eventID).Scan(&m.Module, &m.RemoteID, &m.RoomID, &m.EventID)
 	if err != nil {
 		return MessageLink{}, fmt.Errorf("message of event %s: %w", eventID, notFound(err))
@@ -139,7 +139,7 @@ func (s *Store) MessageByEvent(ctx context.Context, eventID string) (MessageLink
 // GetKV returns the value a module stored under key, or ErrNotFound.
 func (s *Store) GetKV(ctx context.Context, module, key string) ([]byte, error) {
 	var v []byte
-	err := s.db.QueryRowContext(ctx, `SELECT v FROM module_kv WHERE module = $1 AND k = $2`, module, key).Scan(&v)
+	err := s.queryRow(ctx, `SELECT v FROM module_kv WHERE module = $1 AND k = $2`, module, key).Scan(&v)
 	if err != nil {
 		return nil, fmt.Errorf("get %s key %q: %w", module, key, notFound(err))
 	}
@@ -157,7 +157,7 @@ func (s *Store) PutKV(ctx context.Context, module, key string, value []byte) err
 	if value == nil {
 		value = []byte{}
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO module_kv (module, k, v) VALUES ($1, $2, $3)
+	_, err := s.exec(ctx, `INSERT INTO module_kv (module, k, v) VALUES ($1, $2, $3)
 		ON CONFLICT (module, k) DO UPDATE SET v = excluded.v`, module, key, value)
 	if err != nil {
 		return fmt.Errorf("put %s key %q: %w", module, key, err)
@@ -167,7 +167,7 @@ func (s *Store) PutKV(ctx context.Context, module, key string, value []byte) err
 
 // DeleteKV deletes a module's key. Deleting a missing key is not an error.
 func (s *Store) DeleteKV(ctx context.Context, module, key string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM module_kv WHERE module = $1 AND k = $2`, module, key); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM module_kv WHERE module = $1 AND k = $2`, module, key); err != nil {
 		return fmt.Errorf("delete %s key %q: %w", module, key, err)
 	}
 	return nil

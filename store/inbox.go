@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -44,12 +43,16 @@ func (s *Store) AddTransaction(ctx context.Context, txnID string, events []Inbox
 	if err != nil {
 		return nil, false, fmt.Errorf("add transaction %s: prepare: %w", txnID, err)
 	}
+	txnStmt, err := s.prepared(ctx, txnInsertSQL)
+	if err != nil {
+		return nil, false, fmt.Errorf("add transaction %s: prepare: %w", txnID, err)
+	}
 	now := time.Now().UnixMicro()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("add transaction %s: begin: %w", txnID, err)
 	}
-	seqs, seenTxn, err := s.addTransaction(ctx, tx, txnID, unique, stmts, now)
+	seqs, seenTxn, err := s.addTransaction(ctx, tx, txnID, unique, txnStmt, stmts, now)
 	if err != nil {
 		rollback(tx)
 		return nil, false, fmt.Errorf("add transaction %s: %w", txnID, err)
@@ -71,7 +74,7 @@ func (s *Store) AddTransaction(ctx context.Context, txnID string, events []Inbox
 func (s *Store) insertStmts(ctx context.Context, n int) ([]*sql.Stmt, error) {
 	var stmts []*sql.Stmt
 	for start := 0; start < n; start += maxInsertRows {
-		st, err := s.ins.stmt(ctx, s.db, min(maxInsertRows, n-start))
+		st, err := s.prepared(ctx, eventInsertSQL(s.dialect, min(maxInsertRows, n-start)))
 		if err != nil {
 			return nil, err
 		}
@@ -80,14 +83,16 @@ func (s *Store) insertStmts(ctx context.Context, n int) ([]*sql.Stmt, error) {
 	return stmts, nil
 }
 
-func (s *Store) addTransaction(ctx context.Context, tx *sql.Tx, txnID string, events []InboxEvent, stmts []*sql.Stmt, now int64) (map[string]int64, bool, error) {
+// txnInsertSQL records an appservice transaction ID once.
+const txnInsertSQL = `INSERT INTO inbox_txn (txn_id, received_us) VALUES ($1, $2) ON CONFLICT (txn_id) DO NOTHING`
+
+func (s *Store) addTransaction(ctx context.Context, tx *sql.Tx, txnID string, events []InboxEvent, txnStmt *sql.Stmt, stmts []*sql.Stmt, now int64) (map[string]int64, bool, error) {
 	if s.dialect == DialectPostgres {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(inboxLockID)); err != nil {
 			return nil, false, fmt.Errorf("lock inbox: %w", err)
 		}
 	}
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO inbox_txn (txn_id, received_us) VALUES ($1, $2) ON CONFLICT (txn_id) DO NOTHING`, txnID, now)
+	res, err := tx.StmtContext(ctx, txnStmt).ExecContext(ctx, txnID, now)
 	if err != nil {
 		return nil, false, fmt.Errorf("record transaction: %w", err)
 	}
@@ -151,41 +156,6 @@ func uniqueEvents(events []InboxEvent) ([]InboxEvent, error) {
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-// insertCache holds the prepared multi-row event INSERT for each row count.
-type insertCache struct {
-	dialect string
-	mu      sync.Mutex
-	stmts   map[int]*sql.Stmt
-}
-
-func (c *insertCache) stmt(ctx context.Context, db *sql.DB, rows int) (*sql.Stmt, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st, ok := c.stmts[rows]; ok {
-		return st, nil
-	}
-	st, err := db.PrepareContext(ctx, eventInsertSQL(c.dialect, rows))
-	if err != nil {
-		return nil, err
-	}
-	if c.stmts == nil {
-		c.stmts = make(map[int]*sql.Stmt)
-	}
-	c.stmts[rows] = st
-	return st, nil
-}
-
-func (c *insertCache) close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var errs []error
-	for _, st := range c.stmts {
-		errs = append(errs, st.Close())
-	}
-	c.stmts = nil
-	return errors.Join(errs...)
 }
 
 // eventInsertSQL returns an INSERT of rows events that skips known event IDs

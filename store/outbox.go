@@ -34,13 +34,23 @@ func (s *Store) Enqueue(ctx context.Context, item OutboxItem) (stored OutboxItem
 		key = item.Key
 	}
 	now := time.Now().UnixMicro()
+	// The common case, a new item, is one prepared autocommit INSERT. Only
+	// a key seen before takes the transaction that reads the earlier item.
+	var seq int64
+	err = s.queryRow(ctx, enqueueSQL, item.Queue, key, payload, now).Scan(&seq)
+	switch {
+	case err == nil:
+		return OutboxItem{Seq: seq, Queue: item.Queue, Key: item.Key, Payload: payload, Created: unixMicro(now)}, false, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return OutboxItem{}, false, fmt.Errorf("enqueue on %s: %w", item.Queue, err)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return OutboxItem{}, false, fmt.Errorf("enqueue on %s: begin: %w", item.Queue, err)
 	}
-	var seq int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO outbox (queue, dedupe_key, payload, created_us) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (queue, dedupe_key) DO NOTHING RETURNING seq`, item.Queue, key, payload, now).Scan(&seq)
+	// Insert again inside the transaction: PruneOutbox may have released
+	// the key since the first attempt.
+	err = tx.QueryRowContext(ctx, enqueueSQL, item.Queue, key, payload, now).Scan(&seq)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		stored, err = scanOutbox(tx.QueryRowContext(ctx, `SELECT `+outboxColumns+` FROM outbox
@@ -58,6 +68,10 @@ func (s *Store) Enqueue(ctx context.Context, item OutboxItem) (stored OutboxItem
 	}
 	return stored, duplicate, nil
 }
+
+// enqueueSQL stores a new outbox item unless its (queue, key) is taken.
+const enqueueSQL = `INSERT INTO outbox (queue, dedupe_key, payload, created_us) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (queue, dedupe_key) DO NOTHING RETURNING seq`
 
 const outboxColumns = `seq, queue, COALESCE(dedupe_key, ''), payload, created_us, attempts`
 
@@ -125,7 +139,7 @@ func (s *Store) FailOutbox(ctx context.Context, seq int64, errText string) error
 }
 
 func (s *Store) updateOutbox(ctx context.Context, verb string, seq int64, query string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, query, append([]any{seq}, args...)...)
+	res, err := s.exec(ctx, query, append([]any{seq}, args...)...)
 	if err != nil {
 		return fmt.Errorf("%s outbox item %d: %w", verb, seq, err)
 	}
@@ -143,7 +157,7 @@ func (s *Store) updateOutbox(ctx context.Context, verb string, seq int64, query 
 // before and returns how many it deleted. Their keys are released: an item
 // enqueued again with the same key afterwards is stored and sent again.
 func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE state <> 0 AND finished_us < $1`, before.UnixMicro())
+	res, err := s.exec(ctx, `DELETE FROM outbox WHERE state <> 0 AND finished_us < $1`, before.UnixMicro())
 	if err != nil {
 		return 0, fmt.Errorf("prune outbox: %w", err)
 	}

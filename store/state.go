@@ -12,7 +12,7 @@ func (s *Store) MarkRegistered(ctx context.Context, userID string) error {
 	if userID == "" {
 		return errors.New("store: mark registered: empty user ID")
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO registered_user (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`, userID)
 	if err != nil {
 		return fmt.Errorf("mark %s registered: %w", userID, err)
@@ -23,7 +23,7 @@ func (s *Store) MarkRegistered(ctx context.Context, userID string) error {
 // UnmarkRegistered forgets that the user is registered, for example when the
 // homeserver says otherwise.
 func (s *Store) UnmarkRegistered(ctx context.Context, userID string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM registered_user WHERE user_id = $1`, userID); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM registered_user WHERE user_id = $1`, userID); err != nil {
 		return fmt.Errorf("unmark %s registered: %w", userID, err)
 	}
 	return nil
@@ -32,7 +32,7 @@ func (s *Store) UnmarkRegistered(ctx context.Context, userID string) error {
 // IsRegistered reports whether MarkRegistered was called for the user.
 func (s *Store) IsRegistered(ctx context.Context, userID string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM registered_user WHERE user_id = $1`, userID).Scan(&one)
+	err := s.queryRow(ctx, `SELECT 1 FROM registered_user WHERE user_id = $1`, userID).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -50,9 +50,9 @@ func (s *Store) SetMembership(ctx context.Context, roomID, userID, membership st
 	}
 	var err error
 	if membership == "" {
-		_, err = s.db.ExecContext(ctx, `DELETE FROM membership WHERE room_id = $1 AND user_id = $2`, roomID, userID)
+		_, err = s.exec(ctx, `DELETE FROM membership WHERE room_id = $1 AND user_id = $2`, roomID, userID)
 	} else {
-		_, err = s.db.ExecContext(ctx, `INSERT INTO membership (room_id, user_id, membership) VALUES ($1, $2, $3)
+		_, err = s.exec(ctx, `INSERT INTO membership (room_id, user_id, membership) VALUES ($1, $2, $3)
 			ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership`, roomID, userID, membership)
 	}
 	if err != nil {
@@ -65,7 +65,7 @@ func (s *Store) SetMembership(ctx context.Context, roomID, userID, membership st
 // none is recorded.
 func (s *Store) Membership(ctx context.Context, roomID, userID string) (string, error) {
 	var m string
-	err := s.db.QueryRowContext(ctx, `SELECT membership FROM membership WHERE room_id = $1 AND user_id = $2`,
+	err := s.queryRow(ctx, `SELECT membership FROM membership WHERE room_id = $1 AND user_id = $2`,
 		roomID, userID).Scan(&m)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -29,7 +29,7 @@ type Store struct {
 	db      *sql.DB
 	dialect string
 	log     *slog.Logger
-	ins     insertCache
+	stmts   stmtCache
 }
 
 // Open connects to the database named by dsn, applies pending schema
@@ -52,7 +52,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	s := &Store{db: db, dialect: dialect, log: log, ins: insertCache{dialect: dialect}}
+	s := &Store{db: db, dialect: dialect, log: log, stmts: stmtCache{stmts: map[string]*sql.Stmt{}}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -62,7 +62,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 
 // Close closes the database. Calls in progress may fail.
 func (s *Store) Close() error {
-	stmtErr := s.ins.close()
+	stmtErr := s.stmts.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close %s database: %w", s.dialect, err)
 	}
