@@ -37,6 +37,20 @@ func (s *Store) AddTransaction(ctx context.Context, txnID string, events []Inbox
 	if err != nil {
 		return nil, false, fmt.Errorf("store: add transaction %s: %w", txnID, err)
 	}
+	if len(unique) == 0 {
+		// Nothing but the transaction ID to record (a transaction of echoes
+		// the caller skipped, or of ephemeral data only): one prepared
+		// autocommit INSERT is atomic on its own.
+		res, err := s.exec(ctx, txnInsertSQL, txnID, time.Now().UnixMicro())
+		if err != nil {
+			return nil, false, fmt.Errorf("add transaction %s: record transaction: %w", txnID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, false, fmt.Errorf("add transaction %s: record transaction: %w", txnID, err)
+		}
+		return nil, n == 0, nil
+	}
 	// Prepare before BEGIN: a pool of one connection (in-memory SQLite)
 	// could not prepare on the database while the transaction holds it.
 	stmts, err := s.insertStmts(ctx, len(unique))

@@ -13,6 +13,7 @@ import (
 
 func runInbox(t *testing.T, open OpenFunc) {
 	t.Run("NewTransaction", func(t *testing.T) { testNewTransaction(t, open(t)) })
+	t.Run("TransactionWithoutEvents", func(t *testing.T) { testTxnWithoutEvents(t, open(t)) })
 	t.Run("RedeliveredWithAppendedEvents", func(t *testing.T) { testRedelivered(t, open(t)) })
 	t.Run("SameEventInTwoTransactions", func(t *testing.T) { testSameEventTwoTxns(t, open(t)) })
 	t.Run("RejectsInvalidInput", func(t *testing.T) { testInboxInvalid(t, open(t)) })
@@ -82,6 +83,24 @@ func testNewTransaction(t *testing.T, s *store.Store) {
 			t.Errorf("pending[%d].Received = %v, added said %v", i, p.Received, added[i].Received)
 		}
 	}
+}
+
+// testTxnWithoutEvents: a transaction whose events were all skipped (or that
+// carried only ephemeral data) is still remembered, and a redelivery of it
+// with events stores those events.
+func testTxnWithoutEvents(t *testing.T, s *store.Store) {
+	if added, seen := mustAdd(t, s, "t-empty"); len(added) != 0 || seen {
+		t.Fatalf("first delivery: added %v, seen %v; want nothing added, not seen", eventIDs(added), seen)
+	}
+	if added, seen := mustAdd(t, s, "t-empty"); len(added) != 0 || !seen {
+		t.Fatalf("redelivery: added %v, seen %v; want nothing added, seen", eventIDs(added), seen)
+	}
+	added, seen := mustAdd(t, s, "t-empty", Event("$late", "!r:x"))
+	if !seen {
+		t.Error("redelivery with an appended event: transaction not reported as seen")
+	}
+	sameIDs(t, "added on redelivery", added, "$late")
+	sameIDs(t, "pending", mustPending(t, s, 10), "$late")
 }
 
 func testRedelivered(t *testing.T, s *store.Store) {
