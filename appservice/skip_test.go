@@ -1,6 +1,7 @@
 package appservice_test
 
 import (
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -29,5 +30,27 @@ func TestSkipEventNotStored(t *testing.T) {
 	}
 	if n := inbox.stored(); n != 1 {
 		t.Fatalf("stored %d events, want 1 (the echo must not be written)", n)
+	}
+}
+
+// TestOnlySkippedEvents: a transaction holding nothing but skipped echoes is
+// acknowledged without touching the store.
+func TestOnlySkippedEvents(t *testing.T) {
+	inbox := newFakeInbox()
+	rec := newRecorder()
+	s := newServer(t, inbox, rec, func(o *appservice.Options) {
+		o.SkipEvent = func(e *matrix.Event) bool { return e.Sender == "@bot:example.org" }
+	})
+	echo := event("$echo2", "!r:example.org")
+	echo["sender"] = "@bot:example.org"
+	if r := putTxn(s, "t2", txnBody(t, echo)); r.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", r.Code, r.Body)
+	}
+	inbox.setFailAdd(errors.New("store down")) // the store must not even be asked
+	if r := putTxn(s, "t3", txnBody(t, echo)); r.Code != http.StatusOK {
+		t.Fatalf("status %d with the store down: the store was used", r.Code)
+	}
+	if inbox.stored() != 0 || rec.callCount("$echo2") != 0 {
+		t.Fatal("a skipped-only transaction was stored or handled")
 	}
 }

@@ -69,6 +69,12 @@ func (s *Server) putTransaction(c echo.Context) error {
 	}
 	log := s.log.With("txn_id", txnID)
 	skipped := txn.withoutSkipped(s.opts.SkipEvent)
+	if len(txn.pdus) == 0 && len(txn.ephemeral) == 0 {
+		// Nothing to store, process or deduplicate (typically a
+		// transaction of the bridge's own echoes).
+		log.Debug("transaction received", "events", 0, "skipped", skipped)
+		return c.JSON(http.StatusOK, empty)
+	}
 	added, seen, err := s.disp.ingest(c.Request().Context(), txnID, txn.pdus)
 	switch {
 	case errors.Is(err, errClosed):
