@@ -138,28 +138,18 @@ func register(t *testing.T, ctx context.Context, hs *integration.Dendrite, name 
 // in room, oldest first, read back through /messages like a client would.
 func messagesFrom(t *testing.T, ctx context.Context, c *integration.Client, room matrix.RoomID, sender matrix.UserID) []string {
 	t.Helper()
-	var out []string
-	from := ""
-	for page := 0; page < 50; page++ {
-		m, err := c.Messages(ctx, room, "b", from, 100)
-		if err != nil {
-			t.Fatalf("messages: %v", err)
-		}
-		for _, ev := range m.Chunk {
-			if ev.Type != matrix.EventMessage || ev.Sender != sender {
-				continue
-			}
-			var mc matrix.MessageContent
-			_ = json.Unmarshal(ev.Content, &mc)
-			out = append(out, mc.Body)
-		}
-		if len(m.Chunk) == 0 || m.End == "" || m.End == from {
-			break
-		}
-		from = m.End
+	evs, err := c.RoomTimeline(ctx, room)
+	if err != nil {
+		t.Fatalf("messages: %v", err)
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
+	var out []string
+	for _, ev := range evs {
+		if ev.Type != matrix.EventMessage || ev.Sender != sender {
+			continue
+		}
+		var mc matrix.MessageContent
+		_ = json.Unmarshal(ev.Content, &mc)
+		out = append(out, mc.Body)
 	}
 	return out
 }

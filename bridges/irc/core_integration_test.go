@@ -400,22 +400,15 @@ func TestIntegrationIRCTopicModesKick(t *testing.T) {
 // oldest first, through /messages.
 func roomMessages(t *testing.T, ctx context.Context, c *integration.Client, room matrix.RoomID, sender matrix.UserID) []matrix.MessageContent {
 	t.Helper()
+	evs, err := c.RoomTimeline(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []matrix.MessageContent
-	from := ""
-	for range 100 {
-		m, err := c.Messages(ctx, room, "b", from, 100)
-		if err != nil {
-			t.Fatal(err)
+	for _, ev := range evs {
+		if ev.Sender == sender && ev.Type == matrix.EventMessage {
+			out = append(out, body(&ev))
 		}
-		for _, ev := range m.Chunk {
-			if ev.Sender == sender && ev.Type == matrix.EventMessage {
-				out = append([]matrix.MessageContent{body(&ev)}, out...)
-			}
-		}
-		if len(m.Chunk) == 0 || m.End == "" || m.End == from {
-			break
-		}
-		from = m.End
 	}
 	return out
 }
