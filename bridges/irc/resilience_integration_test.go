@@ -40,8 +40,13 @@ func TestIntegrationIRCMessageWaitsForReconnect(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w2 := integration.DialIRC(t, srv.Addr(), "w2")
+	w2 := integration.DialIRC(t, srv.Addr(), "w2", integration.WithCaps("batch", "server-time", "message-tags", "draft/chathistory"))
 	if err := w2.Join("#wait"); err != nil {
+		t.Fatal(err)
+	}
+	// The bridge may have reconnected and sent before w2 joined: ask the
+	// server's history too, so the check does not race the bridge.
+	if err := w2.Send("CHATHISTORY LATEST #wait * 50"); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range []string{"sent while down 1", "sent while down 2"} {
