@@ -101,6 +101,10 @@ func TestIntegrationErgoCapabilities(t *testing.T) {
 	if !strings.Contains(offered["sasl"], "PLAIN") {
 		t.Errorf("sasl mechanisms = %q, want PLAIN among them", offered["sasl"])
 	}
+	// 005 lines follow 001: wait for the end of the MOTD before reading them.
+	if _, err := c.WaitFor(func(l *Line) bool { return l.Command == "376" || l.Command == "422" }, 10*time.Second); err != nil {
+		t.Fatalf("no end of MOTD: %v", err)
+	}
 	if v, _ := c.ISupport("NETWORK"); v != "CausewayTest" {
 		t.Errorf("ISUPPORT NETWORK = %q, want CausewayTest", v)
 	}

@@ -219,11 +219,22 @@ func (s *Server) answer(line string) (string, bool) {
 		return fmt.Sprintf("%d , %d : ERROR : INVALID-PORT", lport, rport), true
 	}
 	user, ok := s.lookup(lport, rport)
+	// An IRC server queries right after accepting the connection, which
+	// can be a moment before the client side has registered the port
+	// pair: give the registration a short grace period.
+	for deadline := time.Now().Add(registerGrace); !ok && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		user, ok = s.lookup(lport, rport)
+	}
 	if !ok {
 		return fmt.Sprintf("%d , %d : ERROR : NO-USER", lport, rport), true
 	}
 	return fmt.Sprintf("%d , %d : USERID : %s : %s", lport, rport, orDefault(s.OS, DefaultOS), user), true
 }
+
+// registerGrace is how long a query for an unknown port pair waits for
+// its registration before NO-USER is answered.
+const registerGrace = time.Second
 
 // errLineTooLong is returned by readLine for lines over the cap.
 var errLineTooLong = errors.New("identd: request line too long")
