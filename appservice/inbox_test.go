@@ -330,7 +330,11 @@ func TestHandlerRetriesThenGivesUp(t *testing.T) {
 // the store and are loaded as the queue drains, still in order.
 func TestMemoryQueueLimit(t *testing.T) {
 	inbox, h := newFakeInbox(), newRecorder()
-	h.hook = func(context.Context, *matrix.Event) error { time.Sleep(50 * time.Microsecond); return nil }
+	// Handlers wait until every transaction is in, so the memory queue is
+	// sure to overflow (without the gate, a fast machine may keep up and
+	// never need the store).
+	release := make(chan struct{})
+	h.hook = func(context.Context, *matrix.Event) error { <-release; return nil }
 	s := newServer(t, inbox, h, func(o *appservice.Options) { o.MaxQueuedEvents = 10; o.MaxWorkers = 3 })
 	const rooms, perRoom = 5, 60
 	for i := range perRoom {
@@ -342,6 +346,7 @@ func TestMemoryQueueLimit(t *testing.T) {
 			t.Fatalf("%d %s", rec.Code, rec.Body)
 		}
 	}
+	close(release)
 	waitFor(t, "all events", 10*time.Second, func() bool { return h.handled() == rooms*perRoom })
 	for r := range rooms {
 		want := idStrings(ids(fmt.Sprintf("$r%d_", r), perRoom))
