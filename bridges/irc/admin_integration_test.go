@@ -393,7 +393,20 @@ func TestIntegrationNickRecoveryGhost(t *testing.T) {
 	if err := integration.RegisterAccount(ctx, ergo.Addr(), "hank", "hank-pass-123"); err != nil {
 		t.Fatal(err)
 	}
-	squatter := integration.DialIRC(t, ergo.Addr(), "hank", integration.WithSASLPlain("hank", "hank-pass-123"))
+	// RegisterAccount's own connection may still hold the nick for a moment.
+	var squatter *integration.IRCClient
+	for attempt := 0; ; attempt++ {
+		c, err := integration.ConnectIRC(ctx, ergo.Addr(), "hank", integration.WithSASLPlain("hank", "hank-pass-123"))
+		if err == nil {
+			squatter = c
+			t.Cleanup(func() { _ = c.Close() })
+			break
+		}
+		if attempt == 50 {
+			t.Fatalf("squatter: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	watcher := integration.DialIRC(t, ergo.Addr(), "watcher")
 	for _, c := range []*integration.IRCClient{squatter, watcher} {
 		if err := c.Join("#ghost"); err != nil {

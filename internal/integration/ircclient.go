@@ -640,6 +640,8 @@ func RegisterAccount(ctx context.Context, addr, account, password string) error 
 	if l.Command != "NOTICE" || !strings.Contains(strings.ToLower(l.Last()), "account created") {
 		return fmt.Errorf("register account %s: %s", account, l.Raw)
 	}
-	_ = c.Send("QUIT")
+	// Wait for the server to close the connection, so the nick is free
+	// when this returns.
+	_ = c.Quit("account registered")
 	return nil
 }
