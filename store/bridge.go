@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
 )
 
 // PutPortal creates or replaces the portal identified by (Module, RemoteID).
@@ -163,6 +166,39 @@ func (s *Store) PutKV(ctx context.Context, module, key string, value []byte) err
 		return fmt.Errorf("put %s key %q: %w", module, key, err)
 	}
 	return nil
+}
+
+// KV is one key of a module and its value.
+type KV struct {
+	Key   string
+	Value []byte
+}
+
+// KVWithPrefix returns a module's keys that start with prefix, with their
+// values, in bytewise key order (not the database's collation).
+func (s *Store) KVWithPrefix(ctx context.Context, module, prefix string) ([]KV, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT k, v FROM module_kv WHERE module = $1 AND substr(k, 1, $2) = $3`,
+		module, utf8.RuneCountInString(prefix), prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list %s keys %q: %w", module, prefix, err)
+	}
+	defer rows.Close()
+	var out []KV
+	for rows.Next() {
+		var kv KV
+		if err := rows.Scan(&kv.Key, &kv.Value); err != nil {
+			return nil, fmt.Errorf("list %s keys %q: %w", module, prefix, err)
+		}
+		if kv.Value == nil {
+			kv.Value = []byte{}
+		}
+		out = append(out, kv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list %s keys %q: %w", module, prefix, err)
+	}
+	slices.SortFunc(out, func(a, b KV) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
 }
 
 // DeleteKV deletes a module's key. Deleting a missing key is not an error.

@@ -217,4 +217,43 @@ func testKV(t *testing.T, s *store.Store) {
 	if err := s.DeleteKV(ctx, "irc", "cursor"); err != nil {
 		t.Errorf("DeleteKV(missing): %v", err)
 	}
+	testKVWithPrefix(t, s)
+}
+
+// testKVWithPrefix: a prefix lists exactly its module's keys that start
+// with it, in bytewise order; LIKE wildcards in the prefix are literal.
+func testKVWithPrefix(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	for _, k := range []string{"hold:b", "hold:a", "hold:Z", "hold:é", "hold", "holdx", "hist:1", "hold%:x", "hold_:y"} {
+		if err := s.PutKV(ctx, "irc", k, []byte("v"+k)); err != nil {
+			t.Fatalf("PutKV %q: %v", k, err)
+		}
+	}
+	if err := s.PutKV(ctx, "xmpp", "hold:other", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		prefix string
+		want   []string
+	}{
+		0: {"hold:", []string{"hold:Z", "hold:a", "hold:b", "hold:é"}},
+		1: {"hold%", []string{"hold%:x"}},
+		2: {"hold_", []string{"hold_:y"}},
+		3: {"nothing", nil},
+	} {
+		got, err := s.KVWithPrefix(ctx, "irc", tc.prefix)
+		if err != nil {
+			t.Fatalf("case %d: KVWithPrefix: %v", i, err)
+		}
+		var keys []string
+		for _, kv := range got {
+			keys = append(keys, kv.Key)
+			if string(kv.Value) != "v"+kv.Key {
+				t.Errorf("case %d: value of %q = %q", i, kv.Key, kv.Value)
+			}
+		}
+		if fmt.Sprint(keys) != fmt.Sprint(tc.want) {
+			t.Errorf("case %d: KVWithPrefix(%q) = %q, want %q", i, tc.prefix, keys, tc.want)
+		}
+	}
 }
