@@ -36,6 +36,10 @@ type InspIRCdOption func(*inspircdOptions)
 type inspircdOptions struct {
 	noModules bool
 	extra     []string
+	// serverName and sid name the server; empty means
+	// [InspIRCdServerName] and an ID InspIRCd derives from the name.
+	serverName string
+	sid        string
 }
 
 // WithoutIRCv3 loads none of [InspIRCdModules]: the server then has no CAP
@@ -95,7 +99,14 @@ func StartInspIRCd(t testing.TB, opts ...InspIRCdOption) *IRCServer {
 func inspircdConfig(addr, dir string, o inspircdOptions) string {
 	host, port, _ := strings.Cut(addr, ":")
 	var b strings.Builder
-	fmt.Fprintf(&b, `<server name=%q description="Causeway test server" network="CausewayTest">
+	name, id := o.serverName, ""
+	if name == "" {
+		name = InspIRCdServerName
+	}
+	if o.sid != "" {
+		id = fmt.Sprintf(" id=%q", o.sid)
+	}
+	fmt.Fprintf(&b, `<server name=%q%s description="Causeway test server" network="CausewayTest">
 <admin name="test" nick="test" email="test@localhost">
 <bind address=%q port=%q type="clients">
 <connect name="main" allow="*" timeout="60" pingfreq="120" hardsendq="1048576" softsendq="1048576"
@@ -109,7 +120,7 @@ func inspircdConfig(addr, dir string, o inspircdOptions) string {
 <security hideserver="" userstats="Pu" customversion="" flatlinks="no" hidesplits="no" hideulines="no"
   hidebans="no" maxtargets="20">
 <performance quietbursts="yes" softlimit="100000" somaxconn="4096" netbuffersize="10240" clonesonconnect="no">
-`, InspIRCdServerName, host, port, filepath.Join(dir, "ircd.log"))
+`, name, id, host, port, filepath.Join(dir, "ircd.log"))
 	if !o.noModules {
 		for _, m := range InspIRCdModules {
 			fmt.Fprintf(&b, "<module name=%q>\n", m)
