@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/causewaybridge/causeway/matrix"
@@ -13,6 +14,8 @@ import (
 // grace window. Its zero value is ready to use.
 type extras struct {
 	hold holdQueue
+	// holdSeq orders the stored records of held sends (hold_store.go).
+	holdSeq atomic.Int64
 	sent sentCache
 	away awayState
 	// rules remembers the join rule last set per portal room, so repeated
@@ -47,6 +50,9 @@ type heldItem struct {
 	// content is the message to send; an edit in the window replaces it.
 	content *matrix.MessageContent
 	run     func(ctx context.Context, content *matrix.MessageContent)
+	// durable is the item's stored record (hold_store.go); nil for items
+	// kept only in memory.
+	durable *heldDurable
 }
 
 // flushedLocked returns the flush channel, creating it. q.mu is held.
@@ -80,12 +86,20 @@ func (q *holdQueue) enqueue(ctx context.Context, room matrix.RoomID, it *heldIte
 }
 
 // work runs room's items in order, each when its grace window ends (or at
-// once after flush), and exits when the queue is empty.
+// once after flush), and exits when the queue is empty. When ctx ends
+// (the module stops without flushing, or its flush timed out) it exits and
+// leaves the rest: durable items are sent by the next start.
 func (q *holdQueue) work(ctx context.Context, room matrix.RoomID, rh *roomHold, flushed chan struct{}) {
+	defer func() {
+		q.mu.Lock()
+		if q.rooms[room] == rh {
+			delete(q.rooms, room)
+		}
+		q.mu.Unlock()
+	}()
 	for {
 		q.mu.Lock()
 		if len(rh.items) == 0 {
-			delete(q.rooms, room)
 			q.mu.Unlock()
 			return
 		}
@@ -96,8 +110,12 @@ func (q *holdQueue) work(ctx context.Context, room matrix.RoomID, rh *roomHold, 
 			select {
 			case <-t.C:
 			case <-flushed:
+			case <-ctx.Done():
 			}
 			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		q.mu.Lock()
 		head := rh.items[0]
@@ -105,17 +123,25 @@ func (q *holdQueue) work(ctx context.Context, room matrix.RoomID, rh *roomHold, 
 		content := head.content
 		q.mu.Unlock()
 		head.run(ctx, content)
+		if head.durable != nil && ctx.Err() == nil {
+			head.durable.finish(ctx)
+		}
 	}
 }
 
 // replace swaps the content of the held message event sent by sender in
 // room; it reports false when that message is not held (any more).
 func (q *holdQueue) replace(room matrix.RoomID, event matrix.EventID, sender matrix.UserID, content *matrix.MessageContent) bool {
+	return q.replaceItem(room, event, sender, content) != nil
+}
+
+// replaceItem is replace returning the item replaced (nil: not held).
+func (q *holdQueue) replaceItem(room matrix.RoomID, event matrix.EventID, sender matrix.UserID, content *matrix.MessageContent) *heldItem {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	rh := q.rooms[room]
 	if rh == nil || event == "" {
-		return false
+		return nil
 	}
 	for _, it := range rh.items {
 		if it.event == event && it.sender == sender {
@@ -123,10 +149,10 @@ func (q *holdQueue) replace(room matrix.RoomID, event matrix.EventID, sender mat
 				content.RelatesTo = it.content.RelatesTo // keep the reply relation
 			}
 			it.content = content
-			return true
+			return it
 		}
 	}
-	return false
+	return nil
 }
 
 // pending reports how many sends are held in room.

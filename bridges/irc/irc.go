@@ -142,6 +142,9 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 			n.addPortal(key.target, matrix.RoomID(p.RoomID), p.Meta)
 		}
 	}
+	if err := m.restoreHeld(ctx); err != nil { // hold_store.go: before any new event
+		return err
+	}
 	for _, id := range m.order {
 		n := m.networks[id]
 		m.wg.Go(func() { n.runBot(m.ctx) })

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
 
@@ -27,26 +26,27 @@ const (
 
 // sendMessage sends a Matrix message to target, at once or, when the
 // network has an edit grace window, after it (an edit in the window
-// replaces the text). Held messages keep their room's order.
+// replaces the text). Held messages keep their room's order and are
+// stored until sent (hold_store.go).
 func (n *network) sendMessage(ctx context.Context, evt *matrix.Event, c *matrix.MessageContent, target string, channel bool) error {
-	run := func(ctx context.Context, c *matrix.MessageContent) {
-		lines, command := n.linesFromMatrix(ctx, evt, c)
-		if len(lines) == 0 {
-			return
-		}
-		if err := n.deliver(ctx, evt, target, command, lines, channel); err != nil {
-			n.log().Warn("message not delivered to IRC", "event_id", evt.ID, "err", err)
-			return
-		}
-		n.m.x.sent.setContent(evt.ID, c)
-	}
 	if n.cfg.EditGrace <= 0 {
-		run(ctx, c)
+		n.sendNow(ctx, evt, c, target, channel)
 		return nil
 	}
-	n.m.x.hold.enqueue(n.m.ctx, evt.RoomID, &heldItem{event: evt.ID, sender: evt.Sender,
-		due: time.Now().Add(n.cfg.EditGrace), content: c, run: run})
-	return nil
+	return n.holdMessage(ctx, evt, c, target, channel)
+}
+
+// sendNow sends content c of Matrix message evt to target.
+func (n *network) sendNow(ctx context.Context, evt *matrix.Event, c *matrix.MessageContent, target string, channel bool) {
+	lines, command := n.linesFromMatrix(ctx, evt, c)
+	if len(lines) == 0 {
+		return
+	}
+	if err := n.deliver(ctx, evt, target, command, lines, channel); err != nil {
+		n.log().Warn("message not delivered to IRC", "event_id", evt.ID, "err", err)
+		return
+	}
+	n.m.x.sent.setContent(evt.ID, c)
 }
 
 // delivered records that a Matrix event reached IRC; deliver calls it.
@@ -59,22 +59,20 @@ func (n *network) delivered(evt *matrix.Event) { n.m.x.sent.markDelivered(evt.ID
 func (m *Module) HandleMatrixEdit(ctx context.Context, e *bridges.Edit) error {
 	evt := e.Event
 	nc := e.NewContent
-	if m.x.hold.replace(evt.RoomID, e.Target, evt.Sender, &nc) {
-		return nil
+	if held, err := m.replaceHeld(ctx, evt.RoomID, e.Target, evt.Sender, &nc); held || err != nil {
+		return err
 	}
 	t, err := m.portalTarget(ctx, evt.RoomID, evt.Sender)
 	if err != nil || t == nil {
 		return err
 	}
-	run := func(ctx context.Context, _ *matrix.MessageContent) { t.n.sendCorrection(ctx, e, t) }
 	if t.n.cfg.EditGrace <= 0 {
-		run(ctx, nil)
+		t.n.sendCorrection(ctx, e, t)
 		return nil
 	}
 	// Behind the room's held messages, so the correction follows its
 	// original; not replaceable itself.
-	m.x.hold.enqueue(m.ctx, evt.RoomID, &heldItem{sender: evt.Sender, run: run})
-	return nil
+	return m.holdCorrection(ctx, e, t)
 }
 
 // sendCorrection sends the IRC correction for an edit of a delivered

@@ -1,0 +1,226 @@
+package irc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
+)
+
+// newHoldModule is a module like newTestModule whose store is the SQLite
+// file db (shared by the "runs" of one test) and whose network holds
+// messages for grace.
+func newHoldModule(t *testing.T, addr, db string, grace time.Duration) *Module {
+	t.Helper()
+	m := New()
+	dec := decodeFunc(func(out any) error {
+		*out.(*Config) = Config{Networks: map[string]*NetworkConfig{"test": {Address: addr,
+			Flood: FloodConfig{Rate: 100, Burst: 100}, EditGrace: grace}}}
+		return nil
+	})
+	if err := m.Configure(bridges.Env{ServerName: "localhost", BotUserID: "@bot:localhost"}, dec); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), "sqlite:"+db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m.store, m.log = st, slog.New(slog.DiscardHandler)
+	m.ctx, m.cancel = context.WithCancel(t.Context())
+	t.Cleanup(func() { m.networks["test"].closeAll("test over"); m.cancel() })
+	if err := st.PutPortal(t.Context(), store.Portal{Module: ID, RemoteID: pmKey("test", "@u:localhost", "friend").String(),
+		RoomID: "!dm", Meta: []byte(`{"name":"friend"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// crash ends a module's run the way a killed process does: nothing held is
+// sent or flushed, connections just drop.
+func crash(m *Module) {
+	m.cancel()
+	m.networks["test"].closeAll("crash")
+}
+
+func dmMessage(id, body string) (*matrix.Event, *matrix.MessageContent) {
+	return &matrix.Event{ID: matrix.EventID(id), Type: matrix.EventMessage, RoomID: "!dm", Sender: "@u:localhost"},
+		&matrix.MessageContent{MsgType: matrix.MsgText, Body: body}
+}
+
+// expectOnly checks that the server receives want, in order, and nothing
+// else before a marker sent on m's connection of @u:localhost.
+func expectOnly(t *testing.T, srv *scriptedServer, m *Module, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if l := srv.next(t); l != w {
+			t.Fatalf("server got %q, want %q", l, w)
+		}
+	}
+	c, err := m.networks["test"].userConnFor("@u:localhost", "").connect(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(t.Context(), nil, "PING", "marker"); err != nil {
+		t.Fatal(err)
+	}
+	if l := srv.next(t); l != "PING marker" {
+		t.Fatalf("server got %q, want only %q", l, want)
+	}
+}
+
+func heldKeys(t *testing.T, m *Module) int {
+	t.Helper()
+	kvs, err := m.store.KVWithPrefix(t.Context(), ID, kvHoldPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(kvs)
+}
+
+// TestHeldMessagesSurviveACrash: messages held in the edit grace window
+// (one of them edited in it) when the bridge dies are sent after the
+// restart, in order, with the edit applied, exactly once.
+func TestHeldMessagesSurviveACrash(t *testing.T) {
+	srv := startScriptedServer(t, "")
+	db := filepath.Join(t.TempDir(), "db")
+	ctx := t.Context()
+
+	first := newHoldModule(t, srv.addr, db, time.Hour)
+	n := first.networks["test"]
+	evt1, c1 := dmMessage("$one", "draft with a typo")
+	evt2, c2 := dmMessage("$two", "second message")
+	for _, m := range []struct {
+		evt *matrix.Event
+		c   *matrix.MessageContent
+	}{{evt1, c1}, {evt2, c2}} {
+		if err := n.sendMessage(ctx, m.evt, m.c, "friend", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit := &bridges.Edit{Event: &matrix.Event{ID: "$edit", RoomID: "!dm", Sender: "@u:localhost"}, Target: "$one",
+		NewContent: matrix.MessageContent{MsgType: matrix.MsgText, Body: "fixed text"}}
+	if err := first.HandleMatrixEdit(ctx, edit); err != nil {
+		t.Fatal(err)
+	}
+	crash(first)
+	if got := heldKeys(t, first); got != 2 {
+		t.Fatalf("%d held messages stored after the crash, want 2", got)
+	}
+
+	second := newHoldModule(t, srv.addr, db, 10*time.Millisecond)
+	if err := second.restoreHeld(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expectOnly(t, srv, second, "PRIVMSG friend :fixed text", "PRIVMSG friend :second message")
+	waitFor(t, "the sent messages' records to be deleted", func() bool { return heldKeys(t, second) == 0 })
+
+	// A third run has nothing left to send.
+	second.cancel()
+	third := newHoldModule(t, srv.addr, db, 10*time.Millisecond)
+	if err := third.restoreHeld(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expectOnly(t, srv, third)
+}
+
+// TestHeldCorrectionSurvivesACrash: the correction of a delivered message,
+// queued behind a held one, is not lost either.
+func TestHeldCorrectionSurvivesACrash(t *testing.T) {
+	srv := startScriptedServer(t, "")
+	db := filepath.Join(t.TempDir(), "db")
+	ctx := t.Context()
+	first := newHoldModule(t, srv.addr, db, time.Hour)
+	// $old reached IRC in an earlier run.
+	if err := first.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:old", RoomID: "!dm", EventID: "$old"}); err != nil {
+		t.Fatal(err)
+	}
+	first.x.sent.markDelivered("$old")
+	first.x.sent.setContent("$old", &matrix.MessageContent{MsgType: matrix.MsgText, Body: "the quick brwn fox"})
+	evt, c := dmMessage("$new", "held one")
+	if err := first.networks["test"].sendMessage(ctx, evt, c, "friend", false); err != nil {
+		t.Fatal(err)
+	}
+	edit := &bridges.Edit{Event: &matrix.Event{ID: "$fix", RoomID: "!dm", Sender: "@u:localhost"}, Target: "$old",
+		NewContent: matrix.MessageContent{MsgType: matrix.MsgText, Body: "the quick brown fox"}}
+	if err := first.HandleMatrixEdit(ctx, edit); err != nil {
+		t.Fatal(err)
+	}
+	crash(first)
+
+	second := newHoldModule(t, srv.addr, db, 10*time.Millisecond)
+	// After the restart the old text comes from the homeserver.
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/rooms/!dm/event/$old") {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, `{"event_id":"$old","type":"m.room.message","sender":"@u:localhost","content":{"msgtype":"m.text","body":"the quick brwn fox"}}`)
+	}))
+	t.Cleanup(hs.Close)
+	client, err := intent.New(intent.Options{HomeserverURL: hs.URL, ASToken: "as", BotUserID: "@bot:localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.client = client
+	if err := second.restoreHeld(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expectOnly(t, srv, second, "PRIVMSG friend :held one", "PRIVMSG friend :* brown")
+}
+
+// TestHeldMessageAlreadyDeliveredIsNotResent: a record left behind by a
+// crash between the send and its deletion is dropped when the message
+// link shows the message reached IRC.
+func TestHeldMessageAlreadyDeliveredIsNotResent(t *testing.T) {
+	srv := startScriptedServer(t, "")
+	db := filepath.Join(t.TempDir(), "db")
+	ctx := t.Context()
+	first := newHoldModule(t, srv.addr, db, time.Hour)
+	evt, c := dmMessage("$sent", "already on IRC")
+	if err := first.networks["test"].sendMessage(ctx, evt, c, "friend", false); err != nil {
+		t.Fatal(err)
+	}
+	crash(first)
+	if err := first.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:x", RoomID: "!dm", EventID: "$sent"}); err != nil {
+		t.Fatal(err)
+	}
+	second := newHoldModule(t, srv.addr, db, 10*time.Millisecond)
+	if err := second.restoreHeld(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expectOnly(t, srv, second)
+	if got := heldKeys(t, second); got != 0 {
+		t.Errorf("%d records left, want 0", got)
+	}
+}
+
+// TestHeldMessagesSentOnCleanStop: Stop sends what is held and leaves no
+// record behind.
+func TestHeldMessagesSentOnCleanStop(t *testing.T) {
+	srv := startScriptedServer(t, "")
+	m := newHoldModule(t, srv.addr, filepath.Join(t.TempDir(), "db"), time.Hour)
+	evt, c := dmMessage("$m", "sent on stop")
+	if err := m.networks["test"].sendMessage(t.Context(), evt, c, "friend", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.x.hold.flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if l := srv.next(t); l != "PRIVMSG friend :sent on stop" {
+		t.Fatalf("server got %q", l)
+	}
+	if got := heldKeys(t, m); got != 0 {
+		t.Errorf("%d records left after the flush, want 0", got)
+	}
+}
