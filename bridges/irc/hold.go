@@ -16,8 +16,8 @@ type extras struct {
 	hold holdQueue
 	// holdSeq orders the stored records of held sends (hold_store.go).
 	holdSeq atomic.Int64
-	sent sentCache
-	away awayState
+	sent    sentCache
+	away    awayState
 	// rules remembers the join rule last set per portal room, so repeated
 	// MODE lines do not resend it.
 	mu    sync.Mutex
