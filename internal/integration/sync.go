@@ -159,3 +159,21 @@ func (c *Client) WaitForMembership(ctx context.Context, room matrix.RoomID, user
 	}
 	return ev, nil
 }
+
+// CatchUp syncs without waiting until the homeserver has nothing new for
+// this client, so that the next Wait* call only sees what happens after it.
+func (c *Client) CatchUp(ctx context.Context) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	for range 1000 {
+		s, err := c.Sync(ctx, c.since, 0)
+		if err != nil {
+			return fmt.Errorf("catch up as %s: %w", c.UserID, err)
+		}
+		c.since = s.NextBatch
+		if len(s.Events()) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("catch up as %s: still new events after 1000 syncs", c.UserID)
+}
