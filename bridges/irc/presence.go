@@ -67,7 +67,33 @@ func (m *Module) HandleMatrixPresence(ctx context.Context, p *bridges.Presence) 
 		u.mu.Unlock()
 		if c != nil {
 			m.setAway(ctx, n, p.UserID, c, msg)
+		} else {
+			m.wantAway(n, p.UserID, msg) // reconnecting: restoreAway sets it
 		}
+	}
+}
+
+// wantAway records the away message a user's next connection must show.
+func (m *Module) wantAway(n *network, user matrix.UserID, msg string) {
+	a := &m.x.away
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sent == nil {
+		a.sent = map[awayKey]awaySent{}
+	}
+	a.sent[awayKey{n.id, user}] = awaySent{msg: msg}
+}
+
+// restoreAway marks a user's new connection (after a reconnect: server
+// restart, ping timeout, idle or eviction) AWAY again when the user was
+// away on Matrix: a new IRC connection starts present.
+func (m *Module) restoreAway(ctx context.Context, n *network, user matrix.UserID, c *ircconn.Conn) {
+	a := &m.x.away
+	a.mu.Lock()
+	prev, ok := a.sent[awayKey{n.id, user}]
+	a.mu.Unlock()
+	if ok && prev.msg != "" && prev.conn != c {
+		m.setAway(ctx, n, user, c, prev.msg)
 	}
 }
 

@@ -144,6 +144,7 @@ func (u *userConn) connect(ctx context.Context) (*ircconn.Conn, error) {
 			return nil, err
 		}
 		u.n.registerNick(u, c.Nick())
+		u.n.m.restoreAway(ctx, u.n, u.user, c) // presence.go
 		go u.checkNick(c)
 		return c, nil
 	}
