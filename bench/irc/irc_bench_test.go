@@ -235,49 +235,9 @@ func memoryRun(t *testing.T, run int, layout string, counts []int) {
 		s := c.settled()
 		record(t, run, "memory/"+layout, fmt.Sprintf("rss_kib_per_conn_%d", n), float64(s.RSS-base.RSS)/kib/float64(n))
 	}
-	if layout == "one-channel" {
-		storm(t, run, c, ergo, done)
+	if layout != "bare" {
+		storm(t, run, layout, c, ergo, done)
 	}
-}
-
-// storm kills and restarts Ergo under n connected users and measures the
-// time until all are reconnected and rejoined, and the child's peak CPU and
-// RSS meanwhile.
-func storm(t *testing.T, run int, c *childProc, ergo *integration.IRCServer, n int) {
-	if f := c.do(time.Minute, "counts"); f[0] != strconv.Itoa(n) || f[1] != strconv.Itoa(n) {
-		t.Fatalf("before the storm: %v connected/joined, want %d", f, n)
-	}
-	if err := ergo.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := ergo.Start(); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	prev := c.proc()
-	var peakCPU float64
-	var peakRSS int64
-	deadline := start.Add(5 * time.Minute)
-	lastCount := time.Time{}
-	for time.Now().Before(deadline) {
-		time.Sleep(250 * time.Millisecond)
-		s := c.proc()
-		peakCPU = max(peakCPU, float64(s.CPU-prev.CPU)/float64(s.At.Sub(prev.At)))
-		peakRSS = max(peakRSS, s.RSS)
-		prev = s
-		if time.Since(lastCount) < time.Second {
-			continue
-		}
-		lastCount = time.Now()
-		f := c.do(time.Minute, "counts")
-		if f[0] == strconv.Itoa(n) && f[1] == strconv.Itoa(n) {
-			record(t, run, "storm/one-channel", "s_to_all_rejoined", time.Since(start).Seconds())
-			record(t, run, "storm/one-channel", "peak_cpu_cores", peakCPU)
-			record(t, run, "storm/one-channel", "peak_rss_mib", float64(peakRSS)/kib/kib)
-			return
-		}
-	}
-	t.Fatalf("not all %d users rejoined within 5 minutes: %v", n, c.do(time.Minute, "counts"))
 }
 
 // TestIRCBenchThroughput sends a burst from an IRC client into a bridged

@@ -110,3 +110,39 @@ func FindChild(pid int, comm string) (int, error) {
 	}
 	return 0, fmt.Errorf("no child %q of %d", comm, pid)
 }
+
+// ReadIO returns the bytes process pid has read and written through
+// read(2)/write(2) and their kin, sockets included (rchar and wchar of
+// /proc/<pid>/io).
+func ReadIO(pid int) (read, written int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("read io: %w", err)
+	}
+	return parseIO(b)
+}
+
+// parseIO returns rchar and wchar from /proc/<pid>/io.
+func parseIO(b []byte) (read, written int64, err error) {
+	seen := 0
+	for line := range bytes.Lines(b) {
+		k, v, ok := strings.Cut(string(line), ":")
+		if !ok || (k != "rchar" && k != "wchar") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("io %s: %w", k, err)
+		}
+		if k == "rchar" {
+			read = n
+		} else {
+			written = n
+		}
+		seen++
+	}
+	if seen != 2 {
+		return 0, 0, errors.New("io: no rchar and wchar")
+	}
+	return read, written, nil
+}

@@ -66,3 +66,14 @@ func TestParseProc(t *testing.T) {
 		t.Errorf("RSS of pid 1 = %d, want > 0", self.RSS)
 	}
 }
+
+func TestParseIO(t *testing.T) {
+	io := "rchar: 1234\nwchar: 56\nsyscr: 7\nsyscw: 8\nread_bytes: 0\nwrite_bytes: 9\n"
+	r, w, err := parseIO([]byte(io))
+	if err != nil || r != 1234 || w != 56 {
+		t.Errorf("parseIO = %d, %d, %v; want 1234, 56", r, w, err)
+	}
+	if _, _, err := parseIO([]byte("syscr: 7\n")); err == nil {
+		t.Error("parseIO without rchar: no error")
+	}
+}
