@@ -159,9 +159,11 @@ func (n *network) backoff(attempt int) time.Duration {
 func (n *network) runBot(ctx context.Context) {
 	log := n.log()
 	for attempt := 1; ctx.Err() == nil; {
-		if err := n.dialLimit.Wait(ctx); err != nil {
-			return
-		}
+		// The bot's dial counts against the network's rate but does not
+		// queue behind the users' reconnects: after a server restart that
+		// queue is users ÷ reconnect.per_second long, and without the bot no
+		// channel traffic reaches Matrix. Its own backoff paces its retries.
+		n.dialLimit.Reserve()
 		cfg := n.dialConfig(n.cfg.Bot.Nick, n.cfg.Bot.Username, n.cfg.Bot.Realname, botHandler{n})
 		if n.cfg.Bot.SASLUsername != "" {
 			cfg.SASL = &ircconn.SASL{Username: n.cfg.Bot.SASLUsername, Password: n.cfg.Bot.SASLPassword.Reveal()}

@@ -60,6 +60,12 @@ func (n *network) userConnFor(user matrix.UserID, displayname string) *userConn 
 // speak again.
 func (n *network) evictIfFull(except matrix.UserID) {
 	n.mu.Lock()
+	if len(n.conns) < n.cfg.MaxConnections {
+		// Fewer users than the cap, connected or not: no scan of them all
+		// (a storm of reconnects would make it quadratic).
+		n.mu.Unlock()
+		return
+	}
 	var victim *userConn
 	live := 0
 	for id, u := range n.conns {
@@ -278,7 +284,10 @@ type userHandler struct{ u *userConn }
 // HandleMessage implements ircconn.Handler.
 func (h userHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 	u, n := h.u, h.u.n
-	self := n.fold(nickOf(m)) == n.fold(c.Nick())
+	// Folded by the connection's own CASEMAPPING (the same server's): this
+	// runs for every line, mostly other users' JOINs in a busy channel, and
+	// n.fold would take the network-wide lock each time.
+	self := c.Casefold(nickOf(m)) == c.Casefold(c.Nick())
 	switch m.Command {
 	case "JOIN":
 		if self && len(m.Params) > 0 {
@@ -361,7 +370,9 @@ func (h userHandler) HandleClose(c *ircconn.Conn, err error) {
 }
 
 // reconnect re-establishes a dropped connection with jittered backoff and
-// rejoins its channels, paced by the network-wide dial limit.
+// rejoins its channels, paced by the network-wide dial limit. The channels
+// are rejoined together, not one JOIN echo after another: on a busy server
+// each echo can take seconds.
 func (u *userConn) reconnect(channels []string) {
 	ctx := u.n.m.ctx
 	for attempt := 1; ctx.Err() == nil; attempt++ {
@@ -378,11 +389,15 @@ func (u *userConn) reconnect(channels []string) {
 			u.n.log().Warn("user reconnect failed", "user", u.user, "attempt", attempt, "err", err)
 			continue
 		}
+		var wg sync.WaitGroup
 		for _, ch := range channels {
-			if err := u.join(ctx, ch); err != nil {
-				u.n.log().Warn("rejoin failed", "user", u.user, "channel", ch, "err", err)
-			}
+			wg.Go(func() {
+				if err := u.join(ctx, ch); err != nil {
+					u.n.log().Warn("rejoin failed", "user", u.user, "channel", ch, "err", err)
+				}
+			})
 		}
+		wg.Wait()
 		return
 	}
 }

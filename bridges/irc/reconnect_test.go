@@ -1,0 +1,229 @@
+package irc
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
+)
+
+// batchServer is a fake IRC server on localhost that confirms JOINs only
+// in batches: a connection's JOINs are echoed once it has sent batch of
+// them, as a busy server answers late. Everything else is registration
+// and PONG.
+type batchServer struct {
+	addr  string
+	batch int
+}
+
+func startBatchServer(t *testing.T, batch int) *batchServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	s := &batchServer{addr: ln.Addr().String(), batch: batch}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(c)
+		}
+	}()
+	return s
+}
+
+func (s *batchServer) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	nick := ""
+	var held []string
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		f := strings.Fields(strings.TrimRight(l, "\r\n"))
+		switch {
+		case len(f) < 2:
+		case f[0] == "CAP" && f[1] == "LS":
+			fmt.Fprintf(c, ":srv CAP * LS :\r\n")
+		case f[0] == "NICK":
+			nick = f[1]
+		case f[0] == "CAP" && f[1] == "END":
+			fmt.Fprintf(c, ":srv 001 %s :Welcome\r\n:srv 376 %s :End of MOTD\r\n", nick, nick)
+		case f[0] == "PING":
+			fmt.Fprintf(c, ":srv PONG srv %s\r\n", f[len(f)-1])
+		case f[0] == "JOIN":
+			held = append(held, f[1])
+			if len(held) < s.batch {
+				continue
+			}
+			for _, ch := range held {
+				fmt.Fprintf(c, ":%s!u@h JOIN %s\r\n", nick, ch)
+			}
+			held = nil
+		}
+	}
+}
+
+// newReconnectModule returns a module with one network "test" at addr
+// whose reconnect settings are cfg, and an SQLite store.
+func newReconnectModule(t *testing.T, addr string, cfg ReconnectConfig, maxConns int) *network {
+	t.Helper()
+	m := New()
+	dec := decodeFunc(func(out any) error {
+		*out.(*Config) = Config{Networks: map[string]*NetworkConfig{"test": {Address: addr,
+			Flood: FloodConfig{Rate: 1000, Burst: 1000}, Reconnect: cfg, MaxConnections: maxConns}}}
+		return nil
+	})
+	if err := m.Configure(bridges.Env{ServerName: "localhost", BotUserID: "@bot:localhost"}, dec); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m.store, m.log = st, slog.New(slog.DiscardHandler)
+	m.ctx, m.cancel = context.WithCancel(t.Context())
+	n := m.networks["test"]
+	t.Cleanup(func() { m.cancel(); n.closeAll("test over") })
+	return n
+}
+
+// eventually fails the test unless cond holds within a generous bound.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func (u *userConn) state() (c *ircconn.Conn, joined int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.conn, len(u.joined)
+}
+
+// TestReconnectRejoinsChannelsTogether: after a dropped connection the
+// user's channels are all asked for at once, so a server that answers
+// JOINs late (here: only once it has them all) does not make the rejoin
+// take one join timeout per channel.
+func TestReconnectRejoinsChannelsTogether(t *testing.T) {
+	chans := []string{"#a", "#b", "#c", "#d", "#e"}
+	srv := startBatchServer(t, len(chans))
+	n := newReconnectModule(t, srv.addr, ReconnectConfig{MinDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, PerSecond: 1000}, 0)
+	u := n.userConnFor("@u:localhost", "")
+	var wg sync.WaitGroup
+	for _, ch := range chans {
+		wg.Go(func() {
+			if err := u.join(t.Context(), ch); err != nil {
+				t.Errorf("join %s: %v", ch, err)
+			}
+		})
+	}
+	wg.Wait()
+	old, joined := u.state()
+	if old == nil || joined != len(chans) {
+		t.Fatalf("before the drop: connected %v, %d channels joined, want %d", old != nil, joined, len(chans))
+	}
+	if err := old.Close("dropped"); err != nil { // not a close on purpose: the bridge reconnects
+		t.Fatal(err)
+	}
+	// One JOIN at a time would wait for an answer the server never sends
+	// until the join timeout (30 s) for each channel.
+	eventually(t, "all channels rejoined on the new connection", func() bool {
+		c, joined := u.state()
+		return c != nil && c != old && joined == len(chans)
+	})
+}
+
+// TestBotReconnectDoesNotQueueBehindUsers: when the bot's connection drops
+// while many users' (re)connections wait for the network's dial rate, the
+// bot is back before they are all through, so channel traffic reaches
+// Matrix again without waiting users ÷ per_second.
+func TestBotReconnectDoesNotQueueBehindUsers(t *testing.T) {
+	srv := startBatchServer(t, 1)
+	const users = 20
+	n := newReconnectModule(t, srv.addr, ReconnectConfig{MinDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, PerSecond: 2}, 0)
+	go n.runBot(n.m.ctx)
+	botConn := func() *ircconn.Conn {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.bot
+	}
+	eventually(t, "the bot connected", func() bool { return botConn() != nil })
+	us := make([]*userConn, users)
+	for i := range us {
+		us[i] = n.userConnFor(matrix.UserID(fmt.Sprintf("@u%d:localhost", i)), "")
+		go func() { _, _ = us[i].connect(n.m.ctx) }()
+	}
+	connected := func() int {
+		k := 0
+		for _, u := range us {
+			if c, _ := u.state(); c != nil {
+				k++
+			}
+		}
+		return k
+	}
+	eventually(t, "a first user connected", func() bool { return connected() > 0 })
+	old := botConn()
+	if err := old.Close("dropped"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the bot reconnected", func() bool { c := botConn(); return c != nil && c != old })
+	if k := connected(); k == users {
+		t.Fatalf("the bot came back only after all %d users (2 per second) had connected", users)
+	}
+}
+
+// TestConnectionCapEvictsLeastRecentlyActive: at max_connections a new
+// user's connection disconnects the least recently active user; below it
+// nobody is.
+func TestConnectionCapEvictsLeastRecentlyActive(t *testing.T) {
+	srv := startBatchServer(t, 1)
+	n := newReconnectModule(t, srv.addr, ReconnectConfig{MinDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, PerSecond: 1000}, 2)
+	ctx := t.Context()
+	a := n.userConnFor("@a:localhost", "")
+	b := n.userConnFor("@b:localhost", "")
+	for _, u := range []*userConn{a, b} {
+		if _, err := u.connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.connect(ctx); err != nil { // a is active again: b is now the least recent
+		t.Fatal(err)
+	}
+	if c, _ := a.state(); c == nil {
+		t.Fatal("a was disconnected below the cap")
+	}
+	c := n.userConnFor("@c:localhost", "")
+	if _, err := c.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b disconnected", func() bool { conn, _ := b.state(); return conn == nil })
+	for _, u := range []*userConn{a, c} {
+		if conn, _ := u.state(); conn == nil {
+			t.Errorf("%s was disconnected, want b only", u.user)
+		}
+	}
+}
