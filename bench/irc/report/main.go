@@ -32,14 +32,15 @@ func main() {
 	in := flag.String("in", "", "JSON-lines results file")
 	out := flag.String("out", "BENCHMARKS.md", "markdown file whose IRC section is replaced")
 	command := flag.String("command", "scripts/bench-irc.sh", "command line shown in the section")
+	load := flag.String("load", "", "the machine's load averages during the run, shown in the section")
 	flag.Parse()
-	if err := run(*in, *out, *command); err != nil {
+	if err := run(*in, *out, *command, *load); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, out, command string) error {
+func run(in, out, command, load string) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return err
@@ -49,7 +50,11 @@ func run(in, out, command string) error {
 	if err != nil {
 		return err
 	}
-	section := render(res, command, machine(), time.Now().UTC())
+	mach := machine()
+	if load != "" {
+		mach += "; load averages (1, 5, 15 min): " + load
+	}
+	section := render(res, command, mach, time.Now().UTC())
 	old, err := os.ReadFile(out)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -119,8 +124,11 @@ var targets = []target{
 const notes = `Reading the figures:
 
 - **memory/bare** is the floor: one net.Conn, a bufio.Reader and one goroutine per connection, registered and joined,
-  in a process of its own. **memory/ircconn-alone** is bridges/irc/ircconn's BenchmarkConnMemory (its fake server in
-  another process). **memory/one-channel** and **memory/ten-per-channel** are the whole bridge (core + IRC module)
+  in a process of its own. **memory/ircconn-alone** is bridges/irc/ircconn's BenchmarkConnMemory: registered, joined
+  connections to a fake server that sends nothing else, held by a fresh child process that warms up (opens and
+  closes a few hundred connections), collects garbage and returns freed memory to the OS before its baseline and
+  after the connections are up. (It used to measure inside the benchmark process, whose earlier iterations had
+  freed memory the later ones reused: it reported less RSS per connection than its own heap.) **memory/one-channel** and **memory/ten-per-channel** are the whole bridge (core + IRC module)
   with every user connected and joined through the module's own path (BenchJoin: userConnFor(...).join, the code a
   Matrix join runs), so the per-user state counted is the real one: userConn, the ircconn connection and its
   goroutines, nick maps, and each user's share of the network's single channel-member table.

@@ -2,12 +2,14 @@ package ircconn
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +25,13 @@ const fakeServerEnv = "IRCCONN_FAKE_SERVER"
 func TestMain(m *testing.M) {
 	if os.Getenv(fakeServerEnv) == "1" {
 		runFakeServer()
+		return
+	}
+	if addr := os.Getenv(clientEnv); addr != "" {
+		if err := runClient(addr); err != nil {
+			fmt.Fprintln(os.Stderr, "client:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	os.Exit(m.Run())
@@ -82,43 +91,121 @@ func serveFake(conn net.Conn) {
 	}
 }
 
-// BenchmarkConnMemory opens N registered connections (N from
-// IRCCONN_BENCH_CONNS, default 500) to a fake server in a child process,
-// joins each to a channel, and reports heap bytes, RSS bytes and
-// goroutines per connection. Run with -benchtime=1x.
+// clientEnv makes the test binary run as the measured side of
+// BenchmarkConnMemory: a process holding nothing but the connections, fresh
+// for every measurement. Its value is the fake server's address.
+const clientEnv = "IRCCONN_BENCH_CLIENT"
+
+// benchWarmup is how many connections the client opens and closes before
+// its baseline, so that what every process pays once (netpoll, timers,
+// the first goroutines' stacks, the heap's first spans) is not counted per
+// connection.
+const benchWarmup = 200
+
+// BenchmarkConnMemory measures what one registered, joined connection costs:
+// heap bytes, resident bytes and goroutines per connection, for N
+// connections (IRCCONN_BENCH_CONNS, default 2000) to a fake server that
+// echoes JOINs and sends nothing else. Each iteration runs the connections
+// in a new child process (so no memory freed by an earlier iteration, the
+// testing framework or the server is reused or counted); the child warms
+// up, collects garbage and returns freed memory to the OS before its
+// baseline and again after the connections are joined. Run with
+// -benchtime=1x for one child per -count.
 func BenchmarkConnMemory(b *testing.B) {
-	n := 500
+	n := 2000
 	if v, err := strconv.Atoi(os.Getenv("IRCCONN_BENCH_CONNS")); err == nil && v > 0 {
 		n = v
 	}
 	addr, stop := startFakeServerProcess(b)
 	defer stop()
+	var heap, rss, goroutines float64
 	for range b.N {
-		heap0, rss0, g0 := memSnapshot()
-		conns := make([]*Conn, 0, n)
-		joined := make(chan struct{}, n)
-		h := &joinCounter{joined: joined}
-		for i := range n {
-			c, err := Dial(b.Context(), Config{Addr: addr, Nick: "user" + strconv.Itoa(i), Handler: h})
-			if err != nil {
-				b.Fatalf("dial %d: %v", i, err)
-			}
-			if err := c.Send(b.Context(), nil, "JOIN", "#bench"); err != nil {
-				b.Fatal(err)
-			}
-			conns = append(conns, c)
+		h, r, g := measureClient(b, addr, n)
+		heap, rss, goroutines = heap+h, rss+r, goroutines+g
+	}
+	per := float64(b.N) * float64(n)
+	b.ReportMetric(heap/per, "heap-B/conn")
+	b.ReportMetric(rss/per, "rss-B/conn")
+	b.ReportMetric(goroutines/per, "goroutines/conn")
+}
+
+// measureClient runs n connections in a client child process and returns
+// its heap, RSS and goroutine growth from its baseline.
+func measureClient(b *testing.B, addr string, n int) (heap, rss, goroutines float64) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), clientEnv+"="+addr, "IRCCONN_BENCH_CONNS="+strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("client process: %v", err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 3 {
+		b.Fatalf("client process said %q", out)
+	}
+	var v [3]float64
+	for i := range f {
+		if v[i], err = strconv.ParseFloat(f[i], 64); err != nil {
+			b.Fatalf("client process said %q", out)
 		}
-		for range n {
-			<-joined
+	}
+	return v[0], v[1], v[2]
+}
+
+// runClient is the client child: it warms up, takes its baseline, opens
+// IRCCONN_BENCH_CONNS connections that register and join, and prints the
+// heap, RSS and goroutine growth.
+func runClient(addr string) error {
+	n, err := strconv.Atoi(os.Getenv("IRCCONN_BENCH_CONNS"))
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	warm, err := dialJoined(ctx, addr, "warm", benchWarmup)
+	if err != nil {
+		return err
+	}
+	closeAll(warm)
+	heap0, rss0, g0 := memSnapshot()
+	conns, err := dialJoined(ctx, addr, "user", n)
+	if err != nil {
+		return err
+	}
+	heap1, rss1, g1 := memSnapshot()
+	fmt.Println(heap1-heap0, rss1-rss0, g1-g0)
+	closeAll(conns)
+	return nil
+}
+
+// dialJoined opens n connections named prefix0.. and waits until each has
+// joined #bench.
+func dialJoined(ctx context.Context, addr, prefix string, n int) ([]*Conn, error) {
+	conns := make([]*Conn, 0, n)
+	joined := make(chan struct{}, n)
+	h := &joinCounter{joined: joined}
+	for i := range n {
+		c, err := Dial(ctx, Config{Addr: addr, Nick: prefix + strconv.Itoa(i), Handler: h})
+		if err != nil {
+			closeAll(conns)
+			return nil, fmt.Errorf("dial %d: %w", i, err)
 		}
-		heap1, rss1, g1 := memSnapshot()
-		b.ReportMetric(float64(heap1-heap0)/float64(n), "heap-B/conn")
-		b.ReportMetric(float64(rss1-rss0)/float64(n), "rss-B/conn")
-		b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/conn")
-		for _, c := range conns {
-			_ = c.Close("bye")
-			<-c.Done()
+		conns = append(conns, c)
+		if err := c.Send(ctx, nil, "JOIN", "#bench"); err != nil {
+			closeAll(conns)
+			return nil, err
 		}
+	}
+	for range n {
+		<-joined
+	}
+	return conns, nil
+}
+
+func closeAll(conns []*Conn) {
+	for _, c := range conns {
+		_ = c.Close("bye")
+		<-c.Done()
 	}
 }
 
@@ -159,10 +246,10 @@ func startFakeServerProcess(b *testing.B) (addr string, stop func()) {
 }
 
 // memSnapshot returns live heap bytes, resident set bytes and goroutines
-// after a GC.
+// after a GC that also returns freed memory to the OS.
 func memSnapshot() (heap, rss int64, goroutines int) {
 	runtime.GC()
-	runtime.GC()
+	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapAlloc), readRSS(), runtime.NumGoroutine()
