@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +36,7 @@ func (m *Module) moderateFromMatrix(ctx context.Context, n *network, evt *matrix
 	switch {
 	case c.Membership == "ban":
 		action = "ban"
-	case prevMembership(evt) == "ban":
+	case m.prevMembershipOf(ctx, evt) == "ban":
 		action = "unban"
 	}
 	u := n.userConnFor(evt.Sender, "")
@@ -58,14 +59,16 @@ func (m *Module) moderateFromMatrix(ctx context.Context, n *network, evt *matrix
 	if reason == "" {
 		reason = fmt.Sprintf("%s from Matrix by %s", strings.ToUpper(verbs[action][:1])+verbs[action][1:], evt.Sender)
 	}
-	mask := nick + "!*@*"
 	var lines [][]string
+	mask := ""
 	switch action {
 	case "kick":
 		lines = [][]string{{"KICK", channel, nick, reason}}
 	case "ban":
+		mask = n.banMask(nick)
 		lines = [][]string{{"MODE", channel, "+b", mask}, {"KICK", channel, nick, reason}}
 	case "unban":
+		mask = n.bannedMask(ctx, channel, nick)
 		lines = [][]string{{"MODE", channel, "-b", mask}}
 	}
 	for _, l := range lines {
@@ -74,13 +77,103 @@ func (m *Module) moderateFromMatrix(ctx context.Context, n *network, evt *matrix
 			return nil
 		}
 	}
+	n.rememberBan(ctx, channel, nick, action, mask)
 	return nil
+}
+
+// banMask is the mask a Matrix ban of nick sets on IRC. A nick-only ban is
+// evaded by changing nick, so when the user's host is known (from JOIN
+// lines, userhost-in-names NAMES replies and CHGHOST, kept in the shared
+// channel state) the ban names the host: *!*@host, or *!*ident@host when
+// someone else the bridge sees on the network (in any of its channels,
+// its own connections included) is on that host too (a web gateway, a
+// bouncer, a shared cloak). A mask that would still hit someone else, or
+// an unknown host, falls back to nick!*@*. A leading "~" (no ident
+// reply) is replaced by the "*" before the ident, so the ban holds whether
+// or not the user runs identd.
+func (n *network) banMask(nick string) string {
+	fallback := nick + "!*@*"
+	u, ok := n.state.User(nick)
+	if !ok || u.Host == "" {
+		return fallback
+	}
+	masks := []string{"*!*@" + u.Host}
+	if ident := strings.TrimPrefix(u.User, "~"); ident != "" {
+		masks = append(masks, "*!*"+ident+"@"+u.Host)
+	}
+	others := n.otherUsers(u.Nick)
+	for _, mask := range masks {
+		if !slices.ContainsFunc(others, func(o netstate.User) bool { return n.maskMatches(mask, o.Nick, o.User, o.Host) }) {
+			return mask
+		}
+	}
+	return fallback
+}
+
+// otherUsers lists the users in the bridge's channels except nick.
+func (n *network) otherUsers(nick string) []netstate.User {
+	seen := map[string]bool{n.fold(nick): true}
+	var out []netstate.User
+	for _, ch := range n.state.Channels() {
+		for _, mem := range n.state.Members(ch) {
+			if f := n.fold(mem.Nick); !seen[f] {
+				seen[f] = true
+				out = append(out, mem.User)
+			}
+		}
+	}
+	return out
+}
+
+// kvBan is the store key of the mask a Matrix ban set on nick in channel.
+func (n *network) kvBan(channel, nick string) string {
+	return "ban:" + n.id + ":" + n.fold(channel) + ":" + n.fold(nick)
+}
+
+// rememberBan keeps the mask a ban set, so the unban lifts the same one
+// (the user's host is usually forgotten once they were kicked), and
+// forgets it after the unban.
+func (n *network) rememberBan(ctx context.Context, channel, nick, action, mask string) {
+	var err error
+	switch action {
+	case "ban":
+		err = n.m.store.PutKV(ctx, ID, n.kvBan(channel, nick), []byte(mask))
+	case "unban":
+		err = n.m.store.DeleteKV(ctx, ID, n.kvBan(channel, nick))
+	}
+	if err != nil {
+		n.log().Warn("could not record a ban mask", "channel", channel, "nick", nick, "err", err)
+	}
+}
+
+// bannedMask is the mask to lift when a Matrix unban of nick arrives: the
+// one its ban set, else the one a ban would set now.
+func (n *network) bannedMask(ctx context.Context, channel, nick string) string {
+	if raw, err := n.m.store.GetKV(ctx, ID, n.kvBan(channel, nick)); err == nil && len(raw) > 0 {
+		return string(raw)
+	}
+	return n.banMask(nick)
 }
 
 var verbs = map[string]string{"kick": "kicked", "ban": "banned", "unban": "unbanned"}
 
 // isOperator reports whether prefix modes allow kicking and banning.
 func isOperator(modes string) bool { return strings.ContainsAny(modes, "qaoh") }
+
+// prevMembershipOf is the membership evt replaced. Homeservers need not
+// send unsigned data to appservices (Dendrite does not); then the event is
+// read back from the homeserver, whose client API includes it.
+func (m *Module) prevMembershipOf(ctx context.Context, evt *matrix.Event) string {
+	if prev := prevMembership(evt); prev != "" || len(evt.Unsigned) > 0 {
+		return prev
+	}
+	var ev matrix.Event
+	if err := m.client.Bot().EventContent(ctx, evt.RoomID, evt.ID, &ev); err != nil {
+		m.log.Info("previous membership unknown; a Matrix unban may be taken for a kick", "event_id", evt.ID, "err", err)
+		return ""
+	}
+	return prevMembership(&ev)
+}
 
 // prevMembership is the membership an m.room.member event replaced, from
 // its unsigned prev_content.

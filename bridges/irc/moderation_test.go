@@ -3,6 +3,7 @@ package irc
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,64 @@ func TestIdleCheckEvery(t *testing.T) {
 		if got := idleCheckEvery(in); got != want {
 			t.Errorf("idleCheckEvery(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestBanMask: a Matrix ban names the host when that is specific to the
+// user, the ident on a shared host, and the nick only when nothing else
+// tells the user apart.
+func TestBanMask(t *testing.T) {
+	for i, tc := range []struct {
+		members []string // sources in #a and #b ("#b:" prefix)
+		nick    string
+		want    string
+	}{
+		0: {[]string{"victim!~vic@home.example", "other!~o@elsewhere.example"}, "victim", "*!*@home.example"},
+		1: {[]string{"Victim!vic@home.example"}, "victim", "*!*@home.example"}, // casefolded lookup
+		// A gateway host shared with someone else: the ident tells them apart.
+		2: {[]string{"victim!~vic@gateway.example", "other!~o@gateway.example"}, "victim", "*!*vic@gateway.example"},
+		// Shared in another channel of the bridge counts too.
+		3: {[]string{"victim!~vic@gateway.example", "#b:other!~o@gateway.example"}, "victim", "*!*vic@gateway.example"},
+		// Same host and ident as someone else: only the nick is left.
+		4: {[]string{"victim!~web@gateway.example", "other!web@gateway.example"}, "victim", "victim!*@*"},
+		5: {[]string{"victim!~vic@h", "vicious!~vic@h"}, "victim", "victim!*@*"}, // *!*vic@h hits vicious too
+		// Host unknown (NAMES without userhost-in-names), or not in any channel.
+		6: {[]string{"victim"}, "victim", "victim!*@*"},
+		7: {nil, "victim", "victim!*@*"},
+		8: {[]string{"victim!@cloak/victim"}, "victim", "*!*@cloak/victim"}, // no ident known
+	} {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			m := newTestModule(t, "127.0.0.1:1")
+			n := m.networks["test"]
+			for _, src := range tc.members {
+				ch := "#a"
+				if rest, ok := strings.CutPrefix(src, "#b:"); ok {
+					ch, src = "#b", rest
+				}
+				n.state.Join(ch, src, "", "")
+			}
+			if got := n.banMask(tc.nick); got != tc.want {
+				t.Fatalf("banMask(%q) = %q, want %q", tc.nick, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestUnbanLiftsTheMaskTheBanSet: after the ban the user's host is
+// forgotten (kicked, gone); the unban still lifts the host mask.
+func TestUnbanLiftsTheMaskTheBanSet(t *testing.T) {
+	m := newTestModule(t, "127.0.0.1:1")
+	n := m.networks["test"]
+	ctx := t.Context()
+	n.state.Join("#a", "victim!~vic@home.example", "", "")
+	mask := n.banMask("victim")
+	n.rememberBan(ctx, "#a", "Victim", "ban", mask)
+	n.state.Part("#a", "victim", "kicked")
+	if got := n.bannedMask(ctx, "#A", "victim"); got != "*!*@home.example" {
+		t.Fatalf("unban mask %q, want *!*@home.example", got)
+	}
+	n.rememberBan(ctx, "#a", "victim", "unban", "*!*@home.example")
+	if got := n.bannedMask(ctx, "#a", "victim"); got != "victim!*@*" {
+		t.Fatalf("after the unban: mask %q, want the nick mask", got)
 	}
 }
