@@ -152,9 +152,11 @@ const notes = `Reading the figures:
   what its users' connections receive. In one channel every rejoin is broadcast to every member already back, and
   every joiner gets a NAMES reply listing them: about users²/2 JOIN lines, which both processes must write, read and
   parse. The ten-per-channel layout runs the same users at the same rate with a few dozen lines per rejoin: when it
-  reaches the floor and the one-channel storm registers everyone near the floor but rejoins much later, with the
-  bridge reading gigabytes and both processes busy for most of the storm, the one-channel time is that broadcast on
-  two shared cores, not the bridge's reconnect scheduling. Peak CPU is the bridge's, in cores over 250 ms windows.
+  reaches the floor, and the one-channel storm registers everyone near the floor but rejoins much later while the
+  bridge reads gigabytes and ergo_cpu_s is close to the whole storm (Ergo busy a full core throughout), the
+  one-channel time is the server's broadcast in one channel, not the bridge's reconnect scheduling. The bridge's own
+  share is bridge_cpu_s: reading, parsing and collecting those lines in ircconn, one read per line. Peak CPU is the
+  bridge's, in cores over 250 ms windows.
 `
 
 func le(x float64) func(float64) bool { return func(v float64) bool { return v <= x } }
