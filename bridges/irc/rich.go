@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/ergochat/irc-go/ircmsg"
@@ -351,37 +350,6 @@ func (n *network) reactionFromIRC(ctx context.Context, c *ircconn.Conn, m *ircms
 	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: p.room, Sender: sender,
 		Type: matrix.EventReaction, Content: raw, Timestamp: ts, Key: opKey}); err != nil {
 		n.log().Warn("could not queue IRC reaction", "err", err)
-	}
-}
-
-// redactFromIRC bridges REDACT <target> <msgid> [reason] to a Matrix
-// redaction of the linked event, sent by the bot (it has the power to
-// redact anyone's message in portals).
-func (n *network) redactFromIRC(ctx context.Context, c *ircconn.Conn, m *ircmsg.Message) {
-	if len(m.Params) < 2 || !isChannel(c, m.Params[0]) {
-		return
-	}
-	by := nickOf(m)
-	if n.isBridgedNick(by) {
-		return // a Matrix user's redaction: already in Matrix
-	}
-	p := n.portal(m.Params[0])
-	if p == nil {
-		return
-	}
-	link, err := n.m.store.MessageByRemote(ctx, ID, "msgid:"+m.Params[1])
-	if err != nil || link.RoomID != string(p.room) {
-		return
-	}
-	reason := "Deleted on IRC by " + by
-	if r := param(m, 2); r != "" {
-		reason += ": " + r
-	}
-	ts, _ := ircconn.ServerTime(m)
-	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpRedaction, Room: p.room,
-		Redacts: matrix.EventID(link.EventID), Reason: reason, Timestamp: ts,
-		Key: fmt.Sprintf("redact:%s", m.Params[1])}); err != nil {
-		n.log().Warn("could not queue IRC redaction", "err", err)
 	}
 }
 
