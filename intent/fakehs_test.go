@@ -557,6 +557,8 @@ type memOutboxStore struct {
 	result   map[int64]string
 	lastErr  map[int64]string
 	attempts map[int64]int
+	batches  []int // sizes of the completion batches
+	links    []store.MessageLink
 }
 
 func newMemOutboxStore() *memOutboxStore {
@@ -593,11 +595,17 @@ func (s *memOutboxStore) PendingOutbox(_ context.Context, limit int) ([]store.Ou
 	return out, nil
 }
 
-func (s *memOutboxStore) CompleteOutbox(_ context.Context, seq int64, result string) error {
+func (s *memOutboxStore) CompleteOutboxBatch(_ context.Context, done []store.OutboxCompletion) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state[seq] = "done"
-	s.result[seq] = result
+	s.batches = append(s.batches, len(done))
+	for _, d := range done {
+		s.state[d.Seq] = "done"
+		s.result[d.Seq] = d.Result
+		if d.Link != nil {
+			s.links = append(s.links, *d.Link)
+		}
+	}
 	return nil
 }
 

@@ -26,7 +26,9 @@ type OutboxStore interface {
 	Enqueue(ctx context.Context, item store.OutboxItem) (stored store.OutboxItem, duplicate bool, err error)
 	// PendingOutbox returns up to limit pending items, oldest first.
 	PendingOutbox(ctx context.Context, limit int) ([]store.OutboxItem, error)
-	CompleteOutbox(ctx context.Context, seq int64, result string) error
+	// CompleteOutboxBatch marks items delivered and stores their message
+	// links, all in one transaction.
+	CompleteOutboxBatch(ctx context.Context, done []store.OutboxCompletion) error
 	RecordOutboxAttempt(ctx context.Context, seq int64, errText string) error
 	FailOutbox(ctx context.Context, seq int64, errText string) error
 }
@@ -70,6 +72,16 @@ type Op struct {
 	// Key deduplicates: a second Send with the same Room and Key is ignored.
 	// Use the remote message ID. Empty means no deduplication.
 	Key string
+	// Link, when set, links the remote message to the event this op
+	// becomes: the link is stored in the same transaction that marks the
+	// item delivered (see store.Store.MessageByRemote).
+	Link *Link
+}
+
+// Link names a remote message for Op.Link.
+type Link struct {
+	Module   string
+	RemoteID string
 }
 
 type opPayload struct {
@@ -82,6 +94,8 @@ type opPayload struct {
 	Redacts  matrix.EventID  `json:"redacts,omitempty"`
 	Reason   string          `json:"reason,omitempty"`
 	TS       int64           `json:"ts,omitempty"`
+	LinkMod  string          `json:"link_module,omitempty"`
+	LinkID   string          `json:"link_remote,omitempty"`
 }
 
 func (op Op) validate() error {
@@ -123,6 +137,9 @@ func (op Op) validate() error {
 func (op Op) marshal() (json.RawMessage, error) {
 	pl := opPayload{Kind: op.Kind, Room: op.Room, Sender: op.Sender, Type: op.Type, StateKey: op.StateKey,
 		Content: op.Content, Redacts: op.Redacts, Reason: op.Reason}
+	if op.Link != nil {
+		pl.LinkMod, pl.LinkID = op.Link.Module, op.Link.RemoteID
+	}
 	if !op.Timestamp.IsZero() {
 		pl.TS = op.Timestamp.UnixMilli()
 	}
@@ -136,6 +153,9 @@ func decodeOp(item store.OutboxItem) (Op, error) {
 	}
 	op := Op{Kind: pl.Kind, Room: pl.Room, Sender: pl.Sender, Type: pl.Type, StateKey: pl.StateKey,
 		Content: pl.Content, Redacts: pl.Redacts, Reason: pl.Reason, Key: item.Key}
+	if pl.LinkMod != "" && pl.LinkID != "" {
+		op.Link = &Link{Module: pl.LinkMod, RemoteID: pl.LinkID}
+	}
 	if pl.TS != 0 {
 		op.Timestamp = time.UnixMilli(pl.TS)
 	}
@@ -178,7 +198,11 @@ type OutboxOptions struct {
 	// PollInterval is how often the store is rescanned for pending items
 	// (default 1 minute), a safety net behind the in-memory hand-off.
 	PollInterval time.Duration
-	// OnSent, if set, is called after an item was delivered.
+	// OnSent, if set, is called after an item was delivered and its
+	// completion committed to the store. Completions are committed in
+	// batches by one goroutine (group commit) while the room's next item is
+	// already being sent, so OnSent runs in delivery order per room but
+	// possibly after later items of the room were sent.
 	OnSent func(ctx context.Context, item store.OutboxItem, op Op, eventID matrix.EventID)
 	// OnFailed, if set, is called when an item failed permanently (a 4xx
 	// answer other than 429, or an undecodable payload), so a module can
@@ -212,6 +236,11 @@ type Outbox struct {
 	pumping  bool
 	recent   map[int64]struct{}
 	waiters  map[int64][]chan sendResult
+	// completing holds items delivered whose completion is not committed
+	// yet: a rescan of the store must not load them again.
+	completing map[int64]struct{}
+
+	doneCh chan completion
 
 	ready  chan *lane
 	pumpCh chan struct{}
@@ -240,6 +269,16 @@ type lane struct {
 	busy  bool
 }
 
+// completion is a delivered item waiting for the group commit.
+type completion struct {
+	item    store.OutboxItem
+	op      Op
+	eventID matrix.EventID
+}
+
+// completeBatch bounds the items committed in one transaction.
+const completeBatch = 256
+
 type sendResult struct {
 	eventID matrix.EventID
 	err     error
@@ -264,15 +303,17 @@ func NewOutbox(opts OutboxOptions) (*Outbox, error) {
 	}
 	opts.Retry = opts.Retry.withDefaults()
 	return &Outbox{
-		client:  opts.Client,
-		store:   opts.Store,
-		log:     opts.Logger,
-		opts:    opts,
-		lanes:   map[string]*lane{},
-		known:   map[int64]struct{}{},
-		waiters: map[int64][]chan sendResult{},
-		ready:   make(chan *lane, opts.MaxInMemory+1),
-		pumpCh:  make(chan struct{}, 1),
+		client:     opts.Client,
+		store:      opts.Store,
+		log:        opts.Logger,
+		opts:       opts,
+		lanes:      map[string]*lane{},
+		known:      map[int64]struct{}{},
+		waiters:    map[int64][]chan sendResult{},
+		completing: map[int64]struct{}{},
+		doneCh:     make(chan completion, completeBatch),
+		ready:      make(chan *lane, opts.MaxInMemory+1),
+		pumpCh:     make(chan struct{}, 1),
 	}, nil
 }
 
@@ -295,9 +336,13 @@ func (o *Outbox) Start(ctx context.Context) error {
 		o.mu.Unlock()
 		return err
 	}
+	var workers sync.WaitGroup
 	for range o.opts.Workers {
-		o.wg.Go(func() { o.work(ctx) })
+		workers.Go(func() { o.work(ctx) })
 	}
+	workersDone := make(chan struct{})
+	o.wg.Go(func() { workers.Wait(); close(workersDone) })
+	o.wg.Go(func() { o.completeLoop(ctx, workersDone) })
 	o.wg.Go(func() { o.pumpLoop(ctx) })
 	return nil
 }
@@ -400,6 +445,9 @@ func (o *Outbox) addLocked(p pendingItem) bool {
 	if _, ok := o.recent[p.item.Seq]; ok {
 		return false
 	}
+	if _, ok := o.completing[p.item.Seq]; ok {
+		return false
+	}
 	o.known[p.item.Seq] = struct{}{}
 	l := o.lanes[p.item.Queue]
 	if l == nil {
@@ -497,14 +545,12 @@ func (o *Outbox) attempt(ctx context.Context, l *lane) {
 	}
 	switch {
 	case err == nil:
-		if cerr := o.store.CompleteOutbox(ctx, head.item.Seq, string(eventID)); cerr != nil {
-			o.log.ErrorContext(ctx, "outbox: cannot mark item delivered; a restart will resend it (deduplicated by txn ID)",
-				slog.Int64("seq", head.item.Seq), slog.Any("error", cerr))
-		}
+		// The lane goes on at once; the completion is committed by
+		// completeLoop together with others. Should the process die first,
+		// the item is loaded again as uncertain and found in the room
+		// instead of being sent twice.
 		o.finish(l, head, sendResult{eventID: eventID})
-		if o.opts.OnSent != nil {
-			o.opts.OnSent(ctx, head.item, head.op, eventID)
-		}
+		o.doneCh <- completion{item: head.item, op: head.op, eventID: eventID}
 	case ctx.Err() != nil:
 		// Stopping: the item stays pending in the store.
 	case IsTransient(err):
@@ -548,6 +594,9 @@ func (o *Outbox) finish(l *lane, head pendingItem, res sendResult) {
 	defer o.mu.Unlock()
 	l.items = l.items[1:]
 	delete(o.known, head.item.Seq)
+	if res.err == nil {
+		o.completing[head.item.Seq] = struct{}{}
+	}
 	if o.pumping {
 		o.recent[head.item.Seq] = struct{}{}
 	}
@@ -565,6 +614,78 @@ func (o *Outbox) finish(l *lane, head pendingItem, res sendResult) {
 		select {
 		case o.pumpCh <- struct{}{}:
 		default:
+		}
+	}
+}
+
+// completeLoop commits the completions of delivered items in batches (one
+// transaction each, with their message links) and then calls OnSent. It
+// ends once the workers have ended and every completion is committed.
+func (o *Outbox) completeLoop(ctx context.Context, workersDone <-chan struct{}) {
+	batch := make([]completion, 0, completeBatch)
+	for {
+		select {
+		case c := <-o.doneCh:
+			batch = append(batch[:0], c)
+		case <-workersDone:
+			// Stopping: commit what the last attempts delivered, with a
+			// context of its own since ctx is cancelled.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			batch = batch[:0]
+			for len(o.doneCh) > 0 {
+				batch = append(batch, <-o.doneCh)
+			}
+			o.commit(fctx, batch)
+			return
+		}
+	more:
+		for len(batch) < completeBatch {
+			select {
+			case c := <-o.doneCh:
+				batch = append(batch, c)
+			default:
+				break more
+			}
+		}
+		o.commit(ctx, batch)
+	}
+}
+
+// commit stores the completions of batch, forgets them as completing and
+// calls OnSent for each.
+func (o *Outbox) commit(ctx context.Context, batch []completion) {
+	if len(batch) == 0 {
+		return
+	}
+	done := make([]store.OutboxCompletion, len(batch))
+	for i, c := range batch {
+		done[i] = store.OutboxCompletion{Seq: c.item.Seq, Result: string(c.eventID)}
+		if c.op.Link != nil && c.eventID != "" {
+			done[i].Link = &store.MessageLink{Module: c.op.Link.Module, RemoteID: c.op.Link.RemoteID,
+				RoomID: string(c.op.Room), EventID: string(c.eventID)}
+		}
+	}
+	if err := o.store.CompleteOutboxBatch(ctx, done); err != nil {
+		// One bad item must not hold back the others: commit one by one.
+		for i := range done {
+			if err := o.store.CompleteOutboxBatch(ctx, done[i:i+1]); err != nil {
+				o.log.ErrorContext(ctx, "outbox: cannot mark item delivered; a restart will look for it in the room before resending",
+					slog.Int64("seq", done[i].Seq), slog.Any("error", err))
+			}
+		}
+	}
+	o.mu.Lock()
+	for _, c := range batch {
+		delete(o.completing, c.item.Seq)
+		if o.pumping {
+			o.recent[c.item.Seq] = struct{}{}
+		}
+	}
+	o.mu.Unlock()
+	if o.opts.OnSent != nil {
+		for _, c := range batch {
+			o.opts.OnSent(ctx, c.item, c.op, c.eventID)
 		}
 	}
 }

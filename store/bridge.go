@@ -102,14 +102,22 @@ func (s *Store) Portals(ctx context.Context, module string) ([]Portal, error) {
 // PutMessageLink creates or replaces the link of a remote message
 // (Module, RemoteID) to a Matrix event.
 func (s *Store) PutMessageLink(ctx context.Context, m MessageLink) error {
-	if m.Module == "" || m.RemoteID == "" || m.EventID == "" {
-		return errors.New("store: put message link: empty module, remote ID or event ID")
+	if err := m.validate(); err != nil {
+		return err
 	}
-	_, err := s.exec(ctx, `INSERT INTO message_link (module, remote_id, room_id, event_id) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (module, remote_id) DO UPDATE SET room_id = excluded.room_id, event_id = excluded.event_id`,
-		m.Module, m.RemoteID, m.RoomID, m.EventID)
+	_, err := s.exec(ctx, putMessageLinkSQL, m.Module, m.RemoteID, m.RoomID, m.EventID)
 	if err != nil {
 		return fmt.Errorf("put message link %s/%s: %w", m.Module, m.RemoteID, err)
+	}
+	return nil
+}
+
+const putMessageLinkSQL = `INSERT INTO message_link (module, remote_id, room_id, event_id) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (module, remote_id) DO UPDATE SET room_id = excluded.room_id, event_id = excluded.event_id`
+
+func (m MessageLink) validate() error {
+	if m.Module == "" || m.RemoteID == "" || m.EventID == "" {
+		return errors.New("store: put message link: empty module, remote ID or event ID")
 	}
 	return nil
 }

@@ -117,9 +117,66 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxItem, err
 // CompleteOutbox marks item seq as delivered; result records the outcome,
 // for example the event ID the homeserver returned. Its key stays reserved.
 func (s *Store) CompleteOutbox(ctx context.Context, seq int64, result string) error {
-	return s.updateOutbox(ctx, "complete", seq,
-		`UPDATE outbox SET state = 1, result = $2, finished_us = $3 WHERE seq = $1`,
-		result, time.Now().UnixMicro())
+	return s.updateOutbox(ctx, "complete", seq, completeOutboxSQL, result, time.Now().UnixMicro())
+}
+
+const completeOutboxSQL = `UPDATE outbox SET state = 1, result = $2, finished_us = $3 WHERE seq = $1`
+
+// OutboxCompletion is one delivered outbox item for CompleteOutboxBatch.
+type OutboxCompletion struct {
+	Seq int64
+	// Result records the outcome, for example the event ID.
+	Result string
+	// Link, when not nil, is stored (or replaced) with the completion, so
+	// a remote message and the event it became are linked atomically with
+	// the item leaving the outbox.
+	Link *MessageLink
+}
+
+// CompleteOutboxBatch marks several items delivered, and stores their
+// message links, in one transaction: the outbox's group commit. An item that
+// is not in the store makes the whole batch fail with ErrNotFound, like
+// CompleteOutbox.
+func (s *Store) CompleteOutboxBatch(ctx context.Context, done []OutboxCompletion) error {
+	if len(done) == 0 {
+		return nil
+	}
+	complete, err := s.prepared(ctx, completeOutboxSQL)
+	if err != nil {
+		return fmt.Errorf("complete %d outbox items: %w", len(done), err)
+	}
+	link, err := s.prepared(ctx, putMessageLinkSQL)
+	if err != nil {
+		return fmt.Errorf("complete %d outbox items: %w", len(done), err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("complete %d outbox items: begin: %w", len(done), err)
+	}
+	complete, link = tx.StmtContext(ctx, complete), tx.StmtContext(ctx, link)
+	now := time.Now().UnixMicro()
+	for _, d := range done {
+		res, err := complete.ExecContext(ctx, d.Seq, d.Result, now)
+		if err == nil {
+			var n int64
+			if n, err = res.RowsAffected(); err == nil && n == 0 {
+				err = ErrNotFound
+			}
+		}
+		if err == nil && d.Link != nil {
+			if err = d.Link.validate(); err == nil {
+				_, err = link.ExecContext(ctx, d.Link.Module, d.Link.RemoteID, d.Link.RoomID, d.Link.EventID)
+			}
+		}
+		if err != nil {
+			rollback(tx)
+			return fmt.Errorf("complete outbox item %d: %w", d.Seq, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("complete %d outbox items: commit: %w", len(done), err)
+	}
+	return nil
 }
 
 // RecordOutboxAttempt counts one failed delivery attempt of item seq and

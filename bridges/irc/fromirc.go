@@ -17,7 +17,6 @@ import (
 	"github.com/causewaybridge/causeway/bridges/irc/netstate"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // botHandler is the bot connection's ircconn.Handler: the single reader of
@@ -260,7 +259,7 @@ func (n *network) channelMessage(ctx context.Context, m *ircmsg.Message, channel
 	n.ensureProfile(ctx, sender, nick, p.room)
 	raw, _ := json.Marshal(content)
 	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: p.room, Sender: sender,
-		Type: matrix.EventMessage, Content: raw, Timestamp: ts, Key: key}); err != nil {
+		Type: matrix.EventMessage, Content: raw, Timestamp: ts, Key: key, Link: msgLink(key)}); err != nil {
 		n.log().Error("could not queue IRC message for Matrix", "channel", channel, "err", err)
 	}
 }
@@ -300,6 +299,17 @@ func (n *network) mentionLookup(nick string) (matrix.UserID, bool) {
 		return "", false
 	}
 	return u.user, true
+}
+
+// msgLink asks the outbox to link an IRC message with a msgid (an outbox key
+// from remoteKey) to the event it becomes, in the transaction that completes
+// the send; replies, edits and REDACTs find the event by it.
+func msgLink(key string) *intent.Link {
+	id, ok := strings.CutPrefix(key, "irc:")
+	if !ok {
+		return nil
+	}
+	return &intent.Link{Module: ID, RemoteID: "msgid:" + id}
 }
 
 // remoteKey identifies an IRC message for deduplication: its msgid, or a
@@ -440,16 +450,12 @@ func (n *network) backfillBatch(ctx context.Context, b *ircconn.Batch) {
 	}
 }
 
-// OnOutboxSent implements bridges.SentListener: it remembers which Matrix
-// event an IRC message became, for replies and redactions.
+// OnOutboxSent implements bridges.SentListener: it notes the newest bridged
+// message of each channel for the history catch-up after downtime.
 func (m *Module) OnOutboxSent(ctx context.Context, op intent.Op, eventID matrix.EventID) {
 	id, ok := strings.CutPrefix(op.Key, "irc:")
 	if !ok || eventID == "" {
 		return
 	}
-	m.noteBridged(op, id)
-	if err := m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:" + id,
-		RoomID: string(op.Room), EventID: string(eventID)}); err != nil {
-		m.log.Warn("could not record message link", "msgid", id, "err", err)
-	}
+	m.noteBridged(op, id) // the msgid→event link was stored with the completion (op.Link)
 }

@@ -344,11 +344,11 @@ func (n *network) reactionFromIRC(ctx context.Context, c *ircconn.Conn, m *ircms
 	ts, _ := ircconn.ServerTime(m)
 	opKey := ""
 	if id := ircconn.MsgID(m); id != "" {
-		opKey = "irc:" + id // recorded by OnOutboxSent, so REDACT can remove it
+		opKey = "irc:" + id // linked to the event on delivery (msgLink), so REDACT can remove it
 	}
 	n.ensureProfile(ctx, sender, nick, p.room)
 	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: p.room, Sender: sender,
-		Type: matrix.EventReaction, Content: raw, Timestamp: ts, Key: opKey}); err != nil {
+		Type: matrix.EventReaction, Content: raw, Timestamp: ts, Key: opKey, Link: msgLink(opKey)}); err != nil {
 		n.log().Warn("could not queue IRC reaction", "err", err)
 	}
 }

@@ -15,6 +15,40 @@ func runOutbox(t *testing.T, open OpenFunc) {
 	t.Run("AttemptsCompleteFail", func(t *testing.T) { testOutboxLifecycle(t, open(t)) })
 	t.Run("UnknownItem", func(t *testing.T) { testOutboxUnknown(t, open(t)) })
 	t.Run("PruneOutbox", func(t *testing.T) { testPruneOutbox(t, open(t)) })
+	t.Run("CompleteBatchWithLinks", func(t *testing.T) { testCompleteBatch(t, open(t)) })
+}
+
+// testCompleteBatch: a batch completes its items and stores their links
+// together; a batch naming an unknown item changes nothing.
+func testCompleteBatch(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	a, _ := mustEnqueue(t, s, "!r", "a", "A")
+	b, _ := mustEnqueue(t, s, "!r", "b", "B")
+	c, _ := mustEnqueue(t, s, "!r", "c", "C")
+	link := &store.MessageLink{Module: "m", RemoteID: "msgid:a", RoomID: "!r", EventID: "$a"}
+	if err := s.CompleteOutboxBatch(ctx, []store.OutboxCompletion{{Seq: a.Seq, Result: "$a", Link: link}, {Seq: b.Seq, Result: "$b"}}); err != nil {
+		t.Fatalf("CompleteOutboxBatch: %v", err)
+	}
+	if got := payloads(mustPendingOutbox(t, s)); got != "[C]" {
+		t.Fatalf("pending after batch = %s, want [C]", got)
+	}
+	if got, err := s.MessageByRemote(ctx, "m", "msgid:a"); err != nil || got.EventID != "$a" {
+		t.Fatalf("link stored with the batch = %+v, %v; want $a", got, err)
+	}
+	bad := &store.MessageLink{Module: "m", RemoteID: "msgid:c", RoomID: "!r", EventID: "$c"}
+	err := s.CompleteOutboxBatch(ctx, []store.OutboxCompletion{{Seq: c.Seq, Result: "$c", Link: bad}, {Seq: 424242, Result: "$x"}})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("batch with an unknown item: err = %v, want ErrNotFound", err)
+	}
+	if got := payloads(mustPendingOutbox(t, s)); got != "[C]" {
+		t.Fatalf("a failed batch completed items: pending = %s, want [C]", got)
+	}
+	if _, err := s.MessageByRemote(ctx, "m", "msgid:c"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a failed batch stored its link: err = %v, want ErrNotFound", err)
+	}
+	if err := s.CompleteOutboxBatch(ctx, nil); err != nil {
+		t.Fatalf("empty batch: %v", err)
+	}
 }
 
 func mustEnqueue(t *testing.T, s *store.Store, queue, key, payload string) (store.OutboxItem, bool) {
