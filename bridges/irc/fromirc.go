@@ -237,10 +237,8 @@ func (n *network) channelMessage(ctx context.Context, m *ircmsg.Message, channel
 	if !history && n.isBridgedNick(nick) {
 		return // a Matrix user's message echoed by IRC: already in Matrix
 	}
-	if id := ircconn.MsgID(m); history && id != "" {
-		if _, err := n.m.store.MessageByRemote(ctx, ID, "msgid:"+id); err == nil {
-			return // sent from Matrix, or bridged before
-		}
+	if n.relayedByBridge(m, history) || (history && n.m.sentOrBridged(ctx, m)) { // history.go
+		return
 	}
 	content := n.contentFromIRC(text, notice)
 	if content == nil {

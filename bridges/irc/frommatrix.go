@@ -218,12 +218,16 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 	}
 	lines = n.fitLines(ctx, c, evt, command, target, lines)
 	var last *ircconn.Delivery
+	var earlier []string             // msgids of the lines before the last
 	tags := n.replyTags(ctx, c, evt) // rich.go: +draft/reply, on the first line only
 	for _, l := range lines {
 		d, err := c.SendMessage(ctx, tags, command, target, l)
 		if err != nil && !errors.Is(err, ircconn.ErrUnconfirmed) {
 			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
 			return nil
+		}
+		if last != nil && last.MsgID != "" {
+			earlier = append(earlier, last.MsgID)
 		}
 		last, tags = d, nil
 	}
@@ -234,6 +238,7 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 	if last != nil && last.MsgID != "" {
 		_ = n.m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:" + last.MsgID,
 			RoomID: string(evt.RoomID), EventID: string(evt.ID)})
+		n.linkEarlierLines(ctx, evt, earlier) // history.go: so a catch-up skips them too
 	}
 	return nil
 }
@@ -312,7 +317,7 @@ func (n *network) relay(ctx context.Context, user matrix.UserID, target, command
 	nick := ircfmt.SanitizeNick(user.Localpart(), 20)
 	for _, l := range lines {
 		if bot.HasCap("draft/relaymsg") {
-			err = bot.Send(ctx, nil, "RELAYMSG", target, nick+"/m", l)
+			err = bot.Send(ctx, nil, "RELAYMSG", target, nick+relaySuffix, l)
 		} else {
 			_, err = bot.SendMessage(ctx, nil, command, target, "<"+nick+"> "+l)
 		}

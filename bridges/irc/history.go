@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
 
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/intent"
@@ -169,4 +172,73 @@ func (n *network) noteSent(channel string, d *ircconn.Delivery) {
 		return
 	}
 	n.markBridged(n.fold(channel), historyMark{MsgID: d.MsgID, TS: d.ServerTime.UnixMilli()})
+}
+
+// relaySuffix ends the nicks the bot relays Matrix users under with
+// RELAYMSG ("alice/m").
+const relaySuffix = "/m"
+
+// tagRelaymsg names the relayer of a RELAYMSG line.
+const tagRelaymsg = "draft/relaymsg"
+
+// relayedByBridge reports lines the bot itself relayed for Matrix users:
+// RELAYMSG lines tagged with the bot's nick (the server echoes them to the
+// bot), and in history, where the tag is not kept, lines from a nick with
+// the bridge's relay suffix, and the bot's own "<nick> text" lines (the bot
+// says nothing else in channels). They came from Matrix: bridging them
+// back would duplicate them.
+func (n *network) relayedByBridge(m *ircmsg.Message, history bool) bool {
+	nick := nickOf(m)
+	bot := n.botNick()
+	if ok, relayer := m.GetTag(tagRelaymsg); ok {
+		return relayer != "" && n.fold(relayer) == n.fold(bot)
+	}
+	if !history {
+		return false
+	}
+	return strings.HasSuffix(nick, relaySuffix) || (bot != "" && n.fold(nick) == n.fold(bot))
+}
+
+// botNick is the bot's current nick, or the configured one while it is
+// not connected.
+func (n *network) botNick() string {
+	n.mu.Lock()
+	bot := n.bot
+	n.mu.Unlock()
+	if bot != nil {
+		return bot.Nick()
+	}
+	return n.cfg.Bot.Nick
+}
+
+// kvSentLine is the message link of a line, other than the last, of a
+// Matrix message sent as several IRC lines. The last line's link
+// ("msgid:") sorts first among the event's links, so replies and
+// redactions keep naming it.
+func kvSentLine(msgid string) string { return "sentline:" + msgid }
+
+// linkEarlierLines links the msgids of a multi-line message's earlier
+// lines to its event.
+func (n *network) linkEarlierLines(ctx context.Context, evt *matrix.Event, msgids []string) {
+	for _, id := range msgids {
+		if err := n.m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: kvSentLine(id),
+			RoomID: string(evt.RoomID), EventID: string(evt.ID)}); err != nil {
+			n.log().Warn("could not link a line of a sent message", "msgid", id, "err", err)
+		}
+	}
+}
+
+// sentOrBridged reports whether the msgid of a history line is linked to
+// a Matrix event: sent from Matrix (any of its lines) or bridged before.
+func (m *Module) sentOrBridged(ctx context.Context, msg *ircmsg.Message) bool {
+	id := ircconn.MsgID(msg)
+	if id == "" {
+		return false
+	}
+	for _, remote := range []string{"msgid:" + id, kvSentLine(id)} {
+		if _, err := m.store.MessageByRemote(ctx, ID, remote); err == nil {
+			return true
+		}
+	}
+	return false
 }
