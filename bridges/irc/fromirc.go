@@ -115,7 +115,7 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 	case "TAGMSG":
 		n.reactionFromIRC(ctx, c, m) // rich.go
 	case "REDACT":
-		n.redactFromIRC(ctx, c, m) // rich.go
+		n.redactFromIRC(ctx, c, m) // redact.go
 	case "CHGHOST":
 		if len(m.Params) >= 2 {
 			n.state.ChangeHost(nickOf(m), m.Params[0], m.Params[1])
