@@ -198,6 +198,10 @@ type OutboxOptions struct {
 	// PollInterval is how often the store is rescanned for pending items
 	// (default 1 minute), a safety net behind the in-memory hand-off.
 	PollInterval time.Duration
+	// CommitDelay is how long delivered items are gathered before their
+	// completions are committed in one transaction (default 20ms). It does
+	// not delay deliveries: a room's next item is sent meanwhile.
+	CommitDelay time.Duration
 	// OnSent, if set, is called after an item was delivered and its
 	// completion committed to the store. Completions are committed in
 	// batches by one goroutine (group commit) while the room's next item is
@@ -300,6 +304,9 @@ func NewOutbox(opts OutboxOptions) (*Outbox, error) {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Minute
+	}
+	if opts.CommitDelay <= 0 {
+		opts.CommitDelay = 20 * time.Millisecond
 	}
 	opts.Retry = opts.Retry.withDefaults()
 	return &Outbox{
@@ -549,8 +556,13 @@ func (o *Outbox) attempt(ctx context.Context, l *lane) {
 		// completeLoop together with others. Should the process die first,
 		// the item is loaded again as uncertain and found in the room
 		// instead of being sent twice.
-		o.finish(l, head, sendResult{eventID: eventID})
+		// The completion is queued before the lane is handed back, so
+		// completions (and OnSent) keep the room's order.
+		o.mu.Lock()
+		o.completing[head.item.Seq] = struct{}{}
+		o.mu.Unlock()
 		o.doneCh <- completion{item: head.item, op: head.op, eventID: eventID}
+		o.finish(l, head, sendResult{eventID: eventID})
 	case ctx.Err() != nil:
 		// Stopping: the item stays pending in the store.
 	case IsTransient(err):
@@ -594,9 +606,6 @@ func (o *Outbox) finish(l *lane, head pendingItem, res sendResult) {
 	defer o.mu.Unlock()
 	l.items = l.items[1:]
 	delete(o.known, head.item.Seq)
-	if res.err == nil {
-		o.completing[head.item.Seq] = struct{}{}
-	}
 	if o.pumping {
 		o.recent[head.item.Seq] = struct{}{}
 	}
@@ -639,15 +648,31 @@ func (o *Outbox) completeLoop(ctx context.Context, workersDone <-chan struct{}) 
 			o.commit(fctx, batch)
 			return
 		}
-	more:
+		// Gather what else is delivered within CommitDelay: the lanes do
+		// not wait for this, and one transaction for several items costs
+		// about what one costs for a single item.
+		timer := time.NewTimer(o.opts.CommitDelay)
+	gather:
 		for len(batch) < completeBatch {
+			select { // what is queued already goes first
+			case c := <-o.doneCh:
+				batch = append(batch, c)
+				continue
+			default:
+			}
 			select {
 			case c := <-o.doneCh:
 				batch = append(batch, c)
-			default:
-				break more
+			case <-timer.C:
+				break gather
+			case <-workersDone:
+				for len(o.doneCh) > 0 && len(batch) < completeBatch {
+					batch = append(batch, <-o.doneCh)
+				}
+				break gather
 			}
 		}
+		timer.Stop()
 		o.commit(ctx, batch)
 	}
 }
@@ -680,6 +705,14 @@ func (o *Outbox) commit(ctx context.Context, batch []completion) {
 		delete(o.completing, c.item.Seq)
 		if o.pumping {
 			o.recent[c.item.Seq] = struct{}{}
+		}
+	}
+	// A rescan that ran before this commit saw these items still pending
+	// and may have stopped short of the newer ones: rescan again.
+	if o.overflow && len(o.known) <= o.opts.MaxInMemory/2 {
+		select {
+		case o.pumpCh <- struct{}{}:
+		default:
 		}
 	}
 	o.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
@@ -37,7 +38,7 @@ func TestOutboxGroupCommit(t *testing.T) {
 	hs.makeRoom(room1, false, alice)
 	st := &gatedStore{memOutboxStore: newMemOutboxStore(), entered: make(chan struct{}), release: make(chan struct{})}
 	sent := make(chan string, 100)
-	o := newTestOutbox(t, newTestClient(t, hs, nil), st, OutboxOptions{Workers: 2,
+	o := newTestOutbox(t, newTestClient(t, hs, nil), st, OutboxOptions{Workers: 2, CommitDelay: time.Nanosecond,
 		OnSent: func(_ context.Context, item store.OutboxItem, _ Op, _ matrix.EventID) { sent <- item.Key }})
 
 	const n = 20
