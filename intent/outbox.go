@@ -199,7 +199,7 @@ type OutboxOptions struct {
 	// (default 1 minute), a safety net behind the in-memory hand-off.
 	PollInterval time.Duration
 	// CommitDelay is how long delivered items are gathered before their
-	// completions are committed in one transaction (default 20ms). It does
+	// completions are committed in one transaction (default 100ms). It does
 	// not delay deliveries: a room's next item is sent meanwhile.
 	CommitDelay time.Duration
 	// OnSent, if set, is called after an item was delivered and its
@@ -306,7 +306,7 @@ func NewOutbox(opts OutboxOptions) (*Outbox, error) {
 		opts.PollInterval = time.Minute
 	}
 	if opts.CommitDelay <= 0 {
-		opts.CommitDelay = 20 * time.Millisecond
+		opts.CommitDelay = 100 * time.Millisecond
 	}
 	opts.Retry = opts.Retry.withDefaults()
 	return &Outbox{

@@ -25,7 +25,7 @@ eval "$(bash scripts/stack.sh env)"
 
 # package:benchmark-regex pairs; each line of the table names its target.
 BENCHES=(
-	"./store:^BenchmarkIngest$"
+	"./store:^Benchmark(Ingest|OutboxCompletion)$"
 	"./appservice:^BenchmarkTransactionHTTP"
 	"./puppet:^Benchmark(Format|Parse)"
 	"./intent:^BenchmarkOutbox"
