@@ -113,18 +113,18 @@ func readBody(c echo.Context) ([]byte, bool) {
 // when the stable one is absent; other keys (to-device, device lists) are
 // ignored.
 func decodeTransaction(body []byte) (*transaction, error) {
-	if !json.Valid(body) {
-		return nil, &badRequest{codeNotJSON, "request body is not valid JSON"}
-	}
-	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) == 0 || b[0] != '{' {
-		return nil, &badRequest{codeBadJSON, "transaction must be a JSON object"}
-	}
 	var raw struct {
 		Events            json.RawMessage `json:"events"`
 		Ephemeral         json.RawMessage `json:"ephemeral"`
 		UnstableEphemeral json.RawMessage `json:"de.sorunome.msc2409.ephemeral"`
 	}
-	if err := json.Unmarshal(body, &raw); err != nil {
+	// Unmarshal validates as it goes; the separate validity scan is only
+	// needed to tell "not JSON" from "JSON of the wrong shape".
+	err := json.Unmarshal(body, &raw)
+	if err != nil && !json.Valid(body) {
+		return nil, &badRequest{codeNotJSON, "request body is not valid JSON"}
+	}
+	if b := bytes.TrimLeft(body, " \t\r\n"); err != nil || len(b) == 0 || b[0] != '{' {
 		return nil, &badRequest{codeBadJSON, "transaction must be a JSON object"}
 	}
 	pdus, err := decodeEvents(raw.Events, "events", true)
