@@ -20,6 +20,11 @@ import (
 // concerns.
 var splitNicks = []string{"leafa", "leafb"}
 
+// splitLurker is on the leaf and in the channel too, but never speaks, so
+// (lazy membership) it never appears in Matrix: a netsplit must not make
+// it appear either.
+const splitLurker = "leafquiet"
+
 // splitEnv is a bridged channel on a network of two linked InspIRCd
 // servers: the bridge, a Matrix user and the IRC user "watcher" are on the
 // hub, the users splitNicks on the leaf.
@@ -70,11 +75,11 @@ func startSplitEnv(t *testing.T, hold time.Duration) *splitEnv {
 
 func puppetOf(nick string) matrix.UserID { return matrix.UserID("@irc_test_" + nick + ":localhost") }
 
-// joinLeafUsers connects splitNicks to the leaf and joins them to the
-// channel.
+// joinLeafUsers connects splitNicks and splitLurker to the leaf and joins
+// them to the channel.
 func (e *splitEnv) joinLeafUsers() {
 	e.t.Helper()
-	for _, nick := range splitNicks {
+	for _, nick := range append([]string{splitLurker}, splitNicks...) {
 		c := integration.DialIRC(e.t, e.link.Leaf.Addr(), nick)
 		if err := c.Join(splitChannel); err != nil {
 			e.t.Fatal(err)
@@ -210,7 +215,7 @@ func TestIntegrationIRCNetsplit(t *testing.T) {
 		if err := e.link.WaitLinked(e.ctx); err != nil {
 			t.Fatal(err)
 		}
-		for _, nick := range splitNicks {
+		for _, nick := range append([]string{splitLurker}, splitNicks...) {
 			if _, err := e.watcher.WaitFor(func(l *integration.Line) bool {
 				return l.Command == "JOIN" && strings.EqualFold(l.Nick(), nick)
 			}, 60*time.Second); err != nil {
@@ -238,6 +243,9 @@ func TestIntegrationIRCNetsplit(t *testing.T) {
 				t.Errorf("%s: membership %v in Matrix (%s): want one join and no leave across a healed split",
 					nick, seq[puppetOf(nick)], describeLeaves(leaves, splitAt))
 			}
+		}
+		if m := seq[puppetOf(splitLurker)]; len(m) != 0 {
+			t.Errorf("%s never spoke but has memberships %v in Matrix", splitLurker, m)
 		}
 		var got []string
 		for _, nick := range splitNicks {
@@ -281,6 +289,9 @@ func TestIntegrationIRCNetsplit(t *testing.T) {
 			// The bridge sends "quit: hub.test leaf.test" as the reason,
 			// but Dendrite 0.15.2 drops the reason of /leave, so it is
 			// not checked here.
+		}
+		if m := seq[puppetOf(splitLurker)]; len(m) != 0 {
+			t.Errorf("%s never spoke but has memberships %v in Matrix", splitLurker, m)
 		}
 	})
 }
