@@ -64,9 +64,10 @@ type RetryPolicy struct {
 
 // Options configure a [Server]. HSToken, Inbox and Handler are required.
 type Options struct {
-	// ListenAddr is the TCP address Start listens on, such as
-	// "127.0.0.1:29320". When empty, Start only starts processing and the
-	// caller serves HTTPHandler itself.
+	// ListenAddr is the address Start listens on: TCP host:port such as
+	// "127.0.0.1:29320", or "unix:PATH" for a Unix socket (a stale socket
+	// file nobody listens on is replaced). When empty, Start only starts
+	// processing and the caller serves HTTPHandler itself.
 	ListenAddr string
 	// HSToken is the hs_token of the registration; the homeserver presents
 	// it on every request.
@@ -206,7 +207,7 @@ func (s *Server) Start(ctx context.Context) error {
 	var ln net.Listener
 	if s.opts.ListenAddr != "" {
 		var err error
-		ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.opts.ListenAddr)
+		ln, err = Listen(ctx, s.opts.ListenAddr)
 		if err != nil {
 			return fmt.Errorf("appservice: listen on %s: %w", s.opts.ListenAddr, err)
 		}

@@ -46,9 +46,11 @@ type Homeserver struct {
 type Appservice struct {
 	// ID is the registration ID.
 	ID string `yaml:"id"`
-	// Address is the host:port the transaction API listens on.
+	// Address is the host:port the transaction API listens on, or
+	// "unix:PATH" for a Unix socket.
 	Address string `yaml:"address"`
-	// URL is how the homeserver reaches Address (written into the registration).
+	// URL is how the homeserver reaches Address (written into the
+	// registration): http(s)://… or, for a Unix socket, unix://PATH.
 	URL string `yaml:"url"`
 	// BotLocalpart is the localpart of the bridge bot user.
 	BotLocalpart string `yaml:"bot_localpart"`
@@ -194,7 +196,11 @@ func (c *Config) applyDefaults() {
 		c.Appservice.Address = DefaultAddress
 	}
 	if c.Appservice.URL == "" {
-		c.Appservice.URL = "http://" + c.Appservice.Address
+		if path, ok := strings.CutPrefix(c.Appservice.Address, "unix:"); ok {
+			c.Appservice.URL = "unix://" + path
+		} else {
+			c.Appservice.URL = "http://" + c.Appservice.Address
+		}
 	}
 	if c.Appservice.BotLocalpart == "" {
 		c.Appservice.BotLocalpart = DefaultBotLocalpart
@@ -232,8 +238,15 @@ func (c *Config) Validate() error {
 	if c.Homeserver.ServerName == "" {
 		errs = append(errs, errors.New("homeserver.server_name is required"))
 	}
-	if u, err := url.Parse(c.Appservice.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("appservice.url %q must be an http(s) URL", c.Appservice.URL))
+	if path, ok := strings.CutPrefix(c.Appservice.URL, "unix://"); ok {
+		if path == "" {
+			errs = append(errs, fmt.Errorf("appservice.url %q names no socket path", c.Appservice.URL))
+		}
+	} else if u, err := url.Parse(c.Appservice.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("appservice.url %q must be an http(s) URL or unix://PATH", c.Appservice.URL))
+	}
+	if c.Appservice.Address == "unix:" {
+		errs = append(errs, errors.New("appservice.address \"unix:\" names no socket path"))
 	}
 	if !localpartRE.MatchString(c.Appservice.BotLocalpart) {
 		errs = append(errs, fmt.Errorf("appservice.bot_localpart %q may only contain a-z 0-9 . _ = - /", c.Appservice.BotLocalpart))

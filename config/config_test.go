@@ -115,3 +115,18 @@ func TestMalformedYAML(t *testing.T) {
 		t.Fatal("want error for empty file")
 	}
 }
+
+func TestUnixSocketAddress(t *testing.T) {
+	c, err := Parse([]byte(minimal+"appservice:\n  address: unix:/run/causeway/as.sock\n"), "cfg.yaml", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Appservice.URL != "unix:///run/causeway/as.sock" {
+		t.Fatalf("URL for a unix address = %q, want unix:///run/causeway/as.sock", c.Appservice.URL)
+	}
+	for _, bad := range []string{"appservice:\n  address: \"unix:\"\n", "appservice:\n  url: unix://\n"} {
+		if _, err := Parse([]byte(minimal+bad), "cfg.yaml", env(nil)); err == nil || !strings.Contains(err.Error(), "socket path") {
+			t.Errorf("%q: err = %v, want an error about the socket path", bad, err)
+		}
+	}
+}

@@ -39,8 +39,17 @@ type testBridge struct {
 // registration and the bridge against it.
 func startStack(t *testing.T, dbURL string) *testBridge {
 	t.Helper()
+	return startStackOn(t, dbURL, "")
+}
+
+// startStackOn is startStack with the appservice listening on listen
+// (empty: a free TCP port on 127.0.0.1).
+func startStackOn(t *testing.T, dbURL, listen string) *testBridge {
+	t.Helper()
 	dir := t.TempDir()
-	port := integration.FreePort(t)
+	if listen == "" {
+		listen = fmt.Sprintf("127.0.0.1:%d", integration.FreePort(t))
+	}
 	if dbURL == "" {
 		dbURL = "sqlite:" + filepath.Join(dir, "causeway.db")
 	}
@@ -53,7 +62,7 @@ func startStack(t *testing.T, dbURL string) *testBridge {
   server_name: localhost
   ephemeral_sync: true
 appservice:
-  address: 127.0.0.1:%d
+  address: %s
   registration: %s
   admins: ["@admin:localhost"]
 database:
@@ -63,7 +72,7 @@ logging:
 bridges:
   loopback:
     echo: true
-`, hsURL, port, regPath, dbURL)
+`, hsURL, listen, regPath, dbURL)
 	}
 	cfg, err := config.Parse([]byte(cfgText("http://127.0.0.1:1")), "test-config", os.LookupEnv)
 	if err != nil {
@@ -325,6 +334,39 @@ func TestIntegrationPostgresBackend(t *testing.T) {
 	}
 	if _, err := user.WaitForMessage(ctx, room, "pg heard: on postgres"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIntegrationUnixSocket runs the invite-and-talk flow with the
+// appservice listening on a Unix socket (registration url unix://PATH):
+// Dendrite pushes transactions over it and keeps the connection alive,
+// where over TCP it opens a new connection per transaction.
+func TestIntegrationUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "as.sock")
+	tb := startStackOn(t, "", "unix:"+sock)
+	ctx := testCtx(t, time.Minute)
+	if got := tb.cfg.Appservice.URL; got != "unix://"+sock {
+		t.Fatalf("registration URL %q, want unix://%s", got, sock)
+	}
+	user := register(t, ctx, tb.hs, "ursula")
+	room, err := user.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := user.Invite(ctx, room, "@loop_us:localhost"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.WaitForMembership(ctx, room, "@loop_us:localhost", "join"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		body := fmt.Sprintf("over the socket %d", i)
+		if _, err := user.SendText(ctx, room, body); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.WaitForMessage(ctx, room, "us heard: "+body); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

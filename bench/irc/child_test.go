@@ -37,6 +37,7 @@ const (
 	envRate    = "BENCH_IRC_RATE"       // reconnect.per_second
 	envProf    = "BENCH_IRC_CPUPROFILE" // file for a CPU profile of the whole child
 	envProxy   = "BENCH_IRC_PROXY"      // "1": timestamp proxies on the AS and IRC paths
+	envASUnix  = "BENCH_IRC_AS_UNIX"    // "1": the appservice listens on a Unix socket
 	childReply = "BENCH "               // prefix of the child's answers on stdout
 	benchNet   = "bench"                // network ID in the child's config
 	joinPar    = 200                    // concurrent joins driven by the child
@@ -155,7 +156,12 @@ func (c *child) startBridge(t *testing.T, ctx context.Context) {
 		rate = "1000"
 	}
 	ircAddr := c.ergo
-	asURL := fmt.Sprintf("http://127.0.0.1:%d", asPort)
+	listen := fmt.Sprintf("127.0.0.1:%d", asPort)
+	asURL := "http://" + listen
+	if os.Getenv(envASUnix) == "1" && os.Getenv(envProxy) != "1" {
+		sock := filepath.Join(dir, "as.sock")
+		listen, asURL = "unix:"+sock, "unix://"+sock
+	}
 	if os.Getenv(envProxy) == "1" {
 		c.lat = newLatencyProbe()
 		var err error
@@ -169,11 +175,11 @@ func (c *child) startBridge(t *testing.T, ctx context.Context) {
 	regPath := filepath.Join(dir, "registration.yaml")
 	text := func(hsURL string) string {
 		return fmt.Sprintf("homeserver:\n  url: %s\n  server_name: localhost\n"+
-			"appservice:\n  address: 127.0.0.1:%d\n  registration: %s\n"+
+			"appservice:\n  address: %s\n  registration: %s\n"+
 			"database:\n  url: sqlite:%s\nlogging:\n  level: warn\nbridges:\n"+
 			"  irc:\n    networks:\n      %s:\n        address: %s\n        flood: %s\n"+
 			"        max_connections: 100000\n        reconnect: {per_second: %s, min_delay: 1s, max_delay: 30s}\n",
-			hsURL, asPort, regPath, filepath.Join(dir, "causeway.db"), benchNet, ircAddr, flood, rate)
+			hsURL, listen, regPath, filepath.Join(dir, "causeway.db"), benchNet, ircAddr, flood, rate)
 	}
 	var mu sync.Mutex
 	reg := bridges.NewRegistry()
