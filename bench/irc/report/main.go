@@ -128,7 +128,8 @@ const notes = `Reading the figures:
   connections to a fake server that sends nothing else, held by a fresh child process that warms up (opens and
   closes a few hundred connections), collects garbage and returns freed memory to the OS before its baseline and
   after the connections are up. (It used to measure inside the benchmark process, whose earlier iterations had
-  freed memory the later ones reused: it reported less RSS per connection than its own heap.) **memory/one-channel** and **memory/ten-per-channel** are the whole bridge (core + IRC module)
+  freed memory the later ones reused: it reported less RSS per connection than its own heap.)
+  **memory/one-channel** and **memory/ten-per-channel** are the whole bridge (core + IRC module)
   with every user connected and joined through the module's own path (BenchJoin: userConnFor(...).join, the code a
   Matrix join runs), so the per-user state counted is the real one: userConn, the ircconn connection and its
   goroutines, nick maps, and each user's share of the network's single channel-member table.
@@ -153,8 +154,8 @@ const notes = `Reading the figures:
   every joiner gets a NAMES reply listing them: about users²/2 JOIN lines, which both processes must write, read and
   parse. The ten-per-channel layout runs the same users at the same rate with a few dozen lines per rejoin: when it
   reaches the floor, and the one-channel storm registers everyone near the floor but rejoins much later while the
-  bridge reads gigabytes and ergo_cpu_s is close to the whole storm (Ergo busy a full core throughout), the
-  one-channel time is the server's broadcast in one channel, not the bridge's reconnect scheduling. The bridge's own
+  bridge reads gigabytes and ergo_cpu_s is most of the storm's length (about a full core on an otherwise idle
+  machine, less when other work shares the cores), the one-channel time is the server's broadcast in one channel, not the bridge's reconnect scheduling. The bridge's own
   share is bridge_cpu_s: reading, parsing and collecting those lines in ircconn, one read per line. Peak CPU is the
   bridge's, in cores over 250 ms windows.
 `
