@@ -127,11 +127,17 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 	case "366": // RPL_ENDOFNAMES
 		if len(m.Params) >= 2 {
 			changes := n.state.EndNames(m.Params[1])
-			if n.cfg.Membership == "full" {
-				for _, ch := range changes {
-					if ch.Kind == netstate.ChangeJoin && !n.isBridgedNick(ch.Nick) {
-						n.puppetMembership(ctx, ch.Channel, ch.Nick, "join", "", nil)
-					}
+			for _, ch := range changes {
+				if ch.Kind != netstate.ChangeJoin || n.isBridgedNick(ch.Nick) {
+					continue
+				}
+				// Listed after the bot's own reconnect: back from a
+				// netsplit it saw, though it missed their JOIN.
+				if n.splits.Join(ch.Nick, ch.Channel) {
+					continue
+				}
+				if n.cfg.Membership == "full" {
+					n.puppetMembership(ctx, ch.Channel, ch.Nick, "join", "", nil)
 				}
 			}
 			n.modesToMatrix(ctx, m.Params[1], changes)

@@ -43,9 +43,9 @@ const splitChannel = "#split"
 
 // startSplitEnv starts the network and the bridge with netsplit_delay hold,
 // and has each leaf user speak once, so their puppets are in the room.
-func startSplitEnv(t *testing.T, hold time.Duration) *splitEnv {
+func startSplitEnv(t *testing.T, hold time.Duration, opts ...integration.InspIRCdOption) *splitEnv {
 	t.Helper()
-	link := integration.StartInspIRCdLink(t)
+	link := integration.StartInspIRCdLink(t, opts...)
 	stack := bridgetest.Start(t, bridgetest.Options{Bridges: "  irc:\n    networks:\n      test:\n        address: " + link.Hub.Addr() +
 		"\n        flood: {rate: 200, burst: 200}\n        reconnect: {min_delay: 200ms, max_delay: 2s, per_second: 50}\n" +
 		"        netsplit_delay: " + hold.String() + "\n"})
@@ -151,6 +151,79 @@ func (e *splitEnv) membership() (map[matrix.UserID][]string, map[matrix.UserID][
 	return seq, leaves
 }
 
+// ircCommand sends line as the watcher and, unless reply is empty, waits
+// for that numeric.
+func (e *splitEnv) ircCommand(line, reply string) {
+	e.t.Helper()
+	if err := e.watcher.Send(line); err != nil {
+		e.t.Fatal(err)
+	}
+	if reply == "" {
+		return
+	}
+	if _, err := e.watcher.WaitFor(integration.IsCommand(reply), 30*time.Second); err != nil {
+		e.t.Fatalf("%s: no %s: %v", line, reply, err)
+	}
+}
+
+// heal restarts the leaf; its users reconnect as soon as it accepts
+// clients, so most come back in its burst to the hub (the netjoin). It
+// waits until the hub's watcher has seen them all rejoin.
+func (e *splitEnv) heal(splitAt time.Time, hold time.Duration) {
+	e.t.Helper()
+	if err := e.link.Leaf.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.joinLeafUsers()
+	if err := e.link.WaitLinked(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, nick := range append([]string{splitLurker}, splitNicks...) {
+		if _, err := e.watcher.WaitFor(func(l *integration.Line) bool {
+			return l.Command == "JOIN" && strings.EqualFold(l.Nick(), nick)
+		}, 60*time.Second); err != nil {
+			e.t.Fatalf("the hub never saw %s rejoin: %v", nick, err)
+		}
+	}
+	healed := time.Since(splitAt)
+	e.t.Logf("split healed after %s (hold %s)", healed.Round(time.Millisecond), hold)
+	if healed >= hold {
+		e.t.Fatalf("the leaf took %s to relink, longer than the %s hold window: the test cannot tell a heal from a timeout", healed, hold)
+	}
+}
+
+// checkHealed checks the room after a healed split: the leaf's users never
+// left nor rejoined, the lurker never appeared, and their messages from
+// before and after the split are there. A held quit that was not cancelled
+// would be released at splitAt+hold, so it waits past that first and lets
+// a message pass through the room's lane behind any such leave.
+func (e *splitEnv) checkHealed(splitAt time.Time, hold time.Duration) {
+	e.t.Helper()
+	time.Sleep(time.Until(splitAt.Add(hold + 2*time.Second)))
+	e.say(e.watcher, "after the hold window")
+	seq, leaves := e.membership()
+	for _, nick := range splitNicks {
+		joins, left := joinsAndLeaves(seq[puppetOf(nick)])
+		if left != 0 || joins != 1 {
+			e.t.Errorf("%s: membership %v in Matrix (%s): want one join and no leave across a healed split",
+				nick, seq[puppetOf(nick)], describeLeaves(leaves, splitAt))
+		}
+	}
+	if m := seq[puppetOf(splitLurker)]; len(m) != 0 {
+		e.t.Errorf("%s never spoke but has memberships %v in Matrix", splitLurker, m)
+	}
+	var got []string
+	for _, nick := range splitNicks {
+		for _, c := range roomMessages(e.t, e.ctx, e.user, e.room, puppetOf(nick)) {
+			got = append(got, c.Body)
+		}
+	}
+	want := []string{"hello from leafa", "back after the split from leafa", "hello from leafb", "back after the split from leafb"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		e.t.Errorf("leaf users' messages in Matrix: %q, want %q", got, want)
+	}
+}
+
 // describeLeaves says who left when, relative to the split, for failure
 // messages.
 func describeLeaves(leaves map[matrix.UserID][]matrix.Event, splitAt time.Time) string {
@@ -206,57 +279,42 @@ func TestIntegrationIRCNetsplit(t *testing.T) {
 			t.Fatalf("puppets left the room during a held netsplit: %s", describeLeaves(leaves, splitAt))
 		}
 
-		// Heal: the leaf's users reconnect as soon as it accepts clients, so
-		// most come back in its burst to the hub (the netjoin).
-		if err := e.link.Leaf.Start(); err != nil {
-			t.Fatal(err)
+		e.heal(splitAt, hold)
+		for _, nick := range splitNicks {
+			e.say(e.leaf[nick], "back after the split from "+nick)
 		}
-		e.joinLeafUsers()
-		if err := e.link.WaitLinked(e.ctx); err != nil {
-			t.Fatal(err)
+		e.checkHealed(splitAt, hold)
+	})
+
+	t.Run("heals while the bot is away", func(t *testing.T) {
+		// The bridge's bot is K-lined off the hub during the split and
+		// comes back after the heal: it finds the leaf's users in NAMES,
+		// not as JOINs, and that must cancel their held quits too.
+		const hold = 30 * time.Second
+		e := startSplitEnv(t, hold, integration.WithInspIRCdConfig(
+			`<class name="all" commands="*" privs="*" usermodes="*" chanmodes="*" snomasks="*">`,
+			`<type name="Admin" classes="all">`,
+			`<oper name="admin" password="netsplit-admin" host="*@*" type="Admin">`))
+		splitAt := e.split()
+		e.ircCommand("OPER admin netsplit-admin", "381")
+		e.ircCommand("KLINE *causeway@* 0 :netsplit test", "")
+		if _, err := e.watcher.WaitFor(func(l *integration.Line) bool {
+			return l.Command == "QUIT" && strings.EqualFold(l.Nick(), "causeway")
+		}, 30*time.Second); err != nil {
+			t.Fatalf("the K-lined bot never left the hub: %v", err)
 		}
-		for _, nick := range append([]string{splitLurker}, splitNicks...) {
-			if _, err := e.watcher.WaitFor(func(l *integration.Line) bool {
-				return l.Command == "JOIN" && strings.EqualFold(l.Nick(), nick)
-			}, 60*time.Second); err != nil {
-				t.Fatalf("the hub never saw %s rejoin: %v", nick, err)
-			}
-		}
-		healed := time.Since(splitAt)
-		t.Logf("split healed after %s (hold %s)", healed.Round(time.Millisecond), hold)
-		if healed >= hold {
-			t.Fatalf("the leaf took %s to relink, longer than the %s hold window: the test cannot tell a heal from a timeout", healed, hold)
+		e.heal(splitAt, hold)
+		lifted := time.Now()
+		e.ircCommand("KLINE *causeway@*", "")
+		if _, err := e.watcher.WaitFor(func(l *integration.Line) bool {
+			return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "causeway") && l.Received.After(lifted)
+		}, 60*time.Second); err != nil {
+			t.Fatalf("the bot never rejoined after its K-line was lifted: %v", err)
 		}
 		for _, nick := range splitNicks {
 			e.say(e.leaf[nick], "back after the split from "+nick)
 		}
-
-		// A held quit that the rejoin failed to cancel would be released
-		// at splitAt+hold: wait past that, then let a message pass through
-		// the room's lane behind any such leave before reading the room.
-		time.Sleep(time.Until(splitAt.Add(hold + 2*time.Second)))
-		e.say(e.watcher, "after the hold window")
-		seq, leaves := e.membership()
-		for _, nick := range splitNicks {
-			joins, left := joinsAndLeaves(seq[puppetOf(nick)])
-			if left != 0 || joins != 1 {
-				t.Errorf("%s: membership %v in Matrix (%s): want one join and no leave across a healed split",
-					nick, seq[puppetOf(nick)], describeLeaves(leaves, splitAt))
-			}
-		}
-		if m := seq[puppetOf(splitLurker)]; len(m) != 0 {
-			t.Errorf("%s never spoke but has memberships %v in Matrix", splitLurker, m)
-		}
-		var got []string
-		for _, nick := range splitNicks {
-			for _, c := range roomMessages(t, e.ctx, e.user, e.room, puppetOf(nick)) {
-				got = append(got, c.Body)
-			}
-		}
-		want := []string{"hello from leafa", "back after the split from leafa", "hello from leafb", "back after the split from leafb"}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("leaf users' messages in Matrix: %q, want %q", got, want)
-		}
+		e.checkHealed(splitAt, hold)
 	})
 
 	t.Run("does not heal", func(t *testing.T) {
