@@ -262,7 +262,8 @@ func joinsAndLeaves(seq []string) (joins, leaves int) {
 // QUITs ("hub.test leaf.test") for the leaf's users. Matrix users must not
 // see those users leave while the split is held; when the split heals within
 // netsplit_delay nothing at all shows in the room and the users keep
-// talking, and when it does not heal each puppet leaves once, after the
+// talking (also when the bot was away during the heal and finds them in
+// NAMES), and when it does not heal each puppet leaves once, after the
 // delay.
 func TestIntegrationIRCNetsplit(t *testing.T) {
 	t.Run("heals", func(t *testing.T) {
