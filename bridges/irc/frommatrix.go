@@ -216,10 +216,19 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 		n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
 		return nil
 	}
-	lines = n.fitLines(ctx, c, evt, command, target, lines)
 	var last *ircconn.Delivery
 	var earlier []string             // msgids of the lines before the last
 	tags := n.replyTags(ctx, c, evt) // rich.go: +draft/reply, on the first line only
+	// multiline.go: several lines go as one draft/multiline message when the connection can.
+	if n.multilineFits(c, command, target, lines) {
+		if last, earlier, err = n.sendMultiline(ctx, c, tags, command, target, lines); err != nil {
+			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
+			return nil
+		}
+		lines = nil
+	} else {
+		lines = n.fitLines(ctx, c, evt, command, target, lines)
+	}
 	for _, l := range lines {
 		d, err := c.SendMessage(ctx, tags, command, target, l)
 		if err != nil && !errors.Is(err, ircconn.ErrUnconfirmed) {
