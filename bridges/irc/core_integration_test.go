@@ -186,214 +186,218 @@ func TestIntegrationIRCBurstOrder(t *testing.T) {
 	}
 }
 
-// TestIntegrationIRCPrivateMessages: PMs both ways through DM rooms.
+// TestIntegrationIRCPrivateMessages: PMs both ways through DM rooms, on
+// every server.
 func TestIntegrationIRCPrivateMessages(t *testing.T) {
-	srv := integration.StartErgo(t)
-	s := startIRCStack(t, srv, "")
-	ctx := tctx(t, 2*time.Minute)
-	user := s.User(ctx, "peggy")
-	bob := integration.DialIRC(t, srv.Addr(), "bob")
-	// Matrix user opens a DM with an IRC user.
-	puppet := matrix.UserID("@irc_test_bob:localhost")
-	room, err := user.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "trusted_private_chat", IsDirect: true, Invite: []matrix.UserID{puppet}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.WaitForMembership(ctx, room, puppet, "join"); err != nil {
-		t.Fatalf("puppet did not join the DM: %v", err)
-	}
-	if _, err := user.SendText(ctx, room, "psst bob"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.WaitFor(integration.IsPrivmsg("peggy", "bob", "psst bob"), 30*time.Second); err != nil {
-		t.Fatalf("bob never got the PM: %v", err)
-	}
-	if err := bob.Privmsg("peggy", "hi peggy"); err != nil {
-		t.Fatal(err)
-	}
-	ev, err := user.WaitForMessage(ctx, room, "hi peggy")
-	if err != nil {
-		t.Fatalf("reply did not reach the DM: %v", err)
-	}
-	if ev.Sender != puppet {
-		t.Fatalf("sender %s", ev.Sender)
-	}
-	// An IRC user writing first opens a new DM with an invite.
-	carol := integration.DialIRC(t, srv.Addr(), "carol")
-	if err := carol.Privmsg("peggy", "hello, it is carol"); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
-		return ev.Type == matrix.EventMember && ev.StateKey != nil && *ev.StateKey == string(user.UserID) &&
-			ev.Sender == "@irc_test_carol:localhost" && strings.Contains(string(ev.Content), "invite")
+	servers(t, func(t *testing.T, srv *integration.IRCServer) {
+		s := startIRCStack(t, srv, "")
+		ctx := tctx(t, 2*time.Minute)
+		user := s.User(ctx, "peggy")
+		bob := integration.DialIRC(t, srv.Addr(), "bob")
+		// Matrix user opens a DM with an IRC user.
+		puppet := matrix.UserID("@irc_test_bob:localhost")
+		room, err := user.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "trusted_private_chat", IsDirect: true, Invite: []matrix.UserID{puppet}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.WaitForMembership(ctx, room, puppet, "join"); err != nil {
+			t.Fatalf("puppet did not join the DM: %v", err)
+		}
+		if _, err := user.SendText(ctx, room, "psst bob"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bob.WaitFor(integration.IsPrivmsg("peggy", "bob", "psst bob"), 30*time.Second); err != nil {
+			t.Fatalf("bob never got the PM: %v", err)
+		}
+		if err := bob.Privmsg("peggy", "hi peggy"); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := user.WaitForMessage(ctx, room, "hi peggy")
+		if err != nil {
+			t.Fatalf("reply did not reach the DM: %v", err)
+		}
+		if ev.Sender != puppet {
+			t.Fatalf("sender %s", ev.Sender)
+		}
+		// An IRC user writing first opens a new DM with an invite.
+		carol := integration.DialIRC(t, srv.Addr(), "carol")
+		if err := carol.Privmsg("peggy", "hello, it is carol"); err != nil {
+			t.Fatal(err)
+		}
+		inv, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+			return ev.Type == matrix.EventMember && ev.StateKey != nil && *ev.StateKey == string(user.UserID) &&
+				ev.Sender == "@irc_test_carol:localhost" && strings.Contains(string(ev.Content), "invite")
+		})
+		if err != nil {
+			t.Fatalf("no DM invite from carol's puppet: %v", err)
+		}
+		if _, err := user.Join(ctx, string(inv.RoomID)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.WaitForMessage(ctx, inv.RoomID, "hello, it is carol"); err != nil {
+			t.Fatal(err)
+		}
+		// An error numeric shows up in the DM next to the failed message.
+		if err := carol.Quit("bye"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		sent, err := user.SendText(ctx, inv.RoomID, "are you there?")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+			c := body(ev)
+			return ev.RoomID == inv.RoomID && strings.HasPrefix(c.Body, "Not delivered to IRC") &&
+				c.RelatesTo != nil && c.RelatesTo.InReplyTo != nil && c.RelatesTo.InReplyTo.EventID == sent
+		}); err != nil {
+			t.Fatalf("no failure notice for a PM to a gone nick: %v", err)
+		}
 	})
-	if err != nil {
-		t.Fatalf("no DM invite from carol's puppet: %v", err)
-	}
-	if _, err := user.Join(ctx, string(inv.RoomID)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.WaitForMessage(ctx, inv.RoomID, "hello, it is carol"); err != nil {
-		t.Fatal(err)
-	}
-	// An error numeric shows up in the DM next to the failed message.
-	if err := carol.Quit("bye"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	sent, err := user.SendText(ctx, inv.RoomID, "are you there?")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
-		c := body(ev)
-		return ev.RoomID == inv.RoomID && strings.HasPrefix(c.Body, "Not delivered to IRC") &&
-			c.RelatesTo != nil && c.RelatesTo.InReplyTo != nil && c.RelatesTo.InReplyTo.EventID == sent
-	}); err != nil {
-		t.Fatalf("no failure notice for a PM to a gone nick: %v", err)
-	}
 }
 
 // TestIntegrationIRCServerRestart: the IRC server is killed and started
 // again; the bot and the user's connection come back, rejoin, and messages
-// flow both ways again.
+// flow both ways again, on every server.
 func TestIntegrationIRCServerRestart(t *testing.T) {
-	srv := integration.StartErgo(t)
-	s := startIRCStack(t, srv, "")
-	ctx := tctx(t, 3*time.Minute)
-	user := s.User(ctx, "rita")
-	room, err := user.Join(ctx, "#irc_test_#restart:localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.SendText(ctx, room, "before"); err != nil {
-		t.Fatal(err)
-	}
-	watcher := integration.DialIRC(t, srv.Addr(), "watcher")
-	if err := watcher.Join("#restart"); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	watcher = integration.DialIRC(t, srv.Addr(), "watcher2")
-	if err := watcher.Join("#restart"); err != nil {
-		t.Fatal(err)
-	}
-	// Both the bot and rita's own connection rejoin (they may have done so
-	// before watcher2 joined, so ask NAMES until both are listed).
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if err := watcher.Send("NAMES #restart"); err != nil {
-			t.Fatal(err)
-		}
-		l, err := watcher.WaitFor(integration.IsCommand("353"), 10*time.Second)
+	servers(t, func(t *testing.T, srv *integration.IRCServer) {
+		s := startIRCStack(t, srv, "")
+		ctx := tctx(t, 3*time.Minute)
+		user := s.User(ctx, "rita")
+		room, err := user.Join(ctx, "#irc_test_#restart:localhost")
 		if err != nil {
 			t.Fatal(err)
 		}
-		names := strings.ToLower(" " + strings.NewReplacer("@", "", "+", "").Replace(l.Last()) + " ")
-		if strings.Contains(names, " causeway ") && strings.Contains(names, " rita ") {
-			break
+		if _, err := user.SendText(ctx, room, "before"); err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bot and rita did not both rejoin after the restart: NAMES %q", l.Last())
+		watcher := integration.DialIRC(t, srv.Addr(), "watcher")
+		if err := watcher.Join("#restart"); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if err := watcher.Privmsg("#restart", "after the restart"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.WaitForMessage(ctx, room, "after the restart"); err != nil {
-		t.Fatalf("IRC → Matrix after restart: %v", err)
-	}
-	if _, err := user.SendText(ctx, room, "matrix after restart"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := watcher.WaitFor(integration.IsPrivmsg("rita", "#restart", "matrix after restart"), 30*time.Second); err != nil {
-		t.Fatalf("Matrix → IRC after restart: %v", err)
-	}
+		if err := srv.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		watcher = integration.DialIRC(t, srv.Addr(), "watcher2")
+		if err := watcher.Join("#restart"); err != nil {
+			t.Fatal(err)
+		}
+		// Both the bot and rita's own connection rejoin (they may have done so
+		// before watcher2 joined, so ask NAMES until both are listed).
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if err := watcher.Send("NAMES #restart"); err != nil {
+				t.Fatal(err)
+			}
+			l, err := watcher.WaitFor(integration.IsCommand("353"), 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := strings.ToLower(" " + strings.NewReplacer("@", "", "+", "").Replace(l.Last()) + " ")
+			if strings.Contains(names, " causeway ") && strings.Contains(names, " rita ") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("bot and rita did not both rejoin after the restart: NAMES %q", l.Last())
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if err := watcher.Privmsg("#restart", "after the restart"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.WaitForMessage(ctx, room, "after the restart"); err != nil {
+			t.Fatalf("IRC → Matrix after restart: %v", err)
+		}
+		if _, err := user.SendText(ctx, room, "matrix after restart"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := watcher.WaitFor(integration.IsPrivmsg("rita", "#restart", "matrix after restart"), 30*time.Second); err != nil {
+			t.Fatalf("Matrix → IRC after restart: %v", err)
+		}
+	})
 }
 
 // TestIntegrationIRCTopicModesKick: topic both ways, +o → power level, and a
-// kick on IRC removes the Matrix user from the room.
+// kick on IRC removes the Matrix user from the room, on every server.
 func TestIntegrationIRCTopicModesKick(t *testing.T) {
-	srv := integration.StartErgo(t)
-	s := startIRCStack(t, srv, "")
-	ctx := tctx(t, 2*time.Minute)
-	op := integration.DialIRC(t, srv.Addr(), "opper")
-	if err := op.Join("#tm"); err != nil { // first in: channel operator
-		t.Fatal(err)
-	}
-	user := s.User(ctx, "sam")
-	room, err := user.Join(ctx, "#irc_test_#tm:localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := op.WaitFor(func(l *integration.Line) bool { return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "sam") }, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := op.Send("TOPIC #tm :a topic from irc"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
-		return ev.RoomID == room && ev.Type == matrix.EventTopic && strings.Contains(string(ev.Content), "a topic from irc")
-	}); err != nil {
-		t.Fatalf("IRC topic not in Matrix: %v", err)
-	}
-	if err := op.Send("MODE #tm +o sam"); err != nil {
-		t.Fatal(err)
-	}
-	// Opped on IRC → power level 50 in Matrix, so sam may set the topic.
-	if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
-		var pl struct {
-			Users map[string]int `json:"users"`
+	servers(t, func(t *testing.T, srv *integration.IRCServer) {
+		s := startIRCStack(t, srv, "")
+		ctx := tctx(t, 2*time.Minute)
+		op := integration.DialIRC(t, srv.Addr(), "opper")
+		if err := op.Join("#tm"); err != nil { // first in: channel operator
+			t.Fatal(err)
 		}
-		return ev.RoomID == room && ev.Type == matrix.EventPowerLevels && json.Unmarshal(ev.Content, &pl) == nil &&
-			pl.Users[string(user.UserID)] == 50
-	}); err != nil {
-		t.Fatalf("+o on IRC did not give the Matrix user power level 50: %v", err)
-	}
-	if _, err := user.SendState(ctx, room, matrix.EventTopic, "", map[string]string{"topic": "a topic from matrix"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := op.WaitFor(func(l *integration.Line) bool {
-		return l.Command == "TOPIC" && strings.EqualFold(l.Nick(), "sam") && l.Last() == "a topic from matrix"
-	}, 30*time.Second); err != nil {
-		t.Fatalf("Matrix topic not on IRC: %v", err)
-	}
-	// An IRC user given +o gets power level 50.
-	voiced := integration.DialIRC(t, srv.Addr(), "helper")
-	if err := voiced.Join("#tm"); err != nil {
-		t.Fatal(err)
-	}
-	if err := voiced.Privmsg("#tm", "hi"); err != nil { // lazy membership: speak to appear
-		t.Fatal(err)
-	}
-	if _, err := user.WaitForMessage(ctx, room, "hi"); err != nil {
-		t.Fatal(err)
-	}
-	if err := op.Send("MODE #tm +o helper"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
-		var pl struct {
-			Users map[string]int `json:"users"`
+		user := s.User(ctx, "sam")
+		room, err := user.Join(ctx, "#irc_test_#tm:localhost")
+		if err != nil {
+			t.Fatal(err)
 		}
-		return ev.RoomID == room && ev.Type == matrix.EventPowerLevels && json.Unmarshal(ev.Content, &pl) == nil &&
-			pl.Users["@irc_test_helper:localhost"] == 50
-	}); err != nil {
-		t.Fatalf("+o did not become power level 50: %v", err)
-	}
-	// Kicked on IRC → removed from the Matrix room.
-	if err := op.Send("KICK #tm sam :behave"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.WaitForMembership(ctx, room, user.UserID, "leave"); err != nil {
-		t.Fatalf("IRC kick did not remove the Matrix user: %v", err)
-	}
+		if _, err := op.WaitFor(func(l *integration.Line) bool { return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "sam") }, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := op.Send("TOPIC #tm :a topic from irc"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+			return ev.RoomID == room && ev.Type == matrix.EventTopic && strings.Contains(string(ev.Content), "a topic from irc")
+		}); err != nil {
+			t.Fatalf("IRC topic not in Matrix: %v", err)
+		}
+		if err := op.Send("MODE #tm +o sam"); err != nil {
+			t.Fatal(err)
+		}
+		// Opped on IRC → power level 50 in Matrix, so sam may set the topic.
+		if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+			var pl struct {
+				Users map[string]int `json:"users"`
+			}
+			return ev.RoomID == room && ev.Type == matrix.EventPowerLevels && json.Unmarshal(ev.Content, &pl) == nil &&
+				pl.Users[string(user.UserID)] == 50
+		}); err != nil {
+			t.Fatalf("+o on IRC did not give the Matrix user power level 50: %v", err)
+		}
+		if _, err := user.SendState(ctx, room, matrix.EventTopic, "", map[string]string{"topic": "a topic from matrix"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := op.WaitFor(func(l *integration.Line) bool {
+			return l.Command == "TOPIC" && strings.EqualFold(l.Nick(), "sam") && l.Last() == "a topic from matrix"
+		}, 30*time.Second); err != nil {
+			t.Fatalf("Matrix topic not on IRC: %v", err)
+		}
+		// An IRC user given +o gets power level 50.
+		voiced := integration.DialIRC(t, srv.Addr(), "helper")
+		if err := voiced.Join("#tm"); err != nil {
+			t.Fatal(err)
+		}
+		if err := voiced.Privmsg("#tm", "hi"); err != nil { // lazy membership: speak to appear
+			t.Fatal(err)
+		}
+		if _, err := user.WaitForMessage(ctx, room, "hi"); err != nil {
+			t.Fatal(err)
+		}
+		if err := op.Send("MODE #tm +o helper"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+			var pl struct {
+				Users map[string]int `json:"users"`
+			}
+			return ev.RoomID == room && ev.Type == matrix.EventPowerLevels && json.Unmarshal(ev.Content, &pl) == nil &&
+				pl.Users["@irc_test_helper:localhost"] == 50
+		}); err != nil {
+			t.Fatalf("+o did not become power level 50: %v", err)
+		}
+		// Kicked on IRC → removed from the Matrix room.
+		if err := op.Send("KICK #tm sam :behave"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.WaitForMembership(ctx, room, user.UserID, "leave"); err != nil {
+			t.Fatalf("IRC kick did not remove the Matrix user: %v", err)
+		}
+	})
 }
 
 // roomMessages reads the m.room.message contents sent by sender in room,
