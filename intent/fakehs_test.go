@@ -250,7 +250,12 @@ func (hs *fakeHS) membership(result string) func(w http.ResponseWriter, r *http.
 func (hs *fakeHS) leave(w http.ResponseWriter, r *http.Request, rec recorded) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	hs.setMember(matrix.RoomID(r.PathValue("room")), rec.User, "leave")
+	room := matrix.RoomID(r.PathValue("room"))
+	if m := hs.members[room][rec.User]; m != "join" && m != "invite" {
+		writeErr(w, http.StatusForbidden, "M_FORBIDDEN", "user is not in the room")
+		return
+	}
+	hs.setMember(room, rec.User, "leave")
 	writeJSON(w, map[string]string{})
 }
 

@@ -592,3 +592,22 @@ func TestStaleRegistrationIsCorrected(t *testing.T) {
 		t.Error("message not delivered")
 	}
 }
+
+// TestLeaveWhenNotInRoom: leaving a room the user never joined (an IRC user
+// who never spoke quits) is done, not an error to retry; once the cache
+// knows the user left, another leave makes no request.
+func TestLeaveWhenNotInRoom(t *testing.T) {
+	ctx := context.Background()
+	hs := newFakeHS(t)
+	hs.makeRoom(room1, false, testBot)
+	c := newTestClient(t, hs, nil)
+	if err := c.Intent(bob).Leave(ctx, room1, "quit"); err != nil {
+		t.Fatalf("leave of a room never joined: %v", err)
+	}
+	if err := c.Intent(bob).Leave(ctx, room1, "quit"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(hs.requests(http.MethodPost, "/leave")); n != 1 {
+		t.Fatalf("%d leave requests, want 1 (the second leave is known to be done)", n)
+	}
+}

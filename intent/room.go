@@ -3,7 +3,9 @@ package intent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -53,18 +55,33 @@ func (i *Intent) Unban(ctx context.Context, room matrix.RoomID, target matrix.Us
 	return i.membershipCall(ctx, "unban", room, target, reason, MembershipLeave)
 }
 
-// Leave makes the user leave room.
+// Leave makes the user leave room. A user the state cache knows is not in
+// the room costs no request, and a homeserver refusing the leave with
+// M_FORBIDDEN (the user is not in the room: say an IRC user who never spoke
+// there quits) counts as done, so such leaves do not fail and retry.
 func (i *Intent) Leave(ctx context.Context, room matrix.RoomID, reason string) error {
+	m, err := i.c.state.membership(ctx, room, i.user)
+	if err != nil {
+		return fmt.Errorf("%s leave %s: read state: %w", i.user, room, err)
+	}
+	if m == MembershipLeave || m == MembershipBan {
+		return nil
+	}
 	body := map[string]string{}
 	if reason != "" {
 		body["reason"] = reason
 	}
-	err := i.do(ctx, request{
+	err = i.do(ctx, request{
 		method: http.MethodPost,
 		path:   p(clientV3+"/rooms", string(room), "leave"),
 		query:  tsQuery(nil, i.ts),
 		body:   body,
 	})
+	if errors.Is(err, ErrForbidden) {
+		i.c.log.DebugContext(ctx, "leave refused: not in the room", slog.String("user_id", string(i.user)),
+			slog.String("room_id", string(room)))
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("%s leave %s: %w", i.user, room, err)
 	}
