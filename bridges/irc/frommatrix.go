@@ -200,22 +200,47 @@ func (n *network) replyTargetNick(ctx context.Context, room matrix.RoomID, targe
 }
 
 // deliver sends lines from a Matrix user to an IRC target over the user's
-// own connection, falling back to relaying by the bot. A message that
-// cannot be delivered is reported to the sender in the room.
+// own connection. The bot relays a channel message only when the user has
+// no connection for connection-level reasons: the connection cap put them
+// in relay mode, or the server stayed unreachable for delivery_timeout
+// (relayable, delivery_relay.go). A message that cannot be delivered,
+// including one IRC refused (a ban, invite-only, a key), is reported to
+// the sender with a notice replying to it.
 func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, command string, lines []string, channel bool) error {
+	if channel && n.capRelayed(evt.Sender) {
+		if err := n.relay(ctx, evt.Sender, target, command, lines); err != nil {
+			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
+			return nil
+		}
+		n.delivered(evt)
+		return nil
+	}
 	u := n.userConnFor(evt.Sender, "")
 	c, err := n.readyConn(ctx, u, target, channel)
 	if err != nil {
-		if channel {
+		if channel && relayable(ctx, err) {
 			n.log().Info("relaying through the bot", "user", evt.Sender, "err", err)
-			if rerr := n.relay(ctx, evt.Sender, target, command, lines); rerr == nil {
+			rerr := n.relay(ctx, evt.Sender, target, command, lines)
+			if rerr == nil {
 				n.delivered(evt)
 				return nil
 			}
+			n.log().Warn("relay through the bot failed", "user", evt.Sender, "err", rerr)
 		}
 		n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
 		return nil
 	}
+	// Remembered before anything is written, so that a late error numeric
+	// (no echo-message or labeled-response to confirm the message) finds
+	// it; forgotten unless the delivery ends unconfirmed (delivery_late.go).
+	folded := c.Casefold(target)
+	u.unconfirmed.remember(folded, evt, time.Now())
+	unconfirmed := false
+	defer func() {
+		if !unconfirmed {
+			u.unconfirmed.forget(folded, evt.ID)
+		}
+	}()
 	var last *ircconn.Delivery
 	var earlier []string             // msgids of the lines before the last
 	tags := n.replyTags(ctx, c, evt) // rich.go: +draft/reply, on the first line only
@@ -241,6 +266,7 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 		last, tags = d, nil
 	}
 	n.delivered(evt)
+	unconfirmed = last != nil && !last.Confirmed
 	if channel {
 		n.noteSent(target, last) // history.go: catch-up starts after it
 	}
@@ -289,7 +315,7 @@ func (n *network) readyConn(ctx context.Context, u *userConn, target string, cha
 func permanent(err error) bool {
 	var ne *ircconn.NumericError
 	return errors.As(err, &ne) || errors.Is(err, ircconn.ErrSASLFailed) || errors.Is(err, ircconn.ErrRejected) ||
-		errors.Is(err, ircconn.ErrNickUnavailable) || errors.Is(err, errUserGone)
+		errors.Is(err, ircconn.ErrNickUnavailable) || errors.Is(err, errUserGone) || errors.Is(err, errStoredPassword)
 }
 
 // fitLines splits lines to the connection's payload limit; past the

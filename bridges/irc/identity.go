@@ -53,30 +53,60 @@ func kvSASL(network string, user matrix.UserID) string {
 	return "sasl:" + network + ":" + string(user)
 }
 
+// errStoredPassword means the user stored a password (!storepass) that
+// cannot be used: the bridge lost its password_key, the key changed, or
+// the store could not be read. Connecting without it would not be what the
+// user asked for, so the connection is not made (SASL fails closed), and
+// it is not retried in the background.
+var errStoredPassword = errors.New("your stored IRC password cannot be used")
+
 // storedSASL returns the user's stored SASL credentials for the network,
-// or nil when none are stored (or they cannot be decrypted: logged).
-func (n *network) storedSASL(ctx context.Context, user matrix.UserID) *ircconn.SASL {
-	if n.m.box == nil {
-		return nil
-	}
+// nil when none are stored. A stored password that cannot be read or
+// decrypted is an error wrapping [errStoredPassword]: the caller must not
+// connect without it. The user is told once in their admin room what
+// happened and what to do.
+func (n *network) storedSASL(ctx context.Context, user matrix.UserID) (*ircconn.SASL, error) {
 	raw, err := n.m.store.GetKV(ctx, ID, kvSASL(n.id, user))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		n.log().Warn("reading stored credentials failed", "user", user, "err", err)
-		return nil
+		n.log().Error("reading stored credentials failed; not connecting without them", "user", user, "err", err)
+		n.tellPasswordTrouble(ctx, user, "could not be read from the bridge's database, so I did not connect you without it. "+
+			"I will try again when you next send a message; if this persists, tell the bridge operator.")
+		return nil, fmt.Errorf("%w: it could not be read: %w", errStoredPassword, err)
+	}
+	if n.m.box == nil {
+		n.log().Error("a stored IRC password exists but no password_key is configured; not connecting without it", "user", user)
+		n.tellPasswordTrouble(ctx, user, "cannot be decrypted: the bridge no longer has a password_key configured. "+
+			"I did not connect you without it. Ask the bridge operator to configure password_key again, "+
+			"or send !removepass to connect without a password.")
+		return nil, fmt.Errorf("%w: no password_key is configured", errStoredPassword)
 	}
 	plain, err := n.m.box.Open(string(raw), secret.Binding(string(user), n.id))
 	if err != nil {
-		n.log().Error("stored IRC password cannot be decrypted (wrong password_key?)", "user", user, "err", err)
-		return nil
+		n.log().Error("stored IRC password cannot be decrypted (wrong password_key?); not connecting without it", "user", user, "err", err)
+		n.tellPasswordTrouble(ctx, user, "cannot be decrypted: the bridge's password_key has changed. "+
+			"I did not connect you without it. Send !storepass with your password again, "+
+			"or ask the bridge operator to list the previous key in old_password_keys.")
+		return nil, fmt.Errorf("%w: it cannot be decrypted", errStoredPassword)
 	}
 	account, pass, ok := strings.Cut(string(plain), "\x00")
 	if !ok {
-		return nil
+		n.log().Error("stored IRC password is malformed; not connecting without it", "user", user)
+		n.tellPasswordTrouble(ctx, user, "is damaged. I did not connect you without it. Send !storepass with your password again.")
+		return nil, fmt.Errorf("%w: it is malformed", errStoredPassword)
 	}
-	return &ircconn.SASL{Username: account, Password: pass}
+	return &ircconn.SASL{Username: account, Password: pass}, nil
+}
+
+// tellPasswordTrouble tells user, once until they store a new password,
+// that their stored password for the network cannot be used and why.
+func (n *network) tellPasswordTrouble(ctx context.Context, user matrix.UserID, why string) {
+	if !n.dlv.firstPasswordTell(user) {
+		return
+	}
+	n.m.tellUser(ctx, user, fmt.Sprintf("Your stored IRC password for %s %s", n.cfg.Name, why))
 }
 
 // storeSASL encrypts and stores a user's SASL credentials.
@@ -88,5 +118,9 @@ func (n *network) storeSASL(ctx context.Context, user matrix.UserID, account, pa
 	if err != nil {
 		return fmt.Errorf("encrypt password: %w", err)
 	}
-	return n.m.store.PutKV(ctx, ID, kvSASL(n.id, user), []byte(sealed))
+	if err := n.m.store.PutKV(ctx, ID, kvSASL(n.id, user), []byte(sealed)); err != nil {
+		return err
+	}
+	n.dlv.forgetPasswordTell(user)
+	return nil
 }

@@ -48,6 +48,9 @@ type network struct {
 	// adm holds admin-command, plumbing, nick-recovery and history state
 	// (commands.go); its zero value is ready.
 	adm adminState
+	// dlv holds relay-mode and password-trouble state (delivery_relay.go);
+	// its zero value is ready.
+	dlv deliveryState
 }
 
 // portal is a bridged channel.

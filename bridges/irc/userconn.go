@@ -31,6 +31,9 @@ type userConn struct {
 	lastActive  time.Time
 	closed      bool
 	forgetIdent func() // unregisters the connection from the ident server
+	// unconfirmed remembers messages sent without confirmation, so a late
+	// error numeric is reported next to them (delivery_late.go).
+	unconfirmed unconfirmedSends
 }
 
 // errUserGone is returned when the user's connection was closed on purpose.
@@ -87,6 +90,7 @@ func (n *network) evictIfFull(except matrix.UserID) {
 	n.mu.Unlock()
 	if live >= n.cfg.MaxConnections && victim != nil {
 		n.log().Info("connection limit reached; disconnecting the least recently active user", "user", victim.user)
+		n.dlv.markEvicted(victim.user) // delivery_relay.go: relayed while the network is full
 		victim.close("Connection limit reached; relayed by the bridge until active again")
 	}
 }
@@ -150,6 +154,7 @@ func (u *userConn) connect(ctx context.Context) (*ircconn.Conn, error) {
 			return nil, err
 		}
 		u.n.registerNick(u, c.Nick())
+		u.n.dlv.clearEvicted(u.user)
 		u.n.m.restoreAway(ctx, u.n, u.user, c) // presence.go
 		go u.checkNick(c)
 		return c, nil
@@ -171,7 +176,13 @@ func (u *userConn) dial(ctx context.Context) (*ircconn.Conn, error) {
 		}
 		return ""
 	}
-	if sasl := u.n.storedSASL(ctx, u.user); sasl != nil {
+	sasl, err := u.n.storedSASL(ctx, u.user)
+	if err != nil {
+		// Fails closed: never connect unauthenticated when the user asked
+		// for SASL (identity.go tells them why and what to do).
+		return nil, fmt.Errorf("connect to %s as %s: %w", u.n.cfg.Name, nick, err)
+	}
+	if sasl != nil {
 		cfg.SASL = sasl
 	}
 	if w := u.n.cfg.WebIRC; w != nil {
@@ -236,7 +247,9 @@ func (u *userConn) part(ctx context.Context, channel, reason string) {
 	}
 }
 
-func (u *userConn) joinResult(channel string, err error) {
+// joinResult ends the waits for a JOIN of channel; it reports whether
+// one was waiting.
+func (u *userConn) joinResult(channel string, err error) bool {
 	f := u.n.fold(channel)
 	u.mu.Lock()
 	if err == nil {
@@ -248,6 +261,7 @@ func (u *userConn) joinResult(channel string, err error) {
 	for _, w := range ws {
 		w <- err
 	}
+	return len(ws) > 0
 }
 
 // close quits the connection on purpose (idle, eviction, !quit, shutdown).
@@ -324,9 +338,13 @@ func (h userHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 			n.awayFromIRC(m.Params[1], m.Params[2]) // presence.go
 		}
 	case "403", "405", "471", "473", "474", "475", "476", "477", "489":
-		if len(m.Params) >= 2 {
-			u.joinResult(m.Params[1], &ircconn.NumericError{Code: m.Command, Target: m.Params[1], Text: param(m, 2)})
+		// A JOIN refused; or, with no JOIN waiting, a message refused.
+		if len(m.Params) >= 2 && !u.joinResult(m.Params[1], &ircconn.NumericError{Code: m.Command, Target: m.Params[1], Text: param(m, 2)}) &&
+			lateSendError(m.Command) {
+			u.sendRefused(c, m) // delivery_late.go
 		}
+	case "401", "402", "404", "407", "486", "492", "531", "716":
+		u.sendRefused(c, m)
 	}
 }
 
@@ -387,6 +405,9 @@ func (u *userConn) reconnect(channels []string) {
 		}
 		if _, err := u.connect(ctx); err != nil {
 			u.n.log().Warn("user reconnect failed", "user", u.user, "attempt", attempt, "err", err)
+			if errors.Is(err, errStoredPassword) {
+				return // retrying cannot help; the user was told (identity.go)
+			}
 			continue
 		}
 		var wg sync.WaitGroup

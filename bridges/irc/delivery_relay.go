@@ -1,0 +1,107 @@
+package irc
+
+import (
+	"context"
+	"sync"
+
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// deliveryState is a network's Matrix→IRC delivery bookkeeping: who is
+// relayed by the bot because of the connection cap, and who has been told
+// that their stored password cannot be used. Its zero value is ready.
+type deliveryState struct {
+	mu sync.Mutex
+	// evicted holds the users the connection cap disconnected: their
+	// channel messages are relayed by the bot while the network is still
+	// at max_connections.
+	evicted map[matrix.UserID]bool
+	// toldPassword holds the users told in their admin room that their
+	// stored password cannot be used (once, until they store another).
+	toldPassword map[matrix.UserID]bool
+}
+
+// markEvicted records that the connection cap disconnected user.
+func (d *deliveryState) markEvicted(user matrix.UserID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.evicted == nil {
+		d.evicted = map[matrix.UserID]bool{}
+	}
+	d.evicted[user] = true
+}
+
+// clearEvicted ends user's relay mode (they are connected again).
+func (d *deliveryState) clearEvicted(user matrix.UserID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.evicted, user)
+}
+
+func (d *deliveryState) isEvicted(user matrix.UserID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.evicted[user]
+}
+
+// firstPasswordTell reports whether user has not been told yet that their
+// stored password cannot be used, and records that they now are.
+func (d *deliveryState) firstPasswordTell(user matrix.UserID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.toldPassword[user] {
+		return false
+	}
+	if d.toldPassword == nil {
+		d.toldPassword = map[matrix.UserID]bool{}
+	}
+	d.toldPassword[user] = true
+	return true
+}
+
+// forgetPasswordTell lets the next unusable-password failure be told
+// again (the user stored a new password).
+func (d *deliveryState) forgetPasswordTell(user matrix.UserID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.toldPassword, user)
+}
+
+// capRelayed reports whether user's channel messages go through the bot
+// because the connection cap disconnected them and the network is still
+// full. Once a connection is free they dial again (and leave relay mode).
+func (n *network) capRelayed(user matrix.UserID) bool {
+	if !n.dlv.isEvicted(user) {
+		return false
+	}
+	if n.liveConns() < n.cfg.MaxConnections {
+		n.dlv.clearEvicted(user)
+		return false
+	}
+	return true
+}
+
+// liveConns counts the Matrix users' connections that are up.
+func (n *network) liveConns() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	live := 0
+	for _, u := range n.conns {
+		u.mu.Lock()
+		if u.conn != nil {
+			live++
+		}
+		u.mu.Unlock()
+	}
+	return live
+}
+
+// relayable reports whether a channel message the sender's own connection
+// could not send may go through the bot instead: only when the connection
+// itself is the trouble (the server unreachable or not answering for
+// delivery_timeout). Never when IRC refused the user (a ban, invite-only,
+// a key, a registered-only channel, a refused registration or password):
+// relaying would evade the refusal, so the sender gets a notice instead.
+func relayable(ctx context.Context, err error) bool {
+	return err != nil && !permanent(err) && ctx.Err() == nil
+}
