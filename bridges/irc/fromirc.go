@@ -141,6 +141,7 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 				}
 			}
 			n.modesToMatrix(ctx, m.Params[1], changes)
+			n.reconcileMembers(ctx, m.Params[1]) // reconcile.go
 		}
 	case "332": // RPL_TOPIC
 		if len(m.Params) >= 3 {

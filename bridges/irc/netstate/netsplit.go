@@ -155,6 +155,14 @@ func (d *Debouncer) Join(nick, channel string) bool {
 	return true
 }
 
+// IsHeld reports whether nick's quit is being held.
+func (d *Debouncer) IsHeld(nick string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.held[d.opts.Fold(nick)]
+	return ok
+}
+
 // Held returns the number of users whose quits are held.
 func (d *Debouncer) Held() int {
 	d.mu.Lock()

@@ -1,0 +1,79 @@
+//go:build integration
+
+package irc_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// TestIntegrationQuitWhileBridgeDown: an IRC user who quits while the
+// bridge is down would otherwise stay in the Matrix room forever (no QUIT
+// reaches the bridge). When the bridge is back and has the channel's member
+// list, that user's puppet leaves; a user still in the channel stays.
+func TestIntegrationQuitWhileBridgeDown(t *testing.T) {
+	ergo, s := adminStack(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	goner := integration.DialIRC(t, ergo.Addr(), "goner")
+	stayer := integration.DialIRC(t, ergo.Addr(), "stayer")
+	for _, c := range []*integration.IRCClient{goner, stayer} {
+		if err := c.Join("#gone"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hana := s.User(ctx, "hana")
+	room, err := hana.Join(ctx, "#irc_test_#gone:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gonerID, stayerID := matrix.UserID("@irc_test_goner:localhost"), matrix.UserID("@irc_test_stayer:localhost")
+	for _, c := range []*integration.IRCClient{goner, stayer} {
+		if err := c.Privmsg("#gone", "hello from "+c.Nick()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var members []matrix.UserID
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		members, err = hana.JoinedMembers(ctx, room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(members, gonerID) && slices.Contains(members, stayerID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("puppets not in the room before the outage: %v", members)
+		}
+	}
+
+	s.StopBridge()
+	if err := goner.Quit("gone for good"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // let Ergo process the QUIT
+	s.StartBridge()
+
+	if _, err := hana.WaitForMembership(ctx, room, gonerID, "leave"); err != nil {
+		t.Fatalf("the puppet of a user who quit during the outage did not leave: %v", err)
+	}
+	members, err = hana.JoinedMembers(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(members, stayerID) {
+		t.Fatalf("the puppet of a user still in the channel left: members %v", members)
+	}
+	// The stayer still reaches Matrix through the restarted bridge.
+	if err := stayer.Privmsg("#gone", "still here"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hana.WaitForMessage(ctx, room, "still here"); err != nil {
+		t.Fatal(err)
+	}
+}
