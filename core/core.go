@@ -192,6 +192,9 @@ func (b *Bridge) Start(ctx context.Context) error {
 	if err := bot.EnsureRegistered(ctx); err != nil {
 		return fmt.Errorf("register bot %s: %w", b.client.BotUserID(), err)
 	}
+	if err := bot.MuteNotifications(ctx); err != nil {
+		b.log.Warn("could not mute the bot's notifications (the homeserver keeps counting them)", "err", err)
+	}
 	if name := b.cfg.Appservice.BotDisplayname; name != "" {
 		if err := bot.SetDisplayname(ctx, name); err != nil {
 			b.log.Warn("could not set the bot's display name", "err", err)

@@ -370,6 +370,27 @@ func TestIntegrationUnixSocket(t *testing.T) {
 	}
 }
 
+// TestIntegrationBridgeUsersMuted: the bot and the puppets the bridge
+// registers have their notifications muted on the homeserver (no push
+// rule evaluation and no unread counts stored for them on every message).
+func TestIntegrationBridgeUsersMuted(t *testing.T) {
+	tb := startStack(t, "")
+	ctx := testCtx(t, time.Minute)
+	puppet := tb.Client().Intent("@loop_muted:localhost")
+	if err := puppet.EnsureRegistered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []*intent.Intent{tb.Client().Bot(), puppet} {
+		muted, err := in.NotificationsMuted(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !muted {
+			t.Errorf("%s: notifications not muted", in.UserID())
+		}
+	}
+}
+
 // TestIntegrationEphemeralFallbackTyping: Dendrite does not push ephemeral
 // events to appservices, so the bot's /sync fallback fetches them: a user
 // typing in a portal reaches the module, whose puppet mirrors it, and the

@@ -79,6 +79,13 @@ func (i *Intent) register(ctx context.Context) (created bool, err error) {
 	switch {
 	case err == nil:
 		created = true
+		if !i.isBot() {
+			// Best effort: a homeserver without push rules still works.
+			if err := i.MuteNotifications(ctx); err != nil {
+				i.c.log.DebugContext(ctx, "could not mute the puppet's notifications", slog.String("user_id", string(i.user)),
+					slog.Any("error", err))
+			}
+		}
 	case !errors.Is(err, ErrUserInUse):
 		return false, fmt.Errorf("register %s: %w", i.user, err)
 	}

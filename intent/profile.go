@@ -111,3 +111,32 @@ func (i *Intent) SendReceipt(ctx context.Context, room matrix.RoomID, event matr
 	}
 	return nil
 }
+
+// MuteNotifications enables the user's ".m.rule.master" push rule, so the
+// homeserver computes no notification for them. Bridge users (the bot and
+// puppets) read nothing; without it the homeserver evaluates push rules
+// and stores an unread notification for each of them on every message in
+// every portal they are in.
+func (i *Intent) MuteNotifications(ctx context.Context) error {
+	err := i.do(ctx, request{method: http.MethodPut,
+		path: clientV3 + "/pushrules/global/override/.m.rule.master/enabled",
+		body: map[string]bool{"enabled": true}})
+	if err != nil {
+		return fmt.Errorf("mute notifications of %s: %w", i.user, err)
+	}
+	return nil
+}
+
+// NotificationsMuted reports whether the user's ".m.rule.master" push rule
+// is enabled (see MuteNotifications).
+func (i *Intent) NotificationsMuted(ctx context.Context) (bool, error) {
+	var out struct {
+		Enabled bool `json:"enabled"`
+	}
+	err := i.do(ctx, request{method: http.MethodGet,
+		path: clientV3 + "/pushrules/global/override/.m.rule.master/enabled", out: &out})
+	if err != nil {
+		return false, fmt.Errorf("read push rules of %s: %w", i.user, err)
+	}
+	return out.Enabled, nil
+}
