@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
@@ -92,7 +94,8 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 			return
 		}
 		old := nickOf(m)
-		n.state.Nick(old, m.Params[0])
+		changes := n.state.Nick(old, m.Params[0])
+		n.nickToMatrix(ctx, m, old, m.Params[0], changes) // nickchange.go
 	case "TOPIC":
 		if len(m.Params) < 2 {
 			return
@@ -266,7 +269,9 @@ func (n *network) channelMessage(ctx context.Context, m *ircmsg.Message, channel
 	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: p.room, Sender: sender,
 		Type: matrix.EventMessage, Content: raw, Timestamp: ts, Key: key, Link: msgLink(key)}); err != nil {
 		n.log().Error("could not queue IRC message for Matrix", "channel", channel, "err", err)
+		return
 	}
+	n.puppets.set(p.room, sender, true) // nickchange.go: the puppet joins to speak
 }
 
 // contentFromIRC converts IRC text to Matrix content; nil for CTCPs other
@@ -364,7 +369,9 @@ func (n *network) puppetMembership(ctx context.Context, channel, nick, membershi
 	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMembership, Room: p.room, Sender: sender,
 		Type: membership, Reason: reason, Timestamp: ts}); err != nil {
 		n.log().Warn("could not queue membership", "nick", nick, "err", err)
+		return
 	}
+	n.puppets.set(p.room, sender, membership == "join") // nickchange.go
 }
 
 // topicToMatrix mirrors an IRC topic change.
@@ -389,7 +396,8 @@ func (n *network) topicToMatrix(ctx context.Context, channel, topic, by string, 
 	}
 }
 
-// modesToMatrix maps prefix-mode changes to power levels.
+// modesToMatrix maps prefix-mode changes to power levels (see
+// queuePower).
 func (n *network) modesToMatrix(ctx context.Context, channel string, changes []netstate.Change) {
 	p := n.portal(channel)
 	if p == nil {
@@ -398,27 +406,105 @@ func (n *network) modesToMatrix(ctx context.Context, channel string, changes []n
 	for _, ch := range changes {
 		switch ch.Kind {
 		case netstate.ChangePrefixAdded, netstate.ChangePrefixRemoved:
-			mem, ok := n.state.Member(channel, ch.Nick)
-			level := 0
-			if ok {
-				level = netstate.PowerLevel(mem.Modes, n.powers)
-			}
-			if n.isBridgedNick(ch.Nick) {
-				// A Matrix user opped on IRC through their own connection
-				// gets the same power in a bridge-made portal; room admins
-				// (100) and plumbed rooms are left alone.
-				if u, ok := n.mentionLookup(ch.Nick); ok && !p.plumbed {
-					go n.setMatrixUserPower(ctx, p.room, u, level)
-				}
-				continue
-			}
-			puppetID, err := n.puppetID(ch.Nick)
-			if err != nil {
-				continue
-			}
-			go n.setPower(ctx, p.room, puppetID, level)
+			n.queuePower(ctx, p, channel, ch.Nick)
 		}
 	}
+}
+
+// powerFromNick moves power with a renamed IRC user: the old puppet loses
+// its level, the new one gets the level of the nick's channel modes.
+func (n *network) powerFromNick(ctx context.Context, changes []netstate.Change) {
+	for _, ch := range changes {
+		if ch.Kind != netstate.ChangeNick || n.fold(ch.OldNick) == n.fold(ch.Nick) {
+			continue
+		}
+		if p := n.portal(ch.Channel); p != nil {
+			n.queuePower(ctx, p, ch.Channel, ch.OldNick)
+			n.queuePower(ctx, p, ch.Channel, ch.Nick)
+		}
+	}
+}
+
+// powerQueue holds the power-level updates waiting, per portal room. One
+// goroutine per room with updates applies them in turn, so they reach
+// Matrix in IRC's order and never overwrite each other's power_levels
+// event; each level is read from the channel state when it is set, so a
+// quick +o -o ends where IRC ends. Its zero value is ready.
+type powerQueue struct {
+	mu sync.Mutex
+	// rooms holds each room's waiting updates; a room is present while its
+	// goroutine runs.
+	rooms map[matrix.RoomID][]powerUpdate
+}
+
+// powerUpdate names a nick whose power in a portal follows its modes in
+// channel.
+type powerUpdate struct {
+	channel, nick, folded string
+	plumbed               bool
+}
+
+// queuePower asks for nick's power level in portal p to be set from its
+// modes in channel, after the updates already waiting for the room.
+func (n *network) queuePower(ctx context.Context, p *portal, channel, nick string) {
+	u := powerUpdate{channel: channel, nick: nick, folded: n.fold(nick), plumbed: p.plumbed}
+	q := &n.powerQ
+	q.mu.Lock()
+	if q.rooms == nil {
+		q.rooms = map[matrix.RoomID][]powerUpdate{}
+	}
+	waiting, running := q.rooms[p.room]
+	// An update waiting for the same nick will read the same state.
+	if !slices.ContainsFunc(waiting, func(w powerUpdate) bool { return w.folded == u.folded }) {
+		q.rooms[p.room] = append(waiting, u)
+	}
+	q.mu.Unlock()
+	if !running {
+		go n.applyPowers(ctx, p.room)
+	}
+}
+
+// applyPowers sets the room's queued power levels until none is left.
+func (n *network) applyPowers(ctx context.Context, room matrix.RoomID) {
+	q := &n.powerQ
+	for {
+		q.mu.Lock()
+		batch := q.rooms[room]
+		if len(batch) == 0 {
+			delete(q.rooms, room)
+			q.mu.Unlock()
+			return
+		}
+		q.rooms[room] = nil
+		q.mu.Unlock()
+		for _, u := range batch {
+			n.applyPower(ctx, room, u)
+		}
+	}
+}
+
+// applyPower sets the power level of u's nick in room from its current
+// modes in the channel (none when it is no longer there).
+func (n *network) applyPower(ctx context.Context, room matrix.RoomID, u powerUpdate) {
+	mem, ok := n.state.Member(u.channel, u.nick)
+	level := 0
+	if ok {
+		level = netstate.PowerLevel(mem.Modes, n.powers)
+	}
+	if n.isBridgedNick(u.nick) {
+		// A Matrix user opped on IRC through their own connection gets the
+		// same power in a bridge-made portal; room admins (100) and
+		// plumbed rooms are left alone.
+		if user, ok := n.mentionLookup(u.nick); ok && !u.plumbed {
+			n.setMatrixUserPower(ctx, room, user, level)
+		}
+		return
+	}
+	puppetID, err := n.puppetID(u.nick)
+	if err != nil {
+		return
+	}
+	n.setPower(ctx, room, puppetID, level)
 }
 
 // setMatrixUserPower mirrors IRC channel modes of a Matrix user's own

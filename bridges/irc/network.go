@@ -48,6 +48,11 @@ type network struct {
 	// adm holds admin-command, plumbing, nick-recovery and history state
 	// (commands.go); its zero value is ready.
 	adm adminState
+	// puppets remembers which puppets were sent into which portal rooms
+	// (nickchange.go); powerQ orders power-level updates per room
+	// (fromirc.go). Their zero values are ready.
+	puppets puppetRooms
+	powerQ  powerQueue
 	// dlv holds relay-mode and password-trouble state (delivery_relay.go);
 	// its zero value is ready.
 	dlv deliveryState

@@ -3,6 +3,9 @@
 package irc_test
 
 import (
+	"context"
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +96,257 @@ func TestIntegrationMultilineToIRC(t *testing.T) {
 			t.Fatalf("plain client got a batched line: %s", l.Raw)
 		}
 	}
+}
+
+// roomOrder reads the timeline of a small room in the homeserver's order,
+// in pages of 1000 (RoomTimeline orders by timestamp, and the bridge gives
+// IRC's times to messages but not to a puppet's implicit join). Dendrite
+// repeats an event at a page boundary: each is kept once.
+func roomOrder(ctx context.Context, t *testing.T, c *integration.Client, room matrix.RoomID) []matrix.Event {
+	t.Helper()
+	var evs []matrix.Event
+	seen := map[matrix.EventID]bool{}
+	from := ""
+	for range 100 {
+		page, err := c.Messages(ctx, room, "b", from, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range page.Chunk {
+			if !seen[ev.ID] {
+				seen[ev.ID] = true
+				evs = append(evs, ev)
+			}
+		}
+		if len(page.Chunk) == 0 || page.End == "" || page.End == from {
+			break
+		}
+		from = page.End
+	}
+	slices.Reverse(evs)
+	return evs
+}
+
+// memberEvent is an m.room.member event of user in a timeline.
+type memberEvent struct {
+	index       int // position in the timeline
+	membership  string
+	displayname string
+}
+
+// timelineIndex returns the members events of each user and the position
+// of each message body in a timeline.
+func timelineIndex(evs []matrix.Event) (map[matrix.UserID][]memberEvent, map[string]int, map[string]matrix.UserID) {
+	members := map[matrix.UserID][]memberEvent{}
+	at, from := map[string]int{}, map[string]matrix.UserID{}
+	for i, ev := range evs {
+		switch ev.Type {
+		case matrix.EventMember:
+			var c matrix.MemberContent
+			if ev.StateKey != nil && json.Unmarshal(ev.Content, &c) == nil {
+				u := matrix.UserID(*ev.StateKey)
+				members[u] = append(members[u], memberEvent{i, c.Membership, c.Displayname})
+			}
+		case matrix.EventMessage:
+			b := body(&ev).Body
+			at[b], from[b] = i, ev.Sender
+		}
+	}
+	return members, at, from
+}
+
+// TestIntegrationNickChange: an IRC user's NICK shows in Matrix as the old
+// puppet leaving and the new one joining with the new nick as its name,
+// before what the user says next; with lazy membership a user who never
+// spoke shows nothing; a change of letter case keeps the puppet and renames
+// it; a Matrix user's own nick change shows no puppet at all.
+func TestIntegrationNickChange(t *testing.T) {
+	srv := integration.StartErgo(t)
+	s := startIRCStack(t, srv, "")
+	ctx := tctx(t, 3*time.Minute)
+	user := s.User(ctx, "nina")
+	talker := integration.DialIRC(t, srv.Addr(), "oldnick")
+	quiet := integration.DialIRC(t, srv.Addr(), "quiet")
+	for _, c := range []*integration.IRCClient{talker, quiet} {
+		if err := c.Join("#nick"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	room, err := user.Join(ctx, "#irc_test_#nick:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := talker.WaitFor(func(l *integration.Line) bool {
+		return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "nina")
+	}, 30*time.Second); err != nil {
+		t.Fatalf("nina never joined on IRC: %v", err)
+	}
+	send := func(c *integration.IRCClient, line string) {
+		t.Helper()
+		if err := c.Send(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Spoken, renamed and spoken again without waiting in between: the
+	// rename is ordered with the messages.
+	send(talker, "PRIVMSG #nick :before the change")
+	send(talker, "NICK newnick")
+	send(talker, "PRIVMSG #nick :after the change")
+	send(quiet, "NICK quieter")
+	send(quiet, "PRIVMSG #nick :quiet no more")
+	if _, err := user.WaitForMessage(ctx, room, "quiet no more"); err != nil {
+		t.Fatal(err)
+	}
+	send(talker, "NICK NewNick")
+	send(talker, "PRIVMSG #nick :in capitals")
+	if _, err := user.WaitForMessage(ctx, room, "in capitals"); err != nil {
+		t.Fatal(err)
+	}
+	// The Matrix user's own connection changes nick: no puppet for it.
+	dm := adminRoom(ctx, t, s.Stack, user)
+	command(ctx, t, s.Stack, user, dm, "!nick nina2", "Your nick on test is now nina2.")
+	if _, err := talker.WaitFor(func(l *integration.Line) bool { return l.Command == "NICK" && l.Param(0) == "nina2" }, 30*time.Second); err != nil {
+		t.Fatalf("NICK nina2 not seen on IRC: %v", err)
+	}
+	send(talker, "PRIVMSG #nick :the end")
+	if _, err := user.WaitForMessage(ctx, room, "the end"); err != nil {
+		t.Fatal(err)
+	}
+
+	members, at, from := timelineIndex(roomOrder(ctx, t, user, room))
+	const (
+		oldID    = matrix.UserID("@irc_test_oldnick:localhost")
+		newID    = matrix.UserID("@irc_test_newnick:localhost")
+		quietID  = matrix.UserID("@irc_test_quiet:localhost")
+		quieter  = matrix.UserID("@irc_test_quieter:localhost")
+		ninaPup  = matrix.UserID("@irc_test_nina:localhost")
+		nina2Pup = matrix.UserID("@irc_test_nina2:localhost")
+	)
+	for body, want := range map[string]matrix.UserID{"before the change": oldID, "after the change": newID,
+		"quiet no more": quieter, "in capitals": newID, "the end": newID} {
+		if _, ok := at[body]; !ok {
+			t.Errorf("%q is not in the room", body)
+		} else if from[body] != want {
+			t.Errorf("%q came from %s, want %s", body, from[body], want)
+		}
+	}
+	left := -1
+	for _, m := range members[oldID] {
+		if m.membership == "leave" {
+			left = m.index
+		}
+	}
+	if left < 0 || left > at["after the change"] || left < at["before the change"] {
+		t.Errorf("old puppet's leave at %d, want between the messages at %d and %d; its events: %+v",
+			left, at["before the change"], at["after the change"], members[oldID])
+	}
+	joined := -1
+	for _, m := range members[newID] {
+		if m.membership == "join" && m.displayname == "newnick" && joined < 0 {
+			joined = m.index
+		}
+		if m.membership != "join" {
+			t.Errorf("new puppet's membership went to %q (a change of case must keep it): %+v", m.membership, members[newID])
+		}
+	}
+	if joined < 0 || joined > at["after the change"] {
+		t.Errorf("new puppet's join as \"newnick\" at %d, want before %q at %d; its events: %+v",
+			joined, "after the change", at["after the change"], members[newID])
+	}
+	// The case change renames the same puppet.
+	renamed := false
+	for _, m := range members[newID] {
+		renamed = renamed || (m.membership == "join" && m.displayname == "NewNick")
+	}
+	if !renamed {
+		t.Errorf("no member event renaming the puppet to NewNick: %+v", members[newID])
+	}
+	if p, err := user.Profile(ctx, newID); err != nil || p.Displayname != "NewNick" {
+		t.Errorf("puppet profile = %+v, %v; want display name NewNick", p, err)
+	}
+	// Lazy membership: a user who never spoke shows nothing when renamed.
+	if len(members[quietID]) != 0 {
+		t.Errorf("the silent user's old puppet appeared: %+v", members[quietID])
+	}
+	for _, id := range []matrix.UserID{ninaPup, nina2Pup} {
+		if len(members[id]) != 0 {
+			t.Errorf("the Matrix user's nick change made puppet %s appear: %+v", id, members[id])
+		}
+	}
+}
+
+// TestIntegrationPowerLevelOrder: IRC prefix modes become power levels in
+// IRC's order. Modes given to several users at once all land (no update
+// overwrites another's power_levels event); a quick -o +o -o ends with no
+// power, as on IRC; a renamed op's power moves to the new puppet.
+func TestIntegrationPowerLevelOrder(t *testing.T) {
+	srv := integration.StartErgo(t)
+	s := startIRCStack(t, srv, "")
+	ctx := tctx(t, 3*time.Minute)
+	chief := integration.DialIRC(t, srv.Addr(), "chief")
+	if err := chief.Join("#pw"); err != nil { // first in: channel operator
+		t.Fatal(err)
+	}
+	user := s.User(ctx, "pat")
+	room, err := user.Join(ctx, "#irc_test_#pw:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chief.WaitFor(func(l *integration.Line) bool { return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "pat") }, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clients := map[string]*integration.IRCClient{}
+	for _, nick := range []string{"alpha", "beta", "gamma"} {
+		c := integration.DialIRC(t, srv.Addr(), nick)
+		if err := c.Join("#pw"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chief.WaitFor(func(l *integration.Line) bool { return l.Command == "JOIN" && strings.EqualFold(l.Nick(), nick) }, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		clients[nick] = c
+	}
+	levels := func(what string, ok func(users map[string]int) bool) map[string]int {
+		t.Helper()
+		var got map[string]int
+		if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+			var pl struct {
+				Users map[string]int `json:"users"`
+			}
+			if ev.RoomID != room || ev.Type != matrix.EventPowerLevels || json.Unmarshal(ev.Content, &pl) != nil {
+				return false
+			}
+			got = pl.Users
+			return ok(pl.Users)
+		}); err != nil {
+			t.Fatalf("%s: no such power levels; last seen %v: %v", what, got, err)
+		}
+		return got
+	}
+	const alpha, beta, gamma = "@irc_test_alpha:localhost", "@irc_test_beta:localhost", "@irc_test_gamma:localhost"
+
+	// Three users at once: each level lands.
+	if err := chief.Send("MODE #pw +oov alpha beta gamma"); err != nil {
+		t.Fatal(err)
+	}
+	levels("+oov", func(u map[string]int) bool { return u[alpha] == 50 && u[beta] == 50 && u[gamma] == 1 })
+
+	// Quick changes of one user end where IRC ends; gamma's +o after them
+	// is applied after them.
+	for _, l := range []string{"MODE #pw -o alpha", "MODE #pw +o alpha", "MODE #pw -o alpha", "MODE #pw +o gamma"} {
+		if err := chief.Send(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := levels("+o gamma", func(u map[string]int) bool { return u[gamma] == 50 })
+	if got[alpha] != 0 || got[beta] != 50 {
+		t.Fatalf("after -o +o -o alpha: levels %v, want alpha none and beta 50", got)
+	}
+
+	// A renamed op: the new puppet has the power, the old one none.
+	if err := clients["beta"].Send("NICK betty"); err != nil {
+		t.Fatal(err)
+	}
+	const betty = "@irc_test_betty:localhost"
+	levels("NICK betty", func(u map[string]int) bool { return u[betty] == 50 && u[beta] == 0 })
 }

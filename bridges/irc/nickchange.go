@@ -1,0 +1,123 @@
+package irc
+
+import (
+	"context"
+	"sync"
+
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"github.com/causewaybridge/causeway/bridges/irc/netstate"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// An IRC user's NICK change in Matrix. Puppets are named after the
+// casefolded nick, so a new nick is a new Matrix user: in each portal the
+// user is in, the old puppet leaves ("changed nick to …") and the new one
+// joins with the nick as its display name, in order with the room's
+// messages (the outbox lane). With lazy membership only a puppet that was
+// in the room is replaced; the new one otherwise appears when it speaks.
+// A change of letter case keeps the puppet and changes its display name.
+
+// puppetRooms remembers, per portal room, whether an IRC user's puppet was
+// last sent in (a message or a join queued) or out (a leave queued), so a
+// nick change knows whether the old puppet is there before the outbox has
+// carried out what is queued. Its zero value is ready.
+type puppetRooms struct {
+	mu sync.Mutex
+	in map[puppetRoom]bool
+}
+
+type puppetRoom struct {
+	room   matrix.RoomID
+	puppet matrix.UserID
+}
+
+// set records that puppet was sent into room (in) or out of it.
+func (p *puppetRooms) set(room matrix.RoomID, puppet matrix.UserID, in bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.in == nil {
+		p.in = map[puppetRoom]bool{}
+	}
+	if in {
+		p.in[puppetRoom{room, puppet}] = true
+	} else {
+		// Known to be out: kept (as false) so that the membership recorded
+		// before the queued leave is carried out is not believed.
+		p.in[puppetRoom{room, puppet}] = false
+	}
+}
+
+// get reports what was last recorded for puppet in room, and whether
+// anything was.
+func (p *puppetRooms) get(room matrix.RoomID, puppet matrix.UserID) (in, known bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	in, known = p.in[puppetRoom{room, puppet}]
+	return in, known
+}
+
+// puppetInRoom reports whether puppet is in room, or will be once the
+// room's queued operations are carried out: what this run of the bridge
+// queued, else the membership the Matrix client recorded (kept across
+// restarts).
+func (n *network) puppetInRoom(ctx context.Context, room matrix.RoomID, puppet matrix.UserID) bool {
+	if in, known := n.puppets.get(room, puppet); known {
+		return in
+	}
+	m, err := n.m.store.Membership(ctx, string(room), string(puppet))
+	if err != nil {
+		n.log().Warn("could not read a puppet's membership", "room_id", room, "user", puppet, "err", err)
+		return false
+	}
+	return m == intent.MembershipJoin
+}
+
+// nickToMatrix mirrors the NICK of an IRC user from old to nick, given the
+// changes netstate made for it (one ChangeNick per shared channel). Nick
+// changes of Matrix users' own connections and of the bot are not shown:
+// their Matrix users do not change.
+func (n *network) nickToMatrix(ctx context.Context, m *ircmsg.Message, old, nick string, changes []netstate.Change) {
+	if n.isBridgedNick(old) || n.isBridgedNick(nick) {
+		return
+	}
+	oldID, err := n.puppetID(old)
+	if err != nil {
+		return
+	}
+	newID, err := n.puppetID(nick)
+	if err != nil {
+		n.log().Warn("cannot name IRC user on Matrix", "nick", nick, "err", err)
+		return
+	}
+	full := n.cfg.Membership == "full"
+	for _, ch := range changes {
+		if ch.Kind != netstate.ChangeNick {
+			continue // a stale holder of the nick (netstate.StaleReason): its puppet is the new one
+		}
+		p := n.portal(ch.Channel)
+		if p == nil {
+			continue
+		}
+		if oldID == newID { // only the letter case changed: same puppet, new name
+			n.ensureProfile(ctx, newID, nick, p.room)
+			continue
+		}
+		// The nick's earlier holder may have split away with its leave
+		// held: its puppet, now this user's, stays in the room (and is not
+		// made to leave when the hold ends).
+		held := n.splits.Join(nick, ch.Channel)
+		if full || n.puppetInRoom(ctx, p.room, oldID) {
+			n.puppetMembership(ctx, ch.Channel, old, "leave", "changed nick to "+nick, m)
+			if !held {
+				n.puppetMembership(ctx, ch.Channel, nick, "join", "", m)
+				continue
+			}
+		} else if !held {
+			continue // lazy membership: the new puppet appears when it speaks
+		}
+		n.ensureProfile(ctx, newID, nick, p.room)
+	}
+	n.powerFromNick(ctx, changes) // fromirc.go: the new puppet gets the nick's modes
+}
