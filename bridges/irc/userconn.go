@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,6 +113,19 @@ func (u *userConn) wantNick() string {
 	return base + u.n.cfg.NickSuffix
 }
 
+// nickVariants are the nicks to try, in order, for a user who wants nick:
+// nick itself first. When nick ends with the network's suffix, the part
+// before the suffix varies and the suffix stays at the end; a nick without
+// it (chosen with !nick) varies as a whole.
+func (n *network) nickVariants(nick string) []string {
+	suffix := n.cfg.NickSuffix
+	base, ok := strings.CutSuffix(nick, suffix)
+	if !ok || base == "" {
+		base, suffix = nick, ""
+	}
+	return ircfmt.NickVariants(ircfmt.SanitizeNick(base, n.cfg.MaxNickLength), suffix, n.cfg.MaxNickLength)
+}
+
 // connect makes sure the connection is up, dialling if needed. Concurrent
 // callers share one dial.
 func (u *userConn) connect(ctx context.Context) (*ircconn.Conn, error) {
@@ -167,7 +181,7 @@ func (u *userConn) dial(ctx context.Context) (*ircconn.Conn, error) {
 		return nil, err
 	}
 	nick := u.wantNick()
-	variants := ircfmt.NickVariants(ircfmt.SanitizeNick(nick[:len(nick)-len(u.n.cfg.NickSuffix)], u.n.cfg.MaxNickLength), u.n.cfg.NickSuffix, u.n.cfg.MaxNickLength)
+	variants := u.n.nickVariants(nick)
 	cfg := u.n.dialConfig(nick, ircfmt.SanitizeNick(u.user.Localpart(), 10), string(u.user), userHandler{u})
 	cfg.NickFallback = func(attempt int, _ string) string {
 		// variants[0] is the nick itself, refused already.
