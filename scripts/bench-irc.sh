@@ -5,7 +5,7 @@
 #
 #   ./scripts/bench-irc.sh                       everything, 3 runs each (~10 min)
 #   RUNS=1 USERS=1000 ./scripts/bench-irc.sh     a quick look
-#   ONLY='Throughput|Latency' ./scripts/bench-irc.sh
+#   ONLY='Throughput|Latency' ./scripts/bench-irc.sh   (other rows kept)
 #
 # Measured (bench/irc, build tag benchirc): RSS per puppeted connection (bare
 # floor, one channel, ten users per channel) at each of USERS; a reconnect
@@ -27,7 +27,8 @@ USERS=${USERS:-1000,5000}
 RATE=${RATE:-500}
 MSGS=${MSGS:-2000}
 CONNS=${CONNS:-2000}
-ONLY=${ONLY:-Memory|Throughput|Latency}
+ALL='Memory|Throughput|Latency'
+ONLY=${ONLY:-$ALL}
 OUT=${OUT:-$ROOT/BENCHMARKS.md}
 RAW=$(mktemp)
 trap 'rm -f "$RAW"' EXIT
@@ -40,6 +41,12 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # The machine is shared: the load averages before and after go in the report.
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 CMD="RUNS=$RUNS USERS=$USERS RATE=$RATE MSGS=$MSGS CONNS=$CONNS scripts/bench-irc.sh"
+MERGE=()
+if [ "$ONLY" != "$ALL" ]; then
+	# A partial run replaces only its own rows of the section.
+	CMD="ONLY='$ONLY' $CMD"
+	MERGE=(-merge)
+fi
 printf '[bench-irc] %s\n' "$CMD" >&2
 BENCH_IRC_RUNS=$RUNS BENCH_IRC_USERS=$USERS BENCH_IRC_RATE=$RATE BENCH_IRC_MSGS=$MSGS BENCH_IRC_OUT=$RAW \
 	timeout 60m go test -tags benchirc -count=1 -timeout 59m -v -run "^TestIRCBench($ONLY)\$" ./bench/irc/ >&2
@@ -58,6 +65,6 @@ IRCCONN_BENCH_CONNS=$CONNS go test -run '^$' -bench '^BenchmarkConnMemory$' -ben
 		}
 	}' >>"$RAW"
 
-go run ./bench/irc/report -in "$RAW" -out "$OUT" -command "$CMD" \
+go run ./bench/irc/report -in "$RAW" -out "$OUT" -command "$CMD" "${MERGE[@]}" \
 	-load "$LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 printf '[bench-irc] wrote the IRC section of %s\n' "$OUT" >&2

@@ -33,14 +33,15 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "markdown file whose IRC section is replaced")
 	command := flag.String("command", "scripts/bench-irc.sh", "command line shown in the section")
 	load := flag.String("load", "", "the machine's load averages during the run, shown in the section")
+	merge := flag.Bool("merge", false, "keep the existing section's rows of benchmarks this run did not measure")
 	flag.Parse()
-	if err := run(*in, *out, *command, *load); err != nil {
+	if err := run(*in, *out, *command, *load, *merge); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, out, command, load string) error {
+func run(in, out, command, load string, merge bool) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return err
@@ -54,10 +55,17 @@ func run(in, out, command, load string) error {
 	if load != "" {
 		mach += "; load averages (1, 5, 15 min): " + load
 	}
-	section := render(res, command, mach, time.Now().UTC())
 	old, err := os.ReadFile(out)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	var kept string
+	if merge {
+		kept = mergeOld(res, string(old))
+	}
+	section := render(res, command, mach, time.Now().UTC())
+	if kept != "" {
+		section = strings.Replace(section, "\n\nMachine: ", "\n\n"+kept+"\n\nMachine: ", 1)
 	}
 	return os.WriteFile(out, replaceSection(old, section), 0o644)
 }
@@ -86,6 +94,74 @@ func readResults(r io.Reader) (*results, error) {
 		res.vals[k] = append(res.vals[k], x.Value)
 	}
 	return res, sc.Err()
+}
+
+// mergeOld adds to r the rows of the existing section's "All results"
+// table whose benchmark r has no figure for, after r's own rows, and
+// returns a sentence saying which rows are older and where they came from
+// ("" when none were kept).
+func mergeOld(r *results, doc string) string {
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
+	if i < 0 || j < i {
+		return ""
+	}
+	sec := doc[i:j]
+	measured := map[string]bool{}
+	for _, k := range r.order {
+		b, _, _ := strings.Cut(k, "|")
+		measured[b] = true
+	}
+	keptBenches := map[string]bool{}
+	var kept []string
+	inTable := false
+	for line := range strings.Lines(sec) {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "| benchmark | metric |") {
+			inTable = true
+			continue
+		}
+		if !inTable || !strings.HasPrefix(line, "|") {
+			if inTable && line != "" {
+				break
+			}
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		if len(cells) != 5 || strings.HasPrefix(strings.TrimSpace(cells[0]), "---") {
+			continue
+		}
+		bench, metric := strings.TrimSpace(cells[0]), strings.TrimSpace(cells[1])
+		if measured[bench] {
+			continue
+		}
+		var vals []float64
+		for _, f := range strings.Split(cells[4], ",") {
+			var v float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(f), "%g", &v); err == nil {
+				vals = append(vals, v)
+			}
+		}
+		if len(vals) == 0 {
+			continue
+		}
+		k := bench + "|" + metric
+		r.order = append(r.order, k)
+		r.vals[k] = vals
+		if !keptBenches[bench] {
+			keptBenches[bench] = true
+			kept = append(kept, bench)
+		}
+	}
+	if len(kept) == 0 {
+		return ""
+	}
+	origin := "an earlier run"
+	if k := strings.Index(sec, "Written by "); k >= 0 {
+		line, _, _ := strings.Cut(sec[k:], "\n")
+		origin, _, _ = strings.Cut(strings.TrimPrefix(line, "Written by "), ". Each figure")
+	}
+	return fmt.Sprintf("Only part of the benchmarks ran this time; the rows of %s are kept from the previous section, written by %s.",
+		"`"+strings.Join(kept, "`, `")+"`", origin)
 }
 
 // median returns the median of bench|metric and whether it was measured.

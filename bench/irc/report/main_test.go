@@ -41,3 +41,24 @@ func TestReplaceSectionKeepsTheRest(t *testing.T) {
 		t.Errorf("appended: %q", got)
 	}
 }
+
+func TestMergeKeepsUnmeasuredRows(t *testing.T) {
+	old := "# Benchmarks\n\n" + render(&results{
+		vals:  map[string][]float64{"memory/bare|rss_kib_per_conn_1000": {10.5, 11}, "irc-to-matrix|ratio": {0.5}},
+		order: []string{"memory/bare|rss_kib_per_conn_1000", "irc-to-matrix|ratio"},
+	}, "RUNS=2 scripts/bench-irc.sh", "test machine", time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC))
+	fresh := &results{vals: map[string][]float64{"irc-to-matrix|ratio": {0.95, 1.0}}, order: []string{"irc-to-matrix|ratio"}}
+	note := mergeOld(fresh, old)
+	if got := fresh.vals["memory/bare|rss_kib_per_conn_1000"]; len(got) != 2 || got[0] != 10.5 || got[1] != 11 {
+		t.Fatalf("kept memory row = %v, want [10.5 11]", got)
+	}
+	if got := fresh.vals["irc-to-matrix|ratio"]; len(got) != 2 || got[0] != 0.95 {
+		t.Fatalf("re-measured row = %v, want the new values [0.95 1]", got)
+	}
+	if !strings.Contains(note, "`memory/bare`") || !strings.Contains(note, "RUNS=2 scripts/bench-irc.sh") || !strings.Contains(note, "2026-11-01") {
+		t.Fatalf("note %q does not say which rows are older and where they come from", note)
+	}
+	if mergeOld(&results{vals: map[string][]float64{}}, "no section here") != "" {
+		t.Fatal("note without an old section")
+	}
+}
