@@ -209,13 +209,24 @@ const notes = `Reading the figures:
   with every user connected and joined through the module's own path (BenchJoin: userConnFor(...).join, the code a
   Matrix join runs), so the per-user state counted is the real one: userConn, the ircconn connection and its
   goroutines, nick maps, and each user's share of the network's single channel-member table.
+- **irc-to-matrix**: one raw IRC client sends a burst of MSGS lines into a bridged channel; the rate is the burst
+  divided by the time until a Matrix reader, syncing all along, sees the last one. The baseline in the same run: a
+  second Matrix user (the poster) PUTs the same number of messages one by one into a room the same reader is in and
+  syncs, timed the same way, so the homeserver does the same per-message fan-out (the reader's /sync, its push rules
+  and unread counts) on both paths. The bridge sends one room's messages strictly one after the other (order is a
+  requirement), as the poster does.
 - **bridge_cpu_ms_per_msg** is the whole bridge process (utime+stime from /proc), not only the IRC module: per message
-  it also writes and completes a durable outbox row, ingests the homeserver's echo of the event into the durable
-  transaction inbox, and makes the HTTP request. A CPU profile (BENCH_IRC_CPUPROFILE=file, then go tool pprof) splits
-  it; the IRC module's own functions (botHandler → channelMessage, OnOutboxSent) are a small part of it.
-- **homeserver_cpu_ms_per_msg_bridged/direct** is Dendrite's CPU per message on each path in the same run: with one
-  homeserver spending more CPU per event on the bridged path (the appservice masquerade send and the transaction it
-  pushes back to the bridge) and the bridge mostly idle, the homeserver sets the bridged rate on two cores.
+  it parses and converts the IRC line, stores the outbox item (one SQLite INSERT), makes the HTTP PUT, commits the
+  completion with the msgid→event link (group commit: one transaction for the items delivered within 100 ms),
+  and receives the homeserver's transaction echoing the event back (an HTTP request, decoded and dropped before
+  storage). The store's share alone is BenchmarkOutboxCompletion in the core section. A CPU profile
+  (BENCH_IRC_CPUPROFILE=file, then go tool pprof) splits it.
+- **homeserver_cpu_ms_per_msg_bridged/direct** is Dendrite's CPU per message on each path in the same run. On the
+  bridged path it also pushes each event to the appservice, over a new TCP connection per transaction (Dendrite
+  disables keep-alive for appservices except on unix:// URLs; BENCH_IRC_AS_UNIX=1 measures that), and evaluates push
+  rules for every local member of the portal; the bridge mutes notifications of its bot and puppets so those
+  evaluations stop at the first rule instead of storing an unread notification each. With one homeserver on two
+  cores, the homeserver sets both rates.
 - **matrix-to-irc/bridge** is timed by two proxies inside the bridge's process: one in front of the appservice port
   (transaction arrives) and one in front of the IRC server (PRIVMSG written); their forwarding cost is included, so it
   is an upper bound. **end-to-end** is a Matrix client's PUT until a raw IRC client in the channel reads the line.
