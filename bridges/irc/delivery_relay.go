@@ -2,8 +2,10 @@ package irc
 
 import (
 	"context"
+	"strings"
 	"sync"
 
+	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -104,4 +106,17 @@ func (n *network) liveConns() int {
 // relaying would evade the refusal, so the sender gets a notice instead.
 func relayable(ctx context.Context, err error) bool {
 	return err != nil && !permanent(err) && ctx.Err() == nil
+}
+
+// canRelaymsg reports whether the bot may relay to channel with RELAYMSG:
+// the server offers draft/relaymsg and the bot is a channel operator there
+// (servers such as Ergo refuse RELAYMSG from anyone else, with a FAIL the
+// bot would not see as a failed message). Otherwise it relays as
+// "<nick> text", which any member may send.
+func (n *network) canRelaymsg(bot *ircconn.Conn, channel string) bool {
+	if !bot.HasCap("draft/relaymsg") {
+		return false
+	}
+	me, ok := n.state.Member(channel, bot.Nick())
+	return ok && strings.ContainsAny(me.Modes, "qao")
 }

@@ -219,7 +219,8 @@ func startBot(t *testing.T, n *network) {
 // the sender has no connection for connection-level reasons (the cap put
 // them in relay mode, or the server dropped their connection until
 // delivery_timeout), as RELAYMSG when the server offers draft/relaymsg and
-// as "<nick> text" otherwise. When IRC refused the sender (a ban, an
+// as "<nick> text" otherwise (or when the bot is no channel operator, which
+// RELAYMSG needs). When IRC refused the sender (a ban, an
 // invite-only channel, a refused registration), nothing is relayed: the
 // message gets a notice replying to it.
 func TestDeliveryRelayAndRefusal(t *testing.T) {
@@ -237,12 +238,15 @@ func TestDeliveryRelayAndRefusal(t *testing.T) {
 		caps     string
 		answer   func(nick, line string) ([]string, bool)
 		evicted  bool   // a second user took the only connection
+		notOp    bool   // the bot is not a channel operator in #chan
 		relayed  string // the bot's line, "" when nothing may be relayed
 		noticeOf string // the notice's text, when not relayed
 	}{
 		0: {name: "cap eviction with relaymsg", caps: "draft/relaymsg=/", evicted: true,
 			relayed: "causeway: RELAYMSG #chan a/m :" + text},
 		1: {name: "cap eviction without relaymsg", evicted: true,
+			relayed: "causeway: PRIVMSG #chan :<a> " + text},
+		7: {name: "relaymsg offered, the bot not an operator", caps: "draft/relaymsg=/", evicted: true, notOp: true,
 			relayed: "causeway: PRIVMSG #chan :<a> " + text},
 		2: {name: "connection dropped until delivery_timeout", caps: "draft/relaymsg=/",
 			answer: func(nick, line string) ([]string, bool) {
@@ -272,6 +276,12 @@ func TestDeliveryRelayAndRefusal(t *testing.T) {
 			})
 			ctx := t.Context()
 			startBot(t, n)
+			eventually(t, "the bot in #chan", func() bool { _, ok := n.state.Member("#chan", "causeway"); return ok })
+			if !tc.notOp {
+				if _, err := n.state.Mode("#chan", "srv", "+o", []string{"causeway"}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if tc.evicted {
 				a := n.userConnFor("@a:localhost", "")
 				if _, err := a.connect(ctx); err != nil {

@@ -341,7 +341,8 @@ func (n *network) fitLines(ctx context.Context, c *ircconn.Conn, evt *matrix.Eve
 }
 
 // relay sends lines through the bot for a user without a connection:
-// RELAYMSG when the server offers it, else "<nick> text".
+// RELAYMSG when the server offers it and lets the bot use it here
+// (canRelaymsg), else "<nick> text".
 func (n *network) relay(ctx context.Context, user matrix.UserID, target, command string, lines []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -351,7 +352,7 @@ func (n *network) relay(ctx context.Context, user matrix.UserID, target, command
 	}
 	nick := ircfmt.SanitizeNick(user.Localpart(), 20)
 	for _, l := range lines {
-		if bot.HasCap("draft/relaymsg") {
+		if n.canRelaymsg(bot, target) {
 			err = bot.Send(ctx, nil, "RELAYMSG", target, nick+relaySuffix, l)
 		} else {
 			_, err = bot.SendMessage(ctx, nil, command, target, "<"+nick+"> "+l)
