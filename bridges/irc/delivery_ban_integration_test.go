@@ -1,0 +1,79 @@
+//go:build integration
+
+package irc_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// replyNotice waits in room for the bridge's not-delivered notice replying
+// to event and returns its text.
+func replyNotice(t *testing.T, e *richEnv, c *integration.Client, room matrix.RoomID, event matrix.EventID) string {
+	t.Helper()
+	ev, err := c.WaitForEvent(e.ctx, func(ev *matrix.Event) bool {
+		b := body(ev)
+		return ev.RoomID == room && b.MsgType == matrix.MsgNotice && strings.HasPrefix(b.Body, "Not delivered to IRC") &&
+			b.RelatesTo != nil && b.RelatesTo.InReplyTo != nil && b.RelatesTo.InReplyTo.EventID == event
+	})
+	if err != nil {
+		t.Fatalf("no not-delivered notice replying to %s: %v", event, err)
+	}
+	return body(ev).Body
+}
+
+// noLineWith fails when the IRC client saw, or sees within a short
+// while, a line carrying text (the notice came after any relay was
+// written, so a relay would be there already).
+func noLineWith(t *testing.T, irc *integration.IRCClient, text string) {
+	t.Helper()
+	if l, err := irc.WaitFor(func(l *integration.Line) bool { return strings.Contains(l.Raw, text) }, 3*time.Second); err == nil {
+		t.Fatalf("IRC got %q although the message was refused", l.Raw)
+	}
+}
+
+// TestIntegrationBannedUserIsNotRelayed: a Matrix user banned and kicked
+// from a channel on IRC cannot talk there through the bridge. The kick
+// removes her from the room; back in the room, her connection cannot
+// rejoin (474), and her message is answered with a notice instead of being
+// relayed by the bot.
+func TestIntegrationBannedUserIsNotRelayed(t *testing.T) {
+	e := startRich(t, "", false)
+	if err := e.irc.Send("MODE #rich +b mallory!*@*"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitLine(t, "ircop", "MODE", func(l *integration.Line) bool { return l.Param(1) == "+b" })
+
+	// Kicked: she leaves the room; she comes back, her connection cannot.
+	if err := e.irc.Send("KICK #rich mallory :enough"); err != nil {
+		t.Fatal(err)
+	}
+	// The kick from IRC, not any other leave, removes her from the room.
+	if _, err := e.user.WaitForEvent(e.ctx, func(ev *matrix.Event) bool {
+		return ev.RoomID == e.room && ev.Type == matrix.EventMember && ev.StateKey != nil &&
+			*ev.StateKey == string(e.user.UserID) && strings.Contains(string(ev.Content), "Kicked on IRC by ircop")
+	}); err != nil {
+		t.Fatalf("the IRC kick did not remove mallory from the room: %v", err)
+	}
+	if _, err := e.user.Join(e.ctx, string(e.room)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.user.WaitForEvent(e.ctx, func(ev *matrix.Event) bool {
+		b := body(ev)
+		return ev.RoomID == e.room && strings.Contains(b.Body, "could not join #rich")
+	}); err != nil {
+		t.Fatalf("no notice that her connection could not rejoin: %v", err)
+	}
+	sent, err := e.user.SendText(e.ctx, e.room, "let me speak through the bot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := replyNotice(t, e, e.user, e.room, sent); !strings.Contains(got, "+b") && !strings.Contains(got, "banned") {
+		t.Errorf("notice %q does not give the ban as the reason", got)
+	}
+	noLineWith(t, e.irc, "let me speak")
+}
