@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -349,4 +350,44 @@ func TestIntegrationPowerLevelOrder(t *testing.T) {
 	}
 	const betty = "@irc_test_betty:localhost"
 	levels("NICK betty", func(u map[string]int) bool { return u[betty] == 50 && u[beta] == 0 })
+}
+
+// TestIntegrationNickChangeFullMembership: with membership: full, a renamed
+// IRC user's new puppet joins even if the user never spoke, and the old one
+// leaves.
+func TestIntegrationNickChangeFullMembership(t *testing.T) {
+	srv := integration.StartErgo(t)
+	s := &ircStack{IRC: srv, Stack: bridgetest.Start(t, bridgetest.Options{Bridges: "  irc:\n    networks:\n      test:\n        address: " + srv.Addr() +
+		"\n        membership: full\n        flood: {rate: 200, burst: 200}\n        reconnect: {min_delay: 200ms, max_delay: 2s, per_second: 50}\n"})}
+	ctx := tctx(t, 2*time.Minute)
+	user := s.User(ctx, "fay")
+	room, err := user.Join(ctx, "#irc_test_#full:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Joins after the portal exists: the members listed while the portal
+	// is being created get no puppet yet (NAMES arrives before the room).
+	silent := integration.DialIRC(t, srv.Addr(), "silent")
+	if err := silent.Join("#full"); err != nil {
+		t.Fatal(err)
+	}
+	const oldID, newID = matrix.UserID("@irc_test_silent:localhost"), matrix.UserID("@irc_test_silenter:localhost")
+	if _, err := user.WaitForMembership(ctx, room, oldID, "join"); err != nil {
+		t.Fatalf("full membership: the channel member's puppet did not join: %v", err)
+	}
+	if err := silent.Send("NICK silenter"); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := user.WaitForMembership(ctx, room, newID, "join")
+	if err != nil {
+		t.Fatalf("the renamed user's new puppet did not join: %v", err)
+	}
+	var c matrix.MemberContent
+	if err := json.Unmarshal(ev.Content, &c); err != nil || c.Displayname != "silenter" {
+		t.Errorf("new puppet joined as %q (%v), want display name silenter", c.Displayname, err)
+	}
+	members, _, _ := timelineIndex(roomOrder(ctx, t, user, room))
+	if ms := members[oldID]; len(ms) == 0 || ms[len(ms)-1].membership != "leave" {
+		t.Errorf("old puppet's memberships %+v, want it to have left", ms)
+	}
 }
