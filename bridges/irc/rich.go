@@ -280,8 +280,10 @@ func (m *Module) HandleMatrixReaction(ctx context.Context, r *bridges.Reaction) 
 
 // HandleMatrixRedaction implements bridges.RedactionHandler: REDACT on the
 // redacting user's connection when the server acked
-// draft/message-redaction and the event has an IRC msgid; else nothing
-// (IRC cannot take a message back).
+// draft/message-redaction and the event has an IRC msgid. A message that
+// reached IRC but cannot be taken back there (no such cap, or no msgid)
+// gets a notice saying IRC users still see it; reactions and events that
+// never reached IRC need none.
 func (m *Module) HandleMatrixRedaction(ctx context.Context, r *bridges.Redaction) error {
 	t, err := m.portalTarget(ctx, r.Event.RoomID, r.Event.Sender)
 	if err != nil || t == nil {
@@ -289,6 +291,9 @@ func (m *Module) HandleMatrixRedaction(ctx context.Context, r *bridges.Redaction
 	}
 	msgid := m.msgidOf(ctx, r.Target)
 	if msgid == "" {
+		if sent, _ := m.x.sent.lookup(r.Target); sent {
+			m.redactionNotBridged(ctx, t, r, "the message has no IRC message ID")
+		}
 		return nil
 	}
 	c, err := t.conn(ctx, r.Event.Sender)
@@ -297,7 +302,7 @@ func (m *Module) HandleMatrixRedaction(ctx context.Context, r *bridges.Redaction
 		return nil
 	}
 	if !c.HasCap(capRedaction) {
-		t.n.log().Debug("redaction not bridged: the server does not offer message redaction")
+		m.redactionNotBridged(ctx, t, r, "the server does not offer "+capRedaction)
 		return nil
 	}
 	params := []string{t.name, msgid}
@@ -308,6 +313,20 @@ func (m *Module) HandleMatrixRedaction(ctx context.Context, r *bridges.Redaction
 		t.n.log().Info("REDACT not sent", "user", r.Event.Sender, "err", err)
 	}
 	return nil
+}
+
+// redactionNotBridged tells the room that a redacted message stays on IRC,
+// in a notice replying to it (a client shows it under "message deleted"),
+// unless the redacted event is a reaction: removing one is routine and
+// a notice for each would flood the room.
+func (m *Module) redactionNotBridged(ctx context.Context, t *ircTarget, r *bridges.Redaction, why string) {
+	var ev matrix.Event
+	if err := m.client.Bot().EventContent(ctx, r.Event.RoomID, r.Target, &ev); err == nil && ev.Type == matrix.EventReaction {
+		t.n.log().Debug("reaction removal not bridged", "target", r.Target, "reason", why)
+		return
+	}
+	t.n.log().Info("redaction not bridged", "target", r.Target, "reason", why)
+	m.notice(ctx, r.Event.RoomID, r.Target, "Not removed on IRC: "+t.n.cfg.Name+" cannot delete messages, so IRC users still see it.")
 }
 
 // oneLine makes text safe as a final IRC parameter.

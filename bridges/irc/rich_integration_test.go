@@ -191,43 +191,6 @@ func TestIntegrationRepliesAndReactions(t *testing.T) {
 	}
 }
 
-func TestIntegrationRedactions(t *testing.T) {
-	e := startRich(t, "", false)
-	if _, ok := e.irc.OfferedCaps()["draft/message-redaction"]; !ok {
-		t.Skip("skipping: the Ergo in the test stack (2.8) does not offer draft/message-redaction (Matrix→IRC REDACT is checked by TestRedactionAndReactionOnTheWire; IRC→Matrix REDACT has no server to test against)")
-	}
-	if err := e.irc.Send("CAP REQ draft/message-redaction"); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.irc.Privmsg("#rich", "to be deleted"); err != nil {
-		t.Fatal(err)
-	}
-	echo := e.waitPrivmsg(t, "ircop", "to be deleted")
-	id, _ := echo.Tag("msgid")
-	ev, err := e.user.WaitForMessage(e.ctx, e.room, "to be deleted")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.irc.Send("REDACT #rich " + id + " :oops"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.user.WaitForEvent(e.ctx, func(r *matrix.Event) bool {
-		return r.Type == matrix.EventRedaction && r.Redacts == ev.ID
-	}); err != nil {
-		t.Fatal(err)
-	}
-	mine, err := e.user.SendText(e.ctx, e.room, "matrix message to delete")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := e.waitPrivmsg(t, "mallory", "matrix message to delete")
-	mid, _ := l.Tag("msgid")
-	if _, err := e.user.SendEvent(e.ctx, e.room, matrix.EventRedaction, map[string]any{"redacts": mine}); err != nil {
-		t.Fatal(err)
-	}
-	e.waitLine(t, "mallory", "REDACT", func(l *integration.Line) bool { return l.Param(1) == mid })
-}
-
 func TestIntegrationKicksAndBans(t *testing.T) {
 	e := startRich(t, "", false)
 	victim := integration.DialIRC(t, e.ergo.Addr(), "victim")

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -153,6 +155,17 @@ func TestRedactionAndReactionOnTheWire(t *testing.T) {
 func TestNoRedactWithoutTheCap(t *testing.T) {
 	srv := startScriptedServer(t, "message-tags")
 	m := newTestModule(t, srv.addr)
+	web := httptest.NewServer(&fakeHomeserver{}) // redact_test.go: knows no event, so $ev is no reaction
+	t.Cleanup(web.Close)
+	client, err := intent.New(intent.Options{HomeserverURL: web.URL, ASToken: "as", BotUserID: "@bot:localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not started: the notice stays in the store, where the test reads it.
+	if m.outbox, err = intent.NewOutbox(intent.OutboxOptions{Client: client, Store: m.store}); err != nil {
+		t.Fatal(err)
+	}
+	m.client = client
 	evt := &matrix.Event{ID: "$red", RoomID: "!dm", Sender: "@u:localhost"}
 	if err := m.HandleMatrixRedaction(t.Context(), &bridges.Redaction{Event: evt, Target: "$ev"}); err != nil {
 		t.Fatal(err)
@@ -168,5 +181,13 @@ func TestNoRedactWithoutTheCap(t *testing.T) {
 	}
 	if l := srv.next(t); l != "PING marker" {
 		t.Fatalf("server got %q before the marker: REDACT without draft/message-redaction", l)
+	}
+	// The user is told that IRC users still see the message.
+	items, err := m.store.PendingOutbox(t.Context(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 || !strings.Contains(string(items[0].Payload), "Not removed on IRC") || !strings.Contains(string(items[0].Payload), `"$ev"`) {
+		t.Fatalf("queued %d items, want one notice replying to $ev: %+v", len(items), items)
 	}
 }
