@@ -331,7 +331,9 @@ func (n *network) fitLines(ctx context.Context, c *ircconn.Conn, evt *matrix.Eve
 		return out
 	}
 	full := strings.Join(lines, "\n")
-	mxc, err := n.m.client.Intent(evt.Sender).UploadMedia(ctx, "text/plain; charset=utf-8", "message.txt", []byte(ircfmt.Strip(full)))
+	// As the bot: an appservice may act only as users of its namespace,
+	// never as the Matrix sender.
+	mxc, err := n.m.client.Bot().UploadMedia(ctx, "text/plain; charset=utf-8", "message.txt", []byte(ircfmt.Strip(full)))
 	if err != nil {
 		n.log().Warn("long message upload failed; sending it in full", "err", err)
 		return out

@@ -1,0 +1,204 @@
+//go:build integration
+
+package irc_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/internal/bridgetest"
+	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// startCoverage starts Ergo and a bridge whose network "test" has the
+// extra settings in network (indented 8 spaces).
+func startCoverage(t *testing.T, network string) (*integration.IRCServer, *bridgetest.Stack, context.Context) {
+	t.Helper()
+	ergo := integration.StartErgo(t)
+	s := bridgetest.Start(t, bridgetest.Options{Bridges: "  irc:\n    networks:\n      test:\n        address: " + ergo.Addr() +
+		"\n        flood: {rate: 100, burst: 100}\n" + network})
+	return ergo, s, tctx(t, 2*time.Minute)
+}
+
+// upload puts data in the media repository as c and returns its mxc URI.
+func upload(ctx context.Context, c *integration.Client, name, contentType string, data []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		c.HomeserverURL+"/_matrix/media/v3/upload?filename="+url.QueryEscape(name), bytes.NewReader(data))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.AccessToken)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		ContentURI string `json:"content_uri"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("upload %s: HTTP %d: %v", name, resp.StatusCode, err)
+	}
+	return out.ContentURI, nil
+}
+
+// fetchAnonymously GETs a link the way an IRC user's browser would: no
+// Matrix access token.
+func fetchAnonymously(ctx context.Context, t *testing.T, link string) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s without a token: HTTP %d: %s", link, resp.StatusCode, data)
+	}
+	return data
+}
+
+var linkRE = regexp.MustCompile(`https?://\S+`)
+
+// TestIntegrationLongMessageAndMediaLinks: a Matrix message over the
+// network's line_limit reaches IRC as one line with a link to the full
+// text, and a file as its name and a link; IRC users can open both links
+// without a Matrix account.
+func TestIntegrationLongMessageAndMediaLinks(t *testing.T) {
+	ergo, s, ctx := startCoverage(t, "        line_limit: 3\n")
+	user := s.User(ctx, "lena")
+	reader := integration.DialIRC(t, ergo.Addr(), "reader")
+	if err := reader.Join("#long"); err != nil {
+		t.Fatal(err)
+	}
+	room, err := user.Join(ctx, "#irc_test_#long:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromLena := func(l *integration.Line) bool {
+		return l.Command == "PRIVMSG" && strings.EqualFold(l.Nick(), "lena") && l.Param(0) == "#long"
+	}
+	full := "first line of five\nsecond line\nthird line\nfourth line\nfifth and last line"
+	if _, err := user.SendText(ctx, room, full); err != nil {
+		t.Fatal(err)
+	}
+	l, err := reader.WaitFor(fromLena, 30*time.Second)
+	if err != nil {
+		t.Fatalf("the long message never reached IRC: %v", err)
+	}
+	if !strings.HasPrefix(l.Last(), "first line of five… (5 lines, full text: ") {
+		t.Fatalf("long message sent as %q, want its first line and a link", l.Last())
+	}
+	link := linkRE.FindString(strings.TrimSuffix(l.Last(), ")"))
+	if got := string(fetchAnonymously(ctx, t, link)); got != full {
+		t.Fatalf("the link %s serves %q, want the full text %q", link, got, full)
+	}
+
+	// A file: its name and a link to it.
+	data := []byte("%PDF-1.4 not really a pdf\n")
+	mxc, err := upload(ctx, user, "report.pdf", "application/pdf", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.SendEvent(ctx, room, matrix.EventMessage, map[string]any{
+		"msgtype": "m.file", "body": "report.pdf", "url": mxc,
+		"info": map[string]any{"mimetype": "application/pdf", "size": len(data)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	l, err = reader.WaitFor(fromLena, 30*time.Second)
+	if err != nil {
+		t.Fatalf("the file never reached IRC: %v", err)
+	}
+	name, link, ok := strings.Cut(l.Last(), " ")
+	if !ok || name != "report.pdf" || !linkRE.MatchString(link) {
+		t.Fatalf("file sent as %q, want \"report.pdf <link>\"", l.Last())
+	}
+	if got := fetchAnonymously(ctx, t, link); !bytes.Equal(got, data) {
+		t.Fatalf("the link %s serves %q, want the file", link, got)
+	}
+}
+
+// TestIntegrationBackfillNewPortal: what was said in a channel before its
+// portal existed shows up in the new room, once each, with the IRC
+// timestamps.
+func TestIntegrationBackfillNewPortal(t *testing.T) {
+	ergo, s, ctx := startCoverage(t, "        backfill: 50\n")
+	talker := integration.DialIRC(t, ergo.Addr(), "early", integration.WithCaps("server-time", "echo-message", "message-tags"))
+	if err := talker.Join("#fresh"); err != nil {
+		t.Fatal(err)
+	}
+	said := []string{"said before any portal", "second early line", "third early line"}
+	stamps := map[string]int64{} // body → server-time in ms
+	for _, m := range said {
+		if err := talker.Privmsg("#fresh", m); err != nil {
+			t.Fatal(err)
+		}
+		echo, err := talker.WaitFor(integration.IsPrivmsg("early", "#fresh", m), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := echo.Tag("time")
+		ts, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			t.Fatalf("echo without server-time: %s", echo.Raw)
+		}
+		stamps[m] = ts.UnixMilli()
+	}
+	user := s.User(ctx, "nora")
+	room, err := user.Join(ctx, "#irc_test_#fresh:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.WaitForMessage(ctx, room, said[len(said)-1]); err != nil {
+		t.Fatalf("history of the new portal not backfilled: %v", err)
+	}
+	// A live line after the history: the room must show history then it.
+	if _, err := talker.WaitFor(func(l *integration.Line) bool {
+		return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "nora")
+	}, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := talker.Privmsg("#fresh", "live after the join"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.WaitForMessage(ctx, room, "live after the join"); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := user.RoomTimeline(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		if ev.Sender != "@irc_test_early:localhost" || ev.Type != matrix.EventMessage {
+			continue
+		}
+		b := body(&ev).Body
+		got = append(got, b)
+		if want, ok := stamps[b]; ok && ev.OriginServerTS != want {
+			t.Errorf("%q has origin_server_ts %d, want its IRC time %d", b, ev.OriginServerTS, want)
+		}
+	}
+	if want := append(append([]string{}, said...), "live after the join"); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("room shows %q, want %q (each once, in order)", got, want)
+	}
+}
