@@ -564,6 +564,7 @@ type memOutboxStore struct {
 	attempts map[int64]int
 	batches  []int // sizes of the completion batches
 	links    []store.MessageLink
+	staged   []store.MessageLink
 }
 
 func newMemOutboxStore() *memOutboxStore {
@@ -612,6 +613,12 @@ func (s *memOutboxStore) CompleteOutboxBatch(_ context.Context, done []store.Out
 		}
 	}
 	return nil
+}
+
+func (s *memOutboxStore) StageLink(l store.MessageLink) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.staged = append(s.staged, l)
 }
 
 func (s *memOutboxStore) RecordOutboxAttempt(_ context.Context, seq int64, errText string) error {

@@ -29,6 +29,9 @@ type OutboxStore interface {
 	// CompleteOutboxBatch marks items delivered and stores their message
 	// links, all in one transaction.
 	CompleteOutboxBatch(ctx context.Context, done []store.OutboxCompletion) error
+	// StageLink makes a delivered item's link visible to lookups until
+	// its completion is committed.
+	StageLink(l store.MessageLink)
 	RecordOutboxAttempt(ctx context.Context, seq int64, errText string) error
 	FailOutbox(ctx context.Context, seq int64, errText string) error
 }
@@ -558,6 +561,9 @@ func (o *Outbox) attempt(ctx context.Context, l *lane) {
 		// instead of being sent twice.
 		// The completion is queued before the lane is handed back, so
 		// completions (and OnSent) keep the room's order.
+		if l := head.op.Link; l != nil && eventID != "" {
+			o.store.StageLink(store.MessageLink{Module: l.Module, RemoteID: l.RemoteID, RoomID: string(head.op.Room), EventID: string(eventID)})
+		}
 		o.mu.Lock()
 		o.completing[head.item.Seq] = struct{}{}
 		o.mu.Unlock()

@@ -49,14 +49,27 @@ func TestOutboxGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	released := false
+	t.Cleanup(func() { // a failed assertion must not leave Stop waiting on the held commit
+		if !released {
+			close(st.release)
+		}
+	})
 	<-st.entered
 	waitFor(t, "every message sent while the first completion is still being written", func() bool {
 		return len(hs.roomEvents(room1)) == n
+	})
+	// Lookups must see a delivered event's link before its commit.
+	waitFor(t, "every link staged while the commit is held", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.staged) == n
 	})
 	// A rescan now finds all n items pending in the store.
 	if err := o.pump(ctx, false); err != nil {
 		t.Fatal(err)
 	}
+	released = true
 	close(st.release)
 	waitFor(t, "all completed", func() bool { _, d, _ := st.counts(); return d == n })
 	for i := range n {

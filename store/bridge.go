@@ -129,7 +129,11 @@ func (s *Store) MessageByRemote(ctx context.Context, module, remoteID string) (M
 	err := s.queryRow(ctx, `SELECT module, remote_id, room_id, event_id FROM message_link
 		WHERE module = $1 AND remote_id = $2`, module, remoteID).Scan(&m.Module, &m.RemoteID, &m.RoomID, &m.EventID)
 	if err != nil {
-		return MessageLink{}, fmt.Errorf("message %s/%s: %w", module, remoteID, notFound(err))
+		err = notFound(err)
+		if l, ok := s.staged.staged(err, &[2]string{module, remoteID}, ""); ok {
+			return l, nil
+		}
+		return MessageLink{}, fmt.Errorf("message %s/%s: %w", module, remoteID, err)
 	}
 	return m, nil
 }
@@ -142,7 +146,11 @@ func (s *Store) MessageByEvent(ctx context.Context, eventID string) (MessageLink
 	err := s.queryRow(ctx, `SELECT module, remote_id, room_id, event_id FROM message_link
 		WHERE event_id = $1 ORDER BY module, remote_id LIMIT 1`, eventID).Scan(&m.Module, &m.RemoteID, &m.RoomID, &m.EventID)
 	if err != nil {
-		return MessageLink{}, fmt.Errorf("message of event %s: %w", eventID, notFound(err))
+		err = notFound(err)
+		if l, ok := s.staged.staged(err, nil, eventID); ok {
+			return l, nil
+		}
+		return MessageLink{}, fmt.Errorf("message of event %s: %w", eventID, err)
 	}
 	return m, nil
 }

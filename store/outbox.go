@@ -176,6 +176,7 @@ func (s *Store) CompleteOutboxBatch(ctx context.Context, done []OutboxCompletion
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("complete %d outbox items: commit: %w", len(done), err)
 	}
+	s.staged.unstage(done)
 	return nil
 }
 

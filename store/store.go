@@ -30,6 +30,7 @@ type Store struct {
 	dialect string
 	log     *slog.Logger
 	stmts   stmtCache
+	staged  stagedLinks
 }
 
 // Open connects to the database named by dsn, applies pending schema

@@ -49,6 +49,23 @@ func testCompleteBatch(t *testing.T, s *store.Store) {
 	if err := s.CompleteOutboxBatch(ctx, nil); err != nil {
 		t.Fatalf("empty batch: %v", err)
 	}
+
+	// A staged link (delivered, completion not committed yet) is found by
+	// both lookups, and still found once committed.
+	d, _ := mustEnqueue(t, s, "!r", "d", "D")
+	staged := store.MessageLink{Module: "m", RemoteID: "msgid:d", RoomID: "!r", EventID: "$d"}
+	s.StageLink(staged)
+	for range 2 {
+		if got, err := s.MessageByRemote(ctx, "m", "msgid:d"); err != nil || got != staged {
+			t.Fatalf("MessageByRemote of a staged link = %+v, %v", got, err)
+		}
+		if got, err := s.MessageByEvent(ctx, "$d"); err != nil || got != staged {
+			t.Fatalf("MessageByEvent of a staged link = %+v, %v", got, err)
+		}
+		if err := s.CompleteOutboxBatch(ctx, []store.OutboxCompletion{{Seq: d.Seq, Result: "$d", Link: &staged}}); err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
 }
 
 func mustEnqueue(t *testing.T, s *store.Store, queue, key, payload string) (store.OutboxItem, bool) {
