@@ -5,7 +5,11 @@
 package core
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -165,6 +169,10 @@ func New(ctx context.Context, opts Options) (*Bridge, error) {
 	}
 	if cfg.Homeserver.EphemeralSync {
 		b.syncer = b.client.NewEphemeralSyncer(b.router.HandleEphemeral)
+		// Dendrite 0.15 does not push m.room.redaction to appservices:
+		// the bot's /sync picks them up and they join the durable inbox
+		// like pushed events (an event pushed too is processed once).
+		b.syncer.SetTimeline([]string{matrix.EventRedaction}, b.injectSynced)
 	}
 	ok = true
 	return b, nil
@@ -349,3 +357,38 @@ func (a botActor) Notice(ctx context.Context, room matrix.RoomID, text string) e
 }
 
 var _ bridges.Host = (*host)(nil)
+
+// injectSynced hands timeline events found by the bot's /sync to the
+// transaction server as one transaction named after the poll.
+func (b *Bridge) injectSynced(ctx context.Context, batch string, evs []intent.TimelineEvent) {
+	var body bytes.Buffer
+	body.WriteString(`{"events":[`)
+	for i, ev := range evs {
+		raw := bytes.TrimSpace(ev.Raw)
+		if len(raw) < 2 || raw[0] != '{' {
+			continue
+		}
+		if i > 0 && body.Len() > len(`{"events":[`) {
+			body.WriteByte(',')
+		}
+		room, _ := json.Marshal(ev.Room)
+		body.WriteString(`{"room_id":`)
+		body.Write(room)
+		if rest := bytes.TrimSpace(raw[1:]); len(rest) > 0 && rest[0] != '}' {
+			body.WriteByte(',')
+		}
+		body.Write(raw[1:])
+	}
+	body.WriteString(`]}`)
+	txn := "sync." + batch
+	if len(txn) > 200 {
+		sum := sha256.Sum256([]byte(batch))
+		txn = "sync." + hex.EncodeToString(sum[:])
+	}
+	added, err := b.server.Inject(ctx, txn, body.Bytes())
+	if err != nil {
+		b.log.Warn("events from the bot's sync not processed", "events", len(evs), "err", err)
+		return
+	}
+	b.log.Debug("events from the bot's sync", "events", len(evs), "new", added)
+}

@@ -2,12 +2,14 @@ package intent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/causewaybridge/causeway/matrix"
@@ -30,6 +32,39 @@ type EphemeralSyncer struct {
 	handle  func(ctx context.Context, evt *matrix.Event)
 	log     *slog.Logger
 	timeout time.Duration
+
+	timelineTypes []string
+	timeline      func(ctx context.Context, batch string, evs []TimelineEvent)
+}
+
+// TimelineEvent is a room event the syncer found in a joined room's
+// timeline: the room (sync omits room_id from events) and the event's JSON.
+type TimelineEvent struct {
+	Room matrix.RoomID
+	Raw  json.RawMessage
+}
+
+// timelineLimit is how many timeline events of the asked types one /sync
+// returns per room; more in one poll are reported as a gap.
+const timelineLimit = 100
+
+// SetTimeline makes the syncer also ask for timeline events of types in the
+// bot's joined rooms and pass each poll's events to handle, with the poll's
+// next_batch token (unique per poll). It is for events the homeserver does
+// not push to appservices. Call it before Run.
+func (s *EphemeralSyncer) SetTimeline(types []string, handle func(ctx context.Context, batch string, evs []TimelineEvent)) {
+	s.timelineTypes, s.timeline = types, handle
+}
+
+// filter returns the /sync filter: ephemeral events, plus timeline events
+// of the types SetTimeline asked for.
+func (s *EphemeralSyncer) filter() string {
+	if len(s.timelineTypes) == 0 || s.timeline == nil {
+		return ephemeralFilter
+	}
+	types, _ := json.Marshal(s.timelineTypes)
+	return strings.Replace(ephemeralFilter, `"timeline":{"limit":0,"not_types":["*"]}`,
+		fmt.Sprintf(`"timeline":{"limit":%d,"types":%s}`, timelineLimit, types), 1)
 }
 
 // NewEphemeralSyncer returns a syncer that calls handle for each ephemeral
@@ -52,6 +87,10 @@ type syncResponse struct {
 			Ephemeral struct {
 				Events []*matrix.Event `json:"events"`
 			} `json:"ephemeral"`
+			Timeline struct {
+				Events  []json.RawMessage `json:"events"`
+				Limited bool              `json:"limited"`
+			} `json:"timeline"`
 		} `json:"join"`
 	} `json:"rooms"`
 }
@@ -94,12 +133,12 @@ func (s *EphemeralSyncer) uploadFilter(ctx context.Context) string {
 	err := s.c.do(withAttempts(ctx, 1), request{
 		method:  http.MethodPost,
 		path:    p(clientV3+"/user", string(s.c.bot), "filter"),
-		rawBody: []byte(ephemeralFilter), contentType: "application/json",
+		rawBody: []byte(s.filter()), contentType: "application/json",
 		out: &out,
 	})
 	if err != nil || out.FilterID == "" {
 		s.log.DebugContext(ctx, "filter upload failed, using an inline filter", slog.Any("error", err))
-		return ephemeralFilter
+		return s.filter()
 	}
 	return out.FilterID
 }
@@ -128,6 +167,21 @@ func (s *EphemeralSyncer) syncOnce(ctx context.Context, filter, since string) (*
 }
 
 func (s *EphemeralSyncer) dispatch(ctx context.Context, resp *syncResponse) {
+	if s.timeline != nil {
+		var evs []TimelineEvent
+		for room, jr := range resp.Rooms.Join {
+			if jr.Timeline.Limited {
+				s.log.WarnContext(ctx, "sync: more timeline events than one poll returns; some were not seen",
+					slog.String("room_id", string(room)), slog.Int("limit", timelineLimit))
+			}
+			for _, raw := range jr.Timeline.Events {
+				evs = append(evs, TimelineEvent{Room: room, Raw: raw})
+			}
+		}
+		if len(evs) > 0 {
+			s.timeline(ctx, resp.NextBatch, evs)
+		}
+	}
 	for room, jr := range resp.Rooms.Join {
 		for _, evt := range jr.Ephemeral.Events {
 			if evt == nil || evt.Type == "" {

@@ -172,6 +172,18 @@ func (c *Client) SendEvent(ctx context.Context, room matrix.RoomID, eventType st
 	return resp.EventID, nil
 }
 
+// Redact redacts event in room with an optional reason.
+func (c *Client) Redact(ctx context.Context, room matrix.RoomID, event matrix.EventID, reason string) error {
+	txn := c.txnPrefix + "." + strconv.FormatInt(c.txn.Add(1), 10)
+	path := "/_matrix/client/v3/rooms/" + url.PathEscape(string(room)) + "/redact/" +
+		url.PathEscape(string(event)) + "/" + url.PathEscape(txn)
+	body := map[string]string{}
+	if reason != "" {
+		body["reason"] = reason
+	}
+	return c.do(ctx, http.MethodPut, path, nil, body, nil)
+}
+
 // SendState sets a state event and returns its event ID.
 func (c *Client) SendState(ctx context.Context, room matrix.RoomID, eventType, stateKey string, content any) (matrix.EventID, error) {
 	path := "/_matrix/client/v3/rooms/" + url.PathEscape(string(room)) + "/state/" +
