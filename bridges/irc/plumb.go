@@ -210,6 +210,7 @@ func (n *network) linkRoom(ctx context.Context, channel string, room matrix.Room
 		return fmt.Errorf("store portal: %w", err)
 	}
 	n.addPortal(f, room, meta)
+	n.applyMembers(ctx, channel) // fullmembership.go
 	if err := n.m.client.Bot().SetBridgeInfo(ctx, room, n.bridgeInfo(channel)); err != nil {
 		n.log().Info("bridge info not set in a linked room", "room_id", room, "err", err)
 	}

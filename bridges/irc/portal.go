@@ -48,6 +48,7 @@ func (n *network) ensurePortal(ctx context.Context, channel string, alias matrix
 	}
 	if p, err := n.m.store.PortalByRemote(ctx, ID, chanKey(n.id, f).String()); err == nil {
 		n.addPortal(f, matrix.RoomID(p.RoomID), p.Meta)
+		n.applyMembers(ctx, channel) // fullmembership.go
 		return matrix.RoomID(p.RoomID), nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return "", err
@@ -87,6 +88,7 @@ func (n *network) ensurePortal(ctx context.Context, channel string, alias matrix
 		return "", err
 	}
 	n.addPortal(f, room, meta)
+	n.applyMembers(ctx, channel) // fullmembership.go
 	if visibility == "public" {
 		if err := n.m.client.Bot().SetAppserviceRoomDirectory(ctx, n.id, room, "public"); err != nil {
 			n.log().Debug("per-network room directory not updated", "err", err)
