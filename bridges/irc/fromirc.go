@@ -173,11 +173,8 @@ func (h botHandler) HandleBatch(c *ircconn.Conn, b *ircconn.Batch) {
 		if len(b.Params) == 0 || !isChannel(c, b.Params[0]) {
 			return
 		}
-		m := &ircmsg.Message{Source: b.Source, Command: "PRIVMSG", Params: []string{b.Params[0], b.Text()}}
-		for k, v := range b.Tags {
-			m.SetTag(k, v)
-		}
-		n.channelMessage(n.m.ctx, m, b.Params[0], b.Text(), false, false)
+		m := multilineMessage(b)
+		n.channelMessage(n.m.ctx, m, b.Params[0], m.Params[1], m.Command == "NOTICE", false)
 	case netstate.BatchNetsplit:
 		for _, l := range b.Lines {
 			if l.Command == "QUIT" {
@@ -528,17 +525,62 @@ func (n *network) setPower(ctx context.Context, room matrix.RoomID, user matrix.
 	}
 }
 
-// backfillBatch bridges a CHATHISTORY batch into its portal.
+// backfillBatch bridges a CHATHISTORY batch into its portal: its
+// PRIVMSG and NOTICE lines, and each draft/multiline batch nested in it as
+// one message, in the order of their server times (a Batch keeps its own
+// lines and its nested batches apart).
 func (n *network) backfillBatch(ctx context.Context, b *ircconn.Batch) {
 	if len(b.Params) == 0 {
 		return
 	}
 	channel := b.Params[0]
-	for _, l := range b.Lines {
+	var multi []*ircmsg.Message
+	for _, nb := range b.Nested {
+		if nb.Type == ircconn.BatchMultiline && len(nb.Lines) > 0 {
+			multi = append(multi, multilineMessage(nb))
+		}
+	}
+	lines := b.Lines
+	for len(lines) > 0 || len(multi) > 0 {
+		var l *ircmsg.Message
+		if len(multi) > 0 && (len(lines) == 0 || before(multi[0], lines[0])) {
+			l, multi = multi[0], multi[1:]
+		} else {
+			l, lines = lines[0], lines[1:]
+		}
 		if (l.Command == "PRIVMSG" || l.Command == "NOTICE") && len(l.Params) >= 2 {
 			n.channelMessage(ctx, l, channel, l.Params[1], l.Command == "NOTICE", true)
 		}
 	}
+}
+
+// before reports whether a has an earlier server time than b; lines
+// without one keep their place.
+func before(a, b *ircmsg.Message) bool {
+	ta, okA := ircconn.ServerTime(a)
+	tb, okB := ircconn.ServerTime(b)
+	return okA && okB && ta.Before(tb)
+}
+
+// multilineMessage is a draft/multiline batch as the single PRIVMSG or
+// NOTICE it stands for, with the opening BATCH line's source and tags
+// (msgid, time).
+func multilineMessage(b *ircconn.Batch) *ircmsg.Message {
+	cmd := "PRIVMSG"
+	if len(b.Lines) > 0 && b.Lines[0].Command == "NOTICE" {
+		cmd = "NOTICE"
+	}
+	target := ""
+	if len(b.Params) > 0 {
+		target = b.Params[0]
+	}
+	m := &ircmsg.Message{Source: b.Source, Command: cmd, Params: []string{target, b.Text()}}
+	for k, v := range b.Tags {
+		if k != "batch" { // the enclosing batch's reference
+			m.SetTag(k, v)
+		}
+	}
+	return m
 }
 
 // OnOutboxSent implements bridges.SentListener: it notes the newest bridged
