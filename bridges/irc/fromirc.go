@@ -153,6 +153,7 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 	case "324": // RPL_CHANNELMODEIS
 		if len(m.Params) >= 3 {
 			n.state.ChannelModes(m.Params[1], m.Params[2], m.Params[3:])
+			n.modesKnown(m.Params[1]) // modequery.go
 		}
 	case "403", "405", "471", "473", "474", "475", "476", "477", "489": // JOIN failures
 		if len(m.Params) >= 2 {

@@ -44,6 +44,7 @@ type network struct {
 	profiled  map[matrix.UserID]string
 	casemap   ircfmt.CaseMapping
 	joinWaits map[string][]chan error // casefolded channel → bot JOIN waiters
+	modes     modeWaits               // channel mode queries before a portal is created
 
 	// adm holds admin-command, plumbing, nick-recovery and history state
 	// (commands.go); its zero value is ready.

@@ -58,6 +58,7 @@ func (n *network) ensurePortal(ctx context.Context, channel string, alias matrix
 	if err := n.botJoin(jctx, channel); err != nil {
 		return "", fmt.Errorf("join %s on %s: %w", channel, n.cfg.Name, err)
 	}
+	n.queryModes(jctx, channel) // modequery.go
 	info, _ := n.state.Channel(channel)
 	if alias == "" {
 		var err error

@@ -184,6 +184,24 @@ func (c *Client) Redact(ctx context.Context, room matrix.RoomID, event matrix.Ev
 	return c.do(ctx, http.MethodPut, path, nil, body, nil)
 }
 
+// RoomVisibility returns the room's visibility in the server's room
+// directory: "public" or "private".
+func (c *Client) RoomVisibility(ctx context.Context, room matrix.RoomID) (string, error) {
+	var out struct {
+		Visibility string `json:"visibility"`
+	}
+	err := c.do(ctx, http.MethodGet, "/_matrix/client/v3/directory/list/room/"+url.PathEscape(string(room)), nil, nil, &out)
+	return out.Visibility, err
+}
+
+// StateEvent returns the content of a state event of room.
+func (c *Client) StateEvent(ctx context.Context, room matrix.RoomID, eventType, stateKey string) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.do(ctx, http.MethodGet, "/_matrix/client/v3/rooms/"+url.PathEscape(string(room))+"/state/"+
+		url.PathEscape(eventType)+"/"+url.PathEscape(stateKey), nil, nil, &out)
+	return out, err
+}
+
 // SendState sets a state event and returns its event ID.
 func (c *Client) SendState(ctx context.Context, room matrix.RoomID, eventType, stateKey string, content any) (matrix.EventID, error) {
 	path := "/_matrix/client/v3/rooms/" + url.PathEscape(string(room)) + "/state/" +
