@@ -74,7 +74,14 @@ func run(in, out, command, load string, merge bool) error {
 type results struct {
 	vals  map[string][]float64
 	order []string
+	// origin names, for rows kept from an earlier section, the run that
+	// measured them ("`command` on date"), by bench.
+	origin map[string]string
 }
+
+// originPrefix starts the hidden line recording where a bench's rows came
+// from, so that a later partial run names the right run for rows it keeps.
+const originPrefix = "<!-- origin "
 
 func readResults(r io.Reader) (*results, error) {
 	res := &results{vals: map[string][]float64{}}
@@ -155,13 +162,39 @@ func mergeOld(r *results, doc string) string {
 	if len(kept) == 0 {
 		return ""
 	}
-	origin := "an earlier run"
+	written := "an earlier run"
 	if k := strings.Index(sec, "Written by "); k >= 0 {
 		line, _, _ := strings.Cut(sec[k:], "\n")
-		origin, _, _ = strings.Cut(strings.TrimPrefix(line, "Written by "), ". Each figure")
+		written, _, _ = strings.Cut(strings.TrimPrefix(line, "Written by "), ". Each figure")
 	}
-	return fmt.Sprintf("Only part of the benchmarks ran this time; the rows of %s are kept from the previous section, written by %s.",
-		"`"+strings.Join(kept, "`, `")+"`", origin)
+	older := map[string]string{}
+	for line := range strings.Lines(sec) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), originPrefix); ok {
+			bench, from, _ := strings.Cut(strings.TrimSuffix(rest, " -->"), ": ")
+			older[bench] = from
+		}
+	}
+	if r.origin == nil {
+		r.origin = map[string]string{}
+	}
+	var froms []string
+	byFrom := map[string][]string{}
+	for _, b := range kept {
+		from := older[b]
+		if from == "" {
+			from = written
+		}
+		r.origin[b] = from
+		if byFrom[from] == nil {
+			froms = append(froms, from)
+		}
+		byFrom[from] = append(byFrom[from], b)
+	}
+	parts := make([]string, len(froms))
+	for i, f := range froms {
+		parts[i] = fmt.Sprintf("the rows of %s come from %s", "`"+strings.Join(byFrom[f], "`, `")+"`", f)
+	}
+	return "Only part of the benchmarks ran this time; " + strings.Join(parts, "; ") + "."
 }
 
 // median returns the median of bench|metric and whether it was measured.
@@ -274,6 +307,19 @@ func render(r *results, command string, mach string, now time.Time) string {
 			}
 		}
 		p("| %s | %s | %s | %s | %s |\n", t.what, t.required, got, verdict, t.reference)
+	}
+	seen := map[string]bool{}
+	for _, k := range r.order {
+		bench, _, _ := strings.Cut(k, "|")
+		if seen[bench] {
+			continue
+		}
+		seen[bench] = true
+		from := r.origin[bench]
+		if from == "" {
+			from = fmt.Sprintf("`%s` on %s", command, now.Format("2006-01-02 15:04 MST"))
+		}
+		p("%s%s: %s -->\n", originPrefix, bench, from)
 	}
 	p("\n### All results\n\n| benchmark | metric | median | runs | values |\n|---|---|---|---|---|\n")
 	for _, k := range r.order {

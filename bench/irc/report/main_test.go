@@ -62,3 +62,26 @@ func TestMergeKeepsUnmeasuredRows(t *testing.T) {
 		t.Fatal("note without an old section")
 	}
 }
+
+// TestMergeNamesEachRowsOwnRun: after two partial runs, rows kept twice
+// still name the run that measured them, not the run before the last.
+func TestMergeNamesEachRowsOwnRun(t *testing.T) {
+	first := render(&results{
+		vals:  map[string][]float64{"memory/bare|rss": {10}, "irc-to-matrix|ratio": {0.5}, "matrix-to-irc/bridge|p99_ms": {3}},
+		order: []string{"memory/bare|rss", "irc-to-matrix|ratio", "matrix-to-irc/bridge|p99_ms"},
+	}, "FULL", "m", time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC))
+	tp := &results{vals: map[string][]float64{"irc-to-matrix|ratio": {0.9}}, order: []string{"irc-to-matrix|ratio"}}
+	note := mergeOld(tp, first)
+	second := render(tp, "TP", "m", time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC))
+	second = strings.Replace(second, "\n\nMachine: ", "\n\n"+note+"\n\nMachine: ", 1)
+	mem := &results{vals: map[string][]float64{"memory/bare|rss": {11}}, order: []string{"memory/bare|rss"}}
+	note = mergeOld(mem, second)
+	for _, want := range []string{"`irc-to-matrix` come from `TP` on 2026-11-02", "`matrix-to-irc/bridge` come from `FULL` on 2026-11-01"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note %q lacks %q", note, want)
+		}
+	}
+	if got := mem.vals["irc-to-matrix|ratio"]; len(got) != 1 || got[0] != 0.9 {
+		t.Errorf("kept ratio = %v, want the TP run's [0.9]", got)
+	}
+}
