@@ -102,6 +102,11 @@ type Options struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
+	// MaxIdleConns caps the keep-alive connections held open between
+	// requests; beyond it the longest idle are closed (default 16). It
+	// protects against homeservers that open a connection per transaction
+	// and never reuse it.
+	MaxIdleConns int
 }
 
 // ErrInvalidOptions is returned (wrapped) by [New] when a required option
@@ -127,6 +132,7 @@ func (o *Options) setDefaults() {
 	setDefault(&o.ReadTimeout, 60*time.Second)
 	setDefault(&o.WriteTimeout, 60*time.Second)
 	setDefault(&o.IdleTimeout, 120*time.Second)
+	setDefault(&o.MaxIdleConns, 16)
 }
 
 func setDefault[T int | int64 | time.Duration](v *T, def T) {
@@ -157,6 +163,7 @@ type Server struct {
 	http      *http.Server
 	disp      *dispatcher
 	eph       *ephemeralQueue
+	idle      *idleConns
 
 	mu      sync.Mutex
 	started bool
@@ -182,12 +189,14 @@ func New(opts Options) (*Server, error) {
 	})
 	s.eph = newEphemeralQueue(opts.Handler, opts.Logger, opts.MaxEphemeralQueue)
 	s.echo = s.newEcho()
+	s.idle = newIdleConns(opts.MaxIdleConns)
 	s.http = &http.Server{
 		Handler:           s.echo,
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       opts.ReadTimeout,
 		WriteTimeout:      opts.WriteTimeout,
 		IdleTimeout:       opts.IdleTimeout,
+		ConnState:         s.idle.track,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
