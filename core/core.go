@@ -173,6 +173,9 @@ func New(ctx context.Context, opts Options) (*Bridge, error) {
 		// the bot's /sync picks them up and they join the durable inbox
 		// like pushed events (an event pushed too is processed once).
 		b.syncer.SetTimeline([]string{matrix.EventRedaction}, b.injectSynced)
+		// The position is saved once a poll's events are in the inbox, so
+		// redactions made while the bridge was down are picked up at start.
+		b.syncer.SetPositionStore(syncPositions{st})
 	}
 	ok = true
 	return b, nil
@@ -359,8 +362,9 @@ func (a botActor) Notice(ctx context.Context, room matrix.RoomID, text string) e
 var _ bridges.Host = (*host)(nil)
 
 // injectSynced hands timeline events found by the bot's /sync to the
-// transaction server as one transaction named after the poll.
-func (b *Bridge) injectSynced(ctx context.Context, batch string, evs []intent.TimelineEvent) {
+// transaction server as one transaction named after the poll. An error
+// means they are not in the durable inbox: the syncer repeats the poll.
+func (b *Bridge) injectSynced(ctx context.Context, batch string, evs []intent.TimelineEvent) error {
 	var body bytes.Buffer
 	body.WriteString(`{"events":[`)
 	for i, ev := range evs {
@@ -387,8 +391,39 @@ func (b *Bridge) injectSynced(ctx context.Context, batch string, evs []intent.Ti
 	}
 	added, err := b.server.Inject(ctx, txn, body.Bytes())
 	if err != nil {
-		b.log.Warn("events from the bot's sync not processed", "events", len(evs), "err", err)
-		return
+		return fmt.Errorf("inject events from the bot's sync: %w", err)
 	}
 	b.log.Debug("events from the bot's sync", "events", len(evs), "new", added)
+	return nil
+}
+
+// syncPositionKey is where the bot's /sync position is kept, in the
+// store's key-value table under the "core" namespace (no module has that
+// ID).
+const syncPositionKey = "sync.position"
+
+// syncPositions keeps the ephemeral syncer's position in the store.
+type syncPositions struct{ st *store.Store }
+
+func (p syncPositions) LoadSyncPosition(ctx context.Context) (intent.SyncPosition, error) {
+	var pos intent.SyncPosition
+	raw, err := p.st.GetKV(ctx, "core", syncPositionKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return pos, nil
+	}
+	if err != nil {
+		return pos, err
+	}
+	if err := json.Unmarshal(raw, &pos); err != nil {
+		return intent.SyncPosition{}, fmt.Errorf("decode the saved sync position: %w", err)
+	}
+	return pos, nil
+}
+
+func (p syncPositions) SaveSyncPosition(ctx context.Context, pos intent.SyncPosition) error {
+	raw, err := json.Marshal(pos)
+	if err != nil {
+		return err
+	}
+	return p.st.PutKV(ctx, "core", syncPositionKey, raw)
 }
