@@ -68,6 +68,35 @@ func (s *unconfirmedSends) take(target string, now time.Time) (sentEvent, bool) 
 	return e, now.Sub(e.at) <= unconfirmedWindow
 }
 
+// takeLatest removes and returns the most recent unconfirmed message to
+// any target, when it was sent within the window.
+func (s *unconfirmedSends) takeLatest(now time.Time) (sentEvent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var (
+		key    string
+		latest sentEvent
+		found  bool
+	)
+	for k, v := range s.byTarget {
+		if !found || v.at.After(latest.at) {
+			key, latest, found = k, v, true
+		}
+	}
+	if !found {
+		return sentEvent{}, false
+	}
+	delete(s.byTarget, key)
+	return latest, now.Sub(latest.at) <= unconfirmedWindow
+}
+
+// reset forgets every remembered message.
+func (s *unconfirmedSends) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.byTarget = nil
+}
+
 // lateSendError reports whether command is an error numeric answering a
 // message (its second parameter names the target): 401 no such nick, 402
 // no such server, 403 no such channel, 404 cannot send to channel, 407 too
@@ -94,10 +123,44 @@ func (u *userConn) sendRefused(c *ircconn.Conn, m *ircmsg.Message) {
 	if !ok {
 		return
 	}
+	u.n.log().Info("IRC refused a message after it was sent", "user", u.user, "event_id", e.event, "code", m.Command)
+	u.n.lateRefusal(e, m)
+}
+
+// lateRefusal tells the sender of e that IRC refused it with numeric m:
+// the not-delivered notice every undelivered message gets, replying to it.
+func (n *network) lateRefusal(e sentEvent, m *ircmsg.Message) {
 	text := param(m, 2)
 	if text == "" {
-		text = (&ircconn.NumericError{Code: m.Command, Target: m.Params[1]}).Error()
+		text = (&ircconn.NumericError{Code: m.Command, Target: param(m, 1)}).Error()
 	}
-	u.n.log().Info("IRC refused a message after it was sent", "user", u.user, "event_id", e.event, "code", m.Command)
-	u.n.m.notice(u.n.m.ctx, e.room, e.event, "Not delivered to IRC: "+text)
+	n.m.notice(n.m.ctx, e.room, e.event, "Not delivered to IRC: "+text)
+}
+
+// relayRefused reports an error that answers a message the bot relayed for
+// a Matrix user without confirmation ("<nick> text" on a server without
+// echo-message or labeled-response, an echo that did not come in time, or
+// a RELAYMSG, which servers never confirm): a numeric naming the channel
+// (404 cannot send to channel when the bot lost its voice in a +m channel,
+// 403, 477, ...) or a FAIL RELAYMSG (which names none, so it answers the
+// latest relay). The sender gets the not-delivered notice. Anything else
+// the bot receives is left alone.
+func (n *network) relayRefused(c *ircconn.Conn, m *ircmsg.Message) {
+	var (
+		e  sentEvent
+		ok bool
+	)
+	switch {
+	case lateSendError(m.Command) && len(m.Params) >= 2:
+		e, ok = n.dlv.takeRelayed(c, c.Casefold(m.Params[1]))
+	case m.Command == "FAIL" && len(m.Params) >= 3 && m.Params[0] == "RELAYMSG":
+		e, ok = n.dlv.takeRelayed(c, "")
+		// FAIL RELAYMSG CODE :text; the text is the human part.
+		m = &ircmsg.Message{Command: m.Params[1], Params: []string{"", "", m.Params[len(m.Params)-1]}}
+	}
+	if !ok {
+		return
+	}
+	n.log().Info("IRC refused a relayed message after it was sent", "event_id", e.event, "code", m.Command)
+	n.lateRefusal(e, m)
 }

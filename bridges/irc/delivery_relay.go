@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/matrix"
@@ -21,6 +22,48 @@ type deliveryState struct {
 	// toldPassword holds the users told in their admin room that their
 	// stored password cannot be used (once, until they store another).
 	toldPassword map[matrix.UserID]bool
+
+	// relayBot is the bot connection that relayed what relayed remembers:
+	// the Matrix messages it relayed without confirmation, per casefolded
+	// channel, so that a late refusal reaches their senders
+	// (delivery_late.go). A numeric on a later bot connection answers
+	// nothing sent on an earlier one.
+	relayBot *ircconn.Conn
+	relayed  unconfirmedSends
+}
+
+// rememberRelay records evt as the latest message the bot relays to
+// target (folded) on bot without confirmation yet.
+func (d *deliveryState) rememberRelay(bot *ircconn.Conn, target string, evt *matrix.Event) {
+	d.mu.Lock()
+	if d.relayBot != bot {
+		d.relayBot = bot
+		d.relayed.reset()
+	}
+	d.mu.Unlock()
+	d.relayed.remember(target, evt, time.Now())
+}
+
+// forgetRelay drops the record of evt's relay to target (folded): the
+// server confirmed it, or refused it while the bot waited (the sender is
+// told by the relay's caller).
+func (d *deliveryState) forgetRelay(target string, evt matrix.EventID) {
+	d.relayed.forget(target, evt)
+}
+
+// takeRelayed removes and returns the message bot last relayed to target
+// (folded; "" for the latest to any target) without confirmation.
+func (d *deliveryState) takeRelayed(bot *ircconn.Conn, target string) (sentEvent, bool) {
+	d.mu.Lock()
+	same := d.relayBot == bot
+	d.mu.Unlock()
+	if !same {
+		return sentEvent{}, false
+	}
+	if target == "" {
+		return d.relayed.takeLatest(time.Now())
+	}
+	return d.relayed.take(target, time.Now())
 }
 
 // markEvicted records that the connection cap disconnected user.

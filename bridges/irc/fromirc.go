@@ -156,11 +156,13 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 			n.modesKnown(m.Params[1]) // modequery.go
 		}
 	case "403", "405", "471", "473", "474", "475", "476", "477", "489": // JOIN failures
-		if len(m.Params) >= 2 {
-			n.joinDone(m.Params[1], &ircconn.NumericError{Code: m.Command, Target: m.Params[1], Text: param(m, 2)})
+		// With no JOIN waiting, 403/477/489 may refuse a relayed message.
+		if len(m.Params) >= 2 && !n.joinDone(m.Params[1], &ircconn.NumericError{Code: m.Command, Target: m.Params[1], Text: param(m, 2)}) {
+			n.relayRefused(c, m) // delivery_late.go
 		}
 	default:
 		n.whoisReply(m)
+		n.relayRefused(c, m) // delivery_late.go: 404 and the like, FAIL RELAYMSG
 	}
 }
 

@@ -208,7 +208,7 @@ func (n *network) replyTargetNick(ctx context.Context, room matrix.RoomID, targe
 // the sender with a notice replying to it.
 func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, command string, lines []string, channel bool) error {
 	if channel && n.capRelayed(evt.Sender) {
-		if err := n.relay(ctx, evt.Sender, target, command, lines); err != nil {
+		if err := n.relay(ctx, evt, target, command, lines); err != nil {
 			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
 			return nil
 		}
@@ -220,7 +220,7 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 	if err != nil {
 		if channel && relayable(ctx, err) {
 			n.log().Info("relaying through the bot", "user", evt.Sender, "err", err)
-			rerr := n.relay(ctx, evt.Sender, target, command, lines)
+			rerr := n.relay(ctx, evt, target, command, lines)
 			if rerr == nil {
 				n.delivered(evt)
 				return nil
@@ -344,24 +344,35 @@ func (n *network) fitLines(ctx context.Context, c *ircconn.Conn, evt *matrix.Eve
 
 // relay sends lines through the bot for a user without a connection:
 // RELAYMSG when the server offers it and lets the bot use it here
-// (canRelaymsg), else "<nick> text".
-func (n *network) relay(ctx context.Context, user matrix.UserID, target, command string, lines []string) error {
+// (canRelaymsg), else "<nick> text". Unless the server confirms every
+// line, the message is remembered so that a refusal arriving later is
+// reported to the sender (relayRefused, delivery_late.go).
+func (n *network) relay(ctx context.Context, evt *matrix.Event, target, command string, lines []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	bot, err := n.botConn(ctx)
 	if err != nil {
 		return err
 	}
-	nick := ircfmt.SanitizeNick(user.Localpart(), 20)
+	folded := bot.Casefold(target)
+	n.dlv.rememberRelay(bot, folded, evt)
+	confirmed := true
+	nick := ircfmt.SanitizeNick(evt.Sender.Localpart(), 20)
 	for _, l := range lines {
+		var d *ircconn.Delivery
 		if n.canRelaymsg(bot, target) {
 			err = bot.Send(ctx, nil, "RELAYMSG", target, nick+relaySuffix, l)
 		} else {
-			_, err = bot.SendMessage(ctx, nil, command, target, "<"+nick+"> "+l)
+			d, err = bot.SendMessage(ctx, nil, command, target, "<"+nick+"> "+l)
 		}
 		if err != nil && !errors.Is(err, ircconn.ErrUnconfirmed) {
+			n.dlv.forgetRelay(folded, evt.ID)
 			return err
 		}
+		confirmed = confirmed && d != nil && d.Confirmed
+	}
+	if confirmed {
+		n.dlv.forgetRelay(folded, evt.ID)
 	}
 	return nil
 }

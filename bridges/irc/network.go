@@ -283,7 +283,9 @@ func (n *network) botJoin(ctx context.Context, channel string) error {
 	}
 }
 
-func (n *network) joinDone(channel string, err error) {
+// joinDone ends the bot's waits for a JOIN of channel; it reports whether
+// one was waiting.
+func (n *network) joinDone(channel string, err error) bool {
 	f := n.fold(channel)
 	n.mu.Lock()
 	ws := n.joinWaits[f]
@@ -292,6 +294,7 @@ func (n *network) joinDone(channel string, err error) {
 	for _, w := range ws {
 		w <- err
 	}
+	return len(ws) > 0
 }
 
 // isBridgedNick reports whether nick is the bot or a Matrix user's
