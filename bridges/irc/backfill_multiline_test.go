@@ -18,15 +18,7 @@ import (
 // multi-line NOTICE stays a notice.
 func TestBackfillNestedMultiline(t *testing.T) {
 	m := newTestModule(t, "127.0.0.1:1")
-	client, err := intent.New(intent.Options{HomeserverURL: "http://127.0.0.1:1", ASToken: "as", BotUserID: "@bot:localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: m.store}) // not started: sends stay queued
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.client, m.outbox = client, ob
+	useQueuedOutbox(t, m, "http://127.0.0.1:1") // sends stay queued
 	n := m.networks["test"]
 	n.addPortal("#chan", "!chan", []byte(`{"name":"#chan"}`))
 

@@ -1,122 +1,26 @@
 package irc
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/secret"
-	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
-// deliveryServer is a scripted IRC server on localhost: it offers caps,
-// acks every CAP REQ, registers every client and records each line a
-// registered client sends as "nick: line". answer, when set, returns the
-// lines to send back for a line (":srv 474 ..."), or drop=true to close
-// the connection instead. Unanswered JOINs are echoed.
-type deliveryServer struct {
-	addr    string
-	caps    string
-	answer  func(nick, line string) (reply []string, drop bool)
-	lines   chan string
-	accepts atomic.Int32
-}
+// deliveryServer is a scripted IRC server that records each line a
+// registered client sends as "nick: line", answers lines with answer
+// (when set; see serverScript) and echoes unanswered JOINs.
+type deliveryServer = scriptedServer
 
 func startDeliveryServer(t *testing.T, caps string, answer func(nick, line string) ([]string, bool)) *deliveryServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	s := &deliveryServer{addr: ln.Addr().String(), caps: caps, answer: answer, lines: make(chan string, 1000)}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.accepts.Add(1)
-			go s.serve(c)
-		}
-	}()
-	return s
-}
-
-func (s *deliveryServer) serve(c net.Conn) {
-	defer c.Close()
-	r := bufio.NewReader(c)
-	nick, registered := "", false
-	for {
-		l, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		l = strings.TrimRight(l, "\r\n")
-		f := strings.Fields(l)
-		answered := false
-		if registered {
-			s.lines <- nick + ": " + l
-		}
-		if s.answer != nil && len(f) > 0 {
-			reply, drop := s.answer(nick, l)
-			if drop {
-				return
-			}
-			for _, r := range reply {
-				fmt.Fprintf(c, "%s\r\n", r)
-			}
-			answered = len(reply) > 0
-		}
-		switch {
-		case len(f) == 0:
-		case f[0] == "CAP" && len(f) > 1 && f[1] == "LS":
-			fmt.Fprintf(c, ":srv CAP * LS :%s\r\n", s.caps)
-		case f[0] == "CAP" && len(f) > 1 && f[1] == "REQ":
-			fmt.Fprintf(c, ":srv CAP * ACK %s\r\n", strings.Join(f[2:], " "))
-		case f[0] == "NICK" && len(f) > 1:
-			nick = f[1]
-		case f[0] == "CAP" && len(f) > 1 && f[1] == "END" && !registered:
-			registered = true
-			fmt.Fprintf(c, ":srv 001 %s :Welcome\r\n:srv 376 %s :End of MOTD\r\n", nick, nick)
-		case f[0] == "PING" && len(f) > 1:
-			fmt.Fprintf(c, ":srv PONG srv %s\r\n", f[len(f)-1])
-		case f[0] == "JOIN" && len(f) > 1 && !answered:
-			fmt.Fprintf(c, ":%s!u@h JOIN %s\r\n", nick, f[1])
-		}
-	}
-}
-
-// until returns the lines received until one equal to last, failing after
-// a while.
-func (s *deliveryServer) until(t *testing.T, last string) []string {
-	t.Helper()
-	var got []string
-	timeout := time.After(15 * time.Second)
-	for {
-		select {
-		case l := <-s.lines:
-			got = append(got, l)
-			if l == last {
-				return got
-			}
-		case <-timeout:
-			t.Fatalf("the server never received %q; got %q", last, got)
-			return nil
-		}
-	}
+	return startServer(t, serverScript{caps: caps, answer: answer, tagNick: true, echoJoins: true, buffer: 1000})
 }
 
 // newDeliveryModule returns a module with one network "test" at addr
@@ -124,40 +28,17 @@ func (s *deliveryServer) until(t *testing.T, last string) []string {
 // (read it with queued) and a channel portal #chan in !chan.
 func newDeliveryModule(t *testing.T, addr string, logs *bytes.Buffer, tune func(*Config)) *network {
 	t.Helper()
-	m := New()
-	dec := decodeFunc(func(out any) error {
-		cfg := Config{Networks: map[string]*NetworkConfig{"test": {Address: addr, Flood: FloodConfig{Rate: 1000, Burst: 1000},
-			Reconnect: ReconnectConfig{MinDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, PerSecond: 1000}}}}
-		if tune != nil {
-			tune(&cfg)
-		}
-		*out.(*Config) = cfg
-		return nil
-	})
-	if err := m.Configure(bridges.Env{ServerName: "localhost", BotUserID: "@bot:localhost"}, dec); err != nil {
-		t.Fatal(err)
+	cfg := Config{Networks: map[string]*NetworkConfig{"test": {Address: addr, Flood: FloodConfig{Rate: 1000, Burst: 1000},
+		Reconnect: ReconnectConfig{MinDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, PerSecond: 1000}}}}
+	if tune != nil {
+		tune(&cfg)
 	}
-	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	m.store, m.log = st, slog.New(slog.DiscardHandler)
+	m := newModule(t, cfg, "")
 	if logs != nil {
 		m.log = slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	client, err := intent.New(intent.Options{HomeserverURL: "http://127.0.0.1:1", ASToken: "as", BotUserID: "@bot:localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: st}) // not started: sends stay queued
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.client, m.outbox = client, ob
-	m.ctx, m.cancel = context.WithCancel(t.Context())
+	useQueuedOutbox(t, m, "http://127.0.0.1:1")
 	n := m.networks["test"]
-	t.Cleanup(func() { m.cancel(); n.closeAll("test over") })
 	n.addPortal("#chan", "!chan", []byte(`{"name":"#chan"}`))
 	return n
 }

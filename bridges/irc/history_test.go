@@ -7,7 +7,6 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 
-	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -21,15 +20,7 @@ import (
 func TestBackfillSkipsWhatCameFromMatrix(t *testing.T) {
 	m := newTestModule(t, "127.0.0.1:1")
 	ctx := t.Context()
-	client, err := intent.New(intent.Options{HomeserverURL: "http://127.0.0.1:1", ASToken: "as", BotUserID: "@bot:localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: m.store}) // not started: sends stay queued
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.client, m.outbox = client, ob
+	useQueuedOutbox(t, m, "http://127.0.0.1:1") // sends stay queued
 	n := m.networks["test"]
 	n.addPortal("#chan", "!chan", []byte(`{"name":"#chan"}`))
 	// mallory's three-line message from Matrix went out as three IRC lines.

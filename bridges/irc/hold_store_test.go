@@ -1,9 +1,7 @@
 package irc
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -22,24 +20,9 @@ import (
 // messages for grace.
 func newHoldModule(t *testing.T, addr, db string, grace time.Duration) *Module {
 	t.Helper()
-	m := New()
-	dec := decodeFunc(func(out any) error {
-		*out.(*Config) = Config{Networks: map[string]*NetworkConfig{"test": {Address: addr,
-			Flood: FloodConfig{Rate: 100, Burst: 100}, EditGrace: grace}}}
-		return nil
-	})
-	if err := m.Configure(bridges.Env{ServerName: "localhost", BotUserID: "@bot:localhost"}, dec); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(t.Context(), "sqlite:"+db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	m.store, m.log = st, slog.New(slog.DiscardHandler)
-	m.ctx, m.cancel = context.WithCancel(t.Context())
-	t.Cleanup(func() { m.networks["test"].closeAll("test over"); m.cancel() })
-	if err := st.PutPortal(t.Context(), store.Portal{Module: ID, RemoteID: pmKey("test", "@u:localhost", "friend").String(),
+	m := newModule(t, Config{Networks: map[string]*NetworkConfig{"test": {Address: addr,
+		Flood: FloodConfig{Rate: 100, Burst: 100}, EditGrace: grace}}}, db)
+	if err := m.store.PutPortal(t.Context(), store.Portal{Module: ID, RemoteID: pmKey("test", "@u:localhost", "friend").String(),
 		RoomID: "!dm", Meta: []byte(`{"name":"friend"}`)}); err != nil {
 		t.Fatal(err)
 	}

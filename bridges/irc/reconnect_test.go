@@ -1,109 +1,32 @@
 package irc
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"log/slog"
-	"net"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
-// batchServer is a fake IRC server on localhost that confirms JOINs only
-// in batches: a connection's JOINs are echoed once it has sent batch of
-// them, as a busy server answers late. Everything else is registration
-// and PONG.
-type batchServer struct {
-	addr  string
-	batch int
-}
+// batchServer is a scripted IRC server that confirms JOINs only in
+// batches: a connection's JOINs are echoed once it has sent batch of
+// them, as a busy server answers late. It records nothing.
+type batchServer = scriptedServer
 
 func startBatchServer(t *testing.T, batch int) *batchServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	s := &batchServer{addr: ln.Addr().String(), batch: batch}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
-	return s
-}
-
-func (s *batchServer) serve(c net.Conn) {
-	defer c.Close()
-	r := bufio.NewReader(c)
-	nick := ""
-	var held []string
-	for {
-		l, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		f := strings.Fields(strings.TrimRight(l, "\r\n"))
-		switch {
-		case len(f) < 2:
-		case f[0] == "CAP" && f[1] == "LS":
-			fmt.Fprintf(c, ":srv CAP * LS :\r\n")
-		case f[0] == "NICK":
-			nick = f[1]
-		case f[0] == "CAP" && f[1] == "END":
-			fmt.Fprintf(c, ":srv 001 %s :Welcome\r\n:srv 376 %s :End of MOTD\r\n", nick, nick)
-		case f[0] == "PING":
-			fmt.Fprintf(c, ":srv PONG srv %s\r\n", f[len(f)-1])
-		case f[0] == "JOIN":
-			held = append(held, f[1])
-			if len(held) < s.batch {
-				continue
-			}
-			for _, ch := range held {
-				fmt.Fprintf(c, ":%s!u@h JOIN %s\r\n", nick, ch)
-			}
-			held = nil
-		}
-	}
+	return startServer(t, serverScript{echoJoins: true, joinBatch: batch})
 }
 
 // newReconnectModule returns a module with one network "test" at addr
 // whose reconnect settings are cfg, and an SQLite store.
 func newReconnectModule(t *testing.T, addr string, cfg ReconnectConfig, maxConns int) *network {
 	t.Helper()
-	m := New()
-	dec := decodeFunc(func(out any) error {
-		*out.(*Config) = Config{Networks: map[string]*NetworkConfig{"test": {Address: addr,
-			Flood: FloodConfig{Rate: 1000, Burst: 1000}, Reconnect: cfg, MaxConnections: maxConns}}}
-		return nil
-	})
-	if err := m.Configure(bridges.Env{ServerName: "localhost", BotUserID: "@bot:localhost"}, dec); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	m.store, m.log = st, slog.New(slog.DiscardHandler)
-	m.ctx, m.cancel = context.WithCancel(t.Context())
-	n := m.networks["test"]
-	t.Cleanup(func() { m.cancel(); n.closeAll("test over") })
-	return n
+	m := newModule(t, Config{Networks: map[string]*NetworkConfig{"test": {Address: addr,
+		Flood: FloodConfig{Rate: 1000, Burst: 1000}, Reconnect: cfg, MaxConnections: maxConns}}}, "")
+	return m.networks["test"]
 }
 
 // eventually fails the test unless cond holds within a generous bound.

@@ -63,14 +63,10 @@ func (r *recorder) list() []string {
 	return append([]string(nil), r.sent...)
 }
 
+// waitFor fails the test unless cond holds within a generous bound.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	eventually(t, what, cond)
 }
 
 func TestHoldQueueEditReplacesHeldMessage(t *testing.T) {
