@@ -587,8 +587,13 @@ func multilineMessage(b *ircconn.Batch) *ircmsg.Message {
 }
 
 // OnOutboxSent implements bridges.SentListener: it notes the newest bridged
-// message of each channel for the history catch-up after downtime.
+// message of each channel for the history catch-up after downtime, and the
+// puppets' leaves carried out.
 func (m *Module) OnOutboxSent(ctx context.Context, op intent.Op, eventID matrix.EventID) {
+	if op.Kind == intent.OpMembership && op.Type == "leave" {
+		m.puppetLeft(op.Room, op.Sender) // nickchange.go: forgets puppets that left
+		return
+	}
 	id, ok := strings.CutPrefix(op.Key, "irc:")
 	if !ok || eventID == "" {
 		return

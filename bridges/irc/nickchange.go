@@ -22,10 +22,15 @@ import (
 // puppetRooms remembers, per portal room, whether an IRC user's puppet was
 // last sent in (a message or a join queued) or out (a leave queued), so a
 // nick change knows whether the old puppet is there before the outbox has
-// carried out what is queued. Its zero value is ready.
+// carried out what is queued. An "out" is needed only until its leave is
+// carried out (then the Matrix client's recorded membership says the
+// same): it is forgotten then, so the memory follows the puppets in the
+// portals, not every puppet ever seen. Its zero value is ready.
 type puppetRooms struct {
 	mu sync.Mutex
-	in map[puppetRoom]bool
+	in map[puppetRoom]puppetState
+	// rooms counts the entries of each puppet in in.
+	rooms map[matrix.UserID]int
 }
 
 type puppetRoom struct {
@@ -33,20 +38,33 @@ type puppetRoom struct {
 	puppet matrix.UserID
 }
 
+// puppetState is what was last queued for a puppet in a room, and how many
+// of the leaves queued for it there the outbox has not carried out yet.
+type puppetState struct {
+	in      bool
+	leaving int
+}
+
 // set records that puppet was sent into room (in) or out of it.
 func (p *puppetRooms) set(room matrix.RoomID, puppet matrix.UserID, in bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.in == nil {
-		p.in = map[puppetRoom]bool{}
+		p.in = map[puppetRoom]puppetState{}
+		p.rooms = map[matrix.UserID]int{}
 	}
-	if in {
-		p.in[puppetRoom{room, puppet}] = true
-	} else {
-		// Known to be out: kept (as false) so that the membership recorded
-		// before the queued leave is carried out is not believed.
-		p.in[puppetRoom{room, puppet}] = false
+	k := puppetRoom{room, puppet}
+	st, known := p.in[k]
+	if !known {
+		p.rooms[puppet]++
 	}
+	// Known to be out: kept (as false) until the queued leave is carried
+	// out, so that the membership recorded before it is not believed.
+	st.in = in
+	if !in {
+		st.leaving++
+	}
+	p.in[k] = st
 }
 
 // get reports what was last recorded for puppet in room, and whether
@@ -54,8 +72,57 @@ func (p *puppetRooms) set(room matrix.RoomID, puppet matrix.UserID, in bool) {
 func (p *puppetRooms) get(room matrix.RoomID, puppet matrix.UserID) (in, known bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	in, known = p.in[puppetRoom{room, puppet}]
-	return in, known
+	st, known := p.in[puppetRoom{room, puppet}]
+	return st.in, known
+}
+
+// leaveDone notes that the outbox carried out a leave of puppet in room.
+// Once the last leave queued there is carried out, with nothing queued
+// since, the entry is forgotten: the recorded membership says the puppet
+// is out. It reports whether the puppet has no entry left in any room.
+func (p *puppetRooms) leaveDone(room matrix.RoomID, puppet matrix.UserID) (gone bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := puppetRoom{room, puppet}
+	st, known := p.in[k]
+	if !known {
+		return false // queued by an earlier run, or never recorded
+	}
+	if st.leaving > 0 {
+		st.leaving--
+	}
+	if st.in || st.leaving > 0 {
+		p.in[k] = st
+		return false
+	}
+	delete(p.in, k)
+	if p.rooms[puppet]--; p.rooms[puppet] > 0 {
+		return false
+	}
+	delete(p.rooms, puppet)
+	return true
+}
+
+// size is the number of (room, puppet) entries remembered.
+func (p *puppetRooms) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.in)
+}
+
+// puppetLeft is told by the outbox that a leave of an IRC user's puppet
+// was carried out in room (OnOutboxSent). Once the puppet has left every
+// portal this run put it in, the bridge forgets it: its room entries and
+// the display name it was given (ensureProfile queues the name again if
+// the nick comes back; the Matrix client skips a name it already set).
+func (m *Module) puppetLeft(room matrix.RoomID, puppet matrix.UserID) {
+	n := m.networkForUser(puppet)
+	if n == nil || !n.puppets.leaveDone(room, puppet) {
+		return
+	}
+	n.mu.Lock()
+	delete(n.profiled, puppet)
+	n.mu.Unlock()
 }
 
 // puppetInRoom reports whether puppet is in room, or will be once the
