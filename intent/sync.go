@@ -372,6 +372,8 @@ func (s *EphemeralSyncer) timelineEvents(ctx context.Context, since SyncPosition
 				s.log.WarnContext(ctx, "sync: more timeline events than one poll returns, and the rest could not all be fetched; some were not seen",
 					slog.String("room_id", string(room)), slog.Int("fetched", len(gap)), slog.Any("error", err))
 			}
+			s.log.DebugContext(ctx, "sync: fetched the events a limited timeline left out",
+				slog.String("room_id", string(room)), slog.Int("events", len(gap)))
 			raws = withGap(gap, raws)
 		}
 		for _, raw := range raws {
