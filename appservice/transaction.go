@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -19,21 +20,40 @@ const maxTxnIDLen = 255
 
 // transaction is a decoded PUT /transactions body.
 type transaction struct {
+	// pdus are the timeline and state events. Their Raw aliases the
+	// request body until withoutSkipped copies the ones that are kept.
 	pdus      []store.InboxEvent
-	events    []*matrix.Event // the decoded pdus, same order
+	events    []pduJSON // the decoded pdus, same order
 	ephemeral []*matrix.Event
 }
 
-// withoutSkipped drops the events skip accepts and returns how many.
+// pduJSON is one event of a transaction's "events" array.
+type pduJSON struct {
+	raw []byte // a slice of the body
+	evt matrix.Event
+	err error // the event did not decode
+}
+
+// UnmarshalJSON keeps the event's bytes (a slice of the body being decoded,
+// which decodeTransaction owns) and decodes them. A malformed event is
+// recorded, not returned, so the error can name the event's index.
+func (p *pduJSON) UnmarshalJSON(b []byte) error {
+	p.raw = b
+	p.err = json.Unmarshal(b, &p.evt)
+	return nil
+}
+
+// withoutSkipped drops the events skip accepts and returns how many. The
+// events kept get their own copy of their JSON, so that they do not keep the
+// whole request body alive while they wait to be processed.
 func (t *transaction) withoutSkipped(skip func(*matrix.Event) bool) int {
-	if skip == nil {
-		return 0
-	}
 	kept := t.pdus[:0]
 	for i, p := range t.pdus {
-		if !skip(t.events[i]) {
-			kept = append(kept, p)
+		if skip != nil && skip(&t.events[i].evt) {
+			continue
 		}
+		p.Raw = bytes.Clone(p.Raw)
+		kept = append(kept, p)
 	}
 	n := len(t.pdus) - len(kept)
 	t.pdus = kept
@@ -67,29 +87,40 @@ func (s *Server) putTransaction(c echo.Context) error {
 		}
 		return err
 	}
-	log := s.log.With("txn_id", txnID)
+	ctx := c.Request().Context()
+	// Under a burst the homeserver echoes every bridged message in a
+	// transaction of its own: the debug lines are only built when enabled.
+	debug := s.log.Enabled(ctx, slog.LevelDebug)
 	skipped := txn.withoutSkipped(s.opts.SkipEvent)
 	if len(txn.pdus) == 0 && len(txn.ephemeral) == 0 {
 		// Nothing to store, process or deduplicate (typically a
 		// transaction of the bridge's own echoes).
-		log.Debug("transaction received", "events", 0, "skipped", skipped)
-		return c.JSON(http.StatusOK, empty)
+		if debug {
+			s.log.DebugContext(ctx, "transaction received", "txn_id", txnID, "events", 0, "skipped", skipped)
+		}
+		return c.JSONBlob(http.StatusOK, emptyJSON)
 	}
-	added, seen, err := s.disp.ingest(c.Request().Context(), txnID, txn.pdus)
+	added, seen, err := s.disp.ingest(ctx, txnID, txn.pdus)
 	switch {
 	case errors.Is(err, errClosed):
 		return respond(c, http.StatusServiceUnavailable, codeUnknown, "application service is shutting down")
 	case err != nil:
-		log.Error("storing transaction failed", "events", len(txn.pdus), "error", err)
+		s.log.ErrorContext(ctx, "storing transaction failed", "txn_id", txnID, "events", len(txn.pdus), "error", err)
 		return respond(c, http.StatusInternalServerError, codeUnknown, "storing transaction failed")
 	}
 	if !seen {
 		s.eph.push(txn.ephemeral)
 	}
-	log.Debug("transaction received", "events", len(txn.pdus), "skipped", skipped, "new_events", added,
-		"ephemeral", len(txn.ephemeral), "seen_txn", seen)
-	return c.JSON(http.StatusOK, empty)
+	if debug {
+		s.log.DebugContext(ctx, "transaction received", "txn_id", txnID, "events", len(txn.pdus), "skipped", skipped,
+			"new_events", added, "ephemeral", len(txn.ephemeral), "seen_txn", seen)
+	}
+	return c.JSONBlob(http.StatusOK, emptyJSON)
 }
+
+// emptyJSON is the body of a successful transaction response, as c.JSON
+// would encode empty.
+var emptyJSON = []byte("{}\n")
 
 // readBody reads the request body; when that fails it answers the request
 // (413 over the size limit) and returns false.
@@ -111,42 +142,45 @@ func readBody(c echo.Context) ([]byte, bool) {
 // M_NOT_JSON; valid JSON of the wrong shape is M_BAD_JSON. Ephemeral events
 // are read from the stable "ephemeral" key, or from the unstable MSC2409 key
 // when the stable one is absent; other keys (to-device, device lists) are
-// ignored.
+// ignored. The returned pdus alias body, which the caller must not change.
 func decodeTransaction(body []byte) (*transaction, error) {
+	// One pass over the body decodes the events in place (pduJSON); the
+	// separate validity scan is only needed to tell "not JSON" from "JSON
+	// of the wrong shape".
 	var raw struct {
-		Events            json.RawMessage `json:"events"`
+		Events            []pduJSON       `json:"events"`
 		Ephemeral         json.RawMessage `json:"ephemeral"`
 		UnstableEphemeral json.RawMessage `json:"de.sorunome.msc2409.ephemeral"`
 	}
-	// Unmarshal validates as it goes; the separate validity scan is only
-	// needed to tell "not JSON" from "JSON of the wrong shape".
 	err := json.Unmarshal(body, &raw)
 	if err != nil && !json.Valid(body) {
 		return nil, &badRequest{codeNotJSON, "request body is not valid JSON"}
 	}
-	if b := bytes.TrimLeft(body, " \t\r\n"); err != nil || len(b) == 0 || b[0] != '{' {
+	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) == 0 || b[0] != '{' {
 		return nil, &badRequest{codeBadJSON, "transaction must be a JSON object"}
 	}
-	pdus, err := decodeEvents(raw.Events, "events", true)
 	if err != nil {
-		return nil, err
+		// The only typed field: "events" is not an array.
+		return nil, &badRequest{codeBadJSON, fmt.Sprintf("%q must be an array of events", "events")}
+	}
+	for i := range raw.Events {
+		if err := checkEvent(&raw.Events[i].evt, raw.Events[i].err, "events", i, true); err != nil {
+			return nil, err
+		}
 	}
 	ephRaw := raw.Ephemeral
 	key := "ephemeral"
 	if isAbsent(ephRaw) {
 		ephRaw, key = raw.UnstableEphemeral, "de.sorunome.msc2409.ephemeral"
 	}
-	eph, err := decodeEvents(ephRaw, key, false)
+	eph, err := decodeEphemeral(ephRaw, key)
 	if err != nil {
 		return nil, err
 	}
-	txn := &transaction{pdus: make([]store.InboxEvent, len(pdus)), events: make([]*matrix.Event, len(pdus)), ephemeral: make([]*matrix.Event, len(eph))}
-	for i, p := range pdus {
+	txn := &transaction{pdus: make([]store.InboxEvent, len(raw.Events)), events: raw.Events, ephemeral: eph}
+	for i := range raw.Events {
+		p := &raw.Events[i]
 		txn.pdus[i] = store.InboxEvent{EventID: string(p.evt.ID), RoomID: string(p.evt.RoomID), Raw: p.raw}
-		txn.events[i] = p.evt
-	}
-	for i, e := range eph {
-		txn.ephemeral[i] = e.evt
 	}
 	return txn, nil
 }
@@ -155,14 +189,23 @@ func isAbsent(raw json.RawMessage) bool {
 	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
 }
 
-type decodedEvent struct {
-	raw json.RawMessage
-	evt *matrix.Event
+// checkEvent refuses an event that did not decode (decodeErr) or lacks what
+// processing needs: every event a type, persistent events (pdu) also an
+// event ID, which deduplication uses.
+func checkEvent(evt *matrix.Event, decodeErr error, key string, i int, pdu bool) error {
+	switch {
+	case decodeErr != nil:
+		return &badRequest{codeBadJSON, fmt.Sprintf("%s[%d] is not a valid event", key, i)}
+	case evt.Type == "":
+		return &badRequest{codeBadJSON, fmt.Sprintf("%s[%d] has no type", key, i)}
+	case pdu && evt.ID == "":
+		return &badRequest{codeBadJSON, fmt.Sprintf("%s[%d] has no event_id", key, i)}
+	}
+	return nil
 }
 
-// decodeEvents decodes a JSON array of events. Every event needs a type;
-// persistent events (pdu) also need an event ID, which deduplication uses.
-func decodeEvents(raw json.RawMessage, key string, pdu bool) ([]decodedEvent, error) {
+// decodeEphemeral decodes a JSON array of ephemeral events.
+func decodeEphemeral(raw json.RawMessage, key string) ([]*matrix.Event, error) {
 	if isAbsent(raw) {
 		return nil, nil
 	}
@@ -170,19 +213,13 @@ func decodeEvents(raw json.RawMessage, key string, pdu bool) ([]decodedEvent, er
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, &badRequest{codeBadJSON, fmt.Sprintf("%q must be an array of events", key)}
 	}
-	out := make([]decodedEvent, len(list))
+	out := make([]*matrix.Event, len(list))
 	for i, r := range list {
 		evt := new(matrix.Event)
-		if err := json.Unmarshal(r, evt); err != nil {
-			return nil, &badRequest{codeBadJSON, fmt.Sprintf("%s[%d] is not a valid event", key, i)}
+		if err := checkEvent(evt, json.Unmarshal(r, evt), key, i, false); err != nil {
+			return nil, err
 		}
-		if evt.Type == "" {
-			return nil, &badRequest{codeBadJSON, fmt.Sprintf("%s[%d] has no type", key, i)}
-		}
-		if pdu && evt.ID == "" {
-			return nil, &badRequest{codeBadJSON, fmt.Sprintf("%s[%d] has no event_id", key, i)}
-		}
-		out[i] = decodedEvent{raw: r, evt: evt}
+		out[i] = evt
 	}
 	return out, nil
 }
