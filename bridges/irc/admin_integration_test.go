@@ -24,10 +24,8 @@ const adminKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e
 func adminStack(t *testing.T, opts ...integration.ErgoOption) (*integration.IRCServer, *bridgetest.Stack) {
 	t.Helper()
 	ergo := integration.StartErgo(t, opts...)
-	s := bridgetest.Start(t, bridgetest.Options{Bridges: fmt.Sprintf("  irc:\n    password_key: %q\n    networks:\n"+
-		"      test:\n        address: %s\n        flood: {rate: 100, burst: 100}\n        backfill: 50\n"+
-		"        plumb_approval_timeout: 20s\n", adminKey, ergo.Addr())})
-	return ergo, s
+	return ergo, startBridge(t, ergo, fmt.Sprintf("    password_key: %q\n", adminKey),
+		flood100+"        backfill: 50\n        plumb_approval_timeout: 20s\n")
 }
 
 func botID(s *bridgetest.Stack) matrix.UserID {
@@ -37,15 +35,7 @@ func botID(s *bridgetest.Stack) matrix.UserID {
 // adminRoom opens a DM between c and the bot and waits for the bot to join.
 func adminRoom(ctx context.Context, t *testing.T, s *bridgetest.Stack, c *integration.Client) matrix.RoomID {
 	t.Helper()
-	room, err := c.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "trusted_private_chat", IsDirect: true,
-		Invite: []matrix.UserID{botID(s)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WaitForMembership(ctx, room, botID(s), "join"); err != nil {
-		t.Fatalf("bot did not join the admin room: %v", err)
-	}
-	return room
+	return openDM(ctx, t, c, botID(s))
 }
 
 // command sends a command and returns the bot's first notice in room that
@@ -137,12 +127,8 @@ func waitIRC(t *testing.T, c *integration.IRCClient, pred func(*integration.Line
 
 func TestIntegrationAdminCommands(t *testing.T) {
 	ergo, s := adminStack(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	watcher := integration.DialIRC(t, ergo.Addr(), "watcher")
-	if err := watcher.Join("#adm"); err != nil {
-		t.Fatal(err)
-	}
+	ctx := tctx(t, 3*time.Minute)
+	watcher := dialJoined(t, ergo.Addr(), "watcher", []string{"#adm"})
 	alice := s.User(ctx, "alice")
 	dm := adminRoom(ctx, t, s, alice)
 
@@ -181,15 +167,11 @@ func TestIntegrationAdminCommands(t *testing.T) {
 
 func TestIntegrationStorePassSASL(t *testing.T) {
 	ergo, s := adminStack(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
+	ctx := tctx(t, 3*time.Minute)
 	if err := integration.RegisterAccount(ctx, ergo.Addr(), "bobacct", "sesame-pass-1"); err != nil {
 		t.Fatal(err)
 	}
-	watcher := integration.DialIRC(t, ergo.Addr(), "watcher")
-	if err := watcher.Join("#sasl"); err != nil {
-		t.Fatal(err)
-	}
+	watcher := dialJoined(t, ergo.Addr(), "watcher", []string{"#sasl"})
 	bob := s.User(ctx, "bob")
 	dm := adminRoom(ctx, t, s, bob)
 	// The bot is an invitee of a trusted_private_chat: it has the power to redact.
@@ -241,12 +223,8 @@ func TestIntegrationStorePassSASL(t *testing.T) {
 // asking IRC.
 func TestIntegrationAdminLink(t *testing.T) {
 	ergo, s := adminStack(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	op := integration.DialIRC(t, ergo.Addr(), "chanop")
-	if err := op.Join("#al"); err != nil {
-		t.Fatal(err)
-	}
+	ctx := tctx(t, 3*time.Minute)
+	op := dialJoined(t, ergo.Addr(), "chanop", []string{"#al"})
 	carol := s.User(ctx, "carol")
 	room, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat"})
 	if err != nil {
@@ -271,18 +249,9 @@ func TestIntegrationAdminLink(t *testing.T) {
 
 func TestIntegrationPlumbing(t *testing.T) {
 	ergo, s := adminStack(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	op := integration.DialIRC(t, ergo.Addr(), "chanop")
-	for _, ch := range []string{"#plumb", "#plumb2"} {
-		if err := op.Join(ch); err != nil { // the first to join gets +o
-			t.Fatal(err)
-		}
-	}
-	pleb := integration.DialIRC(t, ergo.Addr(), "pleb")
-	if err := pleb.Join("#plumb2"); err != nil {
-		t.Fatal(err)
-	}
+	ctx := tctx(t, 3*time.Minute)
+	op := dialJoined(t, ergo.Addr(), "chanop", []string{"#plumb", "#plumb2"}) // the first to join gets +o
+	pleb := dialJoined(t, ergo.Addr(), "pleb", []string{"#plumb2"})
 	carol := s.User(ctx, "carol")
 	dave := s.User(ctx, "dave")
 	newRoom := func() matrix.RoomID {
@@ -354,15 +323,9 @@ func TestIntegrationPlumbing(t *testing.T) {
 
 func TestIntegrationNickRecovery(t *testing.T) {
 	ergo, s := adminStack(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	squatter := integration.DialIRC(t, ergo.Addr(), "erin")
-	watcher := integration.DialIRC(t, ergo.Addr(), "watcher")
-	for _, c := range []*integration.IRCClient{squatter, watcher} {
-		if err := c.Join("#nick"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx := tctx(t, 3*time.Minute)
+	squatter := dialJoined(t, ergo.Addr(), "erin", []string{"#nick"})
+	watcher := dialJoined(t, ergo.Addr(), "watcher", []string{"#nick"})
 	erin := s.User(ctx, "erin")
 	dm := adminRoom(ctx, t, s, erin)
 	portal := joinChannel(ctx, t, s, erin, dm, "#nick")
@@ -388,8 +351,7 @@ func TestIntegrationNickRecovery(t *testing.T) {
 func TestIntegrationNickRecoveryGhost(t *testing.T) {
 	ergo, s := adminStack(t, integration.WithErgoSetting("accounts.multiclient.enabled", false),
 		integration.WithErgoSetting("accounts.nick-reservation.force-nick-equals-account", false))
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
+	ctx := tctx(t, 3*time.Minute)
 	if err := integration.RegisterAccount(ctx, ergo.Addr(), "hank", "hank-pass-123"); err != nil {
 		t.Fatal(err)
 	}
@@ -433,8 +395,7 @@ func TestIntegrationNickRecoveryGhost(t *testing.T) {
 
 func TestIntegrationThirdPartyLookups(t *testing.T) {
 	_, s := adminStack(t)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
+	ctx := tctx(t, time.Minute)
 	u := s.User(ctx, "frank")
 	get := func(path string, q url.Values, out any) {
 		t.Helper()
@@ -492,23 +453,14 @@ func TestIntegrationThirdPartyLookups(t *testing.T) {
 
 func TestIntegrationBackfillAfterDowntime(t *testing.T) {
 	ergo, s := adminStack(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	talker := integration.DialIRC(t, ergo.Addr(), "talker")
-	if err := talker.Join("#hist"); err != nil {
-		t.Fatal(err)
-	}
+	ctx := tctx(t, 3*time.Minute)
+	talker := dialJoined(t, ergo.Addr(), "talker", []string{"#hist"})
 	gina := s.User(ctx, "gina")
-	room, err := gina.Join(ctx, "#irc_test_#hist:localhost")
+	room, err := gina.Join(ctx, portalAlias("#hist"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := talker.Privmsg("#hist", "before the outage"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gina.WaitForMessage(ctx, room, "before the outage"); err != nil {
-		t.Fatal(err)
-	}
+	say(ctx, t, talker, "#hist", "before the outage", gina, room)
 
 	// A two-line message from Matrix: IRC history has it, but a catch-up
 	// must not bring it back as the puppet of gina's own nick.

@@ -26,9 +26,7 @@ type ircStack struct {
 // (indented 4 spaces), e.g. "    identd: 127.0.0.1:113\n".
 func startIRCStack(t *testing.T, srv *integration.IRCServer, top string) *ircStack {
 	t.Helper()
-	s := bridgetest.Start(t, bridgetest.Options{Bridges: "  irc:\n" + top + "    networks:\n      test:\n        address: " + srv.Addr() +
-		"\n        flood: {rate: 200, burst: 200}\n        reconnect: {min_delay: 200ms, max_delay: 2s, per_second: 50}\n"})
-	return &ircStack{Stack: s, IRC: srv}
+	return &ircStack{Stack: startBridge(t, srv, top, stackNetwork), IRC: srv}
 }
 
 func tctx(t *testing.T, d time.Duration) context.Context {
@@ -59,20 +57,9 @@ func TestIntegrationIRCMessagesBothWays(t *testing.T) {
 		s := startIRCStack(t, srv, "")
 		ctx := tctx(t, 2*time.Minute)
 		user := s.User(ctx, "mallory")
-		ircUser := integration.DialIRC(t, srv.Addr(), "ircbob")
-		if err := ircUser.Join("#both"); err != nil {
-			t.Fatal(err)
-		}
-		room, err := user.Join(ctx, "#irc_test_#both:localhost")
-		if err != nil {
-			t.Fatalf("join portal by alias: %v", err)
-		}
+		ircUser := dialJoined(t, srv.Addr(), "ircbob", []string{"#both"})
 		// The Matrix user's own connection joins the channel.
-		if _, err := ircUser.WaitFor(func(l *integration.Line) bool {
-			return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "mallory")
-		}, 30*time.Second); err != nil {
-			t.Fatalf("mallory never joined on IRC: %v", err)
-		}
+		room, _ := joinPortal(ctx, t, user, "#both", ircUser)
 
 		// IRC → Matrix: plain, bold, action, notice.
 		for _, line := range []string{"hello from irc", "some \x02bold\x02 text", "\x01ACTION waves\x01"} {
@@ -155,11 +142,8 @@ func TestIntegrationIRCBurstOrder(t *testing.T) {
 	s := startIRCStack(t, srv, "")
 	ctx := tctx(t, 3*time.Minute)
 	user := s.User(ctx, "olga")
-	talker := integration.DialIRC(t, srv.Addr(), "talker")
-	if err := talker.Join("#burst"); err != nil {
-		t.Fatal(err)
-	}
-	room, err := user.Join(ctx, "#irc_test_#burst:localhost")
+	talker := dialJoined(t, srv.Addr(), "talker", []string{"#burst"})
+	room, err := user.Join(ctx, portalAlias("#burst"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,13 +180,7 @@ func TestIntegrationIRCPrivateMessages(t *testing.T) {
 		bob := integration.DialIRC(t, srv.Addr(), "bob")
 		// Matrix user opens a DM with an IRC user.
 		puppet := matrix.UserID("@irc_test_bob:localhost")
-		room, err := user.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "trusted_private_chat", IsDirect: true, Invite: []matrix.UserID{puppet}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := user.WaitForMembership(ctx, room, puppet, "join"); err != nil {
-			t.Fatalf("puppet did not join the DM: %v", err)
-		}
+		room := openDM(ctx, t, user, puppet)
 		if _, err := user.SendText(ctx, room, "psst bob"); err != nil {
 			t.Fatal(err)
 		}
@@ -246,11 +224,7 @@ func TestIntegrationIRCPrivateMessages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
-			c := body(ev)
-			return ev.RoomID == inv.RoomID && strings.HasPrefix(c.Body, "Not delivered to IRC") &&
-				c.RelatesTo != nil && c.RelatesTo.InReplyTo != nil && c.RelatesTo.InReplyTo.EventID == sent
-		}); err != nil {
+		if _, err := user.WaitForEvent(ctx, isNotDelivered(inv.RoomID, sent)); err != nil {
 			t.Fatalf("no failure notice for a PM to a gone nick: %v", err)
 		}
 	})
@@ -326,18 +300,9 @@ func TestIntegrationIRCTopicModesKick(t *testing.T) {
 	servers(t, func(t *testing.T, srv *integration.IRCServer) {
 		s := startIRCStack(t, srv, "")
 		ctx := tctx(t, 2*time.Minute)
-		op := integration.DialIRC(t, srv.Addr(), "opper")
-		if err := op.Join("#tm"); err != nil { // first in: channel operator
-			t.Fatal(err)
-		}
+		op := dialJoined(t, srv.Addr(), "opper", []string{"#tm"}) // first in: channel operator
 		user := s.User(ctx, "sam")
-		room, err := user.Join(ctx, "#irc_test_#tm:localhost")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := op.WaitFor(func(l *integration.Line) bool { return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "sam") }, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
+		room, _ := joinPortal(ctx, t, user, "#tm", op)
 		if err := op.Send("TOPIC #tm :a topic from irc"); err != nil {
 			t.Fatal(err)
 		}
@@ -350,13 +315,7 @@ func TestIntegrationIRCTopicModesKick(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Opped on IRC → power level 50 in Matrix, so sam may set the topic.
-		if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
-			var pl struct {
-				Users map[string]int `json:"users"`
-			}
-			return ev.RoomID == room && ev.Type == matrix.EventPowerLevels && json.Unmarshal(ev.Content, &pl) == nil &&
-				pl.Users[string(user.UserID)] == 50
-		}); err != nil {
+		if _, err := user.WaitForEvent(ctx, hasPowerLevel(room, user.UserID, 50)); err != nil {
 			t.Fatalf("+o on IRC did not give the Matrix user power level 50: %v", err)
 		}
 		if _, err := user.SendState(ctx, room, matrix.EventTopic, "", map[string]string{"topic": "a topic from matrix"}); err != nil {
@@ -368,26 +327,12 @@ func TestIntegrationIRCTopicModesKick(t *testing.T) {
 			t.Fatalf("Matrix topic not on IRC: %v", err)
 		}
 		// An IRC user given +o gets power level 50.
-		voiced := integration.DialIRC(t, srv.Addr(), "helper")
-		if err := voiced.Join("#tm"); err != nil {
-			t.Fatal(err)
-		}
-		if err := voiced.Privmsg("#tm", "hi"); err != nil { // lazy membership: speak to appear
-			t.Fatal(err)
-		}
-		if _, err := user.WaitForMessage(ctx, room, "hi"); err != nil {
-			t.Fatal(err)
-		}
+		voiced := dialJoined(t, srv.Addr(), "helper", []string{"#tm"})
+		say(ctx, t, voiced, "#tm", "hi", user, room) // lazy membership: speak to appear
 		if err := op.Send("MODE #tm +o helper"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
-			var pl struct {
-				Users map[string]int `json:"users"`
-			}
-			return ev.RoomID == room && ev.Type == matrix.EventPowerLevels && json.Unmarshal(ev.Content, &pl) == nil &&
-				pl.Users["@irc_test_helper:localhost"] == 50
-		}); err != nil {
+		if _, err := user.WaitForEvent(ctx, hasPowerLevel(room, "@irc_test_helper:localhost", 50)); err != nil {
 			t.Fatalf("+o did not become power level 50: %v", err)
 		}
 		// Kicked on IRC → removed from the Matrix room.

@@ -25,9 +25,7 @@ import (
 func startCoverage(t *testing.T, network string) (*integration.IRCServer, *bridgetest.Stack, context.Context) {
 	t.Helper()
 	ergo := integration.StartErgo(t)
-	s := bridgetest.Start(t, bridgetest.Options{Bridges: "  irc:\n    networks:\n      test:\n        address: " + ergo.Addr() +
-		"\n        flood: {rate: 100, burst: 100}\n" + network})
-	return ergo, s, tctx(t, 2*time.Minute)
+	return ergo, startBridge(t, ergo, "", flood100+network), tctx(t, 2*time.Minute)
 }
 
 // upload puts data in the media repository as c and returns its mxc URI.
@@ -85,11 +83,8 @@ var linkRE = regexp.MustCompile(`https?://\S+`)
 func TestIntegrationLongMessageAndMediaLinks(t *testing.T) {
 	ergo, s, ctx := startCoverage(t, "        line_limit: 3\n")
 	user := s.User(ctx, "lena")
-	reader := integration.DialIRC(t, ergo.Addr(), "reader")
-	if err := reader.Join("#long"); err != nil {
-		t.Fatal(err)
-	}
-	room, err := user.Join(ctx, "#irc_test_#long:localhost")
+	reader := dialJoined(t, ergo.Addr(), "reader", []string{"#long"})
+	room, err := user.Join(ctx, portalAlias("#long"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,10 +137,7 @@ func TestIntegrationLongMessageAndMediaLinks(t *testing.T) {
 // timestamps.
 func TestIntegrationBackfillNewPortal(t *testing.T) {
 	ergo, s, ctx := startCoverage(t, "        backfill: 50\n")
-	talker := integration.DialIRC(t, ergo.Addr(), "early", integration.WithCaps("server-time", "echo-message", "message-tags"))
-	if err := talker.Join("#fresh"); err != nil {
-		t.Fatal(err)
-	}
+	talker := dialJoined(t, ergo.Addr(), "early", []string{"#fresh"}, integration.WithCaps("server-time", "echo-message", "message-tags"))
 	said := []string{"said before any portal", "second early line", "third early line"}
 	stamps := map[string]int64{} // body → server-time in ms
 	for _, m := range said {
@@ -164,7 +156,7 @@ func TestIntegrationBackfillNewPortal(t *testing.T) {
 		stamps[m] = ts.UnixMilli()
 	}
 	user := s.User(ctx, "nora")
-	room, err := user.Join(ctx, "#irc_test_#fresh:localhost")
+	room, err := user.Join(ctx, portalAlias("#fresh"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,17 +164,8 @@ func TestIntegrationBackfillNewPortal(t *testing.T) {
 		t.Fatalf("history of the new portal not backfilled: %v", err)
 	}
 	// A live line after the history: the room must show history then it.
-	if _, err := talker.WaitFor(func(l *integration.Line) bool {
-		return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "nora")
-	}, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := talker.Privmsg("#fresh", "live after the join"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.WaitForMessage(ctx, room, "live after the join"); err != nil {
-		t.Fatal(err)
-	}
+	waitIRC(t, talker, joined("nora"), "nora joining #fresh")
+	say(ctx, t, talker, "#fresh", "live after the join", user, room)
 	evs, err := user.RoomTimeline(ctx, room)
 	if err != nil {
 		t.Fatal(err)
@@ -209,27 +192,12 @@ func TestIntegrationBackfillNewPortal(t *testing.T) {
 // Matrix user leaving the room parts the channel.
 func TestIntegrationMentionKickAndLeave(t *testing.T) {
 	ergo, s, ctx := startCoverage(t, "")
-	op := integration.DialIRC(t, ergo.Addr(), "chanop")
-	if err := op.Join("#mkl"); err != nil { // first in: channel operator
-		t.Fatal(err)
-	}
+	op := dialJoined(t, ergo.Addr(), "chanop", []string{"#mkl"}) // first in: channel operator
 	user := s.User(ctx, "vera")
-	room, err := user.Join(ctx, "#irc_test_#mkl:localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := op.WaitFor(func(l *integration.Line) bool { return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "vera") }, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	room, _ := joinPortal(ctx, t, user, "#mkl", op)
 
 	// Mention → pill.
-	if err := op.Privmsg("#mkl", "vera: have a look"); err != nil {
-		t.Fatal(err)
-	}
-	ev, err := user.WaitForMessage(ctx, room, "vera: have a look")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := say(ctx, t, op, "#mkl", "vera: have a look", user, room)
 	c := body(ev)
 	if c.Mentions == nil || len(c.Mentions.UserIDs) != 1 || c.Mentions.UserIDs[0] != user.UserID ||
 		!strings.Contains(c.FormattedBody, "https://matrix.to/#/"+string(user.UserID)) {
@@ -237,28 +205,14 @@ func TestIntegrationMentionKickAndLeave(t *testing.T) {
 	}
 
 	// Matrix kick with ops on IRC → KICK from vera's connection.
-	victim := integration.DialIRC(t, ergo.Addr(), "noisy")
-	if err := victim.Join("#mkl"); err != nil {
-		t.Fatal(err)
-	}
-	if err := victim.Privmsg("#mkl", "noise"); err != nil { // lazy membership: speak to appear
-		t.Fatal(err)
-	}
-	if _, err := user.WaitForMessage(ctx, room, "noise"); err != nil {
-		t.Fatal(err)
-	}
+	victim := dialJoined(t, ergo.Addr(), "noisy", []string{"#mkl"})
+	say(ctx, t, victim, "#mkl", "noise", user, room) // lazy membership: speak to appear
 	if err := op.Send("MODE #mkl +o vera"); err != nil {
 		t.Fatal(err)
 	}
 	// The room's power levels follow +o: once vera has 50 from it, the
 	// bridge has seen her operator status; 50 is enough to kick.
-	if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
-		var pl struct {
-			Users map[string]int `json:"users"`
-		}
-		return ev.RoomID == room && ev.Type == matrix.EventPowerLevels && json.Unmarshal(ev.Content, &pl) == nil &&
-			pl.Users[string(user.UserID)] == 50
-	}); err != nil {
+	if _, err := user.WaitForEvent(ctx, hasPowerLevel(room, user.UserID, 50)); err != nil {
 		t.Fatalf("+o never reached the room: %v", err)
 	}
 	if _, err := user.SendState(ctx, room, matrix.EventMember, "@irc_test_noisy:localhost", map[string]any{"membership": "leave", "reason": "calm down"}); err != nil {

@@ -15,10 +15,9 @@ import (
 // to event and returns its text.
 func replyNotice(t *testing.T, e *richEnv, c *integration.Client, room matrix.RoomID, event matrix.EventID) string {
 	t.Helper()
+	notDelivered := isNotDelivered(room, event)
 	ev, err := c.WaitForEvent(e.ctx, func(ev *matrix.Event) bool {
-		b := body(ev)
-		return ev.RoomID == room && b.MsgType == matrix.MsgNotice && strings.HasPrefix(b.Body, "Not delivered to IRC") &&
-			b.RelatesTo != nil && b.RelatesTo.InReplyTo != nil && b.RelatesTo.InReplyTo.EventID == event
+		return body(ev).MsgType == matrix.MsgNotice && notDelivered(ev)
 	})
 	if err != nil {
 		t.Fatalf("no not-delivered notice replying to %s: %v", event, err)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/internal/integration"
-	"github.com/causewaybridge/causeway/matrix"
 )
 
 // TestIntegrationRelayAtConnectionCap: with max_connections 1 a second
@@ -23,18 +22,10 @@ func TestIntegrationRelayAtConnectionCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitLine(t, "ircop", "MODE", func(l *integration.Line) bool { return l.Param(2) == "causeway" })
-	if err := e.irc.Privmsg("#rich", "the bot is an operator now"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.user.WaitForMessage(e.ctx, e.room, "the bot is an operator now"); err != nil {
-		t.Fatal(err)
-	}
+	say(e.ctx, t, e.irc, "#rich", "the bot is an operator now", e.user, e.room)
 
 	trudy := e.s.User(e.ctx, "trudy")
-	if _, err := trudy.Join(e.ctx, "#irc_test_#rich:localhost"); err != nil {
-		t.Fatal(err)
-	}
-	e.waitLine(t, "trudy", "JOIN", func(*integration.Line) bool { return true })
+	joinPortal(e.ctx, t, trudy, "#rich", e.irc)
 	q := e.waitLine(t, "mallory", "QUIT", func(*integration.Line) bool { return true })
 	if !strings.Contains(q.Last(), "limit") {
 		t.Errorf("mallory quit with %q, not the connection limit", q.Last())
@@ -65,23 +56,12 @@ func TestIntegrationLateErrorWithoutIRCv3(t *testing.T) {
 	s := startIRCStack(t, srv, "")
 	ctx := tctx(t, 2*time.Minute)
 	user := s.User(ctx, "peggy")
-	puppet := matrix.UserID("@irc_test_nobody:localhost")
-	room, err := user.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "trusted_private_chat", IsDirect: true, Invite: []matrix.UserID{puppet}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.WaitForMembership(ctx, room, puppet, "join"); err != nil {
-		t.Fatalf("puppet did not join the DM: %v", err)
-	}
+	room := openDM(ctx, t, user, puppetOf("nobody"))
 	sent, err := user.SendText(ctx, room, "is anybody there?")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
-		b := body(ev)
-		return ev.RoomID == room && strings.HasPrefix(b.Body, "Not delivered to IRC") &&
-			b.RelatesTo != nil && b.RelatesTo.InReplyTo != nil && b.RelatesTo.InReplyTo.EventID == sent
-	})
+	ev, err := user.WaitForEvent(ctx, isNotDelivered(room, sent))
 	if err != nil {
 		t.Fatalf("no notice for a PM to a nick that does not exist: %v", err)
 	}

@@ -3,13 +3,10 @@
 package irc_test
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -22,28 +19,18 @@ import (
 // once it exists.)
 func TestIntegrationFullMembershipAtPortalCreation(t *testing.T) {
 	ergo := integration.StartErgo(t)
-	s := bridgetest.Start(t, bridgetest.Options{Bridges: fmt.Sprintf("  irc:\n    networks:\n      test:\n"+
-		"        address: %s\n        flood: {rate: 100, burst: 100}\n        membership: full\n", ergo.Addr())})
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	op := integration.DialIRC(t, ergo.Addr(), "FullOp")
-	if err := op.Join("#full"); err != nil { // first in: channel operator
-		t.Fatal(err)
-	}
-	quiet := integration.DialIRC(t, ergo.Addr(), "QuietOne")
-	if err := quiet.Join("#full"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := op.WaitFor(func(l *integration.Line) bool { return l.Command == "JOIN" && l.Nick() == "QuietOne" }, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startBridge(t, ergo, "", flood100+"        membership: full\n")
+	ctx := tctx(t, 3*time.Minute)
+	op := dialJoined(t, ergo.Addr(), "FullOp", []string{"#full"}) // first in: channel operator
+	dialJoined(t, ergo.Addr(), "QuietOne", []string{"#full"})
+	waitIRC(t, op, joined("QuietOne"), "QuietOne joining #full")
 
 	user := s.User(ctx, "fiona")
-	room, err := user.Join(ctx, "#irc_test_#full:localhost")
+	room, err := user.Join(ctx, portalAlias("#full"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	opID, quietID := matrix.UserID("@irc_test_fullop:localhost"), matrix.UserID("@irc_test_quietone:localhost")
+	opID, quietID := puppetOf("fullop"), puppetOf("quietone")
 	want := map[matrix.UserID]string{opID: "FullOp", quietID: "QuietOne"}
 	var names map[matrix.UserID]string
 	var level map[string]int

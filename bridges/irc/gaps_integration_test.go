@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -48,13 +47,8 @@ func TestIntegrationAwayAfterServerRestart(t *testing.T) {
 	if err := e.ergo.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := integration.DialIRC(t, e.ergo.Addr(), "watcher")
-	if err := w.Join("#rich"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.WaitFor(func(l *integration.Line) bool {
-		return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "mallory")
-	}, 90*time.Second); err != nil {
+	w := dialJoined(t, e.ergo.Addr(), "watcher", []string{"#rich"})
+	if _, err := w.WaitFor(joined("mallory"), 90*time.Second); err != nil {
 		// mallory may have rejoined before the watcher: NAMES tells.
 		if err := w.Send("NAMES #rich"); err != nil {
 			t.Fatal(err)
@@ -74,30 +68,10 @@ func TestIntegrationAwayAfterServerRestart(t *testing.T) {
 func TestIntegrationBanSurvivesNickChange(t *testing.T) {
 	// Ergo's default config gives everyone the ident "~u"; with real
 	// idents, victim is told apart from the others on 127.0.0.1.
-	ergo := integration.StartErgo(t, integration.WithErgoSetting("server.coerce-ident", ""))
-	s := bridgetest.Start(t, bridgetest.Options{Bridges: "  irc:\n    networks:\n      test:\n        address: " + ergo.Addr() +
-		"\n        flood: {rate: 100, burst: 100}\n"})
-	e := &richEnv{s: s, ergo: ergo, ctx: tctx(t, 3*time.Minute)}
-	e.irc = integration.DialIRC(t, ergo.Addr(), "ircop")
-	if err := e.irc.Join("#rich"); err != nil {
-		t.Fatal(err)
-	}
-	e.user = s.User(e.ctx, "mallory")
-	var err error
-	if e.room, err = e.user.Join(e.ctx, "#irc_test_#rich:localhost"); err != nil {
-		t.Fatal(err)
-	}
-	e.waitLine(t, "mallory", "JOIN", func(*integration.Line) bool { return true })
-	victim := integration.DialIRC(t, e.ergo.Addr(), "victim")
-	if err := victim.Join("#rich"); err != nil {
-		t.Fatal(err)
-	}
-	if err := victim.Privmsg("#rich", "spam spam spam"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.user.WaitForMessage(e.ctx, e.room, "spam spam spam"); err != nil {
-		t.Fatal(err)
-	}
+	// ircop connects without caps.
+	e := startRichEnv(t, richSetup{ergo: []integration.ErgoOption{integration.WithErgoSetting("server.coerce-ident", "")}})
+	victim := dialJoined(t, e.ergo.Addr(), "victim", []string{"#rich"})
+	say(e.ctx, t, victim, "#rich", "spam spam spam", e.user, e.room)
 	if err := e.s.Bridge.Client().Bot().SetUserPowerLevel(e.ctx, e.room, e.user.UserID, 100); err != nil {
 		t.Fatal(err)
 	}
@@ -106,12 +80,7 @@ func TestIntegrationBanSurvivesNickChange(t *testing.T) {
 	}
 	e.waitLine(t, "ircop", "MODE", func(l *integration.Line) bool { return l.Param(2) == "mallory" })
 	// The bot reads the channel: once it bridged a later line, it has seen the +o.
-	if err := victim.Privmsg("#rich", "still here"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.user.WaitForMessage(e.ctx, e.room, "still here"); err != nil {
-		t.Fatal(err)
-	}
+	say(e.ctx, t, victim, "#rich", "still here", e.user, e.room)
 	puppet := "@irc_test_victim:localhost"
 	if _, err := e.user.SendState(e.ctx, e.room, matrix.EventMember, puppet, map[string]any{"membership": "ban", "reason": "spam"}); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@
 package irc_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -17,14 +16,8 @@ import (
 // modes before it creates the room (servers do not send them on JOIN).
 func TestIntegrationPortalFollowsChannelModes(t *testing.T) {
 	ergo, s := adminStack(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	op := integration.DialIRC(t, ergo.Addr(), "chanop")
-	for _, ch := range []string{"#hidden", "#open"} {
-		if err := op.Join(ch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx := tctx(t, 2*time.Minute)
+	op := dialJoined(t, ergo.Addr(), "chanop", []string{"#hidden", "#open"})
 	if err := op.Send("MODE #hidden +s"); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +28,7 @@ func TestIntegrationPortalFollowsChannelModes(t *testing.T) {
 	}
 	ivy := s.User(ctx, "ivy")
 	for ch, want := range map[string]string{"#hidden": "private", "#open": "public"} {
-		room, err := ivy.Join(ctx, "#irc_test_"+ch+":localhost")
+		room, err := ivy.Join(ctx, portalAlias(ch))
 		if err != nil {
 			t.Fatalf("join portal of %s: %v", ch, err)
 		}

@@ -46,17 +46,12 @@ const splitChannel = "#split"
 func startSplitEnv(t *testing.T, hold time.Duration, opts ...integration.InspIRCdOption) *splitEnv {
 	t.Helper()
 	link := integration.StartInspIRCdLink(t, opts...)
-	stack := bridgetest.Start(t, bridgetest.Options{Bridges: "  irc:\n    networks:\n      test:\n        address: " + link.Hub.Addr() +
-		"\n        flood: {rate: 200, burst: 200}\n        reconnect: {min_delay: 200ms, max_delay: 2s, per_second: 50}\n" +
-		"        netsplit_delay: " + hold.String() + "\n"})
+	stack := startBridge(t, link.Hub, "", stackNetwork+"        netsplit_delay: "+hold.String()+"\n")
 	e := &splitEnv{t: t, ctx: tctx(t, 4*time.Minute), link: link, stack: stack, leaf: map[string]*integration.IRCClient{}}
-	e.watcher = integration.DialIRC(t, link.Hub.Addr(), "watcher")
-	if err := e.watcher.Join(splitChannel); err != nil {
-		t.Fatal(err)
-	}
+	e.watcher = dialJoined(t, link.Hub.Addr(), "watcher", []string{splitChannel})
 	e.joinLeafUsers()
 	e.user = stack.User(e.ctx, "splitter")
-	room, err := e.user.Join(e.ctx, "#irc_test_"+splitChannel+":localhost")
+	room, err := e.user.Join(e.ctx, portalAlias(splitChannel))
 	if err != nil {
 		t.Fatalf("join portal: %v", err)
 	}
@@ -80,23 +75,14 @@ func puppetOf(nick string) matrix.UserID { return matrix.UserID("@irc_test_" + n
 func (e *splitEnv) joinLeafUsers() {
 	e.t.Helper()
 	for _, nick := range append([]string{splitLurker}, splitNicks...) {
-		c := integration.DialIRC(e.t, e.link.Leaf.Addr(), nick)
-		if err := c.Join(splitChannel); err != nil {
-			e.t.Fatal(err)
-		}
-		e.leaf[nick] = c
+		e.leaf[nick] = dialJoined(e.t, e.link.Leaf.Addr(), nick, []string{splitChannel})
 	}
 }
 
 // say sends text to the channel from c and waits until it is in the room.
 func (e *splitEnv) say(c *integration.IRCClient, text string) {
 	e.t.Helper()
-	if err := c.Privmsg(splitChannel, text); err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.user.WaitForMessage(e.ctx, e.room, text); err != nil {
-		e.t.Fatalf("%q from %s never reached Matrix: %v", text, c.Nick(), err)
-	}
+	say(e.ctx, e.t, c, splitChannel, text, e.user, e.room)
 }
 
 // split kills the leaf and waits until the watcher on the hub has seen

@@ -3,7 +3,6 @@
 package irc_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -18,21 +17,15 @@ import (
 // list, that user's puppet leaves; a user still in the channel stays.
 func TestIntegrationQuitWhileBridgeDown(t *testing.T) {
 	ergo, s := adminStack(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	goner := integration.DialIRC(t, ergo.Addr(), "goner")
-	stayer := integration.DialIRC(t, ergo.Addr(), "stayer")
-	for _, c := range []*integration.IRCClient{goner, stayer} {
-		if err := c.Join("#gone"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx := tctx(t, 3*time.Minute)
+	goner := dialJoined(t, ergo.Addr(), "goner", []string{"#gone"})
+	stayer := dialJoined(t, ergo.Addr(), "stayer", []string{"#gone"})
 	hana := s.User(ctx, "hana")
-	room, err := hana.Join(ctx, "#irc_test_#gone:localhost")
+	room, err := hana.Join(ctx, portalAlias("#gone"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gonerID, stayerID := matrix.UserID("@irc_test_goner:localhost"), matrix.UserID("@irc_test_stayer:localhost")
+	gonerID, stayerID := puppetOf("goner"), puppetOf("stayer")
 	for _, c := range []*integration.IRCClient{goner, stayer} {
 		if err := c.Privmsg("#gone", "hello from "+c.Nick()); err != nil {
 			t.Fatal(err)
@@ -70,10 +63,5 @@ func TestIntegrationQuitWhileBridgeDown(t *testing.T) {
 		t.Fatalf("the puppet of a user still in the channel left: members %v", members)
 	}
 	// The stayer still reaches Matrix through the restarted bridge.
-	if err := stayer.Privmsg("#gone", "still here"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := hana.WaitForMessage(ctx, room, "still here"); err != nil {
-		t.Fatal(err)
-	}
+	say(ctx, t, stayer, "#gone", "still here", hana, room)
 }

@@ -17,17 +17,14 @@ func TestIntegrationIRCMessageWaitsForReconnect(t *testing.T) {
 	s := startIRCStack(t, srv, "")
 	ctx := tctx(t, 3*time.Minute)
 	user := s.User(ctx, "wendy")
-	room, err := user.Join(ctx, "#irc_test_#wait:localhost")
+	room, err := user.Join(ctx, portalAlias("#wait"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := user.SendText(ctx, room, "first"); err != nil {
 		t.Fatal(err)
 	}
-	w := integration.DialIRC(t, srv.Addr(), "w1")
-	if err := w.Join("#wait"); err != nil {
-		t.Fatal(err)
-	}
+	dialJoined(t, srv.Addr(), "w1", []string{"#wait"})
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -40,10 +37,7 @@ func TestIntegrationIRCMessageWaitsForReconnect(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w2 := integration.DialIRC(t, srv.Addr(), "w2", integration.WithCaps("batch", "server-time", "message-tags", "draft/chathistory"))
-	if err := w2.Join("#wait"); err != nil {
-		t.Fatal(err)
-	}
+	w2 := dialJoined(t, srv.Addr(), "w2", []string{"#wait"}, integration.WithCaps("batch", "server-time", "message-tags", "draft/chathistory"))
 	// The bridge may have reconnected and sent before w2 joined: ask the
 	// server's history too, so the check does not race the bridge.
 	if err := w2.Send("CHATHISTORY LATEST #wait * 50"); err != nil {
@@ -64,19 +58,8 @@ func TestIntegrationIRCIdent(t *testing.T) {
 	s := startIRCStack(t, srv, "    identd: 127.0.0.1:113\n")
 	ctx := tctx(t, 2*time.Minute)
 	user := s.User(ctx, "ivy")
-	obs := integration.DialIRC(t, srv.Addr(), "observer")
-	if err := obs.Join("#ident"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.Join(ctx, "#irc_test_#ident:localhost"); err != nil {
-		t.Fatal(err)
-	}
-	l, err := obs.WaitFor(func(l *integration.Line) bool {
-		return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "ivy")
-	}, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	obs := dialJoined(t, srv.Addr(), "observer", []string{"#ident"})
+	_, l := joinPortal(ctx, t, user, "#ident", obs)
 	if !strings.HasPrefix(l.Source, "ivy!ivy@") {
 		t.Fatalf("source %q: want the ident answered by the bridge (ivy!ivy@...)", l.Source)
 	}

@@ -31,29 +31,31 @@ type richEnv struct {
 
 const richWait = 30 * time.Second
 
+// startRich starts a richEnv whose network has the extra settings
+// (indented 8 spaces) and whose bot syncs when ephemeral is set; ircop
+// has the message-tags, server-time, echo-message and away-notify caps.
 func startRich(t *testing.T, extra string, ephemeral bool) *richEnv {
 	t.Helper()
-	ergo := integration.StartErgo(t)
-	cfg := "  irc:\n    networks:\n      test:\n        address: " + ergo.Addr() +
-		"\n        flood: {rate: 100, burst: 100}\n" + extra
-	s := bridgetest.Start(t, bridgetest.Options{Bridges: cfg, EphemeralSync: ephemeral})
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	t.Cleanup(cancel)
-	irc := integration.DialIRC(t, ergo.Addr(), "ircop",
-		integration.WithCaps("message-tags", "server-time", "echo-message", "away-notify"))
-	if err := irc.Join("#rich"); err != nil {
-		t.Fatal(err)
-	}
+	return startRichEnv(t, richSetup{network: extra, ephemeral: ephemeral,
+		ircop: []integration.IRCClientOption{integration.WithCaps("message-tags", "server-time", "echo-message", "away-notify")}})
+}
+
+// richSetup says how startRichEnv starts a richEnv.
+type richSetup struct {
+	network   string                        // extra settings of the network (indented 8 spaces)
+	ephemeral bool                          // the bot syncs (bridgetest.Options.EphemeralSync)
+	ergo      []integration.ErgoOption      // Ergo's settings
+	ircop     []integration.IRCClientOption // how ircop connects
+}
+
+func startRichEnv(t *testing.T, setup richSetup) *richEnv {
+	t.Helper()
+	ergo := integration.StartErgo(t, setup.ergo...)
+	s := bridgetest.Start(t, bridgetest.Options{Bridges: ircBridges(ergo.Addr(), "", flood100+setup.network), EphemeralSync: setup.ephemeral})
+	ctx := tctx(t, 3*time.Minute)
+	irc := dialJoined(t, ergo.Addr(), "ircop", []string{"#rich"}, setup.ircop...)
 	user := s.User(ctx, "mallory")
-	room, err := user.Join(ctx, "#irc_test_#rich:localhost")
-	if err != nil {
-		t.Fatalf("join portal: %v", err)
-	}
-	if _, err := irc.WaitFor(func(l *integration.Line) bool {
-		return l.Command == "JOIN" && l.Nick() == "mallory"
-	}, richWait); err != nil {
-		t.Fatalf("mallory never joined on IRC: %v", err)
-	}
+	room, _ := joinPortal(ctx, t, user, "#rich", irc)
 	return &richEnv{s: s, ergo: ergo, user: user, room: room, irc: irc, ctx: ctx}
 }
 
@@ -193,17 +195,9 @@ func TestIntegrationRepliesAndReactions(t *testing.T) {
 
 func TestIntegrationKicksAndBans(t *testing.T) {
 	e := startRich(t, "", false)
-	victim := integration.DialIRC(t, e.ergo.Addr(), "victim")
-	if err := victim.Join("#rich"); err != nil {
-		t.Fatal(err)
-	}
-	puppet := matrix.UserID("@irc_test_victim:localhost")
-	if err := victim.Privmsg("#rich", "I am about to misbehave"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.user.WaitForMessage(e.ctx, e.room, "I am about to misbehave"); err != nil {
-		t.Fatal(err)
-	}
+	victim := dialJoined(t, e.ergo.Addr(), "victim", []string{"#rich"})
+	puppet := puppetOf("victim")
+	say(e.ctx, t, victim, "#rich", "I am about to misbehave", e.user, e.room)
 	if err := e.s.Bridge.Client().Bot().SetUserPowerLevel(e.ctx, e.room, e.user.UserID, 100); err != nil {
 		t.Fatal(err)
 	}
@@ -225,12 +219,7 @@ func TestIntegrationKicksAndBans(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitLine(t, "ircop", "MODE", func(l *integration.Line) bool { return l.Param(2) == "mallory" })
-	if err := victim.Privmsg("#rich", "back again"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.user.WaitForMessage(e.ctx, e.room, "back again"); err != nil {
-		t.Fatal(err)
-	}
+	say(e.ctx, t, victim, "#rich", "back again", e.user, e.room)
 	time.Sleep(time.Second) // the bot's view of mallory's +o
 	if _, err := e.user.SendState(e.ctx, e.room, matrix.EventMember, string(puppet), map[string]any{"membership": "ban", "reason": "enough"}); err != nil {
 		t.Fatal(err)
@@ -239,16 +228,8 @@ func TestIntegrationKicksAndBans(t *testing.T) {
 	e.waitLine(t, "mallory", "KICK", func(l *integration.Line) bool { return l.Param(1) == "victim" && l.Param(2) == "enough" })
 
 	// IRC → Matrix: a ban matching an IRC user kicks their puppet.
-	other := integration.DialIRC(t, e.ergo.Addr(), "other")
-	if err := other.Join("#rich"); err != nil {
-		t.Fatal(err)
-	}
-	if err := other.Privmsg("#rich", "hello"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.user.WaitForMessage(e.ctx, e.room, "hello"); err != nil {
-		t.Fatal(err)
-	}
+	other := dialJoined(t, e.ergo.Addr(), "other", []string{"#rich"})
+	say(e.ctx, t, other, "#rich", "hello", e.user, e.room)
 	if err := e.irc.Send("MODE #rich +b other!*@*"); err != nil {
 		t.Fatal(err)
 	}
@@ -301,13 +282,8 @@ func presence(ctx context.Context, c *integration.Client, method string, user ma
 
 func TestIntegrationAwayAndPresence(t *testing.T) {
 	e := startRich(t, "", true)
-	puppet := matrix.UserID("@irc_test_ircop:localhost")
-	if err := e.irc.Privmsg("#rich", "hi"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.user.WaitForMessage(e.ctx, e.room, "hi"); err != nil {
-		t.Fatal(err)
-	}
+	puppet := puppetOf("ircop")
+	say(e.ctx, t, e.irc, "#rich", "hi", e.user, e.room)
 	waitPresence := func(want, msg string) {
 		t.Helper()
 		var last map[string]any

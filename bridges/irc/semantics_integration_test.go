@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -24,22 +23,9 @@ func TestIntegrationMultilineToIRC(t *testing.T) {
 	s := startIRCStack(t, srv, "")
 	ctx := tctx(t, 2*time.Minute)
 	user := s.User(ctx, "mona")
-	modern := integration.DialIRC(t, srv.Addr(), "modern", integration.WithCaps("batch", "draft/multiline"))
-	plain := integration.DialIRC(t, srv.Addr(), "plain")
-	for _, c := range []*integration.IRCClient{modern, plain} {
-		if err := c.Join("#ml"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	room, err := user.Join(ctx, "#irc_test_#ml:localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := plain.WaitFor(func(l *integration.Line) bool {
-		return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "mona")
-	}, 30*time.Second); err != nil {
-		t.Fatalf("mona never joined on IRC: %v", err)
-	}
+	modern := dialJoined(t, srv.Addr(), "modern", []string{"#ml"}, integration.WithCaps("batch", "draft/multiline"))
+	plain := dialJoined(t, srv.Addr(), "plain", []string{"#ml"})
+	room, _ := joinPortal(ctx, t, user, "#ml", plain)
 	lines := []string{"first line", "second line", "third line"}
 	if _, err := user.SendEvent(ctx, room, matrix.EventMessage, map[string]any{"msgtype": "m.text", "body": strings.Join(lines, "\n")}); err != nil {
 		t.Fatal(err)
@@ -166,22 +152,9 @@ func TestIntegrationNickChange(t *testing.T) {
 	s := startIRCStack(t, srv, "")
 	ctx := tctx(t, 3*time.Minute)
 	user := s.User(ctx, "nina")
-	talker := integration.DialIRC(t, srv.Addr(), "oldnick")
-	quiet := integration.DialIRC(t, srv.Addr(), "quiet")
-	for _, c := range []*integration.IRCClient{talker, quiet} {
-		if err := c.Join("#nick"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	room, err := user.Join(ctx, "#irc_test_#nick:localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := talker.WaitFor(func(l *integration.Line) bool {
-		return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "nina")
-	}, 30*time.Second); err != nil {
-		t.Fatalf("nina never joined on IRC: %v", err)
-	}
+	talker := dialJoined(t, srv.Addr(), "oldnick", []string{"#nick"})
+	quiet := dialJoined(t, srv.Addr(), "quiet", []string{"#nick"})
+	room, _ := joinPortal(ctx, t, user, "#nick", talker)
 	send := func(c *integration.IRCClient, line string) {
 		t.Helper()
 		if err := c.Send(line); err != nil {
@@ -284,28 +257,13 @@ func TestIntegrationPowerLevelOrder(t *testing.T) {
 	srv := integration.StartErgo(t)
 	s := startIRCStack(t, srv, "")
 	ctx := tctx(t, 3*time.Minute)
-	chief := integration.DialIRC(t, srv.Addr(), "chief")
-	if err := chief.Join("#pw"); err != nil { // first in: channel operator
-		t.Fatal(err)
-	}
+	chief := dialJoined(t, srv.Addr(), "chief", []string{"#pw"}) // first in: channel operator
 	user := s.User(ctx, "pat")
-	room, err := user.Join(ctx, "#irc_test_#pw:localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chief.WaitFor(func(l *integration.Line) bool { return l.Command == "JOIN" && strings.EqualFold(l.Nick(), "pat") }, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	room, _ := joinPortal(ctx, t, user, "#pw", chief)
 	clients := map[string]*integration.IRCClient{}
 	for _, nick := range []string{"alpha", "beta", "gamma"} {
-		c := integration.DialIRC(t, srv.Addr(), nick)
-		if err := c.Join("#pw"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := chief.WaitFor(func(l *integration.Line) bool { return l.Command == "JOIN" && strings.EqualFold(l.Nick(), nick) }, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		clients[nick] = c
+		clients[nick] = dialJoined(t, srv.Addr(), nick, []string{"#pw"})
+		waitIRC(t, chief, joined(nick), nick+" joining #pw")
 	}
 	levels := func(what string, ok func(users map[string]int) bool) map[string]int {
 		t.Helper()
@@ -357,20 +315,16 @@ func TestIntegrationPowerLevelOrder(t *testing.T) {
 // leaves.
 func TestIntegrationNickChangeFullMembership(t *testing.T) {
 	srv := integration.StartErgo(t)
-	s := &ircStack{IRC: srv, Stack: bridgetest.Start(t, bridgetest.Options{Bridges: "  irc:\n    networks:\n      test:\n        address: " + srv.Addr() +
-		"\n        membership: full\n        flood: {rate: 200, burst: 200}\n        reconnect: {min_delay: 200ms, max_delay: 2s, per_second: 50}\n"})}
+	s := &ircStack{IRC: srv, Stack: startBridge(t, srv, "", "        membership: full\n"+stackNetwork)}
 	ctx := tctx(t, 2*time.Minute)
 	user := s.User(ctx, "fay")
-	room, err := user.Join(ctx, "#irc_test_#full:localhost")
+	room, err := user.Join(ctx, portalAlias("#full"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Joins after the portal exists: the members listed while the portal
 	// is being created get no puppet yet (NAMES arrives before the room).
-	silent := integration.DialIRC(t, srv.Addr(), "silent")
-	if err := silent.Join("#full"); err != nil {
-		t.Fatal(err)
-	}
+	silent := dialJoined(t, srv.Addr(), "silent", []string{"#full"})
 	const oldID, newID = matrix.UserID("@irc_test_silent:localhost"), matrix.UserID("@irc_test_silenter:localhost")
 	if _, err := user.WaitForMembership(ctx, room, oldID, "join"); err != nil {
 		t.Fatalf("full membership: the channel member's puppet did not join: %v", err)
