@@ -31,15 +31,15 @@ type transaction struct {
 type pduJSON struct {
 	raw []byte // a slice of the body
 	evt matrix.Event
-	err error // the event did not decode
 }
 
-// UnmarshalJSON keeps the event's bytes (a slice of the body being decoded,
-// which decodeTransaction owns) and decodes them. A malformed event is
-// recorded, not returned, so the error can name the event's index.
+// UnmarshalJSON keeps the event's bytes: a slice of the body being decoded,
+// which decodeTransaction owns. The event itself is decoded afterwards, not
+// from in here: a json.Unmarshal nested in another one needs a deeper stack,
+// and every transaction arrives on a fresh goroutine (homeservers tend to
+// open a connection per transaction) whose stack would grow each time.
 func (p *pduJSON) UnmarshalJSON(b []byte) error {
 	p.raw = b
-	p.err = json.Unmarshal(b, &p.evt)
 	return nil
 }
 
@@ -144,9 +144,9 @@ func readBody(c echo.Context) ([]byte, bool) {
 // when the stable one is absent; other keys (to-device, device lists) are
 // ignored. The returned pdus alias body, which the caller must not change.
 func decodeTransaction(body []byte) (*transaction, error) {
-	// One pass over the body decodes the events in place (pduJSON); the
-	// separate validity scan is only needed to tell "not JSON" from "JSON
-	// of the wrong shape".
+	// The first pass finds the events without copying them (pduJSON),
+	// the loop below decodes each; the separate validity scan is only
+	// needed to tell "not JSON" from "JSON of the wrong shape".
 	var raw struct {
 		Events            []pduJSON       `json:"events"`
 		Ephemeral         json.RawMessage `json:"ephemeral"`
@@ -164,7 +164,8 @@ func decodeTransaction(body []byte) (*transaction, error) {
 		return nil, &badRequest{codeBadJSON, fmt.Sprintf("%q must be an array of events", "events")}
 	}
 	for i := range raw.Events {
-		if err := checkEvent(&raw.Events[i].evt, raw.Events[i].err, "events", i, true); err != nil {
+		p := &raw.Events[i]
+		if err := checkEvent(&p.evt, json.Unmarshal(p.raw, &p.evt), "events", i, true); err != nil {
 			return nil, err
 		}
 	}
