@@ -24,10 +24,12 @@ const ephemeralFilter = `{` +
 	`"room":{"timeline":{"limit":0,"not_types":["*"]},"state":{"not_types":["*"]},` +
 	`"account_data":{"not_types":["*"]},"ephemeral":{"types":["m.typing","m.receipt"]}}}`
 
-// EphemeralSyncer long-polls /sync as the bot for ephemeral events only
+// EphemeralSyncer long-polls /sync as the bot for ephemeral events
 // (typing notifications, read receipts, presence), for homeservers that do
 // not push them to appservices (Dendrite ignores receive_ephemeral). The bot
-// sees the ephemeral events of the rooms it is joined to.
+// sees the ephemeral events of the rooms it is joined to. It can also pass
+// on timeline events of chosen types (SetTimeline) without losing any,
+// across restarts too (SetPositionStore).
 type EphemeralSyncer struct {
 	c       *Client
 	handle  func(ctx context.Context, evt *matrix.Event)
@@ -97,8 +99,9 @@ func (s *EphemeralSyncer) filter() string {
 }
 
 // NewEphemeralSyncer returns a syncer that calls handle for each ephemeral
-// event, with RoomID set for typing and receipts. The first /sync only sets
-// the position: the state it reports (old receipts) is not delivered.
+// event, with RoomID set for typing and receipts. The first /sync of a run
+// without a saved position only sets the position: the state it reports
+// (old receipts) is not delivered.
 func (c *Client) NewEphemeralSyncer(handle func(ctx context.Context, evt *matrix.Event)) *EphemeralSyncer {
 	return &EphemeralSyncer{c: c, handle: handle, log: c.log, timeout: 30 * time.Second}
 }
