@@ -71,6 +71,10 @@ type Database struct {
 	URL string `yaml:"url"`
 	// InboxRetention is how long processed events are kept for deduplication.
 	InboxRetention time.Duration `yaml:"inbox_retention"`
+	// OutboxRetention is how long messages already sent to (or given up
+	// on by) the homeserver are kept, so the same message queued again
+	// (e.g. replayed after a restart) is recognised and not sent twice.
+	OutboxRetention time.Duration `yaml:"outbox_retention"`
 }
 
 // Logging configures log/slog output.
@@ -131,13 +135,14 @@ func (s Section) Decode(out any) error {
 
 // Defaults used when a key is absent.
 const (
-	DefaultAddress        = "127.0.0.1:29300"
-	DefaultBotLocalpart   = "causeway"
-	DefaultDatabaseURL    = "sqlite:causeway.db"
-	DefaultMaxBodyBytes   = 32 << 20
-	DefaultInboxRetention = 7 * 24 * time.Hour
-	DefaultID             = "causeway"
-	DefaultRegistration   = "registration.yaml"
+	DefaultAddress         = "127.0.0.1:29300"
+	DefaultBotLocalpart    = "causeway"
+	DefaultDatabaseURL     = "sqlite:causeway.db"
+	DefaultMaxBodyBytes    = 32 << 20
+	DefaultInboxRetention  = 7 * 24 * time.Hour
+	DefaultOutboxRetention = 7 * 24 * time.Hour
+	DefaultID              = "causeway"
+	DefaultRegistration    = "registration.yaml"
 )
 
 // Load reads and validates the configuration file at path.
@@ -216,6 +221,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Database.InboxRetention == 0 {
 		c.Database.InboxRetention = DefaultInboxRetention
+	}
+	if c.Database.OutboxRetention == 0 {
+		c.Database.OutboxRetention = DefaultOutboxRetention
 	}
 	if c.Logging.Level == "" {
 		c.Logging.Level = "info"

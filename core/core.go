@@ -284,22 +284,36 @@ func checkVersions(ctx context.Context, base string) error {
 	return nil
 }
 
+// pruneLoop prunes the store at start and then hourly.
 func (b *Bridge) pruneLoop(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := b.store.PruneInbox(ctx, time.Now().Add(-b.cfg.Database.InboxRetention)); err != nil {
-			if ctx.Err() == nil {
-				b.log.Warn("pruning processed events failed", "err", err)
-			}
-		} else if n > 0 {
-			b.log.Debug("pruned processed events", "count", n)
-		}
+		b.prune(ctx, time.Now())
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// prune deletes processed inbox events and finished outbox items older
+// than their retention.
+func (b *Bridge) prune(ctx context.Context, now time.Time) {
+	if n, err := b.store.PruneInbox(ctx, now.Add(-b.cfg.Database.InboxRetention)); err != nil {
+		if ctx.Err() == nil {
+			b.log.Warn("pruning processed events failed", "err", err)
+		}
+	} else if n > 0 {
+		b.log.Debug("pruned processed events", "count", n)
+	}
+	if n, err := b.store.PruneOutbox(ctx, now.Add(-b.cfg.Database.OutboxRetention)); err != nil {
+		if ctx.Err() == nil {
+			b.log.Warn("pruning sent messages failed", "err", err)
+		}
+	} else if n > 0 {
+		b.log.Debug("pruned sent messages", "count", n)
 	}
 }
 
