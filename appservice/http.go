@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -119,6 +120,9 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 // never the URL, whose query may carry the access token.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if !s.log.Enabled(c.Request().Context(), slog.LevelDebug) {
+			return next(c) // per request: build no log arguments that are dropped
+		}
 		start := time.Now()
 		err := next(c)
 		s.log.Debug("appservice request", "method", c.Request().Method, "route", c.Path(),

@@ -26,7 +26,7 @@ eval "$(bash scripts/stack.sh env)"
 # package:benchmark-regex pairs; each line of the table names its target.
 BENCHES=(
 	"./store:^Benchmark(Ingest|OutboxCompletion)$"
-	"./appservice:^BenchmarkTransactionHTTP"
+	"./appservice:^Benchmark(TransactionHTTP|EchoTransaction)"
 	"./puppet:^Benchmark(Format|Parse)"
 	"./intent:^BenchmarkOutbox"
 	"./bridges/irc/ircfmt:."
