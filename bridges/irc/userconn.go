@@ -35,6 +35,9 @@ type userConn struct {
 	// unconfirmed remembers messages sent without confirmation, so a late
 	// error numeric is reported next to them (delivery_late.go).
 	unconfirmed unconfirmedSends
+	// banKicks are the casefolded channels whose ban is being enforced by
+	// removing the user from the portal (banjoin.go).
+	banKicks map[string]bool
 }
 
 // errUserGone is returned when the user's connection was closed on purpose.
@@ -353,6 +356,9 @@ func (h userHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 		}
 	case "403", "405", "471", "473", "474", "475", "476", "477", "489":
 		// A JOIN refused; or, with no JOIN waiting, a message refused.
+		if m.Command == "474" && len(m.Params) >= 2 && u.joinPending(m.Params[1]) {
+			n.bannedFromChannel(u, m.Params[1], param(m, 2)) // banjoin.go: before the JOIN's waiters hear
+		}
 		if len(m.Params) >= 2 && !u.joinResult(m.Params[1], &ircconn.NumericError{Code: m.Command, Target: m.Params[1], Text: param(m, 2)}) &&
 			lateSendError(m.Command) {
 			u.sendRefused(c, m) // delivery_late.go
