@@ -38,11 +38,11 @@ func (u *userConn) joinPending(channel string) bool {
 // homeserver, and this runs on the connection's reader).
 func (n *network) bannedFromChannel(u *userConn, channel, text string) {
 	p := n.portal(channel)
-	if p == nil {
+	if p == nil || n.m.ctx.Err() != nil {
 		return
 	}
 	if p.plumbed {
-		n.log().Info("Matrix user banned on IRC keeps their place in the linked room", "user", u.user, "channel", p.name, "room_id", p.room)
+		n.log().Debug("Matrix user banned on IRC keeps their place in the linked room", "user", u.user, "channel", p.name, "room_id", p.room)
 		return
 	}
 	f := n.fold(channel)
