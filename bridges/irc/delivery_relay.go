@@ -2,6 +2,7 @@ package irc
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,47 @@ type deliveryState struct {
 	// nothing sent on an earlier one.
 	relayBot *ircconn.Conn
 	relayed  unconfirmedSends
+
+	// refused holds, per user, the channels (casefolded) whose JOIN IRC
+	// refused them (a ban, invite-only, a key...), with the refusal,
+	// until one of their connections joins the channel: the bot does not
+	// relay them there, not even after the connection cap disconnected
+	// them, which would evade the refusal.
+	refused map[matrix.UserID]map[string]error
+}
+
+// noteJoin records how user's JOIN of channel (folded) ended: a refusal
+// by the server is kept, a join clears it; other failures (the connection
+// dropped) say nothing about the channel and change nothing.
+func (d *deliveryState) noteJoin(user matrix.UserID, channel string, err error) {
+	var refusal *ircconn.NumericError
+	if err != nil && !errors.As(err, &refusal) {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil {
+		delete(d.refused[user], channel)
+		if len(d.refused[user]) == 0 {
+			delete(d.refused, user)
+		}
+		return
+	}
+	if d.refused == nil {
+		d.refused = map[matrix.UserID]map[string]error{}
+	}
+	if d.refused[user] == nil {
+		d.refused[user] = map[string]error{}
+	}
+	d.refused[user][channel] = err
+}
+
+// refusal returns IRC's refusal of user's last JOIN of channel (folded),
+// or nil when none stands.
+func (d *deliveryState) refusal(user matrix.UserID, channel string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.refused[user][channel]
 }
 
 // rememberRelay records evt as the latest message the bot relays to

@@ -208,6 +208,12 @@ func (n *network) replyTargetNick(ctx context.Context, room matrix.RoomID, targe
 // the sender with a notice replying to it.
 func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, command string, lines []string, channel bool) error {
 	if channel && n.capRelayed(evt.Sender) {
+		if err := n.dlv.refusal(evt.Sender, n.fold(target)); err != nil {
+			// IRC refused this user the channel before the cap
+			// disconnected them: relaying would evade the refusal.
+			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
+			return nil
+		}
 		if err := n.relay(ctx, evt, target, command, lines); err != nil {
 			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
 			return nil
@@ -219,13 +225,17 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 	c, err := n.readyConn(ctx, u, target, channel)
 	if err != nil {
 		if channel && relayable(ctx, err) {
-			n.log().Info("relaying through the bot", "user", evt.Sender, "err", err)
-			rerr := n.relay(ctx, evt, target, command, lines)
-			if rerr == nil {
-				n.delivered(evt)
-				return nil
+			if refused := n.dlv.refusal(evt.Sender, n.fold(target)); refused != nil {
+				err = refused // not relayed: that would evade IRC's refusal
+			} else {
+				n.log().Info("relaying through the bot", "user", evt.Sender, "err", err)
+				rerr := n.relay(ctx, evt, target, command, lines)
+				if rerr == nil {
+					n.delivered(evt)
+					return nil
+				}
+				n.log().Warn("relay through the bot failed", "user", evt.Sender, "err", rerr)
 			}
-			n.log().Warn("relay through the bot failed", "user", evt.Sender, "err", rerr)
 		}
 		n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
 		return nil

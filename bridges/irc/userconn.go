@@ -268,6 +268,7 @@ func (u *userConn) part(ctx context.Context, channel, reason string) {
 // one was waiting.
 func (u *userConn) joinResult(channel string, err error) bool {
 	f := u.n.fold(channel)
+	u.n.dlv.noteJoin(u.user, f, err)
 	u.mu.Lock()
 	if err == nil {
 		u.joined[f] = true
