@@ -107,7 +107,23 @@ type Options struct {
 	// protects against homeservers that open a connection per transaction
 	// and never reuse it.
 	MaxIdleConns int
+	// AckBody says what a stored transaction's 200 answer carries:
+	// AckBodyAuto (the default) sends no body to clients with Go's default
+	// User-Agent (Dendrite, which never closes response bodies and would
+	// otherwise leak a connection per transaction) and the spec's "{}" to
+	// everyone else; AckBodyJSON always "{}"; AckBodyEmpty never a body.
+	AckBody AckBody
 }
+
+// AckBody selects the body of a transaction's 200 answer (Options.AckBody).
+type AckBody string
+
+// The AckBody values.
+const (
+	AckBodyAuto  AckBody = "auto"
+	AckBodyJSON  AckBody = "json"
+	AckBodyEmpty AckBody = "empty"
+)
 
 // ErrInvalidOptions is returned (wrapped) by [New] when a required option
 // is missing.
@@ -149,6 +165,11 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: no inbox", ErrInvalidOptions)
 	case o.Handler == nil:
 		return fmt.Errorf("%w: no handler", ErrInvalidOptions)
+	}
+	switch o.AckBody {
+	case "", AckBodyAuto, AckBodyJSON, AckBodyEmpty:
+	default:
+		return fmt.Errorf("%w: ack body %q is not auto, json or empty", ErrInvalidOptions, o.AckBody)
 	}
 	return nil
 }

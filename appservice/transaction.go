@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -98,7 +99,7 @@ func (s *Server) putTransaction(c echo.Context) error {
 		if debug {
 			s.log.DebugContext(ctx, "transaction received", "txn_id", txnID, "events", 0, "skipped", skipped)
 		}
-		return c.JSONBlob(http.StatusOK, emptyJSON)
+		return s.ack(c)
 	}
 	added, seen, err := s.disp.ingest(ctx, txnID, txn.pdus)
 	switch {
@@ -115,12 +116,42 @@ func (s *Server) putTransaction(c echo.Context) error {
 		s.log.DebugContext(ctx, "transaction received", "txn_id", txnID, "events", len(txn.pdus), "skipped", skipped,
 			"new_events", added, "ephemeral", len(txn.ephemeral), "seen_txn", seen)
 	}
-	return c.JSONBlob(http.StatusOK, emptyJSON)
+	return s.ack(c)
 }
 
 // emptyJSON is the body of a successful transaction response, as c.JSON
 // would encode empty.
 var emptyJSON = []byte("{}\n")
+
+// ack answers a transaction that was stored (or had nothing to store):
+// 200 with the spec's "{}", or with no body where Options.AckBody says so.
+func (s *Server) ack(c echo.Context) error {
+	if s.emptyAck(c.Request()) {
+		return c.NoContent(http.StatusOK)
+	}
+	return c.JSONBlob(http.StatusOK, emptyJSON)
+}
+
+// goClientUA starts the User-Agent Go's net/http client sends when the
+// caller sets none, as Dendrite does for transactions.
+const goClientUA = "Go-http-client/"
+
+// emptyAck reports whether r's 200 answer goes without a body. Dendrite
+// 0.15 never reads or closes a transaction's response body, so its HTTP
+// client keeps the connection (and a goroutine) of every transaction with
+// a body open for good: one file descriptor and tens of KiB per
+// transaction (measured: +2,000 descriptors in a 2,000-message burst).
+// Without a body nothing is left to read and it lets go of the connection.
+func (s *Server) emptyAck(r *http.Request) bool {
+	switch s.opts.AckBody {
+	case AckBodyEmpty:
+		return true
+	case AckBodyJSON:
+		return false
+	default:
+		return strings.HasPrefix(r.UserAgent(), goClientUA)
+	}
+}
 
 // readBody reads the request body; when that fails it answers the request
 // (413 over the size limit) and returns false.

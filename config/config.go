@@ -62,6 +62,9 @@ type Appservice struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// Admins are Matrix user IDs allowed to run admin commands.
 	Admins []string `yaml:"admins"`
+	// AckBody is the body of a stored transaction's 200 answer: auto (no
+	// body for Dendrite, "{}" for other homeservers), json or empty.
+	AckBody string `yaml:"ack_body"`
 }
 
 // Database selects the store backend.
@@ -261,6 +264,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Appservice.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("appservice.max_body_bytes %d is too small", c.Appservice.MaxBodyBytes))
+	}
+	switch c.Appservice.AckBody {
+	case "", "auto", "json", "empty":
+	default:
+		errs = append(errs, fmt.Errorf("appservice.ack_body %q must be auto, json or empty", c.Appservice.AckBody))
 	}
 	for _, a := range c.Appservice.Admins {
 		if !strings.HasPrefix(a, "@") || !strings.Contains(a, ":") {

@@ -49,8 +49,9 @@ homeserver:
 }
 
 func TestRequiredAndInvalid(t *testing.T) {
-	_, err := Parse([]byte("logging:\n  level: loud\n"), "c", env(nil))
-	for _, want := range []string{"homeserver.url is required", "homeserver.server_name is required", `logging.level "loud"`} {
+	_, err := Parse([]byte("logging:\n  level: loud\nappservice:\n  ack_body: none\n"), "c", env(nil))
+	for _, want := range []string{"homeserver.url is required", "homeserver.server_name is required", `logging.level "loud"`,
+		`appservice.ack_body "none" must be auto, json or empty`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, want %q", err, want)
 		}

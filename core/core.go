@@ -163,6 +163,7 @@ func New(ctx context.Context, opts Options) (*Bridge, error) {
 		SkipEvent:    func(evt *matrix.Event) bool { return !evt.IsState() && b.router.IsBridged(evt.Sender) },
 		Logger:       log.With("component", "appservice"),
 		MaxBodyBytes: cfg.Appservice.MaxBodyBytes,
+		AckBody:      appservice.AckBody(cfg.Appservice.AckBody),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("appservice server: %w", err)

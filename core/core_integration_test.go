@@ -370,6 +370,48 @@ func TestIntegrationUnixSocket(t *testing.T) {
 	}
 }
 
+// TestIntegrationDendriteLetsGoOfConnections: Dendrite never closes the
+// body of a transaction's answer, so every answered transaction used to
+// leave a connection open in Dendrite for good. The bridge answers it with
+// no body (appservice.ack_body auto), and Dendrite's open files stay level
+// while it pushes a transaction per message.
+func TestIntegrationDendriteLetsGoOfConnections(t *testing.T) {
+	tb := startStack(t, "")
+	ctx := testCtx(t, 2*time.Minute)
+	user := register(t, ctx, tb.hs, "dora")
+	room, err := user.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := user.Invite(ctx, room, "@loop_dora:localhost"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.WaitForMembership(ctx, room, "@loop_dora:localhost", "join"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := tb.hs.OpenFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const msgs = 40 // two transactions each: the message and its echo
+	for i := range msgs {
+		body := fmt.Sprintf("count the sockets %d", i)
+		if _, err := user.SendText(ctx, room, body); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.WaitForMessage(ctx, room, "dora heard: "+body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := tb.hs.OpenFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before >= msgs/2 {
+		t.Fatalf("Dendrite's open files went from %d to %d over %d bridged messages: it keeps the transactions' connections", before, after, msgs)
+	}
+}
+
 // TestIntegrationBridgeUsersMuted: the bot and the puppets the bridge
 // registers have their notifications muted on the homeserver (no push
 // rule evaluation and no unread counts stored for them on every message).

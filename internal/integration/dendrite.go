@@ -145,6 +145,22 @@ func (d *Dendrite) Dir() string { return d.dir }
 // LogPath returns the file receiving the homeserver's output.
 func (d *Dendrite) LogPath() string { return d.logPath }
 
+// OpenFiles counts the file descriptors the homeserver process has open
+// (its sockets among them), from /proc.
+func (d *Dendrite) OpenFiles() (int, error) {
+	d.mu.Lock()
+	cmd := d.cmd
+	d.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return 0, errors.New("dendrite is not running")
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("dendrite's open files: %w", err)
+	}
+	return len(fds), nil
+}
+
 // Running reports whether the homeserver process is running.
 func (d *Dendrite) Running() bool {
 	d.mu.Lock()
