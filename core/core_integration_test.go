@@ -339,8 +339,8 @@ func TestIntegrationPostgresBackend(t *testing.T) {
 
 // TestIntegrationUnixSocket runs the invite-and-talk flow with the
 // appservice listening on a Unix socket (registration url unix://PATH):
-// Dendrite pushes transactions over it and keeps the connection alive,
-// where over TCP it opens a new connection per transaction.
+// Dendrite pushes transactions over it (and, answered without a body,
+// reuses the connection; over TCP it opens one per transaction).
 func TestIntegrationUnixSocket(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "as.sock")
 	tb := startStackOn(t, "", "unix:"+sock)
