@@ -78,11 +78,11 @@ func (d *deliveryState) refusal(user matrix.UserID, channel string) error {
 // target (folded) on bot without confirmation yet.
 func (d *deliveryState) rememberRelay(bot *ircconn.Conn, target string, evt *matrix.Event) {
 	d.mu.Lock()
+	defer d.mu.Unlock() // held across both steps: a bot reconnect may not come between
 	if d.relayBot != bot {
 		d.relayBot = bot
 		d.relayed.reset()
 	}
-	d.mu.Unlock()
 	d.relayed.remember(target, evt, time.Now())
 }
 
@@ -97,9 +97,8 @@ func (d *deliveryState) forgetRelay(target string, evt matrix.EventID) {
 // (folded; "" for the latest to any target) without confirmation.
 func (d *deliveryState) takeRelayed(bot *ircconn.Conn, target string) (sentEvent, bool) {
 	d.mu.Lock()
-	same := d.relayBot == bot
-	d.mu.Unlock()
-	if !same {
+	defer d.mu.Unlock()
+	if d.relayBot != bot {
 		return sentEvent{}, false
 	}
 	if target == "" {

@@ -37,7 +37,9 @@ func (n *network) reconcileMembers(ctx context.Context, channel string) {
 			if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMembership, Room: p.room, Sender: id,
 				Type: "leave", Reason: "no longer in " + channel}); err != nil {
 				n.log().Warn("could not queue a leave", "nick", nick, "err", err)
+				continue
 			}
+			n.puppets.set(p.room, id, false) // nickchange.go: out until the leave is carried out
 		}
 	}()
 }

@@ -268,7 +268,6 @@ func (u *userConn) part(ctx context.Context, channel, reason string) {
 // one was waiting.
 func (u *userConn) joinResult(channel string, err error) bool {
 	f := u.n.fold(channel)
-	u.n.dlv.noteJoin(u.user, f, err)
 	u.mu.Lock()
 	if err == nil {
 		u.joined[f] = true
@@ -276,6 +275,11 @@ func (u *userConn) joinResult(channel string, err error) bool {
 	ws := u.joinWaits[f]
 	delete(u.joinWaits, f)
 	u.mu.Unlock()
+	if err == nil || len(ws) > 0 {
+		// A numeric with no JOIN waiting refuses a message, not the
+		// channel (e.g. 477 for an unregistered nick in a +M channel).
+		u.n.dlv.noteJoin(u.user, f, err)
+	}
 	for _, w := range ws {
 		w <- err
 	}
