@@ -235,17 +235,20 @@ func (s *EphemeralSyncer) savePosition(ctx context.Context, pos SyncPosition) bo
 }
 
 // rejectedPosition reports whether a /sync failed because of its since
-// token: a 4xx answer other than authentication and rate limiting.
+// token: a 400 the homeserver gives a malformed or unknown token. Other
+// 4xx answers (404 or 408 from a proxy, 413, rate limits, tokens) are
+// transient or unrelated and go through the normal backoff, keeping the
+// position: dropping it loses what happened while the bridge was down.
 func rejectedPosition(err error) bool {
 	var he *HTTPError
-	if !errors.As(err, &he) || he.Status < 400 || he.Status >= 500 {
+	if !errors.As(err, &he) || he.Status != http.StatusBadRequest {
 		return false
 	}
-	switch he.Status {
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests:
-		return false
+	switch he.ErrCode {
+	case "M_INVALID_PARAM", "M_UNKNOWN", "M_BAD_JSON", "":
+		return true
 	}
-	return he.ErrCode != "M_LIMIT_EXCEEDED" && he.ErrCode != "M_UNKNOWN_TOKEN" && he.ErrCode != "M_MISSING_TOKEN"
+	return false
 }
 
 // hasTimeline reports whether a poll returned timeline events.
