@@ -380,16 +380,50 @@ var _ bridges.Host = (*host)(nil)
 // transaction server as one transaction named after the poll. An error
 // means they are not in the durable inbox: the syncer repeats the poll.
 func (b *Bridge) injectSynced(ctx context.Context, batch string, evs []intent.TimelineEvent) error {
+	txn := "sync." + batch
+	if len(txn) > 200 {
+		sum := sha256.Sum256([]byte(batch))
+		txn = "sync." + hex.EncodeToString(sum[:])
+	}
+	added, err := b.server.Inject(ctx, txn, syncedBody(evs))
+	if errors.Is(err, appservice.ErrInvalidEvents) {
+		// One event the inbox cannot take must hold back neither the
+		// others nor the sync position (the poll would repeat forever):
+		// each goes in on its own and the bad ones are dropped, logged.
+		added = 0
+		for i := range evs {
+			n, err := b.server.Inject(ctx, fmt.Sprintf("%s.%d", txn, i), syncedBody(evs[i:i+1]))
+			if errors.Is(err, appservice.ErrInvalidEvents) {
+				b.log.Warn("dropped an event from the bot's sync that cannot be stored", "room_id", evs[i].Room, "err", err)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("inject events from the bot's sync: %w", err)
+			}
+			added += n
+		}
+	} else if err != nil {
+		return fmt.Errorf("inject events from the bot's sync: %w", err)
+	}
+	b.log.Debug("events from the bot's sync", "events", len(evs), "new", added)
+	return nil
+}
+
+// syncedBody is a transaction body holding evs, each given its room_id
+// (/sync leaves it out of timeline events).
+func syncedBody(evs []intent.TimelineEvent) []byte {
 	var body bytes.Buffer
 	body.WriteString(`{"events":[`)
-	for i, ev := range evs {
+	first := true
+	for _, ev := range evs {
 		raw := bytes.TrimSpace(ev.Raw)
 		if len(raw) < 2 || raw[0] != '{' {
 			continue
 		}
-		if i > 0 && body.Len() > len(`{"events":[`) {
+		if !first {
 			body.WriteByte(',')
 		}
+		first = false
 		room, _ := json.Marshal(ev.Room)
 		body.WriteString(`{"room_id":`)
 		body.Write(room)
@@ -399,17 +433,7 @@ func (b *Bridge) injectSynced(ctx context.Context, batch string, evs []intent.Ti
 		body.Write(raw[1:])
 	}
 	body.WriteString(`]}`)
-	txn := "sync." + batch
-	if len(txn) > 200 {
-		sum := sha256.Sum256([]byte(batch))
-		txn = "sync." + hex.EncodeToString(sum[:])
-	}
-	added, err := b.server.Inject(ctx, txn, body.Bytes())
-	if err != nil {
-		return fmt.Errorf("inject events from the bot's sync: %w", err)
-	}
-	b.log.Debug("events from the bot's sync", "events", len(evs), "new", added)
-	return nil
+	return body.Bytes()
 }
 
 // syncPositionKey is where the bot's /sync position is kept, in the
