@@ -53,10 +53,3 @@ func (ic *idleConns) track(c net.Conn, state http.ConnState) {
 		_ = old.Close()
 	}
 }
-
-// idle returns how many connections are idle now.
-func (ic *idleConns) idle() int {
-	ic.mu.Lock()
-	defer ic.mu.Unlock()
-	return ic.order.Len()
-}

@@ -58,6 +58,7 @@ func (t *transaction) withoutSkipped(skip func(*matrix.Event) bool) int {
 	}
 	n := len(t.pdus) - len(kept)
 	t.pdus = kept
+	t.events = nil // no longer lines up with pdus
 	return n
 }
 

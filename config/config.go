@@ -265,6 +265,12 @@ func (c *Config) Validate() error {
 	if c.Appservice.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("appservice.max_body_bytes %d is too small", c.Appservice.MaxBodyBytes))
 	}
+	if c.Database.InboxRetention < 0 {
+		errs = append(errs, fmt.Errorf("database.inbox_retention %s must be positive", c.Database.InboxRetention))
+	}
+	if c.Database.OutboxRetention < 0 {
+		errs = append(errs, fmt.Errorf("database.outbox_retention %s must be positive", c.Database.OutboxRetention))
+	}
 	switch c.Appservice.AckBody {
 	case "", "auto", "json", "empty":
 	default:

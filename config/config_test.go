@@ -49,9 +49,9 @@ homeserver:
 }
 
 func TestRequiredAndInvalid(t *testing.T) {
-	_, err := Parse([]byte("logging:\n  level: loud\nappservice:\n  ack_body: none\n"), "c", env(nil))
+	_, err := Parse([]byte("logging:\n  level: loud\nappservice:\n  ack_body: none\ndatabase:\n  outbox_retention: -1h\n"), "c", env(nil))
 	for _, want := range []string{"homeserver.url is required", "homeserver.server_name is required", `logging.level "loud"`,
-		`appservice.ack_body "none" must be auto, json or empty`} {
+		`appservice.ack_body "none" must be auto, json or empty`, "database.outbox_retention -1h0m0s must be positive"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, want %q", err, want)
 		}
