@@ -103,13 +103,6 @@ func (p *puppetRooms) leaveDone(room matrix.RoomID, puppet matrix.UserID) (gone 
 	return true
 }
 
-// size is the number of (room, puppet) entries remembered.
-func (p *puppetRooms) size() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.in)
-}
-
 // puppetLeft is told by the outbox that a leave of an IRC user's puppet
 // was carried out in room (OnOutboxSent). Once the puppet has left every
 // portal this run put it in, the bridge forgets it: its room entries and

@@ -116,3 +116,10 @@ func TestPuppetMemoryShrinks(t *testing.T) {
 		t.Fatalf("%d entries after a stranger's leave, want 1", n.puppets.size())
 	}
 }
+
+// size is the number of (room, puppet) entries remembered.
+func (p *puppetRooms) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.in)
+}
