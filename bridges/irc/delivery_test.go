@@ -88,6 +88,26 @@ func noticeFor(t *testing.T, n *network, room matrix.RoomID, event matrix.EventI
 	return found
 }
 
+// botLinesWith returns the lines the bot wrote that contain text, up to
+// now: a PING marker sent after them fences them in.
+func botLinesWith(t *testing.T, n *network, srv *deliveryServer, text string) []string {
+	t.Helper()
+	bot, err := n.botConn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bot.Send(t.Context(), nil, "PING", "marker"); err != nil {
+		t.Fatal(err)
+	}
+	var fromBot []string
+	for _, l := range srv.until(t, "causeway: PING marker") {
+		if strings.HasPrefix(l, "causeway: ") && strings.Contains(l, text) {
+			fromBot = append(fromBot, l)
+		}
+	}
+	return fromBot
+}
+
 func startBot(t *testing.T, n *network) {
 	t.Helper()
 	go n.runBot(n.m.ctx)
@@ -177,19 +197,7 @@ func TestDeliveryRelayAndRefusal(t *testing.T) {
 			if err := n.deliver(ctx, evt, "#chan", "PRIVMSG", []string{text}, true); err != nil {
 				t.Fatal(err)
 			}
-			bot, err := n.botConn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := bot.Send(ctx, nil, "PING", "marker"); err != nil {
-				t.Fatal(err)
-			}
-			var fromBot []string
-			for _, l := range srv.until(t, "causeway: PING marker") {
-				if strings.HasPrefix(l, "causeway: ") && strings.Contains(l, text) {
-					fromBot = append(fromBot, l)
-				}
-			}
+			fromBot := botLinesWith(t, n, srv, text)
 			if tc.relayed != "" {
 				if len(fromBot) != 1 || fromBot[0] != tc.relayed {
 					t.Fatalf("the bot sent %q, want %q", fromBot, tc.relayed)
