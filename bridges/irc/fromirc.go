@@ -366,12 +366,12 @@ func (n *network) puppetMembership(ctx context.Context, channel, nick, membershi
 	if m != nil {
 		ts, _ = ircconn.ServerTime(m)
 	}
+	undo := n.puppets.set(p.room, sender, membership == "join") // nickchange.go: before the op can be carried out
 	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMembership, Room: p.room, Sender: sender,
 		Type: membership, Reason: reason, Timestamp: ts}); err != nil {
+		undo()
 		n.log().Warn("could not queue membership", "nick", nick, "err", err)
-		return
 	}
-	n.puppets.set(p.room, sender, membership == "join") // nickchange.go
 }
 
 // topicToMatrix mirrors an IRC topic change.

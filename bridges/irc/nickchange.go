@@ -45,8 +45,11 @@ type puppetState struct {
 	leaving int
 }
 
-// set records that puppet was sent into room (in) or out of it.
-func (p *puppetRooms) set(room matrix.RoomID, puppet matrix.UserID, in bool) {
+// set records that puppet was sent into room (in) or out of it. A leave
+// is recorded before it is queued (the outbox may carry it out, and call
+// leaveDone, before the queueing call returns); undo takes the record back
+// when queueing failed.
+func (p *puppetRooms) set(room matrix.RoomID, puppet matrix.UserID, in bool) (undo func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.in == nil {
@@ -54,17 +57,30 @@ func (p *puppetRooms) set(room matrix.RoomID, puppet matrix.UserID, in bool) {
 		p.rooms = map[matrix.UserID]int{}
 	}
 	k := puppetRoom{room, puppet}
-	st, known := p.in[k]
+	prev, known := p.in[k]
 	if !known {
 		p.rooms[puppet]++
 	}
 	// Known to be out: kept (as false) until the queued leave is carried
 	// out, so that the membership recorded before it is not believed.
+	st := prev
 	st.in = in
 	if !in {
 		st.leaving++
 	}
 	p.in[k] = st
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if known {
+			p.in[k] = prev
+			return
+		}
+		delete(p.in, k)
+		if p.rooms[puppet]--; p.rooms[puppet] <= 0 {
+			delete(p.rooms, puppet)
+		}
+	}
 }
 
 // get reports what was last recorded for puppet in room, and whether

@@ -123,3 +123,26 @@ func (p *puppetRooms) size() int {
 	defer p.mu.Unlock()
 	return len(p.in)
 }
+
+// TestPuppetLeaveCarriedOutAtOnce: a leave is recorded before it is queued,
+// so an outbox that carries it out (and reports it) before the queueing
+// call returns still frees the entry; a leave that could not be queued
+// leaves no record behind.
+func TestPuppetLeaveCarriedOutAtOnce(t *testing.T) {
+	var p puppetRooms
+	p.set("!r", "@irc_x", true)
+	p.set("!r", "@irc_x", false)
+	if !p.leaveDone("!r", "@irc_x") || p.size() != 0 {
+		t.Fatalf("the leave was carried out but %d entries are left", p.size())
+	}
+	undo := p.set("!r", "@irc_y", false)
+	undo() // queueing failed
+	if p.size() != 0 || len(p.rooms) != 0 {
+		t.Fatalf("a leave that was never queued left %d entries, %d puppets", p.size(), len(p.rooms))
+	}
+	p.set("!r", "@irc_z", true)
+	p.set("!r", "@irc_z", false)() // failed: back to in
+	if in, known := p.get("!r", "@irc_z"); !known || !in {
+		t.Fatalf("after a failed leave: in=%v known=%v, want the puppet still in", in, known)
+	}
+}
