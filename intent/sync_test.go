@@ -291,8 +291,9 @@ func TestEphemeralSyncerResumesFromSavedPosition(t *testing.T) {
 	}
 }
 
-func TestEphemeralSyncerFirstStartHasNoBacklog(t *testing.T) {
-	hs := newFakeHS(t)
+// syncOldThenNew answers a /sync without since with an hour-old redaction
+// and next_batch s1, and one since s1 with a new redaction ($r1) and s2.
+func syncOldThenNew(hs *fakeHS) {
 	now := time.Now()
 	syncBySince(hs, map[string]string{
 		"": `{"next_batch":"s1","rooms":{"join":{"!one:example.org":{
@@ -300,6 +301,11 @@ func TestEphemeralSyncerFirstStartHasNoBacklog(t *testing.T) {
 		"s1": `{"next_batch":"s2","rooms":{"join":{"!one:example.org":{
 			"timeline":{"events":[` + redactionJSON("$r1", "$m1", now) + `]}}}}}`,
 	})
+}
+
+func TestEphemeralSyncerFirstStartHasNoBacklog(t *testing.T) {
+	hs := newFakeHS(t)
+	syncOldThenNew(hs)
 	ps := &memPositions{}
 	tr := &timelineRecorder{}
 	var savedDuringHandle []string
@@ -317,13 +323,7 @@ func TestEphemeralSyncerFirstStartHasNoBacklog(t *testing.T) {
 
 func TestEphemeralSyncerRejectedPositionStartsFresh(t *testing.T) {
 	hs := newFakeHS(t)
-	now := time.Now()
-	syncBySince(hs, map[string]string{
-		"": `{"next_batch":"s1","rooms":{"join":{"!one:example.org":{
-			"timeline":{"events":[` + redactionJSON("$old", "$m0", now.Add(-time.Hour)) + `]}}}}}`,
-		"s1": `{"next_batch":"s2","rooms":{"join":{"!one:example.org":{
-			"timeline":{"events":[` + redactionJSON("$r1", "$m1", now) + `]}}}}}`,
-	})
+	syncOldThenNew(hs)
 	var rejected atomic.Int32
 	hs.addHook(func(w http.ResponseWriter, r *http.Request, rec recorded) bool {
 		if strings.HasSuffix(rec.Path, "/sync") && rec.Query.Get("since") == "stale" {
@@ -337,7 +337,7 @@ func TestEphemeralSyncerRejectedPositionStartsFresh(t *testing.T) {
 	hs.mu.Lock()
 	hs.hooks[0], hs.hooks[1] = hs.hooks[1], hs.hooks[0]
 	hs.mu.Unlock()
-	ps := &memPositions{pos: SyncPosition{Token: "stale", At: now.Add(-time.Hour)}}
+	ps := &memPositions{pos: SyncPosition{Token: "stale", At: time.Now().Add(-time.Hour)}}
 	tr := &timelineRecorder{}
 	s, _, logs := newTimelineSyncer(t, hs, tr, ps)
 	stop := runSyncer(t, s)

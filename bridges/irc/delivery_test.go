@@ -92,15 +92,8 @@ func noticeFor(t *testing.T, n *network, room matrix.RoomID, event matrix.EventI
 // now: a PING marker sent after them fences them in.
 func botLinesWith(t *testing.T, n *network, srv *deliveryServer, text string) []string {
 	t.Helper()
-	bot, err := n.botConn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bot.Send(t.Context(), nil, "PING", "marker"); err != nil {
-		t.Fatal(err)
-	}
 	var fromBot []string
-	for _, l := range srv.until(t, "causeway: PING marker") {
+	for _, l := range botMarker(t, n, srv, "marker") { // relay_refusal_test.go
 		if strings.HasPrefix(l, "causeway: ") && strings.Contains(l, text) {
 			fromBot = append(fromBot, l)
 		}
