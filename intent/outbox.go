@@ -252,7 +252,11 @@ type Outbox struct {
 	ready  chan *lane
 	pumpCh chan struct{}
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// abandon cancels the context of the completion commits, which Stop
+	// does not cancel (see completeLoop): Stop calls it once the
+	// goroutines ended or its own ctx is done.
+	abandon context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 type pendingItem struct {
@@ -285,6 +289,10 @@ type completion struct {
 
 // completeBatch bounds the items committed in one transaction.
 const completeBatch = 256
+
+// finalCommitTimeout bounds the commit of the completions gathered when
+// the outbox stops (Stop's ctx may end it sooner).
+const finalCommitTimeout = 10 * time.Second
 
 type sendResult struct {
 	eventID matrix.EventID
@@ -336,11 +344,17 @@ func (o *Outbox) Start(ctx context.Context) error {
 		o.mu.Unlock()
 		return errors.New("outbox already started")
 	}
+	// Completions are committed on a context of their own: items
+	// delivered before Stop must be marked delivered even though ctx is
+	// cancelled by then, or the next run looks for them again.
+	commitCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	ctx, o.cancel = context.WithCancel(ctx)
+	o.abandon = abandon
 	o.running = true
 	o.mu.Unlock()
 	if err := o.pump(ctx, true); err != nil {
 		o.cancel()
+		abandon()
 		o.mu.Lock()
 		o.running = false
 		o.mu.Unlock()
@@ -352,22 +366,25 @@ func (o *Outbox) Start(ctx context.Context) error {
 	}
 	workersDone := make(chan struct{})
 	o.wg.Go(func() { workers.Wait(); close(workersDone) })
-	o.wg.Go(func() { o.completeLoop(ctx, workersDone) })
+	o.wg.Go(func() { o.completeLoop(ctx, commitCtx, workersDone) })
 	o.wg.Go(func() { o.pumpLoop(ctx) })
 	return nil
 }
 
-// Stop stops delivering and waits for attempts in flight to end (or ctx).
-// Items not yet delivered stay in the store for the next Start.
+// Stop stops delivering and waits for attempts in flight to end and for
+// the completions of the items delivered so far to be committed (or for
+// ctx, which then also ends that commit). Items not yet delivered stay in
+// the store for the next Start.
 func (o *Outbox) Stop(ctx context.Context) error {
 	o.mu.Lock()
-	cancel := o.cancel
+	cancel, abandon := o.cancel, o.abandon
 	o.running = false
 	o.mu.Unlock()
 	if cancel == nil {
 		return nil
 	}
 	cancel()
+	defer abandon()
 	done := make(chan struct{})
 	go func() { o.wg.Wait(); close(done) }()
 	select {
@@ -636,16 +653,20 @@ func (o *Outbox) finish(l *lane, head pendingItem, res sendResult) {
 // completeLoop commits the completions of delivered items in batches (one
 // transaction each, with their message links) and then calls OnSent. It
 // ends once the workers have ended and every completion is committed.
-func (o *Outbox) completeLoop(ctx context.Context, workersDone <-chan struct{}) {
+//
+// The commits run on commitCtx, not on the delivery context ctx: Stop
+// cancels ctx, and a completion whose commit failed for that reason would
+// be logged as an error and looked for again after the restart. commitCtx
+// ends only when Stop gives up waiting.
+func (o *Outbox) completeLoop(ctx, commitCtx context.Context, workersDone <-chan struct{}) {
 	batch := make([]completion, 0, completeBatch)
 	for {
 		select {
 		case c := <-o.doneCh:
 			batch = append(batch[:0], c)
 		case <-workersDone:
-			// Stopping: commit what the last attempts delivered, with a
-			// context of its own since ctx is cancelled.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			// Stopping: commit what the last attempts delivered.
+			fctx, cancel := context.WithTimeout(commitCtx, finalCommitTimeout)
 			defer cancel()
 			batch = batch[:0]
 			for len(o.doneCh) > 0 {
@@ -679,7 +700,14 @@ func (o *Outbox) completeLoop(ctx context.Context, workersDone <-chan struct{}) 
 			}
 		}
 		timer.Stop()
-		o.commit(ctx, batch)
+		if ctx.Err() != nil {
+			// Stopping: bound the commit like the final one.
+			fctx, cancel := context.WithTimeout(commitCtx, finalCommitTimeout)
+			o.commit(fctx, batch)
+			cancel()
+			continue
+		}
+		o.commit(commitCtx, batch)
 	}
 }
 
