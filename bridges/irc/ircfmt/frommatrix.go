@@ -35,14 +35,16 @@ type FromMatrixOptions struct {
 // or yields no text, plainFallback (the body) is used. Block elements, br
 // and newlines give separate lines; empty lines are dropped. No line
 // contains CR, LF, NUL or any other control character except tab and the
-// formatting codes this function writes. Lines are not length-limited: pass
-// each one through [SplitLines].
+// formatting codes this function writes. A line break in the plain body is
+// LF, CR LF or a lone CR. Lines are not length-limited: pass each one
+// through [SplitLines].
 func FromMatrix(htmlBody, plainFallback string, opts FromMatrixOptions) []string {
 	if strings.TrimSpace(htmlBody) != "" {
 		if lines := fromHTML(htmlBody, opts); len(lines) > 0 {
 			return lines
 		}
 	}
+	plainFallback = normalizeNewlines(plainFallback)
 	if opts.StripReplyFallback {
 		plainFallback = stripReplyFallback(plainFallback)
 	}
@@ -70,6 +72,16 @@ func stripReplyFallback(s string) string {
 		s = s[i+1:]
 	}
 	return strings.TrimPrefix(s, "\n")
+}
+
+// normalizeNewlines turns each line break of s, CR LF or a lone CR, into
+// LF. A lone CR ends a line as LF does (old Mac text, or a client sending
+// one by mistake): dropped, it would glue the words around it together.
+func normalizeNewlines(s string) string {
+	if strings.IndexByte(s, '\r') < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 }
 
 // cleanText removes control characters (except tab) and turns invalid
@@ -353,7 +365,7 @@ func hasAttr(n *html.Node, key string) bool {
 // inside pre end lines.
 func (c *converter) text(s string, st style) {
 	if c.pre > 0 {
-		for i, l := range strings.Split(strings.ReplaceAll(s, "\r", ""), "\n") {
+		for i, l := range strings.Split(normalizeNewlines(s), "\n") {
 			if i > 0 {
 				c.endLine()
 			}

@@ -45,6 +45,12 @@ func TestFromMatrix(t *testing.T) {
 		25: {"<b>\n</b>", "fallback", []string{"fallback"}},
 		26: {`<font data-mx-color="#ff0000">r <font data-mx-color="#00ff00">g</font> r</font>`, "", []string{"\x0304r \x0356g\x0304 r"}},
 		27: {`<span data-mx-color="#ff0000" data-mx-bg-color="#0000ff">x</span><span data-mx-color="#ff0000">y</span>`, "", []string{"\x0304,60x\x03\x0304y"}},
+		// A lone CR breaks a line like LF and CR LF; it never glues words.
+		31: {"", "y\rJOIN", []string{"y", "JOIN"}},
+		32: {"", "a\rb\r\nc\nd\r\r\re\r", []string{"a", "b", "c", "d", "e"}},
+		33: {"", "\r\n\r", nil},
+		34: {"<pre>one\rtwo\r\nthree</pre>", "", []string{"\x11one", "\x11two", "\x11three"}},
+		35: {"<p>a\rb</p>", "", []string{"a b"}}, // HTML whitespace outside pre
 	}
 	for i, tc := range tests {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {

@@ -33,8 +33,8 @@ const minSplit = utf8.UTFMax
 
 // SplitLines splits text into IRC lines of at most maxBytes bytes each.
 //
-// The text is split at newlines first (CR and NUL are dropped, lines with
-// no visible text are skipped), then long lines are split by bytes, at the
+// The text is split at line breaks first (LF, CR LF or a lone CR; NUL is
+// dropped, lines with no visible text are skipped), then long lines are split by bytes, at the
 // last space that fits when there is one, else between characters, and never
 // inside a UTF-8 sequence or a formatting code. The space at a split is
 // dropped. When a formatted line is split, each continuation starts with
@@ -44,21 +44,14 @@ const minSplit = utf8.UTFMax
 func SplitLines(text string, maxBytes int) []string {
 	maxBytes = max(maxBytes, minSplit)
 	var out []string
-	for line := range strings.SplitSeq(text, "\n") {
-		line = strings.Map(dropCRNUL, line)
+	for line := range strings.SplitSeq(normalizeNewlines(text), "\n") {
+		line = strings.ReplaceAll(line, "\x00", "")
 		if strings.TrimSpace(Strip(line)) == "" {
 			continue
 		}
 		out = splitLine(out, line, maxBytes)
 	}
 	return out
-}
-
-func dropCRNUL(r rune) rune {
-	if r == '\r' || r == 0 {
-		return -1
-	}
-	return r
 }
 
 // splitLine appends the pieces of one line to out. Each piece is prefix

@@ -31,6 +31,10 @@ func TestSplitLines(t *testing.T) {
 		14: {"\x0304123456789", 8, []string{"\x030412345", "\x03046789"}},
 		15: {"\x0304,021 2", 6, []string{"1 2"}},             // the colour code alone fills a line: text wins
 		16: {"\x0304,021 2", 8, []string{"\x0304,021", "2"}}, // a 6-byte prefix leaves too little room
+		// A lone CR breaks a line like LF and CR LF; it never glues words.
+		17: {"y\rJOIN", 20, []string{"y", "JOIN"}},
+		18: {"a\rb\r\nc\r\r\nd\r", 20, []string{"a", "b", "c", "d"}},
+		19: {"\x02bold\rnext\x00 line", 20, []string{"\x02bold", "next line"}},
 	}
 	for i, tc := range tests {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
