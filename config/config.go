@@ -121,6 +121,8 @@ func (s *Section) UnmarshalYAML(n *yaml.Node) error {
 
 // Decode decodes the section (without its "enabled" key) into out, strictly:
 // unknown keys are errors naming the key and its line in the original file.
+// Keys the section leaves out keep the values out already has, so a module
+// passes its configuration filled with its defaults.
 func (s Section) Decode(out any) error {
 	if s.node == nil {
 		return nil
@@ -135,18 +137,6 @@ func (s Section) Decode(out any) error {
 	}
 	return decodeNodeStrict(&n, out, s.file)
 }
-
-// Defaults used when a key is absent.
-const (
-	DefaultAddress         = "127.0.0.1:29300"
-	DefaultBotLocalpart    = "causeway"
-	DefaultDatabaseURL     = "sqlite:causeway.db"
-	DefaultMaxBodyBytes    = 32 << 20
-	DefaultInboxRetention  = 7 * 24 * time.Hour
-	DefaultOutboxRetention = 7 * 24 * time.Hour
-	DefaultID              = "causeway"
-	DefaultRegistration    = "registration.yaml"
-)
 
 // Load reads and validates the configuration file at path.
 func Load(path string) (*Config, error) {
@@ -170,7 +160,8 @@ func Parse(data []byte, name string, lookupEnv func(string) (string, bool)) (*Co
 	if err := expandEnv(&root, lookupEnv); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	var c Config
+	// Keys absent from the file keep the values of Default.
+	c := Default()
 	if err := decodeNodeStrict(root.Content[0], &c, name); err != nil {
 		return nil, err
 	}
@@ -194,46 +185,6 @@ func Parse(data []byte, name string, lookupEnv func(string) (string, bool)) (*Co
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &c, nil
-}
-
-func (c *Config) applyDefaults() {
-	if c.Appservice.ID == "" {
-		c.Appservice.ID = DefaultID
-	}
-	if c.Appservice.Address == "" {
-		c.Appservice.Address = DefaultAddress
-	}
-	if c.Appservice.URL == "" {
-		if path, ok := strings.CutPrefix(c.Appservice.Address, "unix:"); ok {
-			c.Appservice.URL = "unix://" + path
-		} else {
-			c.Appservice.URL = "http://" + c.Appservice.Address
-		}
-	}
-	if c.Appservice.BotLocalpart == "" {
-		c.Appservice.BotLocalpart = DefaultBotLocalpart
-	}
-	if c.Appservice.Registration == "" {
-		c.Appservice.Registration = DefaultRegistration
-	}
-	if c.Appservice.MaxBodyBytes == 0 {
-		c.Appservice.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.Database.URL == "" {
-		c.Database.URL = DefaultDatabaseURL
-	}
-	if c.Database.InboxRetention == 0 {
-		c.Database.InboxRetention = DefaultInboxRetention
-	}
-	if c.Database.OutboxRetention == 0 {
-		c.Database.OutboxRetention = DefaultOutboxRetention
-	}
-	if c.Logging.Level == "" {
-		c.Logging.Level = "info"
-	}
-	if c.Logging.Format == "" {
-		c.Logging.Format = "text"
-	}
 }
 
 var localpartRE = regexp.MustCompile(`^[a-z0-9._=/-]+$`)

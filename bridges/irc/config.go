@@ -89,9 +89,14 @@ type NetworkConfig struct {
 	// EditGrace delays sending Matrix messages this long so that an edit
 	// made within it replaces the original instead of adding a correction.
 	EditGrace time.Duration `yaml:"edit_grace"`
-	// Backfill is how many missed channel messages are fetched with
-	// CHATHISTORY into a new portal or after downtime (0: off).
+	// Backfill is how many messages of a channel's history are fetched
+	// with CHATHISTORY into a new portal (0: off).
 	Backfill int `yaml:"backfill"`
+	// CatchUpLimit is the upper bound of missed channel messages bridged
+	// per channel after the bridge was away (restart, crash, lost
+	// connection), fetched with CHATHISTORY; past it the room is told how
+	// many messages were skipped and from when to when (0: no catch-up).
+	CatchUpLimit int `yaml:"catch_up_limit"`
 	// PlumbApprovalTimeout is how long a channel operator has to approve a
 	// plumbing request.
 	PlumbApprovalTimeout time.Duration `yaml:"plumb_approval_timeout"`
@@ -141,53 +146,101 @@ type WebIRCConfig struct {
 
 var networkIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
-// applyDefaults fills unset values.
+// DefaultNetworkConfig returns a network's settings when its section
+// gives only the required address: the defaults example-config.yaml shows
+// (bridges/irc/config_defaults_test.go keeps the two equal). The defaults
+// derived from other keys (name from the network ID, bot.username from
+// bot.nick) are left empty for applyDefaults.
+func DefaultNetworkConfig() NetworkConfig {
+	return NetworkConfig{
+		Bot: BotConfig{
+			Nick:     "causeway",
+			Realname: "Causeway Matrix bridge",
+		},
+		UserTemplate:         "@irc_{network}_{nick}:{server}",
+		AliasTemplate:        "#irc_{network}_{channel}:{server}",
+		MaxNickLength:        30,
+		MaxConnections:       1000,
+		Reconnect:            ReconnectConfig{MinDelay: 2 * time.Second, MaxDelay: 5 * time.Minute, PerSecond: 5},
+		Flood:                FloodConfig{Rate: 2, Burst: 5},
+		ModePowerLevels:      map[string]int{"q": 50, "a": 50, "o": 50, "h": 25, "v": 1},
+		Membership:           "lazy",
+		NetsplitDelay:        2 * time.Minute,
+		LineLimit:            3,
+		DeliveryTimeout:      2 * time.Minute,
+		Backfill:             50,
+		CatchUpLimit:         1000,
+		PlumbApprovalTimeout: 5 * time.Minute,
+	}
+}
+
+// UnmarshalYAML decodes a network's section on top of
+// [DefaultNetworkConfig], so a key the section leaves out gets its default
+// and a key it sets keeps its value, 0 included (backfill: 0 is off). It
+// takes the decode function rather than the node so that the file's
+// decoder, which rejects unknown keys, decodes the section.
+func (n *NetworkConfig) UnmarshalYAML(decode func(any) error) error {
+	type plain NetworkConfig // without this method
+	d := DefaultNetworkConfig()
+	p := plain(d)
+	// A map decodes into an existing one key by key: start without it so
+	// that mode_power_levels replaces the default levels, not adds to them.
+	p.ModePowerLevels = nil
+	if err := decode(&p); err != nil {
+		return err
+	}
+	if p.ModePowerLevels == nil {
+		p.ModePowerLevels = d.ModePowerLevels
+	}
+	*n = NetworkConfig(p)
+	return nil
+}
+
+// applyDefaults fills the defaults derived from other keys, and gives the
+// keys for which zero means nothing their default when zero (a
+// NetworkConfig built in Go rather than decoded, or a key set to 0 or "").
+// Backfill and CatchUpLimit are not among them: their 0 means off.
 func (n *NetworkConfig) applyDefaults(id string) {
+	d := DefaultNetworkConfig()
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v
 		}
 	}
 	def(&n.Name, id)
-	def(&n.Bot.Nick, "causeway")
+	def(&n.Bot.Nick, d.Bot.Nick)
 	def(&n.Bot.Username, n.Bot.Nick)
-	def(&n.Bot.Realname, "Causeway Matrix bridge")
-	def(&n.UserTemplate, "@irc_{network}_{nick}:{server}")
-	def(&n.AliasTemplate, "#irc_{network}_{channel}:{server}")
-	def(&n.Membership, "lazy")
-	if n.MaxNickLength == 0 {
-		n.MaxNickLength = 30
+	def(&n.Bot.Realname, d.Bot.Realname)
+	def(&n.UserTemplate, d.UserTemplate)
+	def(&n.AliasTemplate, d.AliasTemplate)
+	def(&n.Membership, d.Membership)
+	defInt := func(v *int, dv int) {
+		if *v == 0 {
+			*v = dv
+		}
 	}
-	if n.MaxConnections == 0 {
-		n.MaxConnections = 1000
+	defDur := func(v *time.Duration, dv time.Duration) {
+		if *v == 0 {
+			*v = dv
+		}
 	}
-	if n.Reconnect.MinDelay == 0 {
-		n.Reconnect.MinDelay = 2 * time.Second
-	}
-	if n.Reconnect.MaxDelay == 0 {
-		n.Reconnect.MaxDelay = 5 * time.Minute
-	}
+	defInt(&n.MaxNickLength, d.MaxNickLength)
+	defInt(&n.MaxConnections, d.MaxConnections)
+	defDur(&n.Reconnect.MinDelay, d.Reconnect.MinDelay)
+	defDur(&n.Reconnect.MaxDelay, d.Reconnect.MaxDelay)
 	if n.Reconnect.PerSecond == 0 {
-		n.Reconnect.PerSecond = 5
+		n.Reconnect.PerSecond = d.Reconnect.PerSecond
 	}
 	if n.Flood.Rate == 0 && n.Flood.Burst == 0 {
-		n.Flood = FloodConfig{Rate: 2, Burst: 5}
+		n.Flood = d.Flood
 	}
 	if n.ModePowerLevels == nil {
-		n.ModePowerLevels = map[string]int{"q": 50, "a": 50, "o": 50, "h": 25, "v": 1}
+		n.ModePowerLevels = d.ModePowerLevels
 	}
-	if n.NetsplitDelay == 0 {
-		n.NetsplitDelay = 2 * time.Minute
-	}
-	if n.LineLimit == 0 {
-		n.LineLimit = 3
-	}
-	if n.DeliveryTimeout == 0 {
-		n.DeliveryTimeout = 2 * time.Minute
-	}
-	if n.PlumbApprovalTimeout == 0 {
-		n.PlumbApprovalTimeout = 5 * time.Minute
-	}
+	defDur(&n.NetsplitDelay, d.NetsplitDelay)
+	defInt(&n.LineLimit, d.LineLimit)
+	defDur(&n.DeliveryTimeout, d.DeliveryTimeout)
+	defDur(&n.PlumbApprovalTimeout, d.PlumbApprovalTimeout)
 }
 
 // validate checks one network's settings.
@@ -214,6 +267,12 @@ func (n *NetworkConfig) validate(id string) error {
 	}
 	if n.Flood.Rate < 0 || n.Flood.Burst < 0 || n.Reconnect.PerSecond <= 0 || n.LineLimit < 1 {
 		errs = append(errs, fmt.Errorf("networks.%s: flood, reconnect.per_second and line_limit must be positive", id))
+	}
+	if n.Backfill < 0 {
+		errs = append(errs, fmt.Errorf("networks.%s.backfill %d must not be negative", id, n.Backfill))
+	}
+	if n.CatchUpLimit < 0 {
+		errs = append(errs, fmt.Errorf("networks.%s.catch_up_limit %d must not be negative", id, n.CatchUpLimit))
 	}
 	return errors.Join(errs...)
 }

@@ -60,6 +60,14 @@ type Config struct {
 	Echo bool `yaml:"echo"`
 }
 
+// DefaultConfig returns the module's configuration when its section sets
+// nothing: the values example-config.yaml shows. Configure decodes the
+// section on top of it, so an absent key keeps its default and echo: false
+// turns echo off.
+func DefaultConfig() Config {
+	return Config{UserTemplate: "@loop_{name}:{server}", AliasTemplate: "#loop_{room}:{server}", Echo: true}
+}
+
 // Module is the loopback bridge module.
 type Module struct {
 	cfg     Config
@@ -75,7 +83,7 @@ type Module struct {
 
 // New returns an unconfigured module.
 func New() *Module {
-	return &Module{cfg: Config{UserTemplate: "@loop_{name}:{server}", AliasTemplate: "#loop_{room}:{server}", Echo: true}}
+	return &Module{cfg: DefaultConfig()}
 }
 
 // Info implements bridges.Module.
