@@ -916,3 +916,31 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 		k.mu.Unlock()
 	}
 }
+
+// keyedLookup is the optional store method behind [Outbox.LatestKeyed].
+type keyedLookup interface {
+	LatestOutboxKeyed(ctx context.Context, queue, prefix string) (store.OutboxItem, error)
+}
+
+// LatestKeyed returns the newest op queued for room whose Key starts with
+// prefix, delivered or not: what is stored is on its way to Matrix and
+// survives a crash. ok is false when there is none (or the store cannot
+// tell).
+func (o *Outbox) LatestKeyed(ctx context.Context, room matrix.RoomID, prefix string) (op Op, ok bool, err error) {
+	kl, can := o.store.(keyedLookup)
+	if !can {
+		return Op{}, false, nil
+	}
+	item, err := kl.LatestOutboxKeyed(ctx, string(room), prefix)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Op{}, false, nil
+	case err != nil:
+		return Op{}, false, err
+	}
+	op, err = decodeOp(item)
+	if err != nil {
+		return Op{}, false, err
+	}
+	return op, true, nil
+}

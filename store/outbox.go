@@ -225,3 +225,24 @@ func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int64, error
 	}
 	return n, nil
 }
+
+// LatestOutboxKeyed returns the newest item (highest Seq) of queue whose
+// key starts with prefix, whatever its state: pending items count, since
+// the outbox delivers them. It returns ErrNotFound when there is none
+// (or when PruneOutbox removed them all). A module derives from it the
+// point up to which a remote conversation is durably on its way to Matrix.
+func (s *Store) LatestOutboxKeyed(ctx context.Context, queue, prefix string) (OutboxItem, error) {
+	if prefix == "" {
+		return OutboxItem{}, errors.New("store: latest outbox item: empty key prefix")
+	}
+	it, err := scanOutbox(s.db.QueryRowContext(ctx, `SELECT `+outboxColumns+` FROM outbox
+		WHERE queue = $1 AND substr(dedupe_key, 1, $2) = $3 ORDER BY seq DESC LIMIT 1`,
+		queue, len(prefix), prefix))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return OutboxItem{}, fmt.Errorf("latest outbox item %q in %s: %w", prefix, queue, ErrNotFound)
+	case err != nil:
+		return OutboxItem{}, fmt.Errorf("latest outbox item %q in %s: %w", prefix, queue, err)
+	}
+	return it, nil
+}

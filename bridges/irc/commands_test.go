@@ -99,21 +99,6 @@ func TestSplitAccount(t *testing.T) {
 	}
 }
 
-func TestHistoryRequest(t *testing.T) {
-	if got := historyRequest("#go", "50", historyMark{}); strings.Join(got, " ") != "LATEST #go * 50" {
-		t.Errorf("no mark: %q", got)
-	}
-	ts := time.Date(2026, 3, 4, 5, 6, 7, 8_000_000, time.UTC)
-	got := historyRequest("#go", "50", historyMark{TS: ts.UnixMilli()})
-	if strings.Join(got, " ") != "AFTER #go timestamp=2026-03-04T05:06:07.007Z 50" {
-		t.Errorf("with a time mark: %q", got)
-	}
-	got = historyRequest("#go", "50", historyMark{MsgID: "x1", TS: ts.UnixMilli()})
-	if strings.Join(got, " ") != "AFTER #go msgid=x1 50" {
-		t.Errorf("with a msgid mark: %q", got)
-	}
-}
-
 func TestHistoryMarksSurviveRestart(t *testing.T) {
 	m := adminTestModule(t, true, "test")
 	n := m.networks["test"]

@@ -160,9 +160,15 @@ func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 		if len(m.Params) >= 2 && !n.joinDone(m.Params[1], &ircconn.NumericError{Code: m.Command, Target: m.Params[1], Text: param(m, 2)}) {
 			n.relayRefused(c, m) // delivery_late.go
 		}
+	case "FAIL":
+		if param(m, 0) == "CHATHISTORY" {
+			n.historyFailed(ctx, m) // catchup.go
+			return
+		}
+		n.relayRefused(c, m) // delivery_late.go: FAIL RELAYMSG
 	default:
 		n.whoisReply(m)
-		n.relayRefused(c, m) // delivery_late.go: 404 and the like, FAIL RELAYMSG
+		n.relayRefused(c, m) // delivery_late.go: 404 and the like
 	}
 }
 
@@ -237,8 +243,19 @@ func (n *network) releaseSplit(q netstate.HeldQuit) {
 	}
 }
 
-// channelMessage bridges a PRIVMSG or NOTICE in a channel to its portal.
+// channelMessage bridges a PRIVMSG or NOTICE in a channel to its portal;
+// a live one waits while the channel catches up on its history
+// (catchup.go).
 func (n *network) channelMessage(ctx context.Context, m *ircmsg.Message, channel, text string, notice, history bool) {
+	if !history && n.hold(m, channel, text, notice) {
+		return
+	}
+	n.bridgeMessage(ctx, m, channel, text, notice, history)
+}
+
+// bridgeMessage queues a channel message for its portal, unless it came
+// from Matrix or is not a message Matrix shows.
+func (n *network) bridgeMessage(ctx context.Context, m *ircmsg.Message, channel, text string, notice, history bool) {
 	p := n.portal(channel)
 	if p == nil {
 		return
@@ -528,15 +545,31 @@ func (n *network) setPower(ctx context.Context, room matrix.RoomID, user matrix.
 	}
 }
 
-// backfillBatch bridges a CHATHISTORY batch into its portal: its
-// PRIVMSG and NOTICE lines, and each draft/multiline batch nested in it as
-// one message, in the order of their server times (a Batch keeps its own
-// lines and its nested batches apart).
+// backfillBatch bridges a CHATHISTORY batch into its portal: a page of a
+// channel catching up (catchup.go), or else its PRIVMSG and NOTICE lines,
+// each draft/multiline batch nested in it as one message, in the order of
+// their server times.
 func (n *network) backfillBatch(ctx context.Context, b *ircconn.Batch) {
 	if len(b.Params) == 0 {
 		return
 	}
 	channel := b.Params[0]
+	if st := n.catching.get(n.fold(channel)); st != nil {
+		n.historyPage(ctx, st, b)
+		return
+	}
+	for _, l := range historyLines(b) {
+		if (l.Command == "PRIVMSG" || l.Command == "NOTICE") && len(l.Params) >= 2 {
+			n.bridgeMessage(ctx, l, channel, l.Params[1], l.Command == "NOTICE", true)
+		}
+	}
+}
+
+// historyLines returns the lines of a CHATHISTORY batch in the order of
+// their server times, each draft/multiline batch nested in it as the one
+// message it stands for (a Batch keeps its own lines and its nested
+// batches apart).
+func historyLines(b *ircconn.Batch) []*ircmsg.Message {
 	var multi []*ircmsg.Message
 	for _, nb := range b.Nested {
 		if nb.Type == ircconn.BatchMultiline && len(nb.Lines) > 0 {
@@ -544,6 +577,7 @@ func (n *network) backfillBatch(ctx context.Context, b *ircconn.Batch) {
 		}
 	}
 	lines := b.Lines
+	out := make([]*ircmsg.Message, 0, len(lines)+len(multi))
 	for len(lines) > 0 || len(multi) > 0 {
 		var l *ircmsg.Message
 		if len(multi) > 0 && (len(lines) == 0 || before(multi[0], lines[0])) {
@@ -551,10 +585,9 @@ func (n *network) backfillBatch(ctx context.Context, b *ircconn.Batch) {
 		} else {
 			l, lines = lines[0], lines[1:]
 		}
-		if (l.Command == "PRIVMSG" || l.Command == "NOTICE") && len(l.Params) >= 2 {
-			n.channelMessage(ctx, l, channel, l.Params[1], l.Command == "NOTICE", true)
-		}
+		out = append(out, l)
 	}
+	return out
 }
 
 // before reports whether a has an earlier server time than b; lines

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,13 +15,14 @@ import (
 	"github.com/causewaybridge/causeway/store"
 )
 
-// History after downtime: the module remembers, per channel, the last IRC
-// message the outbox delivered to Matrix (its msgid and server time, in the
-// module KV). When the bot connects — at start-up or after losing its
-// connection — it asks for CHATHISTORY AFTER that point (LATEST when it is
-// unknown), bounded by the network's backfill setting, so messages missed
-// while the bridge was away arrive with their original timestamps.
-// Duplicates are dropped by msgid (message links and the outbox keys).
+// History marks: the module remembers, per channel, the last IRC message
+// that reached Matrix (its msgid and server time, in the module KV),
+// including the ones Matrix users' own connections sent, which never pass
+// through the outbox. The catch-up after downtime (catchup.go) starts from
+// this mark or from the newest message the outbox holds for the room,
+// whichever is newer; the outbox is the durable one, the mark is written
+// lazily. Duplicates are dropped by msgid (message links and the outbox
+// keys).
 
 // historyMark is the last bridged message of a channel.
 type historyMark struct {
@@ -125,44 +125,6 @@ func (n *network) historyMark(ctx context.Context, folded string) (historyMark, 
 		return historyMark{}, false
 	}
 	return mk, true
-}
-
-// catchUp asks for what the bridged channels said while the bot was away.
-// It runs right after the bot's rejoins were sent, so the server handles
-// the JOINs first.
-func (n *network) catchUp(ctx context.Context, c *ircconn.Conn, channels []string) {
-	if n.cfg.Backfill <= 0 || !c.HasCap("draft/chathistory") {
-		return
-	}
-	limit := strconv.Itoa(n.cfg.Backfill)
-	for _, ch := range channels {
-		params := historyRequest(ch, limit, n.historyMarkOrZero(ctx, ch))
-		if err := c.Send(ctx, nil, "CHATHISTORY", params...); err != nil {
-			n.log().Warn("history request failed", "channel", ch, "err", err)
-			return
-		}
-	}
-}
-
-func (n *network) historyMarkOrZero(ctx context.Context, channel string) historyMark {
-	mk, _ := n.historyMark(ctx, n.fold(channel))
-	return mk
-}
-
-// historyRequest returns the CHATHISTORY parameters for channel: AFTER
-// the mark's msgid (exact, in the server's order), else AFTER its time
-// (from a millisecond before it, so a message sharing its timestamp is not
-// missed; the duplicate is dropped by msgid), or LATEST when there is no
-// mark.
-func historyRequest(channel, limit string, mk historyMark) []string {
-	switch {
-	case mk.MsgID != "":
-		return []string{"AFTER", channel, "msgid=" + mk.MsgID, limit}
-	case mk.TS == 0:
-		return []string{"LATEST", channel, "*", limit}
-	}
-	from := time.UnixMilli(mk.TS - 1).UTC().Format(chathistoryTime)
-	return []string{"AFTER", channel, "timestamp=" + from, limit}
 }
 
 // noteSent moves a channel's mark past a message a Matrix user's own

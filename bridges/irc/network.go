@@ -57,6 +57,12 @@ type network struct {
 	// dlv holds relay-mode and password-trouble state (delivery_relay.go);
 	// its zero value is ready.
 	dlv deliveryState
+
+	// ingest queues what the bot reads for the ingest goroutine
+	// (ingest.go); catching holds the channels catching up on what was
+	// missed (catchup.go); its zero value is ready.
+	ingest   *ingestQueue
+	catching catchUps
 }
 
 // portal is a bridged channel.
@@ -93,6 +99,7 @@ func newNetwork(m *Module, id string, cfg *NetworkConfig) (*network, error) {
 		profiled:  map[matrix.UserID]string{},
 		casemap:   ircfmt.CaseMappingRFC1459,
 		joinWaits: map[string][]chan error{},
+		ingest:    newIngestQueue(),
 	}
 	n.splits = netstate.NewDebouncer(netstate.DebouncerOptions{Hold: cfg.NetsplitDelay, Fold: n.fold, Release: n.releaseSplit})
 	return n, nil
@@ -167,13 +174,20 @@ func (n *network) backoff(attempt int) time.Duration {
 // after every reconnect.
 func (n *network) runBot(ctx context.Context) {
 	log := n.log()
+	// The ingest goroutine handles what the bot reads (ingest.go); the
+	// heartbeat records that the bot is connected (catchup.go). Both end
+	// with runBot.
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	bg.Go(func() { n.runIngest(ctx) })
+	bg.Go(func() { n.runHeartbeat(ctx) })
 	for attempt := 1; ctx.Err() == nil; {
 		// The bot's dial counts against the network's rate but does not
 		// queue behind the users' reconnects: after a server restart that
 		// queue is users ÷ reconnect.per_second long, and without the bot no
 		// channel traffic reaches Matrix. Its own backoff paces its retries.
 		n.dialLimit.Reserve()
-		cfg := n.dialConfig(n.cfg.Bot.Nick, n.cfg.Bot.Username, n.cfg.Bot.Realname, botHandler{n})
+		cfg := n.dialConfig(n.cfg.Bot.Nick, n.cfg.Bot.Username, n.cfg.Bot.Realname, queuedBotHandler{n})
 		if n.cfg.Bot.SASLUsername != "" {
 			cfg.SASL = &ircconn.SASL{Username: n.cfg.Bot.SASLUsername, Password: n.cfg.Bot.SASLPassword.Reveal()}
 		}
@@ -218,15 +232,19 @@ func (n *network) botConnected(ctx context.Context, c *ircconn.Conn) {
 		n.log().Warn("server ISUPPORT not understood", "err", err)
 	}
 	n.log().Info("bot connected", "nick", c.Nick(), "caps", len(c.Caps()), "channels", len(chans))
+	// What was missed is planned before the JOINs go out, so that the
+	// channels' live lines, read after them, wait for the history.
+	plan := n.planCatchUp(ctx, c, chans) // catchup.go
 	for _, ch := range chans {
 		if err := c.Send(ctx, nil, "JOIN", ch); err != nil {
 			n.log().Warn("rejoin failed", "channel", ch, "err", err)
 		}
 	}
-	n.catchUp(ctx, c, chans)
+	n.requestCatchUp(ctx, c, plan)
 }
 
 func (n *network) botDisconnected(c *ircconn.Conn) {
+	n.noteSeen(context.WithoutCancel(n.m.ctx), time.Now()) // catchup.go: the away notice starts here
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.bot == c {

@@ -97,7 +97,7 @@ func (n *network) ensurePortal(ctx context.Context, channel string, alias matrix
 	}
 	n.log().Info("created portal", "channel", channel, "room_id", room, "alias", alias)
 	if n.cfg.Backfill > 0 {
-		go n.requestHistory(n.m.ctx, channel, n.cfg.Backfill)
+		n.m.wg.Go(func() { n.backfillNewPortal(n.m.ctx, channel) }) // catchup.go
 	}
 	return room, nil
 }
@@ -114,18 +114,6 @@ func (n *network) bridgeInfo(channel string) *intent.BridgeInfo {
 		Protocol:  intent.BridgeInfoSection{ID: ID, DisplayName: "IRC"},
 		Network:   &intent.BridgeInfoSection{ID: n.id, DisplayName: n.cfg.Name},
 		Channel:   intent.BridgeInfoSection{ID: channel, DisplayName: channel},
-	}
-}
-
-// requestHistory asks the server for the latest messages of channel with
-// CHATHISTORY, when offered; the answer arrives as a batch.
-func (n *network) requestHistory(ctx context.Context, channel string, limit int) {
-	bot, err := n.botConn(ctx)
-	if err != nil || !bot.HasCap("draft/chathistory") {
-		return
-	}
-	if err := bot.Send(ctx, nil, "CHATHISTORY", "LATEST", channel, "*", fmt.Sprint(limit)); err != nil {
-		n.log().Warn("history request failed", "channel", channel, "err", err)
 	}
 }
 

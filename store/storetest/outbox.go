@@ -16,6 +16,32 @@ func runOutbox(t *testing.T, open OpenFunc) {
 	t.Run("UnknownItem", func(t *testing.T) { testOutboxUnknown(t, open(t)) })
 	t.Run("PruneOutbox", func(t *testing.T) { testPruneOutbox(t, open(t)) })
 	t.Run("CompleteBatchWithLinks", func(t *testing.T) { testCompleteBatch(t, open(t)) })
+	t.Run("LatestKeyed", func(t *testing.T) { testLatestKeyed(t, open(t)) })
+}
+
+// testLatestKeyed: the newest item of a room with a key prefix is found
+// whatever its state, other rooms, other prefixes and unkeyed items are
+// ignored, and a room without one answers ErrNotFound.
+func testLatestKeyed(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	mustEnqueue(t, s, "!r", "irc:a", "A")
+	b, _ := mustEnqueue(t, s, "!r", "irc:b", "B")
+	mustEnqueue(t, s, "!r", "", "unkeyed")
+	mustEnqueue(t, s, "!r", "irch:c", "other prefix")
+	mustEnqueue(t, s, "!other", "irc:d", "other room")
+	if err := s.CompleteOutbox(ctx, b.Seq, "$b"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LatestOutboxKeyed(ctx, "!r", "irc:")
+	if err != nil || got.Key != "irc:b" || string(got.Payload) != "B" {
+		t.Fatalf("LatestOutboxKeyed(!r, irc:) = %+v, %v; want the completed irc:b", got, err)
+	}
+	if _, err := s.LatestOutboxKeyed(ctx, "!none", "irc:"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("LatestOutboxKeyed of an empty room: %v, want ErrNotFound", err)
+	}
+	if _, err := s.LatestOutboxKeyed(ctx, "!r", "x%"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a prefix with a LIKE wildcard matched: %v", err)
+	}
 }
 
 // testCompleteBatch: a batch completes its items and stores their links

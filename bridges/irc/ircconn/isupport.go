@@ -46,6 +46,9 @@ type ISupport struct {
 	// MultilineMaxBytes and MultilineMaxLines are the draft/multiline
 	// limits (0: not enabled or no limit on lines).
 	MultilineMaxBytes, MultilineMaxLines int
+	// ChatHistory is the most messages one CHATHISTORY request returns
+	// (CHATHISTORY or draft/CHATHISTORY; 0: not advertised or no limit).
+	ChatHistory int
 }
 
 func defaultISupport() ISupport {
@@ -133,6 +136,8 @@ func (is *ISupport) apply(tok string) {
 		}
 	case "TARGMAX":
 		is.TargMax = parseTargMax(value)
+	case "CHATHISTORY", "draft/CHATHISTORY":
+		is.ChatHistory = max(atoiOr(value, 0), 0)
 	case "LINELEN":
 		is.LineLen = max(atoiOr(value, def.LineLen), def.LineLen)
 	case "UTF8ONLY":

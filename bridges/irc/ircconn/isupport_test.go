@@ -37,6 +37,8 @@ func TestISupportApply(t *testing.T) {
 		6: {[]string{"NETWORK=bad\\x0d\\x0a"}, func(is ISupport) bool {
 			return is.Network == "bad\\x0d\\x0a" // control characters are not unescaped
 		}},
+		7: {[]string{"CHATHISTORY=100"}, func(is ISupport) bool { return is.ChatHistory == 100 }},
+		8: {[]string{"draft/CHATHISTORY=50", "-draft/CHATHISTORY"}, func(is ISupport) bool { return is.ChatHistory == 0 }},
 	}
 	for i, tc := range tests {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
