@@ -176,6 +176,12 @@ func runBridge(args []string, stderr io.Writer) error {
 	if err := b.Start(ctx); err != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 		defer cancel()
+		if stoppedBySignal(ctx, err) {
+			// Ctrl-C before the start completed (say while waiting for
+			// the homeserver): the user stopping the program is no error.
+			log.Info("stopped before the start completed")
+			return b.Stop(sctx)
+		}
 		return errors.Join(err, b.Stop(sctx))
 	}
 	<-ctx.Done()
@@ -184,4 +190,10 @@ func runBridge(args []string, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
 	return b.Stop(sctx)
+}
+
+// stoppedBySignal reports whether err, returned by a start that ctx (the
+// signal context) governs, only says that a signal cancelled ctx.
+func stoppedBySignal(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, context.Canceled)
 }
