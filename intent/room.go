@@ -56,9 +56,10 @@ func (i *Intent) Unban(ctx context.Context, room matrix.RoomID, target matrix.Us
 }
 
 // Leave makes the user leave room. A user the state cache knows is not in
-// the room costs no request, and a homeserver refusing the leave with
-// M_FORBIDDEN (the user is not in the room: say an IRC user who never spoke
-// there quits) counts as done, so such leaves do not fail and retry.
+// the room costs no request, and a homeserver refusing the leave because
+// the user is not in the room (say an IRC user who never spoke there
+// quits, or a puppet whose earlier leave the cache does not know) counts as
+// done, so such leaves do not fail and retry: see notInRoom.
 func (i *Intent) Leave(ctx context.Context, room matrix.RoomID, reason string) error {
 	m, err := i.c.state.membership(ctx, room, i.user)
 	if err != nil {
@@ -77,18 +78,53 @@ func (i *Intent) Leave(ctx context.Context, room matrix.RoomID, reason string) e
 		query:  tsQuery(nil, i.ts),
 		body:   body,
 	})
-	if errors.Is(err, ErrForbidden) {
-		i.c.log.DebugContext(ctx, "leave refused: not in the room", slog.String("user_id", string(i.user)),
-			slog.String("room_id", string(room)))
-		err = nil
-	}
 	if err != nil {
-		return fmt.Errorf("%s leave %s: %w", i.user, room, err)
+		out, qerr := i.notInRoom(ctx, room, err)
+		if qerr != nil {
+			// Wrap only qerr, so the leave counts as transient and is retried.
+			return fmt.Errorf("%s leave %s: refused (%v), and the membership is unknown: %w", i.user, room, err, qerr)
+		}
+		if !out {
+			return fmt.Errorf("%s leave %s: %w", i.user, room, err)
+		}
+		i.c.log.DebugContext(ctx, "leave refused: not in the room", slog.String("user_id", string(i.user)),
+			slog.String("room_id", string(room)), slog.Any("error", err))
 	}
 	if err := i.c.state.setMembership(ctx, room, i.user, MembershipLeave); err != nil {
 		return fmt.Errorf("%s leave %s: save state: %w", i.user, room, err)
 	}
 	return nil
+}
+
+// notInRoom reports whether leaveErr, a homeserver's refusal of the
+// user's leave, means that the user is not in room: there is nothing to
+// leave. Homeservers say so differently: Synapse answers 403 M_FORBIDDEN,
+// Dendrite 400 M_UNKNOWN ("not a member", "not joined", or a room it does
+// not know). For a refusal other than M_FORBIDDEN the user's membership is
+// read from the homeserver: out unless it is join, invite or knock, or the
+// user may not read the room's state (403) or has no member event there
+// (404). err is set when that read failed for a transient reason, so the
+// leave is tried again.
+func (i *Intent) notInRoom(ctx context.Context, room matrix.RoomID, leaveErr error) (out bool, err error) {
+	var he *HTTPError
+	if !errors.As(leaveErr, &he) || IsTransient(leaveErr) || he.Status < 400 || he.Status >= 500 {
+		return false, nil
+	}
+	if errors.Is(leaveErr, ErrForbidden) {
+		return true, nil
+	}
+	var mc matrix.MemberContent
+	err = i.StateEventContent(ctx, room, matrix.EventMember, string(i.user), &mc)
+	var qe *HTTPError
+	switch {
+	case err == nil:
+		return mc.Membership != MembershipJoin && mc.Membership != MembershipInvite && mc.Membership != MembershipKnock, nil
+	case IsTransient(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return false, err
+	case errors.As(err, &qe):
+		return qe.Status == http.StatusForbidden || qe.Status == http.StatusNotFound, nil
+	}
+	return false, nil
 }
 
 // StateEvent is one state event of CreateRoomRequest.InitialState.
