@@ -120,8 +120,9 @@ func (m *Module) Namespaces() bridges.Namespaces {
 	return ns
 }
 
-// Start implements bridges.Module: it connects every network's bot and
-// rejoins the channels of existing portals.
+// Start implements bridges.Module: it connects every network's bot,
+// rejoins the channels of existing portals and, in the background,
+// reconnects the Matrix users who were connected before.
 func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 	m.host, m.log, m.client, m.outbox, m.store = h, h.Logger(), h.Matrix(), h.Outbox(), h.Store()
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -150,6 +151,7 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 		m.wg.Go(func() { n.runBot(m.ctx) })
 		m.wg.Go(func() { n.runIdleJanitor(m.ctx) })
 	}
+	m.restoreConnections() // identity_store.go: users connected before the restart, in the background
 	return nil
 }
 

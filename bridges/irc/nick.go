@@ -178,10 +178,11 @@ func (u *userConn) recoverNick(ctx context.Context, c *ircconn.Conn, want string
 	}
 }
 
-// nickChanged follows the user's own NICK changes: it answers !nick and
-// ends recovery when the wanted nick was won back.
+// nickChanged follows the user's own NICK changes: it stores the new
+// nick, answers !nick and ends recovery when the wanted nick was won back.
 func (u *userConn) nickChanged(c *ircconn.Conn, nick string) {
 	n := u.n
+	u.nickTaken(n.m.ctx, nick) // identity_store.go: the same nick after a restart
 	if ch := n.nickWaiter(u.user); ch != nil {
 		ch <- nickResult{nick: nick}
 	}

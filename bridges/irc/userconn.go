@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,9 @@ type userConn struct {
 	// banKicks are the casefolded channels whose ban is being enforced by
 	// removing the user from the portal (banjoin.go).
 	banKicks map[string]bool
+	// saved is what the store keeps of the connection so that it survives
+	// a restart (identity_store.go).
+	saved savedState
 }
 
 // errUserGone is returned when the user's connection was closed on purpose.
@@ -53,8 +57,9 @@ func (n *network) userConnFor(user matrix.UserID, displayname string) *userConn 
 		n.conns[user] = u
 	}
 	u.mu.Lock()
-	if displayname != "" {
+	if displayname != "" && displayname != u.displayname {
 		u.displayname = displayname
+		u.saved.dirty = true // stored with the next change (identity_store.go)
 	}
 	u.lastActive = time.Now()
 	u.closed = false
@@ -99,8 +104,9 @@ func (n *network) evictIfFull(except matrix.UserID) {
 	}
 }
 
-// nick is the IRC nick the user asks for: their display name made valid,
-// plus the network's suffix.
+// wantNick is the IRC nick the user asks for: the nick chosen with !nick,
+// else their display name (the stored one when no event carried it since
+// the restart) made valid, plus the network's suffix.
 func (u *userConn) wantNick() string {
 	if nick := u.n.preferredNick(u.user); nick != "" {
 		return nick // set with !nick
@@ -171,6 +177,7 @@ func (u *userConn) connect(ctx context.Context) (*ircconn.Conn, error) {
 			return nil, err
 		}
 		u.n.registerNick(u, c.Nick())
+		u.persistIfDirty(ctx) // identity_store.go: the nick the server accepted
 		u.n.dlv.clearEvicted(u.user)
 		u.n.m.restoreAway(ctx, u.n, u.user, c) // presence.go
 		go u.checkNick(c)
@@ -183,8 +190,18 @@ func (u *userConn) dial(ctx context.Context) (*ircconn.Conn, error) {
 	if err := u.n.dialLimit.Wait(ctx); err != nil {
 		return nil, err
 	}
-	nick := u.wantNick()
-	variants := u.n.nickVariants(nick)
+	u.loadSaved(ctx) // identity_store.go: display name and nick of earlier runs
+	want := u.wantNick()
+	// The nick the user last had comes first while it is still what they
+	// ask for (it may be a variant of it), then the usual variants.
+	variants := u.n.nickVariants(want)
+	if len(variants) == 0 {
+		variants = []string{want}
+	}
+	if last := u.lastNickFor(want); last != "" && last != variants[0] {
+		variants = append([]string{last}, slices.DeleteFunc(variants, func(v string) bool { return v == last })...)
+	}
+	nick := variants[0]
 	cfg := u.n.dialConfig(nick, ircfmt.SanitizeNick(u.user.Localpart(), 10), string(u.user), userHandler{u})
 	cfg.NickFallback = func(attempt int, _ string) string {
 		// variants[0] is the nick itself, refused already.
@@ -215,6 +232,9 @@ func (u *userConn) dial(ctx context.Context) (*ircconn.Conn, error) {
 	}
 	u.mu.Lock()
 	u.forgetIdent = forget
+	if u.saved.nick != c.Nick() || u.saved.asked != want {
+		u.saved.nick, u.saved.asked, u.saved.dirty = c.Nick(), want, true
+	}
 	u.mu.Unlock()
 	u.n.log().Info("user connected", "user", u.user, "nick", c.Nick())
 	return c, nil
@@ -230,6 +250,7 @@ func (u *userConn) join(ctx context.Context, channel string) error {
 	u.mu.Lock()
 	if u.joined[f] {
 		u.mu.Unlock()
+		u.persistIfDirty(ctx) // identity_store.go: a new display name
 		return nil
 	}
 	u.wanted[f] = channel
@@ -243,6 +264,9 @@ func (u *userConn) join(ctx context.Context, channel string) error {
 	defer t.Stop()
 	select {
 	case err := <-ch:
+		if err == nil {
+			u.keepChannel(ctx, channel) // identity_store.go: rejoined after a restart
+		}
 		return err
 	case <-t.C:
 		return fmt.Errorf("joining %s timed out", channel)
@@ -259,6 +283,7 @@ func (u *userConn) part(ctx context.Context, channel, reason string) {
 	joined := u.joined[f]
 	delete(u.wanted, f)
 	u.mu.Unlock()
+	u.dropChannel(ctx, channel) // identity_store.go: not rejoined after a restart
 	if c != nil && joined {
 		_ = c.Send(ctx, nil, "PART", channel, reason)
 	}
@@ -287,7 +312,12 @@ func (u *userConn) joinResult(channel string, err error) bool {
 }
 
 // close quits the connection on purpose (idle, eviction, !quit, shutdown).
+// Unless the bridge is stopping, the connection is not made again after a
+// restart: its stored channels are forgotten (identity_store.go).
 func (u *userConn) close(reason string) {
+	if ctx := u.n.m.ctx; ctx != nil && ctx.Err() == nil {
+		u.forgetChannels(ctx)
+	}
 	u.mu.Lock()
 	c := u.conn
 	u.closed = true
@@ -341,6 +371,7 @@ func (h userHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
 			delete(u.joined, n.fold(m.Params[0]))
 			delete(u.wanted, n.fold(m.Params[0]))
 			u.mu.Unlock()
+			u.dropChannel(n.m.ctx, m.Params[0]) // identity_store.go: not rejoined after a restart
 			n.userKicked(n.m.ctx, u, m.Params[0], nickOf(m), param(m, 2))
 		}
 	case "NICK":
@@ -413,25 +444,32 @@ func (h userHandler) HandleClose(c *ircconn.Conn, err error) {
 }
 
 // reconnect re-establishes a dropped connection with jittered backoff and
-// rejoins its channels, paced by the network-wide dial limit. The channels
-// are rejoined together, not one JOIN echo after another: on a busy server
-// each echo can take seconds.
+// rejoins its channels, paced by the network-wide dial limit.
 func (u *userConn) reconnect(channels []string) {
-	ctx := u.n.m.ctx
+	u.connectAndJoin(u.n.m.ctx, channels, true)
+}
+
+// connectAndJoin connects the user, retrying with jittered backoff (also
+// before the first attempt when backoffFirst), and joins channels, paced
+// by the network-wide dial limit. It gives up when ctx ends or the
+// connection is closed on purpose, and reports whether it connected. The
+// channels are joined together, not one JOIN echo after another: on a
+// busy server each echo can take seconds.
+func (u *userConn) connectAndJoin(ctx context.Context, channels []string, backoffFirst bool) bool {
 	for attempt := 1; ctx.Err() == nil; attempt++ {
-		if !sleepCtx(ctx, u.n.backoff(attempt)) {
-			return
+		if (backoffFirst || attempt > 1) && !sleepCtx(ctx, u.n.backoff(attempt)) {
+			return false
 		}
 		u.mu.Lock()
 		closed := u.closed
 		u.mu.Unlock()
 		if closed {
-			return
+			return false
 		}
 		if _, err := u.connect(ctx); err != nil {
 			u.n.log().Warn("user reconnect failed", "user", u.user, "attempt", attempt, "err", err)
 			if errors.Is(err, errStoredPassword) {
-				return // retrying cannot help; the user was told (identity.go)
+				return false // retrying cannot help; the user was told (identity.go)
 			}
 			continue
 		}
@@ -444,6 +482,7 @@ func (u *userConn) reconnect(channels []string) {
 			})
 		}
 		wg.Wait()
-		return
+		return true
 	}
+	return false
 }
