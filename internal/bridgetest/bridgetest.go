@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +34,8 @@ type Stack struct {
 	stopped  bool
 	t        testing.TB
 	logLevel slog.Level
+	// logHandler is Options.LogHandler, kept for restarts.
+	logHandler slog.Handler
 }
 
 // Options tune Start.
@@ -44,6 +49,10 @@ type Options struct {
 	EphemeralSync bool
 	// Registry overrides bridges.Default.
 	Registry *bridges.Registry
+	// LogHandler, when set, receives every record the bridge logs (debug
+	// and above), in every run of StartBridge, besides the usual output:
+	// say a *LogRecorder, to check the levels logged.
+	LogHandler slog.Handler
 }
 
 // Start writes a config and registration, starts Dendrite with the
@@ -85,7 +94,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	if cfg, err = config.Parse([]byte(text(hs.URL())), "test-config", os.LookupEnv); err != nil {
 		t.Fatal(err)
 	}
-	s := &Stack{HS: hs, Config: cfg, Reg: r, Dir: dir, modules: reg, t: t}
+	s := &Stack{HS: hs, Config: cfg, Reg: r, Dir: dir, modules: reg, t: t, logHandler: opts.LogHandler}
 	s.StartBridge()
 	return s
 }
@@ -102,9 +111,12 @@ func (s *Stack) StartBridge() {
 	if testing.Verbose() {
 		logw = os.Stderr
 	}
+	var h slog.Handler = slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})
+	if s.logHandler != nil {
+		h = slog.NewMultiHandler(h, s.logHandler)
+	}
 	ctx := context.Background()
-	b, err := core.New(ctx, core.Options{Config: s.Config, Registration: s.Reg, Modules: mods,
-		Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	b, err := core.New(ctx, core.Options{Config: s.Config, Registration: s.Reg, Modules: mods, Logger: slog.New(h)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,3 +150,87 @@ func (s *Stack) User(ctx context.Context, name string) *integration.Client {
 	}
 	return c
 }
+
+// LogRecorder is a slog.Handler keeping every record it is given, for
+// Options.LogHandler. Its zero value is ready; it is safe for concurrent
+// use.
+type LogRecorder struct {
+	mu   sync.Mutex
+	kept []LogRecord
+}
+
+// LogRecord is one record a LogRecorder kept: the record and the
+// attributes of the logger it came through (slog.Logger.With).
+type LogRecord struct {
+	slog.Record
+	// LoggerAttrs are the logger's attributes, outermost first; group
+	// names are not kept.
+	LoggerAttrs []slog.Attr
+}
+
+// String formats r as "LEVEL message key=value ...".
+func (r LogRecord) String() string {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message)
+	write := func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	}
+	for _, a := range r.LoggerAttrs {
+		write(a)
+	}
+	r.Record.Attrs(write)
+	return b.String()
+}
+
+// Records returns the records kept at level min or above, in order.
+func (l *LogRecorder) Records(min slog.Level) []LogRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []LogRecord
+	for _, r := range l.kept {
+		if r.Level >= min {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Enabled implements slog.Handler: every level is kept.
+func (l *LogRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+// Handle implements slog.Handler.
+func (l *LogRecorder) Handle(_ context.Context, r slog.Record) error {
+	return l.add(nil, r)
+}
+
+func (l *LogRecorder) add(attrs []slog.Attr, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.kept = append(l.kept, LogRecord{Record: r.Clone(), LoggerAttrs: attrs})
+	return nil
+}
+
+// WithAttrs implements slog.Handler.
+func (l *LogRecorder) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &recorderView{rec: l, attrs: slices.Clone(attrs)}
+}
+
+// WithGroup implements slog.Handler; the group name is not kept.
+func (l *LogRecorder) WithGroup(string) slog.Handler { return l }
+
+// recorderView is a LogRecorder seen through a logger with attributes.
+type recorderView struct {
+	rec   *LogRecorder
+	attrs []slog.Attr
+}
+
+func (v *recorderView) Enabled(context.Context, slog.Level) bool { return true }
+
+func (v *recorderView) Handle(_ context.Context, r slog.Record) error { return v.rec.add(v.attrs, r) }
+
+func (v *recorderView) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &recorderView{rec: v.rec, attrs: append(slices.Clone(v.attrs), attrs...)}
+}
+
+func (v *recorderView) WithGroup(string) slog.Handler { return v }
