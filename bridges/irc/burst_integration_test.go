@@ -77,7 +77,7 @@ func TestIntegrationIRCBurstKeepsBot(t *testing.T) {
 		}
 	}
 	t.Logf("5,000 lines written in %s", time.Since(start).Round(time.Millisecond))
-	check, _, _ := checkSequence(ctx, t, user, room, "@irc_test_talker:localhost", sent, sent[len(sent)-1], 6*time.Minute)
+	check, merged, _ := checkSequence(ctx, t, user, room, "@irc_test_talker:localhost", sent, sent[len(sent)-1], 6*time.Minute)
 	t.Logf("the room shows %s after %s", check, time.Since(start).Round(time.Second))
 
 	// What the channel saw of the bridge's connections during the burst:
@@ -106,5 +106,8 @@ func TestIntegrationIRCBurstKeepsBot(t *testing.T) {
 	}
 	if !check.OK() {
 		t.Errorf("the room shows %s", check)
+	}
+	if other := integration.OtherMessages(merged, "@irc_test_", "@irc_test_talker:localhost"); len(other) > 0 {
+		t.Errorf("the room shows %d messages from IRC users other than talker (only talker spoke): %q", len(other), other[:min(5, len(other))])
 	}
 }

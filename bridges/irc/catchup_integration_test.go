@@ -125,8 +125,10 @@ func TestIntegrationIRCAwayNoticeWithoutHistory(t *testing.T) {
 // the room shows the NEWEST 20 ("missed 0030" to "missed 0049"), once each
 // and in order with IRC's times, and before them one m.notice of the bot
 // saying that the 30 older ones "were not bridged", from when to when; the
-// 30 older ones are not in the room, and what was bridged before the stop
-// is not repeated.
+// 30 older ones are not in the room, what was bridged before the stop is
+// not repeated, and nothing else from IRC appears (Ergo replays joins and
+// quits as HistServ notices to a client without draft/event-playback: they
+// are not messages of the channel).
 func TestIntegrationIRCCatchUpLimit(t *testing.T) {
 	t.Parallel()
 	srv := integration.StartErgo(t)
@@ -163,6 +165,9 @@ func TestIntegrationIRCCatchUpLimit(t *testing.T) {
 	check, merged, ordered := checkSequence(ctx, t, user, room, talkerID, want, kept[len(kept)-1], 3*time.Minute)
 	if !check.OK() {
 		t.Errorf("the room shows %s", check)
+	}
+	if other := integration.OtherMessages(merged, "@irc_test_", talkerID); len(other) > 0 {
+		t.Errorf("the room shows %d messages from IRC users other than talker (only talker spoke): %q", len(other), other[:min(5, len(other))])
 	}
 	dropped := integration.CheckSequence(missed[:30], integration.MessageBodies(merged, talkerID), nil)
 	if dropped.Shown > 0 {

@@ -152,8 +152,8 @@ func sendPaced(talker *integration.IRCClient, channel string, bodies []string, i
 // checkRoom waits until the last of sent (from talker) is in the room, or
 // wait passes, and then until the room is quiet; then it fails the test
 // unless the room shows each of sent exactly once, in order, with the time
-// IRC gave it (within 2 s after sentAt, where sentAt is not nil): what a
-// user scrolling the room would see.
+// IRC gave it (within 2 s after sentAt, where sentAt is not nil), and no
+// message from another IRC user: what a user scrolling the room would see.
 func (s *ircProc) checkRoom(ctx context.Context, t *testing.T, sent []string, sentAt []time.Time, wait time.Duration) {
 	t.Helper()
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
@@ -175,6 +175,9 @@ func (s *ircProc) checkRoom(ctx context.Context, t *testing.T, sent []string, se
 		t.Errorf("the room shows %s (last message: %v)", check, lastErr)
 	} else {
 		t.Logf("the room shows %s", check)
+	}
+	if other := integration.OtherMessages(merged, "@irc_test_", talkerPuppet); len(other) > 0 {
+		t.Errorf("the room shows %d messages from IRC users other than talker (only talker spoke): %q", len(other), other[:min(5, len(other))])
 	}
 	if sentAt == nil {
 		return

@@ -167,3 +167,20 @@ func (s SequenceCheck) ranges(idx []int) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// OtherMessages returns "sender: body" for each m.room.message of evs whose
+// sender's user ID starts with prefix (such as "@irc_test_") and is not
+// one of except: messages from remote users a test did not expect, such
+// as a history service's replay of joins and quits.
+func OtherMessages(evs []matrix.Event, prefix string, except ...matrix.UserID) []string {
+	var out []string
+	for _, ev := range evs {
+		if !strings.HasPrefix(string(ev.Sender), prefix) || slices.Contains(except, ev.Sender) {
+			continue
+		}
+		for _, b := range MessageBodies([]matrix.Event{ev}, ev.Sender) {
+			out = append(out, string(ev.Sender)+": "+b)
+		}
+	}
+	return out
+}
