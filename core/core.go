@@ -252,6 +252,9 @@ func (b *Bridge) waitForHomeserver(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil {
+			return ctx.Err() // stopped while waiting: not the homeserver's fault
+		}
 		if attempt >= 10 {
 			return fmt.Errorf("homeserver %s unreachable: %w", b.cfg.Homeserver.URL, err)
 		}

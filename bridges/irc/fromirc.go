@@ -285,6 +285,11 @@ func (n *network) bridgeMessage(ctx context.Context, m *ircmsg.Message, channel,
 	raw, _ := json.Marshal(content)
 	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: p.room, Sender: sender,
 		Type: matrix.EventMessage, Content: raw, Timestamp: ts, Key: key, Link: msgLink(key)}); err != nil {
+		if n.m.ctx.Err() != nil {
+			// Stopping: the catch-up of the next start fetches it again.
+			n.log().Debug("IRC message not queued: stopping", "channel", channel, "err", err)
+			return
+		}
 		n.log().Error("could not queue IRC message for Matrix", "channel", channel, "err", err)
 		return
 	}

@@ -69,6 +69,11 @@ func (n *network) channelOfRoom(room matrix.RoomID) (string, bool) {
 
 // markBridged keeps the newest mark of a channel and schedules a flush.
 func (n *network) markBridged(folded string, mk historyMark) {
+	if n.m.ctx == nil || n.m.ctx.Err() != nil {
+		// Stopping: the store may close before a flush. The outbox keeps
+		// the IRC messages' point; links keep the ones Matrix sent.
+		return
+	}
 	n.adm.mu.Lock()
 	defer n.adm.mu.Unlock()
 	if cur, ok := n.adm.marks[folded]; ok && cur.TS > mk.TS {

@@ -139,7 +139,7 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 			m.log.Warn("ignoring unreadable portal", "remote_id", p.RemoteID, "err", err)
 			continue
 		}
-		if n := m.networks[key.network]; n != nil {
+		if n := m.networks[key.network]; n != nil && key.kind == "chan" { // DMs are found by their key, not joined
 			n.addPortal(key.target, matrix.RoomID(p.RoomID), p.Meta)
 		}
 	}

@@ -73,7 +73,9 @@ func (n *network) privateMessage(ctx context.Context, u *userConn, m *ircmsg.Mes
 	n.ensureProfile(ctx, sender, nick, room)
 	raw, _ := json.Marshal(content)
 	key := remoteKey(m, "pm:"+string(u.user), m.Params[1], ts)
-	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: room, Sender: sender,
+	// A PM read while the module stops is still stored (the store closes
+	// after the modules): no server gives private history back.
+	if _, err := n.m.outbox.Send(context.WithoutCancel(ctx), intent.Op{Kind: intent.OpMessage, Room: room, Sender: sender,
 		Type: matrix.EventMessage, Content: raw, Timestamp: ts, Key: key, Link: msgLink(key)}); err != nil {
 		n.log().Error("could not queue a private message", "err", err)
 	}

@@ -31,11 +31,13 @@ const (
 )
 
 // DefaultCaps are the capabilities requested when [Config.Caps] is nil, each
-// only if the server offers it.
+// only if the server offers it. draft/event-playback makes CHATHISTORY
+// replay joins, parts and quits as themselves; without it Ergo replays them
+// as NOTICEs from HistServ, which would read as messages.
 var DefaultCaps = []string{
 	"server-time", "message-tags", "echo-message", "batch", "labeled-response",
 	"account-tag", "away-notify", "multi-prefix", "chghost", "extended-join", "sasl",
-	"draft/chathistory", "draft/relaymsg", "draft/multiline", "cap-notify",
+	"draft/chathistory", "draft/event-playback", "draft/relaymsg", "draft/multiline", "cap-notify",
 	"userhost-in-names", "setname", "draft/message-redaction",
 }
 
