@@ -13,8 +13,9 @@ import (
 // must never fall behind the server: a server closes a connection whose
 // send queue overflows (Ergo: "SendQ Exceeded" at 96 KiB by default), and
 // a burst of thousands of lines arrives far faster than a homeserver takes
-// messages. The connection's read loop therefore only appends what it
-// reads to the network's ingest queue and returns at once; one goroutine
+// messages. The connection reads its socket ahead on a goroutine of its
+// own (botReadAhead), and its read loop only appends each line to the
+// network's ingest queue and returns at once; one goroutine
 // per network (runIngest) handles the queue in the order it was read:
 // state, outbox writes (durable, about 10,000 a second), catch-up steps.
 // The homeserver is never waited on there: the outbox sends in the
@@ -23,6 +24,12 @@ import (
 // A line still in the queue when the process dies is not lost: the
 // catch-up after the restart (catchup.go) starts from the newest message
 // the outbox holds for the channel, so the server sends it again.
+
+// botReadAhead bounds what the bot's connection reads ahead of parsing
+// (ircconn.Config.ReadAhead): the socket is drained at the speed the
+// server writes, so a burst lands in the bridge's memory, not in the
+// server's send queue (Ergo closes a client whose queue passes 96 KiB).
+const botReadAhead = 64 << 20
 
 // ingestItem is one thing for the ingest goroutine to handle: a line, a
 // batch, or a step of the catch-up that must run in order with them.

@@ -142,6 +142,12 @@ type Config struct {
 	// before ending with [ErrPingTimeout]. Zero means the defaults;
 	// a negative PingInterval disables keep-alive.
 	PingInterval, PingTimeout time.Duration
+	// ReadAhead, when positive, reads the socket on a goroutine of its own
+	// into memory, up to this many bytes ahead of the Handler, so a burst
+	// never fills the server's send queue while lines wait to be handled
+	// (for a connection that reads for many, like a bridge's bot). Zero:
+	// lines are read as they are handled.
+	ReadAhead int
 	// ConfirmTimeout bounds the wait of [Conn.SendMessage] for a
 	// confirmation when the context has no earlier deadline; zero means
 	// [DefaultConfirmTimeout].

@@ -151,6 +151,11 @@ func (c *Conn) start() {
 		c.timer = time.AfterFunc(c.cfg.PingInterval, c.keepAlive)
 		c.mu.Unlock()
 	}
+	if c.cfg.ReadAhead > 0 {
+		// The old reader may hold bytes read past registration; the
+		// read-ahead goroutine drains it first, then the socket.
+		c.br = bufio.NewReaderSize(newReadAhead(c.br, c.cfg.ReadAhead), readBufSize)
+	}
 	go c.readLoop()
 }
 
