@@ -152,8 +152,9 @@ func sendPaced(talker *integration.IRCClient, channel string, bodies []string, i
 // checkRoom waits until the last of sent (from talker) is in the room, or
 // wait passes, and then until the room is quiet; then it fails the test
 // unless the room shows each of sent exactly once, in order, with the time
-// IRC gave it (within 2 s after sentAt, where sentAt is not nil), and no
-// message from another IRC user: what a user scrolling the room would see.
+// IRC gave it (within 2 s after sentAt, where sentAt is not nil), no
+// message from another IRC user, and no notice that messages are missing
+// when none are: what a user scrolling the room would see.
 func (s *ircProc) checkRoom(ctx context.Context, t *testing.T, sent []string, sentAt []time.Time, wait time.Duration) {
 	t.Helper()
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
@@ -175,6 +176,10 @@ func (s *ircProc) checkRoom(ctx context.Context, t *testing.T, sent []string, se
 		t.Errorf("the room shows %s (last message: %v)", check, lastErr)
 	} else {
 		t.Logf("the room shows %s", check)
+	}
+	// Every message is there: a notice saying some are not is false.
+	if notices := integration.Notices(merged, "were not bridged", "The bridge was away"); len(check.Missing) == 0 && len(notices) > 0 {
+		t.Errorf("all %d messages are in the room, yet it tells the user some are missing: %q", len(sent), notices)
 	}
 	if other := integration.OtherMessages(merged, "@irc_test_", talkerPuppet); len(other) > 0 {
 		t.Errorf("the room shows %d messages from IRC users other than talker (only talker spoke): %q", len(other), other[:min(5, len(other))])

@@ -184,3 +184,25 @@ func OtherMessages(evs []matrix.Event, prefix string, except ...matrix.UserID) [
 	}
 	return out
 }
+
+// Notices returns the bodies of the m.notice messages of evs whose body
+// contains any of substrings.
+func Notices(evs []matrix.Event, substrings ...string) []string {
+	var out []string
+	for _, ev := range evs {
+		if ev.Type != matrix.EventMessage || ev.IsState() {
+			continue
+		}
+		var m matrix.MessageContent
+		if json.Unmarshal(ev.Content, &m) != nil || m.MsgType != matrix.MsgNotice {
+			continue
+		}
+		for _, s := range substrings {
+			if strings.Contains(m.Body, s) {
+				out = append(out, m.Body)
+				break
+			}
+		}
+	}
+	return out
+}

@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
+
+	"github.com/causewaybridge/causeway/matrix"
 )
 
 func TestCheckSequence(t *testing.T) {
@@ -31,5 +34,25 @@ func TestCheckSequence(t *testing.T) {
 				t.Errorf("CheckSequence = %v, %q; want %v, %q", s.OK(), s.String(), tc.ok, tc.want)
 			}
 		})
+	}
+}
+
+func TestNoticesAndOtherMessages(t *testing.T) {
+	msg := func(sender matrix.UserID, msgtype, body string) matrix.Event {
+		raw, _ := json.Marshal(matrix.MessageContent{MsgType: msgtype, Body: body})
+		return matrix.Event{Type: matrix.EventMessage, Sender: sender, Content: raw}
+	}
+	evs := []matrix.Event{
+		msg("@irc_test_talker:localhost", matrix.MsgText, "hello"),
+		msg("@irc_test_histserv:localhost", matrix.MsgNotice, "talker joined the channel"),
+		msg("@bot:localhost", matrix.MsgNotice, "30 messages were not bridged"),
+		msg("@bot:localhost", matrix.MsgText, "were not bridged, but not a notice"),
+	}
+	if got := Notices(evs, "were not bridged", "away"); len(got) != 1 || got[0] != "30 messages were not bridged" {
+		t.Errorf("Notices = %q", got)
+	}
+	got := OtherMessages(evs, "@irc_test_", "@irc_test_talker:localhost")
+	if len(got) != 1 || got[0] != "@irc_test_histserv:localhost: talker joined the channel" {
+		t.Errorf("OtherMessages = %q", got)
 	}
 }
