@@ -3,64 +3,11 @@
 package irc_test
 
 import (
-	"net/http"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/causewaybridge/causeway/internal/integration"
 	"github.com/causewaybridge/causeway/matrix"
 )
-
-// whoisAway asks the server about nick until it answers that nick is away
-// with msg.
-func whoisAway(t *testing.T, c *integration.IRCClient, nick, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := c.Send("WHOIS " + nick); err != nil {
-			t.Fatal(err)
-		}
-		end, err := c.WaitFor(func(l *integration.Line) bool {
-			return (l.Command == "301" || l.Command == "318") && strings.EqualFold(l.Param(1), nick)
-		}, 10*time.Second)
-		if err == nil && end.Command == "301" && end.Last() == msg {
-			return
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("%s never shown away with %q", nick, msg)
-}
-
-// TestIntegrationAwayAfterServerRestart: a Matrix user who is away on
-// Matrix is AWAY again on IRC after their connection came back from a
-// server restart.
-func TestIntegrationAwayAfterServerRestart(t *testing.T) {
-	e := startRich(t, "        reconnect: {min_delay: 200ms, max_delay: 2s, per_second: 50}\n", true)
-	if _, err := presence(e.ctx, e.user, http.MethodPut, e.user.UserID, map[string]string{"presence": "unavailable", "status_msg": "brb"}); err != nil {
-		t.Fatal(err)
-	}
-	e.waitLine(t, "mallory", "AWAY", func(l *integration.Line) bool { return l.Param(0) == "brb" })
-	if err := e.ergo.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.ergo.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := dialJoined(t, e.ergo.Addr(), "watcher", []string{"#rich"})
-	if _, err := w.WaitFor(joined("mallory"), 90*time.Second); err != nil {
-		// mallory may have rejoined before the watcher: NAMES tells.
-		if err := w.Send("NAMES #rich"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.WaitFor(func(l *integration.Line) bool {
-			return l.Command == "353" && strings.Contains(strings.ToLower(l.Last()), "mallory")
-		}, 10*time.Second); err != nil {
-			t.Fatalf("mallory never came back to #rich: %v", err)
-		}
-	}
-	whoisAway(t, w, "mallory", "brb")
-}
 
 // TestIntegrationBanSurvivesNickChange: a Matrix ban of an IRC user bans
 // their user@host, so coming back under another nick fails; the Matrix

@@ -6,84 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/causewaybridge/causeway/internal/integration"
 	"github.com/causewaybridge/causeway/matrix"
 )
-
-// TestIntegrationMultilineToIRC: a Matrix message of several lines leaves
-// the user's connection as one draft/multiline message. An IRC client that
-// negotiated draft/multiline receives one batch with every line; a client
-// without it receives the lines as separate PRIVMSGs (Ergo splits it).
-func TestIntegrationMultilineToIRC(t *testing.T) {
-	srv := integration.StartErgo(t)
-	s := startIRCStack(t, srv, "")
-	ctx := tctx(t, 2*time.Minute)
-	user := s.User(ctx, "mona")
-	modern := dialJoined(t, srv.Addr(), "modern", []string{"#ml"}, integration.WithCaps("batch", "draft/multiline"))
-	plain := dialJoined(t, srv.Addr(), "plain", []string{"#ml"})
-	room, _ := joinPortal(ctx, t, user, "#ml", plain)
-	lines := []string{"first line", "second line", "third line"}
-	if _, err := user.SendEvent(ctx, room, matrix.EventMessage, map[string]any{"msgtype": "m.text", "body": strings.Join(lines, "\n")}); err != nil {
-		t.Fatal(err)
-	}
-
-	open, err := modern.WaitFor(func(l *integration.Line) bool {
-		return l.Command == "BATCH" && strings.HasPrefix(l.Param(0), "+") && strings.EqualFold(l.Nick(), "mona")
-	}, 30*time.Second)
-	if err != nil {
-		t.Fatalf("no batch from mona on the multiline client: %v", err)
-	}
-	if open.Param(1) != "draft/multiline" || !strings.EqualFold(open.Param(2), "#ml") {
-		t.Fatalf("batch opened as %q, want draft/multiline #ml", open.Raw)
-	}
-	ref := strings.TrimPrefix(open.Param(0), "+")
-	if _, err := modern.WaitFor(func(l *integration.Line) bool {
-		return l.Command == "BATCH" && l.Param(0) == "-"+ref
-	}, 30*time.Second); err != nil {
-		t.Fatalf("batch %s never closed: %v", ref, err)
-	}
-	var inBatch []string
-	batches := 0
-	for _, l := range modern.Lines() {
-		if l.Command == "BATCH" && strings.HasPrefix(l.Param(0), "+") && strings.EqualFold(l.Nick(), "mona") {
-			batches++
-		}
-		if tag, _ := l.Tag("batch"); tag == ref && l.Command == "PRIVMSG" {
-			inBatch = append(inBatch, l.Last())
-		}
-		if l.Command == "PRIVMSG" && strings.EqualFold(l.Nick(), "mona") {
-			if tag, ok := l.Tag("batch"); !ok || tag != ref {
-				t.Errorf("line outside the batch on the multiline client: %s", l.Raw)
-			}
-		}
-	}
-	if batches != 1 {
-		t.Errorf("%d batches from mona, want one", batches)
-	}
-	if strings.Join(inBatch, "\n") != strings.Join(lines, "\n") {
-		t.Errorf("batch carried %q, want %q", inBatch, lines)
-	}
-
-	// The client without the capability gets each line as a PRIVMSG.
-	for _, want := range lines {
-		l, err := plain.WaitFor(func(l *integration.Line) bool {
-			return l.Command == "PRIVMSG" && strings.EqualFold(l.Nick(), "mona")
-		}, 30*time.Second)
-		if err != nil {
-			t.Fatalf("plain client missed %q: %v", want, err)
-		}
-		if l.Last() != want {
-			t.Fatalf("plain client got %q, want %q", l.Last(), want)
-		}
-		if _, ok := l.Tag("batch"); ok {
-			t.Fatalf("plain client got a batched line: %s", l.Raw)
-		}
-	}
-}
 
 // roomOrder reads the timeline of a small room in the homeserver's order,
 // in pages of 1000 (RoomTimeline orders by timestamp, and the bridge gives
@@ -247,67 +175,6 @@ func TestIntegrationNickChange(t *testing.T) {
 			t.Errorf("the Matrix user's nick change made puppet %s appear: %+v", id, members[id])
 		}
 	}
-}
-
-// TestIntegrationPowerLevelOrder: IRC prefix modes become power levels in
-// IRC's order. Modes given to several users at once all land (no update
-// overwrites another's power_levels event); a quick -o +o -o ends with no
-// power, as on IRC; a renamed op's power moves to the new puppet.
-func TestIntegrationPowerLevelOrder(t *testing.T) {
-	srv := integration.StartErgo(t)
-	s := startIRCStack(t, srv, "")
-	ctx := tctx(t, 3*time.Minute)
-	chief := dialJoined(t, srv.Addr(), "chief", []string{"#pw"}) // first in: channel operator
-	user := s.User(ctx, "pat")
-	room, _ := joinPortal(ctx, t, user, "#pw", chief)
-	clients := map[string]*integration.IRCClient{}
-	for _, nick := range []string{"alpha", "beta", "gamma"} {
-		clients[nick] = dialJoined(t, srv.Addr(), nick, []string{"#pw"})
-		waitIRC(t, chief, joined(nick), nick+" joining #pw")
-	}
-	levels := func(what string, ok func(users map[string]int) bool) map[string]int {
-		t.Helper()
-		var got map[string]int
-		if _, err := user.WaitForEvent(ctx, func(ev *matrix.Event) bool {
-			var pl struct {
-				Users map[string]int `json:"users"`
-			}
-			if ev.RoomID != room || ev.Type != matrix.EventPowerLevels || json.Unmarshal(ev.Content, &pl) != nil {
-				return false
-			}
-			got = pl.Users
-			return ok(pl.Users)
-		}); err != nil {
-			t.Fatalf("%s: no such power levels; last seen %v: %v", what, got, err)
-		}
-		return got
-	}
-	const alpha, beta, gamma = "@irc_test_alpha:localhost", "@irc_test_beta:localhost", "@irc_test_gamma:localhost"
-
-	// Three users at once: each level lands.
-	if err := chief.Send("MODE #pw +oov alpha beta gamma"); err != nil {
-		t.Fatal(err)
-	}
-	levels("+oov", func(u map[string]int) bool { return u[alpha] == 50 && u[beta] == 50 && u[gamma] == 1 })
-
-	// Quick changes of one user end where IRC ends; gamma's +o after them
-	// is applied after them.
-	for _, l := range []string{"MODE #pw -o alpha", "MODE #pw +o alpha", "MODE #pw -o alpha", "MODE #pw +o gamma"} {
-		if err := chief.Send(l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got := levels("+o gamma", func(u map[string]int) bool { return u[gamma] == 50 })
-	if got[alpha] != 0 || got[beta] != 50 {
-		t.Fatalf("after -o +o -o alpha: levels %v, want alpha none and beta 50", got)
-	}
-
-	// A renamed op: the new puppet has the power, the old one none.
-	if err := clients["beta"].Send("NICK betty"); err != nil {
-		t.Fatal(err)
-	}
-	const betty = "@irc_test_betty:localhost"
-	levels("NICK betty", func(u map[string]int) bool { return u[betty] == 50 && u[beta] == 0 })
 }
 
 // TestIntegrationNickChangeFullMembership: with membership: full, a renamed
