@@ -38,7 +38,7 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `Causeway: a Matrix application service with IRC and XMPP bridges.
+const usage = `Causeway: a Matrix application service that bridges IRC networks.
 
 Usage:
   causeway [run] [-c config.yaml]         run the bridge (default command)

@@ -93,6 +93,10 @@ func TestCLIErrors(t *testing.T) {
 	if code := run([]string{"--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "generate-registration") {
 		t.Fatalf("help: %d %q", code, out.String())
 	}
+	// The help promises only modules that are compiled in.
+	if _, ok := bridges.Default.Get("xmpp"); !ok && strings.Contains(strings.ToLower(out.String()), "xmpp") {
+		t.Fatalf("help mentions XMPP, which is not a module: %q", out.String())
+	}
 	out.Reset()
 	if code := run([]string{"version"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "loopback") {
 		t.Fatalf("version: %d %q", code, out.String())
