@@ -212,9 +212,8 @@ func (r *recorder) ephemeral() []*matrix.Event {
 
 // logSink collects log records so tests can assert on them.
 type logSink struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	recs []slog.Record
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (l *logSink) logger() *slog.Logger {

@@ -19,7 +19,6 @@ type fakeModule struct {
 	mu     sync.Mutex
 	events []string
 	edits  []matrix.EventID
-	react  []string
 	users  []matrix.UserID
 	cmds   []bridges.Command
 	typing []*bridges.Typing
@@ -187,11 +186,22 @@ func TestRouterQueriesAndEphemeral(t *testing.T) {
 	}
 }
 
-func TestRouterRejectsDuplicateCommands(t *testing.T) {
-	a := &fakeModule{id: "a", cmds: []bridges.Command{{Name: "x"}}}
-	b := &fakeModule{id: "b", cmds: []bridges.Command{{Name: "x"}}}
-	_, err := newRouter(slog.New(slog.NewTextHandler(io.Discard, nil)), "@bot:hs", nil, []bridges.Module{a, b}, fakePortals{}, &fakeActions{}, nil)
-	if err == nil || !strings.Contains(err.Error(), "!x") {
-		t.Fatalf("err = %v", err)
+// TestRouterCommandNames: two modules may define the same command name;
+// one module may not define a name twice, nor "help".
+func TestRouterCommandNames(t *testing.T) {
+	for i, tc := range []struct {
+		a, b []bridges.Command
+		err  string // "" when the router starts
+	}{
+		0: {a: []bridges.Command{{Name: "x"}}, b: []bridges.Command{{Name: "x"}}},
+		1: {a: []bridges.Command{{Name: "x"}, {Name: "X"}}, err: "!x already defined"},
+		2: {b: []bridges.Command{{Name: "help"}}, err: `invalid command name "help"`},
+	} {
+		a := &fakeModule{id: "a", cmds: tc.a}
+		b := &fakeModule{id: "b", cmds: tc.b}
+		_, err := newRouter(slog.New(slog.NewTextHandler(io.Discard, nil)), "@bot:hs", nil, []bridges.Module{a, b}, fakePortals{}, &fakeActions{}, nil)
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%d: err = %v, want %q", i, err, tc.err)
+		}
 	}
 }

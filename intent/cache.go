@@ -52,15 +52,6 @@ func (l *lru[K, V]) put(k K, v V) {
 	}
 }
 
-func (l *lru[K, V]) remove(k K) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e, ok := l.items[k]; ok {
-		l.order.Remove(e)
-		delete(l.items, k)
-	}
-}
-
 type memberKey struct {
 	room matrix.RoomID
 	user matrix.UserID

@@ -8,12 +8,8 @@ import (
 	"time"
 )
 
-// Outbox item states (column outbox.state).
-const (
-	outboxPending   = 0
-	outboxCompleted = 1
-	outboxFailed    = 2
-)
+// Outbox item states, column outbox.state as the SQL below writes it:
+// 0 pending, 1 completed, 2 failed.
 
 // Enqueue stores item before it is attempted and returns it with Seq and
 // Created set. When item.Key is not empty and an item with the same Queue and

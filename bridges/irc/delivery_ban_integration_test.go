@@ -11,20 +11,6 @@ import (
 	"github.com/causewaybridge/causeway/matrix"
 )
 
-// replyNotice waits in room for the bridge's not-delivered notice replying
-// to event and returns its text.
-func replyNotice(t *testing.T, e *richEnv, c *integration.Client, room matrix.RoomID, event matrix.EventID) string {
-	t.Helper()
-	notDelivered := isNotDelivered(room, event)
-	ev, err := c.WaitForEvent(e.ctx, func(ev *matrix.Event) bool {
-		return body(ev).MsgType == matrix.MsgNotice && notDelivered(ev)
-	})
-	if err != nil {
-		t.Fatalf("no not-delivered notice replying to %s: %v", event, err)
-	}
-	return body(ev).Body
-}
-
 // noLineWith fails when the IRC client saw, or sees within a short
 // while, a line carrying text (the notice came after any relay was
 // written, so a relay would be there already).

@@ -25,15 +25,14 @@ import (
 
 // Stack is a homeserver with a bridge registered on it.
 type Stack struct {
-	HS       *integration.Dendrite
-	Bridge   *core.Bridge
-	Config   *config.Config
-	Reg      *registration.Registration
-	Dir      string
-	modules  *bridges.Registry
-	stopped  bool
-	t        testing.TB
-	logLevel slog.Level
+	HS      *integration.Dendrite
+	Bridge  *core.Bridge
+	Config  *config.Config
+	Reg     *registration.Registration
+	Dir     string
+	modules *bridges.Registry
+	stopped bool
+	t       testing.TB
 	// logHandler is Options.LogHandler, kept for restarts.
 	logHandler slog.Handler
 }

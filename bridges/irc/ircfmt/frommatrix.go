@@ -433,7 +433,7 @@ func (c *converter) endLine() {
 
 // collapseSpace replaces each run of HTML whitespace with one space.
 func collapseSpace(s string) string {
-	if strings.IndexAny(s, "\t\n\f\r") < 0 && !strings.Contains(s, "  ") {
+	if !strings.ContainsAny(s, "\t\n\f\r") && !strings.Contains(s, "  ") {
 		return s
 	}
 	var b strings.Builder
