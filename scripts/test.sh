@@ -4,7 +4,8 @@
 # PostgreSQL, and runs, in order:
 #
 #   gofmt -l            fails if any file needs formatting
-#   go vet              plain and with -tags integration
+#   go vet              plain and with each build tag the .go files use
+#                       (//go:build integration, benchirc, ...)
 #   unit tests          go test -race
 #   integration tests   go test -race -tags integration -run Integration
 #                       (each test starts its own Dendrite from CAUSEWAY_DENDRITE_BIN)
@@ -69,8 +70,19 @@ check_gofmt() {
 	fi
 }
 
+# build_tags prints each single build tag a .go file requires ("//go:build
+# integration"), one a line, so a new tag is vetted without editing this file.
+build_tags() {
+	git grep -h -oE '^//go:build [a-z][a-z0-9_]*$' -- '*.go' | cut -d' ' -f2 | sort -u
+}
+
 check_vet() {
-	go vet "${PKGS[@]}" && go vet -tags integration "${PKGS[@]}"
+	local tag rc=0
+	go vet "${PKGS[@]}" || rc=1
+	for tag in $(build_tags); do
+		go vet -tags "$tag" "${PKGS[@]}" || rc=1
+	done
+	return "$rc"
 }
 
 # require_env makes sure integration tests cannot skip in CI.
