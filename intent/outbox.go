@@ -79,6 +79,12 @@ type Op struct {
 	// becomes: the link is stored in the same transaction that marks the
 	// item delivered (see store.Store.MessageByRemote).
 	Link *Link
+	// Module is the ID of the module that queued the op (bridges.Info.ID),
+	// stored with it: the core tells only that module of the op's
+	// completion. A module's outbox from its Host sets it. Items stored
+	// before the field existed take Link.Module when they have a link and
+	// are left empty otherwise (the core then tells every module).
+	Module string
 }
 
 // Link names a remote message for Op.Link.
@@ -99,6 +105,7 @@ type opPayload struct {
 	TS       int64           `json:"ts,omitempty"`
 	LinkMod  string          `json:"link_module,omitempty"`
 	LinkID   string          `json:"link_remote,omitempty"`
+	Module   string          `json:"module,omitempty"`
 }
 
 func (op Op) validate() error {
@@ -139,7 +146,7 @@ func (op Op) validate() error {
 
 func (op Op) marshal() (json.RawMessage, error) {
 	pl := opPayload{Kind: op.Kind, Room: op.Room, Sender: op.Sender, Type: op.Type, StateKey: op.StateKey,
-		Content: op.Content, Redacts: op.Redacts, Reason: op.Reason}
+		Content: op.Content, Redacts: op.Redacts, Reason: op.Reason, Module: op.Module}
 	if op.Link != nil {
 		pl.LinkMod, pl.LinkID = op.Link.Module, op.Link.RemoteID
 	}
@@ -155,9 +162,12 @@ func decodeOp(item store.OutboxItem) (Op, error) {
 		return Op{}, fmt.Errorf("decode outbox item %d: %w", item.Seq, err)
 	}
 	op := Op{Kind: pl.Kind, Room: pl.Room, Sender: pl.Sender, Type: pl.Type, StateKey: pl.StateKey,
-		Content: pl.Content, Redacts: pl.Redacts, Reason: pl.Reason, Key: item.Key}
+		Content: pl.Content, Redacts: pl.Redacts, Reason: pl.Reason, Key: item.Key, Module: pl.Module}
 	if pl.LinkMod != "" && pl.LinkID != "" {
 		op.Link = &Link{Module: pl.LinkMod, RemoteID: pl.LinkID}
+	}
+	if op.Module == "" && op.Link != nil {
+		op.Module = op.Link.Module // stored before Op.Module existed
 	}
 	if pl.TS != 0 {
 		op.Timestamp = time.UnixMilli(pl.TS)
