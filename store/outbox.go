@@ -242,3 +242,17 @@ func (s *Store) LatestOutboxKeyed(ctx context.Context, queue, prefix string) (Ou
 	}
 	return it, nil
 }
+
+// OutboxHasKey reports whether queue holds an item with key, whatever its
+// state (until PruneOutbox removes it): Enqueue would call it a duplicate.
+func (s *Store) OutboxHasKey(ctx context.Context, queue, key string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE queue = $1 AND dedupe_key = $2`, queue, key).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("outbox key %q in %s: %w", key, queue, err)
+	}
+	return true, nil
+}

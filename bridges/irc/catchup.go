@@ -95,8 +95,11 @@ type catchUp struct {
 	held    []heldLine
 	pages   int
 	waiting int // requests sent, for the timeout
-	lastID  string
-	lastTS  time.Time
+	// lostTo is set when the server's history no longer reaches back to
+	// from: messages sent from then to lostTo may be gone.
+	lostTo time.Time
+	lastID string
+	lastTS time.Time
 }
 
 // heldLine is a live channel message waiting for the catch-up.
@@ -290,6 +293,9 @@ func (n *network) historyPage(ctx context.Context, st *catchUp, b *ircconn.Batch
 	st.pages++
 	st.waiting++ // the page's timeout no longer applies
 	entries := historyLines(b)
+	if st.pages == 1 {
+		st.checkReach(entries)
+	}
 	lastID := ""
 	for _, l := range entries {
 		if id := ircconn.MsgID(l); id != "" {
@@ -324,7 +330,40 @@ func (n *network) missed(ctx context.Context, st *catchUp, l *ircmsg.Message) bo
 	if ts, ok := ircconn.ServerTime(l); ok && st.from.TS != 0 && ts.UnixMilli() < st.from.TS {
 		return false
 	}
-	return !n.relayedByBridge(l, true) && !n.m.sentOrBridged(ctx, l)
+	if n.relayedByBridge(l, true) || n.m.sentOrBridged(ctx, l) {
+		return false
+	}
+	// Queued but not delivered yet (a line read before a reconnect, still
+	// on its way): not missed, and it must not take a place of the limit.
+	if id := ircconn.MsgID(l); id != "" {
+		if has, err := n.m.store.OutboxHasKey(ctx, string(st.room), "irc:"+id); err == nil && has {
+			return false
+		}
+	}
+	return true
+}
+
+// checkReach notes, from the first page, whether the server's history
+// still reaches back to the start point: the page, which starts a
+// millisecond before it, then holds the start point's own message. When
+// it does not, what was said between the start point and the page's first
+// line is gone from the server, and the room is told (finishCatchUp).
+func (st *catchUp) checkReach(entries []*ircmsg.Message) {
+	if st.from.MsgID == "" || st.from.TS == 0 {
+		return // a time only (the heartbeat) or a new portal: nothing to check
+	}
+	for _, l := range entries {
+		if ircconn.MsgID(l) == st.from.MsgID {
+			return
+		}
+	}
+	st.lostTo = time.Now()
+	for _, l := range entries {
+		if ts, ok := ircconn.ServerTime(l); ok {
+			st.lostTo = ts
+			break
+		}
+	}
 }
 
 // keep adds a missed message, pushing the oldest kept one out once limit
@@ -370,6 +409,10 @@ func (n *network) finishCatchUp(ctx context.Context, st *catchUp, failed string)
 		if st.from.TS != 0 {
 			n.sendAway(ctx, awayGap{channel: st.channel, room: st.room, from: from, to: time.Now(), why: failed})
 		}
+	}
+	if !st.lostTo.IsZero() {
+		n.sendAway(ctx, awayGap{channel: st.channel, room: st.room, from: time.UnixMilli(st.from.TS), to: st.lostTo,
+			why: "the IRC server's history does not reach back that far"})
 	}
 	if st.skipped > 0 {
 		n.sendSkipped(ctx, st)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ergochat/irc-go/ircmsg"
+
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -23,6 +25,8 @@ type historyServer struct {
 	total int
 	// fail answers every CHATHISTORY with FAIL.
 	fail bool
+	// oldest is the first message the server still has (0: all).
+	oldest int
 }
 
 func (h historyServer) msg(i int) string {
@@ -42,11 +46,11 @@ func (h historyServer) answer(nick, line string) ([]string, bool) {
 		return []string{":srv FAIL CHATHISTORY MESSAGE_ERROR " + f[1] + " " + f[2] + " :history is broken"}, false
 	}
 	limit, _ := strconv.Atoi(f[4])
-	first := 1
+	first := max(1, h.oldest)
 	switch sel := f[3]; {
 	case strings.HasPrefix(sel, "msgid=h"):
 		i, _ := strconv.Atoi(strings.TrimPrefix(sel, "msgid=h"))
-		first = i + 1
+		first = max(first, i+1)
 	case strings.HasPrefix(sel, "timestamp="):
 		ts, _ := time.Parse(chathistoryTime, strings.TrimPrefix(sel, "timestamp="))
 		for first <= h.total && !h.t0.Add(time.Duration(first)*time.Second).After(ts) {
@@ -238,4 +242,42 @@ func TestIngestQueueNeverBlocks(t *testing.T) {
 	}
 	m.cancel()
 	<-done
+}
+
+// TestCatchUpHistoryTooShort: when the server's history no longer holds
+// the start point's message, what was said between it and the oldest line
+// the server still has may be gone: the room is told from when to when,
+// then gets what the server has.
+func TestCatchUpHistoryTooShort(t *testing.T) {
+	h := historyServer{t0: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), total: 120, oldest: 100}
+	m, n := catchUpModule(t, h, "draft/chathistory batch server-time message-tags", 1000)
+	alreadyBridged(t, m, h, 40)
+	go n.runBot(m.ctx)
+	bodies := waitQueued(t, m, "live")
+	if len(bodies) != 1+1+21+1 || bodies[2] != "message 100" {
+		t.Fatalf("queued %q, want the old one, a notice, 100..120 and the live one", bodies)
+	}
+	if want := "The bridge was away from 2026-12-01 10:00:40 UTC to 2026-12-01 10:01:40 UTC"; !strings.HasPrefix(bodies[1], want) ||
+		!strings.Contains(bodies[1], "does not reach back") {
+		t.Fatalf("notice %q, want it to start %q and say the history does not reach back", bodies[1], want)
+	}
+}
+
+// TestCatchUpSkipsWhatIsQueued: a history line whose message is already
+// in the room's outbox, delivered or not (read before a reconnect and
+// still on its way), is not missed, so it takes no place of the limit.
+func TestCatchUpSkipsWhatIsQueued(t *testing.T) {
+	h := historyServer{t0: time.Now().Add(-time.Hour).Truncate(time.Second), total: 50}
+	m, n := catchUpModule(t, h, "draft/chathistory batch server-time message-tags", 1000)
+	alreadyBridged(t, m, h, 45) // pending: the outbox is not started
+	st := &catchUp{room: "!chan", from: historyMark{MsgID: "h040", TS: h.t0.Add(40 * time.Second).UnixMilli()}}
+	for i, want := range map[int]bool{40: false, 45: false, 46: true} {
+		msg, err := ircmsg.ParseLine(h.msg(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := n.missed(t.Context(), st, &msg); got != want {
+			t.Errorf("message %d missed = %v, want %v", i, got, want)
+		}
+	}
 }

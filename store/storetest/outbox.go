@@ -42,6 +42,14 @@ func testLatestKeyed(t *testing.T, s *store.Store) {
 	if _, err := s.LatestOutboxKeyed(ctx, "!r", "x%"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a prefix with a LIKE wildcard matched: %v", err)
 	}
+	for _, tc := range []struct {
+		queue, key string
+		want       bool
+	}{{"!r", "irc:a", true}, {"!r", "irc:b", true}, {"!r", "irc:d", false}, {"!other", "irc:d", true}, {"!r", "", false}} {
+		if got, err := s.OutboxHasKey(ctx, tc.queue, tc.key); err != nil || got != tc.want {
+			t.Errorf("OutboxHasKey(%s, %q) = %v, %v; want %v", tc.queue, tc.key, got, err, tc.want)
+		}
+	}
 }
 
 // testCompleteBatch: a batch completes its items and stores their links

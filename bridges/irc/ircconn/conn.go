@@ -108,8 +108,16 @@ func dialNet(ctx context.Context, cfg *Config) (net.Conn, error) {
 		d = &net.Dialer{}
 	}
 	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
-	if err != nil || cfg.TLS == nil {
-		return nc, err
+	if err != nil {
+		return nil, err
+	}
+	if tcp, ok := nc.(*net.TCPConn); ok && cfg.ReadBuffer > 0 {
+		if err := tcp.SetReadBuffer(cfg.ReadBuffer); err != nil {
+			cfg.Logger.Debug("irc socket receive buffer not set", slog.Any("error", err))
+		}
+	}
+	if cfg.TLS == nil {
+		return nc, nil
 	}
 	tc := cfg.TLS
 	if tc.ServerName == "" {
