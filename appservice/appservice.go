@@ -301,7 +301,7 @@ func (s *Server) serve(ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
-	s.log.Error("appservice http server failed", "error", err)
+	s.log.Error("appservice http server failed", "err", err)
 	return fmt.Errorf("appservice: serve: %w", err)
 }
 

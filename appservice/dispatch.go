@@ -276,7 +276,7 @@ func (d *dispatcher) process(ev store.InboxEvent) bool {
 	log := d.log.With("event_id", ev.EventID, "room_id", ev.RoomID, "seq", ev.Seq)
 	var evt matrix.Event
 	if err := json.Unmarshal(ev.Raw, &evt); err != nil {
-		log.Error("dropping undecodable inbox event", "error", err)
+		log.Error("dropping undecodable inbox event", "err", err)
 		return true
 	}
 	backoff := d.lim.retry.InitialBackoff
@@ -286,10 +286,10 @@ func (d *dispatcher) process(ev store.InboxEvent) bool {
 			return true
 		}
 		if attempt >= d.lim.retry.Attempts {
-			log.Error("giving up on event after retries", "attempts", attempt, "error", err)
+			log.Error("giving up on event after retries", "attempts", attempt, "err", err)
 			return true
 		}
-		log.Warn("event handler failed, retrying", "attempt", attempt, "backoff", backoff, "error", err)
+		log.Warn("event handler failed, retrying", "attempt", attempt, "backoff", backoff, "err", err)
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
@@ -329,7 +329,7 @@ func (d *dispatcher) refillLoop() {
 		if err == nil {
 			return
 		}
-		d.log.Warn("loading pending events failed, retrying", "error", err)
+		d.log.Warn("loading pending events failed, retrying", "err", err)
 		t := time.NewTimer(storeRetryDelay)
 		select {
 		case <-t.C:
@@ -375,7 +375,7 @@ func (d *dispatcher) marker() {
 		select {
 		case <-d.markWake:
 			if err := d.flush(d.ctx); err != nil {
-				d.log.Warn("marking events done failed, will retry", "error", err)
+				d.log.Warn("marking events done failed, will retry", "err", err)
 				t := time.NewTimer(storeRetryDelay)
 				select {
 				case <-t.C:
@@ -388,7 +388,7 @@ func (d *dispatcher) marker() {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), markFlushTimeout)
 			defer cancel()
 			if err := d.flush(ctx); err != nil {
-				d.log.Error("final flush of done marks failed; those events will be processed again", "error", err)
+				d.log.Error("final flush of done marks failed; those events will be processed again", "err", err)
 			}
 			return
 		}

@@ -89,10 +89,10 @@ func (s *Server) httpError(err error, c echo.Context) {
 			code = codeTooLarge
 		}
 	} else {
-		s.log.Error("appservice request failed", "route", c.Path(), "error", err)
+		s.log.Error("appservice request failed", "route", c.Path(), "err", err)
 	}
 	if err := respond(c, status, code, msg); err != nil {
-		s.log.Debug("writing error response failed", "error", err)
+		s.log.Debug("writing error response failed", "err", err)
 	}
 }
 

@@ -24,7 +24,7 @@ func (s *Server) getUser(c echo.Context) error {
 	defer cancel()
 	ok, err := s.opts.Handler.QueryUser(ctx, id)
 	if err != nil {
-		s.log.Error("user query failed", "user_id", v, "error", err)
+		s.log.Error("user query failed", "user_id", v, "err", err)
 		return respond(c, http.StatusInternalServerError, codeUnknown, "user query failed")
 	}
 	if !ok {
@@ -45,7 +45,7 @@ func (s *Server) getRoom(c echo.Context) error {
 	defer cancel()
 	ok, err := s.opts.Handler.QueryAlias(ctx, alias)
 	if err != nil {
-		s.log.Error("alias query failed", "alias", v, "error", err)
+		s.log.Error("alias query failed", "alias", v, "err", err)
 		return respond(c, http.StatusInternalServerError, codeUnknown, "alias query failed")
 	}
 	if !ok {

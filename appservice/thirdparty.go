@@ -101,7 +101,7 @@ func answerLookup[T any](s *Server, c echo.Context, what string, res []T, err er
 	case errors.Is(err, ErrUnknownProtocol):
 		return respond(c, http.StatusNotFound, codeNotFound, "unknown protocol")
 	case err != nil:
-		s.log.Error("third-party lookup failed", "lookup", what, "error", err)
+		s.log.Error("third-party lookup failed", "lookup", what, "err", err)
 		return respond(c, http.StatusInternalServerError, codeUnknown, "third-party lookup failed")
 	case len(res) == 0:
 		return respond(c, http.StatusNotFound, codeNotFound, "no mappings found")
@@ -123,7 +123,7 @@ func (s *Server) getProtocol(c echo.Context) error {
 	case errors.Is(err, ErrUnknownProtocol) || (err == nil && p == nil):
 		return respond(c, http.StatusNotFound, codeNotFound, "unknown protocol")
 	case err != nil:
-		s.log.Error("third-party protocol lookup failed", "protocol", name, "error", err)
+		s.log.Error("third-party protocol lookup failed", "protocol", name, "err", err)
 		return respond(c, http.StatusInternalServerError, codeUnknown, "protocol lookup failed")
 	}
 	return c.JSON(http.StatusOK, p)

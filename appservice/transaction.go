@@ -107,7 +107,7 @@ func (s *Server) putTransaction(c echo.Context) error {
 	case errors.Is(err, errClosed):
 		return respond(c, http.StatusServiceUnavailable, codeUnknown, "application service is shutting down")
 	case err != nil:
-		s.log.ErrorContext(ctx, "storing transaction failed", "txn_id", txnID, "events", len(txn.pdus), "error", err)
+		s.log.ErrorContext(ctx, "storing transaction failed", "txn_id", txnID, "events", len(txn.pdus), "err", err)
 		return respond(c, http.StatusInternalServerError, codeUnknown, "storing transaction failed")
 	}
 	if !seen {

@@ -192,7 +192,7 @@ func (c *Client) do(ctx context.Context, r request) error {
 		d := c.retry.Delay(attempt, err)
 		c.log.DebugContext(ctx, "retrying homeserver request",
 			slog.String("method", r.method), slog.String("path", r.path),
-			slog.Int("attempt", attempt), slog.Duration("delay", d), slog.Any("error", err))
+			slog.Int("attempt", attempt), slog.Duration("delay", d), slog.Any("err", err))
 		if serr := sleep(ctx, d); serr != nil {
 			return fmt.Errorf("%w (gave up waiting to retry: %w)", err, serr)
 		}

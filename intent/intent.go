@@ -83,7 +83,7 @@ func (i *Intent) register(ctx context.Context) (created bool, err error) {
 			// Best effort: a homeserver without push rules still works.
 			if err := i.MuteNotifications(ctx); err != nil {
 				i.c.log.DebugContext(ctx, "could not mute the puppet's notifications", slog.String("user_id", string(i.user)),
-					slog.Any("error", err))
+					slog.Any("err", err))
 			}
 		}
 	case !errors.Is(err, ErrUserInUse):
@@ -303,7 +303,7 @@ func (i *Intent) withJoin(ctx context.Context, room matrix.RoomID, r request) er
 		return err
 	}
 	i.c.log.InfoContext(ctx, "homeserver refused a send, rejoining",
-		slog.String("user_id", string(i.user)), slog.String("room_id", string(room)), slog.Any("error", err))
+		slog.String("user_id", string(i.user)), slog.String("room_id", string(room)), slog.Any("err", err))
 	if serr := i.c.state.setMembership(ctx, room, i.user, MembershipLeave); serr != nil {
 		return errors.Join(err, serr)
 	}

@@ -553,7 +553,7 @@ func (o *Outbox) pumpLoop(ctx context.Context) {
 		case <-o.pumpCh:
 		}
 		if err := o.pump(ctx, false); err != nil && ctx.Err() == nil {
-			o.log.WarnContext(ctx, "outbox rescan failed", slog.Any("error", err))
+			o.log.WarnContext(ctx, "outbox rescan failed", slog.Any("err", err))
 		}
 	}
 }
@@ -608,12 +608,12 @@ func (o *Outbox) attempt(ctx context.Context, l *lane) {
 		}
 		o.mu.Unlock()
 		if rerr := o.store.RecordOutboxAttempt(ctx, head.item.Seq, err.Error()); rerr != nil {
-			o.log.WarnContext(ctx, "outbox: cannot record attempt", slog.Int64("seq", head.item.Seq), slog.Any("error", rerr))
+			o.log.WarnContext(ctx, "outbox: cannot record attempt", slog.Int64("seq", head.item.Seq), slog.Any("err", rerr))
 		}
 		d := o.opts.Retry.Delay(head.item.Attempts, err)
 		o.log.WarnContext(ctx, "outbox delivery failed, will retry",
 			slog.String("room_id", l.queue), slog.Int64("seq", head.item.Seq),
-			slog.Int("attempts", head.item.Attempts), slog.Duration("delay", d), slog.Any("error", err))
+			slog.Int("attempts", head.item.Attempts), slog.Duration("delay", d), slog.Any("err", err))
 		time.AfterFunc(d, func() {
 			if ctx.Err() == nil {
 				o.ready <- l
@@ -621,10 +621,10 @@ func (o *Outbox) attempt(ctx context.Context, l *lane) {
 		})
 	default:
 		if ferr := o.store.FailOutbox(ctx, head.item.Seq, err.Error()); ferr != nil {
-			o.log.ErrorContext(ctx, "outbox: cannot mark item failed", slog.Int64("seq", head.item.Seq), slog.Any("error", ferr))
+			o.log.ErrorContext(ctx, "outbox: cannot mark item failed", slog.Int64("seq", head.item.Seq), slog.Any("err", ferr))
 		}
 		o.log.WarnContext(ctx, "outbox delivery failed permanently",
-			slog.String("room_id", l.queue), slog.Int64("seq", head.item.Seq), slog.Any("error", err))
+			slog.String("room_id", l.queue), slog.Int64("seq", head.item.Seq), slog.Any("err", err))
 		o.finish(l, head, sendResult{err: err})
 		if o.opts.OnFailed != nil {
 			o.opts.OnFailed(ctx, head.item, head.op, err)
@@ -740,7 +740,7 @@ func (o *Outbox) commit(ctx context.Context, batch []completion) {
 		for i := range done {
 			if err := o.store.CompleteOutboxBatch(ctx, done[i:i+1]); err != nil {
 				o.log.ErrorContext(ctx, "outbox: cannot mark item delivered; a restart will look for it in the room before resending",
-					slog.Int64("seq", done[i].Seq), slog.Any("error", err))
+					slog.Int64("seq", done[i].Seq), slog.Any("err", err))
 			}
 		}
 	}

@@ -88,7 +88,7 @@ func (i *Intent) Leave(ctx context.Context, room matrix.RoomID, reason string) e
 			return fmt.Errorf("%s leave %s: %w", i.user, room, err)
 		}
 		i.c.log.DebugContext(ctx, "leave refused: not in the room", slog.String("user_id", string(i.user)),
-			slog.String("room_id", string(room)), slog.Any("error", err))
+			slog.String("room_id", string(room)), slog.Any("err", err))
 	}
 	if err := i.c.state.setMembership(ctx, room, i.user, MembershipLeave); err != nil {
 		return fmt.Errorf("%s leave %s: save state: %w", i.user, room, err)

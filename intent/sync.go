@@ -154,7 +154,7 @@ func (s *EphemeralSyncer) Run(ctx context.Context) error {
 		resp, err := s.syncOnce(ctx, filter, pos.Token)
 		if err != nil && pos.Token != "" && rejectedPosition(err) {
 			s.log.WarnContext(ctx, "the homeserver rejected the sync position; starting from its current position, events since the old one are not seen",
-				slog.String("since", pos.Token), slog.Any("error", err))
+				slog.String("since", pos.Token), slog.Any("err", err))
 			pos, saved, first = SyncPosition{}, SyncPosition{}, true
 			continue
 		}
@@ -168,7 +168,7 @@ func (s *EphemeralSyncer) Run(ctx context.Context) error {
 			failures++
 			d := s.c.retry.Delay(failures, err)
 			s.log.WarnContext(ctx, "ephemeral sync failed",
-				slog.Int("failures", failures), slog.Duration("delay", d), slog.Any("error", err))
+				slog.Int("failures", failures), slog.Duration("delay", d), slog.Any("err", err))
 			if serr := sleep(ctx, d); serr != nil {
 				return serr
 			}
@@ -208,11 +208,11 @@ func (s *EphemeralSyncer) loadPosition(ctx context.Context) (SyncPosition, error
 		}
 		if failures >= loadPositionAttempts {
 			s.log.WarnContext(ctx, "could not load the sync position; starting from the current one, events since the last run are not seen",
-				slog.Any("error", err))
+				slog.Any("err", err))
 			return SyncPosition{}, nil
 		}
 		d := s.c.retry.Delay(failures, err)
-		s.log.WarnContext(ctx, "could not load the sync position", slog.Duration("delay", d), slog.Any("error", err))
+		s.log.WarnContext(ctx, "could not load the sync position", slog.Duration("delay", d), slog.Any("err", err))
 		if serr := sleep(ctx, d); serr != nil {
 			return SyncPosition{}, serr
 		}
@@ -228,7 +228,7 @@ func (s *EphemeralSyncer) savePosition(ctx context.Context, pos SyncPosition) bo
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.positions.SaveSyncPosition(ctx, pos); err != nil {
-		s.log.WarnContext(ctx, "could not save the sync position", slog.Any("error", err))
+		s.log.WarnContext(ctx, "could not save the sync position", slog.Any("err", err))
 		return false
 	}
 	return true
@@ -274,7 +274,7 @@ func (s *EphemeralSyncer) uploadFilter(ctx context.Context) string {
 		out: &out,
 	})
 	if err != nil || out.FilterID == "" {
-		s.log.DebugContext(ctx, "filter upload failed, using an inline filter", slog.Any("error", err))
+		s.log.DebugContext(ctx, "filter upload failed, using an inline filter", slog.Any("err", err))
 		return s.filter()
 	}
 	return out.FilterID
@@ -376,7 +376,7 @@ func (s *EphemeralSyncer) timelineEvents(ctx context.Context, since SyncPosition
 					return nil, err
 				}
 				s.log.WarnContext(ctx, "sync: more timeline events than one poll returns, and the rest could not all be fetched; some were not seen",
-					slog.String("room_id", string(room)), slog.Int("fetched", len(gap)), slog.Any("error", err))
+					slog.String("room_id", string(room)), slog.Int("fetched", len(gap)), slog.Any("err", err))
 			}
 			s.log.DebugContext(ctx, "sync: fetched the events a limited timeline left out",
 				slog.String("room_id", string(room)), slog.Int("events", len(gap)))

@@ -149,7 +149,7 @@ func (s *Server) acceptLoop() {
 		conn, err := s.ln.Accept()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
-				s.logger().Error("identd accept", "error", err)
+				s.logger().Error("identd accept", "err", err)
 			}
 			return
 		}
@@ -195,7 +195,7 @@ func (s *Server) serve(conn net.Conn) {
 	_ = conn.SetDeadline(time.Now().Add(orDefault(s.Timeout, DefaultTimeout)))
 	line, err := readLine(conn, MaxLineLen)
 	if err != nil {
-		s.logger().Debug("identd read", "remote", conn.RemoteAddr().String(), "error", err)
+		s.logger().Debug("identd read", "remote", conn.RemoteAddr().String(), "err", err)
 		return
 	}
 	reply, ok := s.answer(line)
@@ -204,7 +204,7 @@ func (s *Server) serve(conn net.Conn) {
 		return
 	}
 	if _, err := conn.Write([]byte(reply + "\r\n")); err != nil {
-		s.logger().Debug("identd write", "remote", conn.RemoteAddr().String(), "error", err)
+		s.logger().Debug("identd write", "remote", conn.RemoteAddr().String(), "err", err)
 	}
 }
 

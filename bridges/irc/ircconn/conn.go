@@ -113,7 +113,7 @@ func dialNet(ctx context.Context, cfg *Config) (net.Conn, error) {
 	}
 	if tcp, ok := nc.(*net.TCPConn); ok && cfg.ReadBuffer > 0 {
 		if err := tcp.SetReadBuffer(cfg.ReadBuffer); err != nil {
-			cfg.Logger.Debug("irc socket receive buffer not set", slog.Any("error", err))
+			cfg.Logger.Debug("irc socket receive buffer not set", slog.Any("err", err))
 		}
 	}
 	if cfg.TLS == nil {
@@ -206,7 +206,7 @@ func (c *Conn) readMessage() (*ircmsg.Message, error) {
 	m, err := ircmsg.ParseLineStrict(line, false, 0)
 	if err != nil {
 		if !errors.Is(err, ircmsg.ErrorLineIsEmpty) {
-			c.log.Debug("malformed irc line skipped", slog.Any("error", err))
+			c.log.Debug("malformed irc line skipped", slog.Any("err", err))
 		}
 		return nil, nil
 	}
@@ -284,7 +284,7 @@ func (c *Conn) keepAlive() {
 	c.pingSent.Store(now.UnixNano())
 	timer.Reset(c.cfg.PingTimeout)
 	if err := c.SendPriority(context.Background(), nil, "PING", "causeway"); err != nil {
-		c.log.Debug("irc keep-alive ping not sent", slog.Any("error", err))
+		c.log.Debug("irc keep-alive ping not sent", slog.Any("err", err))
 	}
 }
 
@@ -307,7 +307,7 @@ func (c *Conn) finish(err error) {
 	for _, w := range ws {
 		w.resolve(nil, err)
 	}
-	c.log.Debug("irc connection ended", slog.Any("error", err))
+	c.log.Debug("irc connection ended", slog.Any("err", err))
 	c.cfg.Handler.HandleClose(c, err)
 	close(c.done)
 }

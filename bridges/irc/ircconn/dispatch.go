@@ -41,7 +41,7 @@ func (c *Conn) dispatch(m *ircmsg.Message) {
 
 func (c *Conn) onPing(m *ircmsg.Message) bool {
 	if err := c.SendPriority(context.Background(), nil, "PONG", m.Params...); err != nil {
-		c.log.Debug("irc pong not sent", slog.Any("error", err))
+		c.log.Debug("irc pong not sent", slog.Any("err", err))
 	}
 	return true
 }
@@ -105,7 +105,7 @@ func (c *Conn) onCapNew(list []string) {
 	c.mu.Unlock()
 	for _, name := range req {
 		if err := c.SendPriority(context.Background(), nil, "CAP", "REQ", name); err != nil {
-			c.log.Debug("irc cap request not sent", slog.Any("error", err))
+			c.log.Debug("irc cap request not sent", slog.Any("err", err))
 		}
 	}
 }
