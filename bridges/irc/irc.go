@@ -201,24 +201,6 @@ func (m *Module) networkForUser(id matrix.UserID) *network {
 	return nil
 }
 
-// networkForRoom returns the network and channel (or PM target) a portal
-// room bridges.
-func (m *Module) networkForRoom(ctx context.Context, room matrix.RoomID) (*network, string, error) {
-	p, err := m.store.PortalByRoom(ctx, string(room))
-	if err != nil {
-		return nil, "", err
-	}
-	key, err := parsePortalKey(p.RemoteID)
-	if err != nil {
-		return nil, "", err
-	}
-	n := m.networks[key.network]
-	if n == nil {
-		return nil, "", fmt.Errorf("portal %s: network %q is not configured: %w", room, key.network, store.ErrNotFound)
-	}
-	return n, key.target, nil
-}
-
 // errNoNetwork is returned for IDs and aliases outside every network.
 var errNoNetwork = errors.New("irc: no such network")
 
