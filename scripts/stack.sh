@@ -2,7 +2,7 @@
 # stack.sh installs, starts and stops the real servers Causeway is tested
 # against, all on 127.0.0.1 and all under .stack/ in the repository:
 #
-#   bash scripts/stack.sh install                    apt packages, Dendrite and Ergo builds
+#   bash scripts/stack.sh install                    apt packages, Dendrite, Ergo and staticcheck builds
 #   bash scripts/stack.sh start [--registration F] [SERVER...]
 #                   SERVER: postgres dendrite ergo (:6667) inspircd (:6668) (default: all)
 #   bash scripts/stack.sh stop [SERVER...]           stop what start started
@@ -22,6 +22,8 @@ PIDS=$STACK/pids
 
 # Servers in start order; stop runs in reverse.
 SERVERS=(postgres dendrite ergo inspircd)
+# Tools that install builds but start never runs (scripts/test.sh uses them).
+TOOLS=(staticcheck)
 
 PG_ROLE=causeway
 PG_PASSWORD=causeway
@@ -36,6 +38,7 @@ DENDRITE_TOOLS=(dendrite create-account generate-keys generate-config)
 ERGO_MODULE=$ROOT/build/ergo
 ERGO_PKG=github.com/ergochat/ergo
 INSPIRCD_BIN=/usr/sbin/inspircd
+STATICCHECK_MODULE=$ROOT/build/staticcheck
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -153,11 +156,31 @@ install_inspircd() {
 	[[ -x $INSPIRCD_BIN ]] || die "inspircd: $INSPIRCD_BIN missing after install"
 }
 
+# install_staticcheck builds the pinned staticcheck (build/staticcheck) into
+# $BIN, skipping the build when the stamp of the module files and toolchain
+# matches.
+install_staticcheck() {
+	local stamp_file=$BIN/.staticcheck.stamp stamp
+	stamp=$({
+		cat "$STATICCHECK_MODULE/go.mod" "$STATICCHECK_MODULE/go.sum"
+		go env GOVERSION GOOS GOARCH
+	} | sha256sum | cut -d' ' -f1)
+	if [[ -x $BIN/staticcheck && -f $stamp_file && $(<"$stamp_file") == "$stamp" ]]; then
+		log "staticcheck: up to date in $BIN"
+		return 0
+	fi
+	log "staticcheck: building $(grep -o 'honnef.co/go/tools v[^ ]*' "$STATICCHECK_MODULE/go.mod" | head -1) into $BIN"
+	mkdir -p "$BIN"
+	(cd "$STATICCHECK_MODULE" && GOBIN=$BIN GOFLAGS=-mod=readonly go install tool) ||
+		die "staticcheck build failed"
+	printf '%s\n' "$stamp" >"$stamp_file"
+}
+
 cmd_install() {
 	mkdir -p "$BIN" "$LOGS"
 	install_base
 	local s
-	for s in "${SERVERS[@]}"; do "install_$s"; done
+	for s in "${SERVERS[@]}" "${TOOLS[@]}"; do "install_$s"; done
 }
 
 # ---------------------------------------------------------------- process records

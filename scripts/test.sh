@@ -6,6 +6,9 @@
 #   gofmt -l            fails if any file needs formatting
 #   go vet              plain and with each build tag the .go files use
 #                       (//go:build integration, benchirc, ...)
+#   staticcheck         the version pinned in build/staticcheck, plain and
+#                       with each build tag; one merged report, so code used
+#                       only under a tag is not called unused
 #   unit tests          go test -race
 #   integration tests   go test -race -tags integration -run Integration
 #                       (each test starts its own Dendrite from CAUSEWAY_DENDRITE_BIN)
@@ -85,6 +88,28 @@ check_vet() {
 	return "$rc"
 }
 
+# check_staticcheck runs staticcheck once plain and once per build tag and
+# merges the results (staticcheck -merge): code used only under one tag is
+# not reported unused, and a finding in any run fails the step.
+check_staticcheck() {
+	local sc=${CAUSEWAY_STACK_BIN:-$ROOT/.stack/bin}/staticcheck dir tag rc=0
+	dir=$(mktemp -d)
+	"$sc" -f binary "${PKGS[@]}" >"$dir/plain" || rc=$?
+	for tag in $(build_tags); do
+		"$sc" -f binary -tags "$tag" "${PKGS[@]}" >"$dir/$tag" || rc=$?
+	done
+	# Findings, compile errors included, go to the binary files and are
+	# reported by -merge; an exit status above 1 means staticcheck did not run.
+	if ((rc > 1)); then
+		rm -rf "$dir"
+		return "$rc"
+	fi
+	rc=0
+	"$sc" -merge "$dir"/* || rc=$?
+	rm -rf "$dir"
+	return "$rc"
+}
+
 # require_env makes sure integration tests cannot skip in CI.
 require_env() {
 	local v missing=0
@@ -105,7 +130,7 @@ require_env() {
 
 main() {
 	trap summary EXIT
-	log "install (apt packages, Dendrite and Ergo builds)"
+	log "install (apt packages, Dendrite, Ergo and staticcheck builds)"
 	"${STACK[@]}" install
 	log "start PostgreSQL"
 	if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then STARTED+=(postgres); fi
@@ -116,6 +141,7 @@ main() {
 	fi
 	step "gofmt" check_gofmt
 	step "go vet" check_vet
+	step "staticcheck" check_staticcheck
 	step "unit tests (-race)" go test -race "$@" "${PKGS[@]}"
 	step "integration tests (-race -tags integration)" \
 		go test -race -tags integration -run Integration -count=1 -timeout 30m "$@" "${PKGS[@]}"
