@@ -31,19 +31,6 @@ import (
 // server's send queue (Ergo closes a client whose queue passes 96 KiB).
 const botReadAhead = 64 << 20
 
-// botReadBuffer and userReadBuffer are the sockets' receive buffers
-// (SO_RCVBUF, capped by the kernel's net.core.rmem_max): the kernel holds
-// a burst while the process is not scheduled (a garbage collection, a
-// busy machine), which the read-ahead cannot do. The default (128 KiB,
-// growing only as fast as the process reads) let a 5,000-line burst
-// written in 20 ms overflow Ergo's 96 KiB send queue for the bot and for a
-// user's connection at the same moment. Kernel memory is used only while
-// a backlog waits.
-const (
-	botReadBuffer  = 4 << 20
-	userReadBuffer = 1 << 20
-)
-
 // ingestItem is one thing for the ingest goroutine to handle: a line, a
 // batch, or a step of the catch-up that must run in order with them.
 type ingestItem struct {

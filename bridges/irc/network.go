@@ -152,7 +152,6 @@ func (n *network) dialConfig(nick, user, realname string, h ircconn.Handler) irc
 		FloodBurst:     n.cfg.Flood.Burst,
 		PingInterval:   n.cfg.PingInterval,
 		PingTimeout:    n.cfg.PingTimeout,
-		ReadBuffer:     userReadBuffer, // ingest.go
 		Logger:         n.log().With("nick", nick),
 		Handler:        h,
 	}
@@ -189,7 +188,7 @@ func (n *network) runBot(ctx context.Context) {
 		// channel traffic reaches Matrix. Its own backoff paces its retries.
 		n.dialLimit.Reserve()
 		cfg := n.dialConfig(n.cfg.Bot.Nick, n.cfg.Bot.Username, n.cfg.Bot.Realname, queuedBotHandler{n})
-		cfg.ReadAhead, cfg.ReadBuffer = botReadAhead, botReadBuffer // ingest.go: the bot must never let the server's queue fill
+		cfg.ReadAhead = botReadAhead // ingest.go: the bot must never let the server's queue fill
 		if n.cfg.Bot.SASLUsername != "" {
 			cfg.SASL = &ircconn.SASL{Username: n.cfg.Bot.SASLUsername, Password: n.cfg.Bot.SASLPassword.Reveal()}
 		}

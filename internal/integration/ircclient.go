@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,7 +165,15 @@ type IRCClient struct {
 	acked    map[string]bool
 	isupport map[string]string
 	done     chan struct{} // closed when the reader stopped
+	// discard, once set by Discard, makes the reader drop every line but
+	// PING unparsed.
+	discard atomic.Bool
 }
+
+// Discard makes the client read as fast as its socket gives lines and
+// keep none of them (it still answers PING): a reference reader, to tell a
+// server that drops slow readers from one that drops every reader.
+func (c *IRCClient) Discard() { c.discard.Store(true) }
 
 // DialIRC connects to addr as nick and registers (see [ConnectIRC]). The test
 // fails if it cannot; the connection is closed in t.Cleanup.
@@ -383,6 +392,9 @@ func (c *IRCClient) readLoop() {
 			close(c.notify)
 			c.mu.Unlock()
 			return
+		}
+		if c.discard.Load() && !strings.HasPrefix(raw, "PING ") {
+			continue
 		}
 		raw = strings.TrimRight(raw, "\r\n")
 		if raw == "" {

@@ -142,11 +142,6 @@ type Config struct {
 	// before ending with [ErrPingTimeout]. Zero means the defaults;
 	// a negative PingInterval disables keep-alive.
 	PingInterval, PingTimeout time.Duration
-	// ReadBuffer, when positive, is the socket's receive buffer in bytes
-	// (SO_RCVBUF; the kernel may cap it at net.core.rmem_max). A larger
-	// one lets the kernel hold a burst the process has not read yet, so
-	// the server's send queue stays empty. Zero: the system's default.
-	ReadBuffer int
 	// ReadAhead, when positive, reads the socket on a goroutine of its own
 	// into memory, up to this many bytes ahead of the Handler, so a burst
 	// never fills the server's send queue while lines wait to be handled

@@ -108,16 +108,8 @@ func dialNet(ctx context.Context, cfg *Config) (net.Conn, error) {
 		d = &net.Dialer{}
 	}
 	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
-	if err != nil {
-		return nil, err
-	}
-	if tcp, ok := nc.(*net.TCPConn); ok && cfg.ReadBuffer > 0 {
-		if err := tcp.SetReadBuffer(cfg.ReadBuffer); err != nil {
-			cfg.Logger.Debug("irc socket receive buffer not set", slog.Any("err", err))
-		}
-	}
-	if cfg.TLS == nil {
-		return nc, nil
+	if err != nil || cfg.TLS == nil {
+		return nc, err
 	}
 	tc := cfg.TLS
 	if tc.ServerName == "" {
