@@ -6,8 +6,10 @@
 // is optional: the core detects capability interfaces such as [EditHandler],
 // [ReactionHandler] or [AliasQuerier] with a type assertion and routes the
 // matching Matrix events only to modules that declare them. A module that
-// does not implement a capability never receives those events; the core logs
-// that they were not bridged.
+// does not implement a capability never receives those events; for edits,
+// reactions and redactions the bridge bot tells the room, once per room and
+// kind every ten minutes, that they are not bridged to the module's
+// [Info].Network.
 //
 // Lifecycle, driven by the core:
 //
@@ -44,6 +46,9 @@ type Info struct {
 	ID string
 	// Description is one line for `causeway version` and the docs.
 	Description string
+	// Network names the remote side for Matrix users, as in the core's
+	// notice "Reactions are not bridged to IRC" (default: the ID).
+	Network string
 	// New returns a fresh, unconfigured module.
 	New func() Module
 }

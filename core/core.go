@@ -152,6 +152,7 @@ func New(ctx context.Context, opts Options) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.router.unsupported = newUnsupportedNotices(b.outbox, unsupportedWindow)
 	b.server, err = appservice.New(appservice.Options{
 		ListenAddr: cfg.Appservice.Address,
 		HSToken:    reg.HSToken,

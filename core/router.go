@@ -38,6 +38,7 @@ type stateObserver interface {
 // module is one enabled module with its compiled namespaces.
 type module struct {
 	id      string
+	network string // Info.Network, or the ID
 	m       bridges.Module
 	users   []*regexp.Regexp
 	aliases []*regexp.Regexp
@@ -74,6 +75,9 @@ type Router struct {
 	actions  botActions
 	observer stateObserver
 	commands map[string]bridges.Command
+	// unsupported tells a portal room what its module does not bridge;
+	// nil only logs it.
+	unsupported *unsupportedNotices
 }
 
 func newRouter(log *slog.Logger, bot matrix.UserID, admins []string, mods []bridges.Module, portals portalLookup, actions botActions, observer stateObserver) (*Router, error) {
@@ -84,7 +88,10 @@ func newRouter(log *slog.Logger, bot matrix.UserID, admins []string, mods []brid
 	}
 	for _, m := range mods {
 		ns := m.Namespaces()
-		mod := &module{id: m.Info().ID, m: m, protos: ns.Protocols}
+		mod := &module{id: m.Info().ID, network: m.Info().Network, m: m, protos: ns.Protocols}
+		if mod.network == "" {
+			mod.network = mod.id
+		}
 		for _, s := range ns.UserRegexes {
 			re, err := regexp.Compile(s)
 			if err != nil {
@@ -164,11 +171,11 @@ func (r *Router) HandleEvent(ctx context.Context, evt *matrix.Event) error {
 		log.Warn("event in a portal of a module that is not enabled", "module", p.Module)
 		return nil
 	}
-	return dispatch(ctx, log, m, evt)
+	return r.dispatch(ctx, log, m, evt)
 }
 
 // dispatch classifies evt and calls the matching capability of m.
-func dispatch(ctx context.Context, log *slog.Logger, m *module, evt *matrix.Event) error {
+func (r *Router) dispatch(ctx context.Context, log *slog.Logger, m *module, evt *matrix.Event) error {
 	switch evt.Type {
 	case matrix.EventMessage:
 		var c matrix.MessageContent
@@ -179,7 +186,7 @@ func dispatch(ctx context.Context, log *slog.Logger, m *module, evt *matrix.Even
 		if c.RelatesTo != nil && c.RelatesTo.RelType == "m.replace" {
 			eh, ok := m.m.(bridges.EditHandler)
 			if !ok {
-				log.Info("edit not bridged: module does not support edits", "module", m.id)
+				r.notSupported(ctx, log, m, evt, "edit")
 				return nil
 			}
 			e := &bridges.Edit{Event: evt, Target: c.RelatesTo.EventID}
@@ -199,14 +206,14 @@ func dispatch(ctx context.Context, log *slog.Logger, m *module, evt *matrix.Even
 		}
 		rh, ok := m.m.(bridges.ReactionHandler)
 		if !ok {
-			log.Info("reaction not bridged: module does not support reactions", "module", m.id)
+			r.notSupported(ctx, log, m, evt, "reaction")
 			return nil
 		}
 		return rh.HandleMatrixReaction(ctx, &bridges.Reaction{Event: evt, Target: c.RelatesTo.EventID, Key: c.RelatesTo.Key})
 	case matrix.EventRedaction:
 		rh, ok := m.m.(bridges.RedactionHandler)
 		if !ok {
-			log.Info("redaction not bridged: module does not support redactions", "module", m.id)
+			r.notSupported(ctx, log, m, evt, "redaction")
 			return nil
 		}
 		var c struct {
@@ -221,6 +228,15 @@ func dispatch(ctx context.Context, log *slog.Logger, m *module, evt *matrix.Even
 		return rh.HandleMatrixRedaction(ctx, &bridges.Redaction{Event: evt, Target: target, Reason: c.Reason})
 	}
 	return m.m.HandleMatrixEvent(ctx, evt)
+}
+
+// notSupported logs that m lacks the capability for evt (an edit, a
+// reaction, a redaction) and tells the room, once per window.
+func (r *Router) notSupported(ctx context.Context, log *slog.Logger, m *module, evt *matrix.Event, kind string) {
+	log.Debug("not bridged: the module lacks the capability", "module", m.id, "kind", kind)
+	if r.unsupported != nil {
+		r.unsupported.report(ctx, log, evt, kind, m.network)
+	}
 }
 
 func (r *Router) handleBotMembership(ctx context.Context, evt *matrix.Event) error {

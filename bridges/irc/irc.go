@@ -41,6 +41,7 @@ func init() { bridges.Register(Info) }
 var Info = bridges.Info{
 	ID:          ID,
 	Description: "IRC networks: channels ↔ rooms, one IRC connection per Matrix user",
+	Network:     "IRC",
 	New:         func() bridges.Module { return New() },
 }
 
