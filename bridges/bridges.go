@@ -21,7 +21,8 @@
 //     outbox, the store and a logger.
 //  5. HandleMatrixEvent and the capability methods are called, per room in
 //     order, for events in the module's portals and namespaces.
-//  6. Stop is called on shutdown, before the store is closed.
+//  6. Stop is called on shutdown, before the store is closed; the core
+//     then waits for the work the module started with [Host].Go.
 //
 // Modules never import one another; cmd/causeway enables them with blank
 // imports, each module calling [Register] in an init function.
@@ -110,6 +111,16 @@ type Host interface {
 	Store() *store.Store
 	// IsAdmin reports whether a Matrix user is a bridge admin by config.
 	IsAdmin(user matrix.UserID) bool
+	// Go runs f on a goroutine of its own as background work of the
+	// module; use it instead of a bare go statement for anything that can
+	// outlive a call. f's ctx is cancelled when the core begins to stop
+	// the module, just before it calls the module's Stop. After Stop
+	// returns, the core waits for every f to return (up to Stop's
+	// deadline) before it stops the outbox and closes the store, so f may
+	// use them until it returns. The module's Stop does not wait for this
+	// work itself, and f should return soon after ctx is done. Go called
+	// after the module's Stop has returned does not run f.
+	Go(f func(ctx context.Context))
 }
 
 // Registry holds the known modules. The zero value is not usable; use

@@ -95,6 +95,7 @@ type Bridge struct {
 	syncer  *intent.EphemeralSyncer
 	modules []bridges.Module
 	started []bridges.Module
+	hosts   []*host // the started modules' hosts, in the same order
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -218,10 +219,13 @@ func (b *Bridge) Start(ctx context.Context) error {
 	}
 	for _, m := range b.modules {
 		h := &host{b: b, log: b.log.With("module", m.Info().ID)}
+		h.bg = newBackground(runCtx, h.log)
 		if err := m.Start(runCtx, h); err != nil {
+			_ = h.bg.wait(ctx) // what Start began with Host.Go
 			return fmt.Errorf("start module %s: %w", m.Info().ID, err)
 		}
 		b.started = append(b.started, m)
+		b.hosts = append(b.hosts, h)
 	}
 	if err := b.server.Start(runCtx); err != nil {
 		return fmt.Errorf("start appservice server: %w", err)
@@ -323,8 +327,9 @@ func (b *Bridge) prune(ctx context.Context, now time.Time) {
 }
 
 // Stop shuts down in reverse start order: stop accepting transactions and
-// drain events in flight, stop modules, drain the outbox's in-flight sends,
-// then close the database.
+// drain events in flight, stop modules (each: cancel its Host.Go work, call
+// its Stop, wait for that work), drain the outbox's in-flight sends, then
+// close the database.
 func (b *Bridge) Stop(ctx context.Context) error {
 	var errs []error
 	b.stopOnce.Do(func() {
@@ -332,7 +337,11 @@ func (b *Bridge) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop appservice server: %w", err))
 		}
 		for i := len(b.started) - 1; i >= 0; i-- {
+			b.hosts[i].bg.cancel()
 			if err := b.started[i].Stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stop module %s: %w", b.started[i].Info().ID, err))
+			}
+			if err := b.hosts[i].bg.wait(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("stop module %s: %w", b.started[i].Info().ID, err))
 			}
 		}
@@ -355,6 +364,7 @@ func (b *Bridge) Stop(ctx context.Context) error {
 type host struct {
 	b   *Bridge
 	log *slog.Logger
+	bg  *background
 }
 
 func (h *host) ServerName() string           { return h.b.cfg.Homeserver.ServerName }
@@ -363,6 +373,9 @@ func (h *host) Matrix() *intent.Client       { return h.b.client }
 func (h *host) Outbox() *intent.Outbox       { return h.b.outbox }
 func (h *host) Store() *store.Store          { return h.b.store }
 func (h *host) IsAdmin(u matrix.UserID) bool { return h.b.router.admins[u] }
+
+// Go implements bridges.Host: see background.
+func (h *host) Go(f func(ctx context.Context)) { h.bg.Go(f) }
 
 // botActor implements botActions with the intent client.
 type botActor struct{ c *intent.Client }

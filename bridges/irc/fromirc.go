@@ -482,7 +482,8 @@ func (n *network) queuePower(ctx context.Context, p *portal, channel, nick strin
 	}
 	q.mu.Unlock()
 	if !running {
-		go n.applyPowers(ctx, p.room)
+		room := p.room
+		n.m.goTracked(func(ctx context.Context) { n.applyPowers(ctx, room) })
 	}
 }
 

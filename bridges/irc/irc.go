@@ -65,6 +65,9 @@ type Module struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// goHost is the core's Host.Go, set by Start; unit tests that build a
+	// Module without Start leave it nil (see goTracked).
+	goHost func(f func(ctx context.Context))
 }
 
 // New returns an unconfigured module.
@@ -127,6 +130,7 @@ func (m *Module) Namespaces() bridges.Namespaces {
 func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 	m.host, m.log, m.client, m.outbox, m.store = h, h.Logger(), h.Matrix(), h.Outbox(), h.Store()
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	m.goHost = h.Go
 	if err := m.startIdentd(m.ctx); err != nil {
 		return err
 	}
@@ -182,6 +186,19 @@ func (m *Module) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("irc: stop: %w", ctx.Err())
 	}
+}
+
+// goTracked runs f in the background as work that stopping waits for:
+// through the host's Go (the core waits for it after Stop, before closing
+// the store) when the core started the module, or on m.wg with m.ctx, which
+// Stop waits for, in unit tests that build a Module without Start.
+func (m *Module) goTracked(f func(ctx context.Context)) {
+	if m.goHost != nil {
+		m.goHost(f)
+		return
+	}
+	ctx := m.ctx
+	m.wg.Go(func() { f(ctx) })
 }
 
 // publicBase is the base URL of media links.

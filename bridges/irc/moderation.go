@@ -231,7 +231,7 @@ func (n *network) banToMatrix(ctx context.Context, p *portal, channel, by, mask 
 	}
 	// Only puppets in the room can be kicked (lazy membership leaves most
 	// out); asking the homeserver must not hold up the IRC reader.
-	go func() {
+	n.m.goTracked(func(ctx context.Context) {
 		joined, err := n.m.client.Bot().JoinedMembers(ctx, p.room)
 		if err != nil {
 			n.log().Warn("IRC ban not mirrored: room members unknown", "channel", channel, "err", err)
@@ -246,7 +246,7 @@ func (n *network) banToMatrix(ctx context.Context, p *portal, channel, by, mask 
 				n.log().Warn("could not queue a kick for an IRC ban", "user", id, "err", err)
 			}
 		}
-	}()
+	})
 }
 
 // maskMatches reports whether an IRC ban mask (nick!user@host with * and ?
@@ -312,8 +312,8 @@ func (n *network) accessToMatrix(ctx context.Context, p *portal, channel string)
 	if netstate.Published(info.Modes) {
 		visibility = "public"
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(n.m.ctx, 30*time.Second)
+	n.m.goTracked(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		bot := n.m.client.Bot()
 		if err := bot.SetRoomDirectoryVisibility(ctx, p.room, visibility); err != nil {
@@ -322,5 +322,5 @@ func (n *network) accessToMatrix(ctx context.Context, p *portal, channel string)
 		if err := bot.SetAppserviceRoomDirectory(ctx, n.id, p.room, visibility); err != nil {
 			n.log().Debug("per-network room directory not updated", "channel", channel, "err", err)
 		}
-	}()
+	})
 }

@@ -143,13 +143,12 @@ func (n *network) nickWaiter(user matrix.UserID) chan nickResult {
 
 // checkNick runs after a connection registered: when the server gave the
 // user a fallback nick, the user is told and recovery starts.
-func (u *userConn) checkNick(c *ircconn.Conn) {
+func (u *userConn) checkNick(ctx context.Context, c *ircconn.Conn) {
 	n := u.n
 	want := u.wantNick()
 	if n.fold(c.Nick()) == n.fold(want) {
 		return
 	}
-	ctx := n.m.ctx
 	n.m.tellUser(ctx, u.user, fmt.Sprintf("The nick %s is taken on %s, so you are %s there for now. I will switch back to %s as soon as it is free.",
 		want, n.cfg.Name, c.Nick(), want))
 	u.recoverNick(ctx, c, want)

@@ -144,7 +144,7 @@ func (n *network) awayFromIRC(nick, msg string) {
 	a.working = true
 	a.mu.Unlock()
 	if start {
-		go n.m.writePresence(n.m.ctx)
+		n.m.goTracked(n.m.writePresence)
 	}
 }
 

@@ -19,7 +19,7 @@ func (n *network) reconcileMembers(ctx context.Context, channel string) {
 	if p == nil {
 		return
 	}
-	go func() {
+	n.m.goTracked(func(ctx context.Context) {
 		joined, err := n.m.client.Bot().JoinedMembers(ctx, p.room)
 		if err != nil {
 			n.log().Warn("could not compare the room's puppets with the channel", "channel", channel, "err", err)
@@ -41,7 +41,7 @@ func (n *network) reconcileMembers(ctx context.Context, channel string) {
 				n.log().Warn("could not queue a leave", "nick", nick, "err", err)
 			}
 		}
-	}()
+	})
 }
 
 // nickOfPuppet returns the (casefolded) nick a puppet of this network

@@ -180,7 +180,7 @@ func (u *userConn) connect(ctx context.Context) (*ircconn.Conn, error) {
 		u.persistIfDirty(ctx) // identity_store.go: the nick the server accepted
 		u.n.dlv.clearEvicted(u.user)
 		u.n.m.restoreAway(ctx, u.n, u.user, c) // presence.go
-		go u.checkNick(c)
+		u.n.m.goTracked(func(ctx context.Context) { u.checkNick(ctx, c) })
 		return c, nil
 	}
 }
@@ -440,13 +440,13 @@ func (h userHandler) HandleClose(c *ircconn.Conn, err error) {
 		return
 	}
 	n.log().Warn("user connection lost; reconnecting", "user", u.user, "err", err)
-	go u.reconnect(wanted)
+	n.m.goTracked(func(ctx context.Context) { u.reconnect(ctx, wanted) })
 }
 
 // reconnect re-establishes a dropped connection with jittered backoff and
 // rejoins its channels, paced by the network-wide dial limit.
-func (u *userConn) reconnect(channels []string) {
-	u.connectAndJoin(u.n.m.ctx, channels, true)
+func (u *userConn) reconnect(ctx context.Context, channels []string) {
+	u.connectAndJoin(ctx, channels, true)
 }
 
 // connectAndJoin connects the user, retrying with jittered backoff (also
