@@ -69,6 +69,21 @@ type Module interface {
 	Stop(ctx context.Context) error
 	// HandleMatrixEvent receives the Matrix events routed to the module that no
 	// capability interface claimed (messages, membership, state...).
+	//
+	// Events come from the durable inbox, each room's in order. ctx is not
+	// the homeserver's request: it is cancelled only if the bridge's Stop
+	// deadline passes while the call runs. Returning nil marks the event
+	// done. An error (or a panic) makes the core call again with the same
+	// event, up to five calls in all, waiting 0.2, 0.4, 0.8 and 1.6 s
+	// between them while the room's later events wait (other rooms go on).
+	// After the fifth failure the error is logged ("giving up on event
+	// after retries") and the event is marked done: it is dropped for good
+	// and nobody in Matrix is told. If the bridge stops between attempts,
+	// the event stays pending and is handled again after the restart. A
+	// retry repeats the whole call, so return an error only when nothing
+	// was done yet (or make the work idempotent): what was sent to the
+	// remote network before the error is sent again. There is no per-call
+	// timeout: a call that never returns holds up its room.
 	HandleMatrixEvent(ctx context.Context, evt *matrix.Event) error
 }
 

@@ -53,7 +53,11 @@ type Receipt struct {
 	EventID matrix.EventID
 }
 
-// EditHandler is implemented by modules that bridge Matrix edits.
+// EditHandler is implemented by modules that bridge Matrix edits. Like
+// [ReactionHandler] and [RedactionHandler], it is called from the durable
+// inbox, and an error means what it means for [Module].HandleMatrixEvent:
+// the call is repeated up to five calls in all, then the event is logged
+// and dropped for good.
 type EditHandler interface {
 	HandleMatrixEdit(ctx context.Context, e *Edit) error
 }
@@ -69,6 +73,9 @@ type RedactionHandler interface {
 }
 
 // TypingHandler is implemented by modules that bridge typing notifications.
+// Typing, presence and receipts are not stored: each reaches the module
+// once, from a bounded in-memory queue that drops events when full, and is
+// never repeated.
 type TypingHandler interface {
 	HandleMatrixTyping(ctx context.Context, t *Typing)
 }
@@ -85,14 +92,16 @@ type ReceiptHandler interface {
 
 // UserQuerier answers the homeserver's query for a user in the module's
 // namespace: it creates the puppet (registers it) and returns true when the
-// remote user exists.
+// remote user exists. An error answers the homeserver's query with HTTP
+// 500 (and is logged).
 type UserQuerier interface {
 	QueryUser(ctx context.Context, id matrix.UserID) (bool, error)
 }
 
 // AliasQuerier answers the homeserver's query for an alias in the module's
 // namespace: it creates the portal room with that alias and returns true,
-// or returns false when no such remote conversation exists.
+// or returns false when no such remote conversation exists. An error
+// answers the homeserver's query with HTTP 500 (and is logged).
 type AliasQuerier interface {
 	QueryAlias(ctx context.Context, alias matrix.RoomAlias) (bool, error)
 }
