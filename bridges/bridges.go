@@ -126,6 +126,12 @@ type Host interface {
 	Store() *store.Store
 	// IsAdmin reports whether a Matrix user is a bridge admin by config.
 	IsAdmin(user matrix.UserID) bool
+	// TellUser sends text as a notice from the bot to the user's
+	// management room, the one direct chat with the bot that all modules
+	// share: the room where the user last ran a command, or a new one
+	// (named after the bridge) when they have none. The notice is queued
+	// durably; an error means it was not.
+	TellUser(ctx context.Context, user matrix.UserID, text string) error
 	// Go runs f on a goroutine of its own as background work of the
 	// module; use it instead of a bare go statement for anything that can
 	// outlive a call. f's ctx is cancelled when the core begins to stop

@@ -128,12 +128,17 @@ type SentListener interface {
 }
 
 // CommandProvider is implemented by modules that offer commands in the
-// user's admin room (a direct chat with the bridge bot).
+// user's management room (a direct chat with the bridge bot, one per user
+// for all modules) and other rooms that are not portals. Commands are
+// registered per module: "!help" lists every module's, grouped by module;
+// "!<module ID> <name>" always runs the module's command <name>, and
+// "!<name>" does when no other module defines that name (else the bot
+// answers with the choices). A module may not define "help".
 type CommandProvider interface {
 	Commands() []Command
 }
 
-// Command is one admin-room command such as "!join".
+// Command is one bot command such as "!join".
 type Command struct {
 	// Name without the leading "!".
 	Name string
@@ -143,6 +148,11 @@ type Command struct {
 	Help string
 	// AdminOnly restricts the command to bridge admins.
 	AdminOnly bool
+	// Subcommands are first words this command takes, for a command named
+	// like its module (the IRC module's "irc"): "!irc link …" runs that
+	// command when "link" is one of its Subcommands, although "!irc <name>"
+	// otherwise runs the module's command <name> (see [CommandProvider]).
+	Subcommands []string
 	// Run executes the command; its reply is sent to the room as a notice.
 	Run func(ctx context.Context, c *CommandContext) (reply string, err error)
 }

@@ -91,6 +91,7 @@ type Bridge struct {
 	client  *intent.Client
 	outbox  *intent.Outbox
 	router  *Router
+	rooms   *mgmtRooms
 	server  *appservice.Server
 	syncer  *intent.EphemeralSyncer
 	modules []bridges.Module
@@ -154,6 +155,8 @@ func New(ctx context.Context, opts Options) (*Bridge, error) {
 		return nil, err
 	}
 	b.router.unsupported = newUnsupportedNotices(b.outbox, unsupportedWindow)
+	b.rooms = newMgmtRooms(st, mgmtActor{c: b.client, ob: b.outbox}, b.client.BotUserID(), cfg.Appservice.BotDisplayname, log.With("component", "mgmtroom"))
+	b.router.rooms = b.rooms
 	b.server, err = appservice.New(appservice.Options{
 		ListenAddr: cfg.Appservice.Address,
 		HSToken:    reg.HSToken,
@@ -216,6 +219,9 @@ func (b *Bridge) Start(ctx context.Context) error {
 	}
 	if err := b.outbox.Start(runCtx); err != nil {
 		return fmt.Errorf("start outbox: %w", err)
+	}
+	if err := b.rooms.migrate(ctx); err != nil {
+		return err
 	}
 	for _, m := range b.modules {
 		h := &host{b: b, log: b.log.With("module", m.Info().ID)}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/causewaybridge/causeway/appservice"
@@ -74,7 +73,10 @@ type Router struct {
 	portals  portalLookup
 	actions  botActions
 	observer stateObserver
-	commands map[string]bridges.Command
+	commands *commandTable
+	// rooms, when set, keeps the management room of a user who runs a
+	// command in a direct chat with the bot.
+	rooms *mgmtRooms
 	// unsupported tells a portal room what its module does not bridge;
 	// nil only logs it.
 	unsupported *unsupportedNotices
@@ -82,7 +84,7 @@ type Router struct {
 
 func newRouter(log *slog.Logger, bot matrix.UserID, admins []string, mods []bridges.Module, portals portalLookup, actions botActions, observer stateObserver) (*Router, error) {
 	r := &Router{log: log, bot: bot, admins: map[matrix.UserID]bool{}, byID: map[string]*module{},
-		portals: portals, actions: actions, observer: observer, commands: map[string]bridges.Command{}}
+		portals: portals, actions: actions, observer: observer, commands: newCommandTable()}
 	for _, a := range admins {
 		r.admins[matrix.UserID(a)] = true
 	}
@@ -109,11 +111,8 @@ func newRouter(log *slog.Logger, bot matrix.UserID, admins []string, mods []brid
 		r.modules = append(r.modules, mod)
 		r.byID[mod.id] = mod
 		if cp, ok := m.(bridges.CommandProvider); ok {
-			for _, c := range cp.Commands() {
-				if _, dup := r.commands[c.Name]; dup || c.Name == "help" {
-					return nil, fmt.Errorf("module %s: command !%s already defined", mod.id, c.Name)
-				}
-				r.commands[c.Name] = c
+			if err := r.commands.add(mod.id, cp.Commands()); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -276,51 +275,27 @@ func commandText(evt *matrix.Event) (string, bool) {
 }
 
 func (r *Router) runCommand(ctx context.Context, evt *matrix.Event, line string) error {
-	name, rest, _ := strings.Cut(line, " ")
-	name = strings.ToLower(name)
 	isAdmin := r.admins[evt.Sender]
-	if name == "help" || name == "" {
-		return r.actions.Notice(ctx, evt.RoomID, r.helpText(isAdmin))
+	if r.rooms != nil {
+		r.rooms.remember(ctx, evt.Sender, evt.RoomID)
 	}
-	c, ok := r.commands[name]
-	if !ok {
-		return r.actions.Notice(ctx, evt.RoomID, fmt.Sprintf("Unknown command !%s. Send !help for the list.", name))
+	call, reply := r.commands.lookup(line, isAdmin)
+	if reply != "" {
+		return r.actions.Notice(ctx, evt.RoomID, reply)
 	}
-	if c.AdminOnly && !isAdmin {
-		return r.actions.Notice(ctx, evt.RoomID, fmt.Sprintf("!%s is for bridge admins only.", name))
+	if call.cmd.AdminOnly && !isAdmin {
+		return r.actions.Notice(ctx, evt.RoomID, fmt.Sprintf("!%s is for bridge admins only.", call.typed))
 	}
-	reply, err := c.Run(ctx, &bridges.CommandContext{RoomID: evt.RoomID, Sender: evt.Sender, Event: evt,
-		Args: strings.Fields(rest), Raw: strings.TrimSpace(rest), IsAdmin: isAdmin})
+	reply, err := call.cmd.Run(ctx, &bridges.CommandContext{RoomID: evt.RoomID, Sender: evt.Sender, Event: evt,
+		Args: strings.Fields(call.rest), Raw: strings.TrimSpace(call.rest), IsAdmin: isAdmin})
 	if err != nil {
-		r.log.Warn("command failed", "command", name, "sender", evt.Sender, "err", err)
-		reply = fmt.Sprintf("!%s failed: %v", name, err)
+		r.log.Warn("command failed", "command", call.typed, "module", call.module, "sender", evt.Sender, "err", err)
+		reply = fmt.Sprintf("!%s failed: %v", call.typed, err)
 	}
 	if reply == "" {
 		return nil
 	}
 	return r.actions.Notice(ctx, evt.RoomID, reply)
-}
-
-func (r *Router) helpText(isAdmin bool) string {
-	var b strings.Builder
-	b.WriteString("Commands:\n!help: this list")
-	names := make([]string, 0, len(r.commands))
-	for n := range r.commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		c := r.commands[n]
-		if c.AdminOnly && !isAdmin {
-			continue
-		}
-		fmt.Fprintf(&b, "\n!%s", n)
-		if c.Args != "" {
-			b.WriteString(" " + c.Args)
-		}
-		b.WriteString(": " + c.Help)
-	}
-	return b.String()
 }
 
 // HandleEphemeral routes typing, receipts and presence to modules that

@@ -12,7 +12,6 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
-	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -44,7 +43,8 @@ func (m *Module) Commands() []bridges.Command {
 		{Name: "reconnect", Args: "[network]", Help: "reconnect your IRC connection", Run: m.cmdReconnect},
 		{Name: "listrooms", Args: "[network]", Help: "list the IRC channels you are in", Run: m.cmdListRooms},
 		{Name: "quit", Args: "[network]", Help: "disconnect from IRC and leave the bridged rooms", Run: m.cmdQuit},
-		{Name: "irc", Args: "link [network] <channel> | unlink", Help: "link this room to an IRC channel (needs power here and a channel operator's yes)", Run: m.cmdIRC},
+		{Name: "irc", Args: "link [network] <channel> | unlink", Help: "link this room to an IRC channel (needs power here and a channel operator's yes)",
+			Subcommands: []string{"link", "unlink"}, Run: m.cmdIRC}, // "!irc link" is this command, not !link (see docs/irc.md)
 		{Name: "link", Args: "[network] <channel> <room>", Help: "link a room to a channel without asking IRC", AdminOnly: true, Run: m.cmdLink},
 		{Name: "unlink", Args: "[network] <channel>", Help: "unlink a channel from its room", AdminOnly: true, Run: m.cmdUnlink},
 		{Name: "connections", Args: "[network]", Help: "list Matrix users' IRC connections", AdminOnly: true, Run: m.cmdConnections},
@@ -79,7 +79,6 @@ func (m *Module) commandNetwork(c *bridges.CommandContext, want int, usage strin
 	if len(rest) != want {
 		return nil, nil, fmt.Errorf("%w: usage: %s", errUsage, usage)
 	}
-	m.rememberAdminRoom(c)
 	return n, rest, nil
 }
 
@@ -174,7 +173,6 @@ func (m *Module) cmdStorePass(ctx context.Context, c *bridges.CommandContext) (s
 	if len(rest) != 1 {
 		return "", fmt.Errorf("%w: usage: !storepass [network] [account:]password (no spaces)", errUsage)
 	}
-	m.rememberAdminRoom(c)
 	account, password := splitAccount(rest[0])
 	if account == "" {
 		account = n.wantNickFor(c.Sender)
@@ -365,42 +363,13 @@ func (n *network) connectionRows() []string {
 	return out
 }
 
-// kvAdminRoom is the store key of a user's admin room (their DM with the bot).
-func kvAdminRoom(user matrix.UserID) string { return "adminroom:" + string(user) }
-
-// rememberAdminRoom records the room of a command as the sender's admin
-// room when it is a DM between them and the bot.
-func (m *Module) rememberAdminRoom(c *bridges.CommandContext) {
-	ctx := m.ctx
-	members, err := m.client.Bot().JoinedMembers(ctx, c.RoomID)
-	if err != nil || len(members) != 2 {
-		return
-	}
-	if _, ok := members[c.Sender]; !ok {
-		return
-	}
-	if err := m.store.PutKV(ctx, ID, kvAdminRoom(c.Sender), []byte(c.RoomID)); err != nil {
-		m.log.Warn("could not remember an admin room", "user", c.Sender, "err", err)
-	}
-}
-
-// tellUser sends a notice to a user's admin room, creating a DM with the bot
-// when they have none.
+// tellUser sends a notice to the user's management room, which the core
+// keeps for all modules (bridges.Host.TellUser); the room where they ran
+// commands, or a new direct chat with the bot.
 func (m *Module) tellUser(ctx context.Context, user matrix.UserID, text string) {
-	raw, err := m.store.GetKV(ctx, ID, kvAdminRoom(user))
-	room := matrix.RoomID(raw)
-	if errors.Is(err, store.ErrNotFound) {
-		room, err = m.client.Bot().CreateRoom(ctx, &intent.CreateRoomRequest{Preset: "trusted_private_chat",
-			IsDirect: true, Invite: []matrix.UserID{user}, Name: "IRC bridge"})
-		if err == nil {
-			err = m.store.PutKV(ctx, ID, kvAdminRoom(user), []byte(room))
-		}
+	if err := m.host.TellUser(ctx, user, text); err != nil {
+		m.log.Warn("could not tell a user in their management room", "user", user, "err", err)
 	}
-	if err != nil {
-		m.log.Warn("could not reach a user's admin room", "user", user, "err", err)
-		return
-	}
-	m.notice(ctx, room, "", text)
 }
 
 var _ bridges.CommandProvider = (*Module)(nil)

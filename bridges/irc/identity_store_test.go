@@ -182,9 +182,6 @@ func TestRestoreAsksForTheLastNick(t *testing.T) {
 		t.Run(tc.want, func(t *testing.T) {
 			srv, nicks := identityServer(t)
 			n := identityNetwork(t, srv.addr, "", 0)
-			if err := n.m.store.PutKV(t.Context(), ID, kvAdminRoom(user), []byte("!admin")); err != nil {
-				t.Fatal(err)
-			}
 			withPortals(t, n, user, []string{"#a"}, "#a")
 			storeSaved(t, n, user, tc.rec)
 			n.m.restoreConnections()

@@ -189,7 +189,7 @@ func newModule(t *testing.T, cfg Config, db string) *Module {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	m.store, m.log = st, slog.New(slog.DiscardHandler)
+	m.store, m.log, m.host = st, slog.New(slog.DiscardHandler), &tellHost{}
 	m.ctx, m.cancel = context.WithCancel(t.Context())
 	t.Cleanup(func() {
 		m.cancel()
