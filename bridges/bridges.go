@@ -120,8 +120,9 @@ type Host interface {
 	Logger() *slog.Logger
 	// Matrix returns the client used to act as the bot and as puppets.
 	Matrix() *intent.Client
-	// Outbox returns the durable remote→Matrix send queue.
-	Outbox() *intent.Outbox
+	// Outbox returns the durable remote→Matrix send queue, as seen by
+	// the module: every op it queues there carries the module's ID.
+	Outbox() Sender
 	// Store returns the shared store (portals, message links, module KV).
 	Store() *store.Store
 	// IsAdmin reports whether a Matrix user is a bridge admin by config.
@@ -142,6 +143,20 @@ type Host interface {
 	// work itself, and f should return soon after ctx is done. Go called
 	// after the module's Stop has returned does not run f.
 	Go(f func(ctx context.Context))
+}
+
+// Sender is a module's side of the durable remote→Matrix outbox
+// (*intent.Outbox implements it). The one a [Host] gives sets each op's
+// intent.Op.Module to the module's ID, so that the op's completion reaches
+// only that module ([SentListener], [FailureListener]).
+type Sender interface {
+	// Send stores op and returns once it is persisted (see intent.Outbox.Send).
+	Send(ctx context.Context, op intent.Op) (queued bool, err error)
+	// SendAndWait stores op and waits for its delivery (see intent.Outbox.SendAndWait).
+	SendAndWait(ctx context.Context, op intent.Op) (matrix.EventID, error)
+	// LatestKeyed returns the newest op queued for room whose Key starts
+	// with prefix (see intent.Outbox.LatestKeyed).
+	LatestKeyed(ctx context.Context, room matrix.RoomID, prefix string) (op intent.Op, ok bool, err error)
 }
 
 // Registry holds the known modules. The zero value is not usable; use
@@ -201,3 +216,5 @@ func Register(info Info) {
 		panic(err)
 	}
 }
+
+var _ Sender = (*intent.Outbox)(nil)

@@ -121,10 +121,20 @@ type ThirdPartyProvider interface {
 
 // SentListener is implemented by modules that want to know the Matrix event
 // ID of what the outbox delivered for them (to map remote message IDs to
-// events for replies, edits and redactions). It is called for every
-// delivered item; modules recognise theirs by the op's Key.
+// events for replies, edits and redactions). It is called for the items the
+// module queued (op.Module), after their completion is stored. An item
+// stored by a version that did not record the module, and had no link,
+// is reported to every SentListener: check op.Kind and op.Key.
 type SentListener interface {
 	OnOutboxSent(ctx context.Context, op intent.Op, eventID matrix.EventID)
+}
+
+// FailureListener is implemented by modules that want to know when an op
+// they queued failed permanently (the homeserver refused it, or its stored
+// payload cannot be decoded), for instance to tell the remote user. The
+// core logs the failure either way. It is routed like [SentListener].
+type FailureListener interface {
+	OnOutboxFailed(ctx context.Context, op intent.Op, err error)
 }
 
 // CommandProvider is implemented by modules that offer commands in the

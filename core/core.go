@@ -132,20 +132,13 @@ func New(ctx context.Context, opts Options) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("homeserver client: %w", err)
 	}
+	done := completions{log: log, modules: opts.Modules}
 	b.outbox, err = intent.NewOutbox(intent.OutboxOptions{
-		Client: b.client,
-		Store:  st,
-		Logger: log.With("component", "outbox"),
-		OnSent: func(ctx context.Context, item store.OutboxItem, op intent.Op, eventID matrix.EventID) {
-			for _, m := range opts.Modules {
-				if l, ok := m.(bridges.SentListener); ok {
-					l.OnOutboxSent(ctx, op, eventID)
-				}
-			}
-		},
-		OnFailed: func(ctx context.Context, item store.OutboxItem, op intent.Op, err error) {
-			log.Error("remote message could not be delivered to Matrix", "queue", item.Queue, "key", item.Key, "sender", op.Sender, "err", err)
-		},
+		Client:   b.client,
+		Store:    st,
+		Logger:   log.With("component", "outbox"),
+		OnSent:   done.sent,
+		OnFailed: done.failed,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
@@ -224,7 +217,7 @@ func (b *Bridge) Start(ctx context.Context) error {
 		return err
 	}
 	for _, m := range b.modules {
-		h := &host{b: b, log: b.log.With("module", m.Info().ID)}
+		h := &host{b: b, log: b.log.With("module", m.Info().ID), outbox: moduleOutbox{o: b.outbox, id: m.Info().ID}}
 		h.bg = newBackground(runCtx, h.log)
 		if err := m.Start(runCtx, h); err != nil {
 			_ = h.bg.wait(ctx) // what Start began with Host.Go
@@ -368,15 +361,16 @@ func (b *Bridge) Stop(ctx context.Context) error {
 
 // host implements bridges.Host for one module.
 type host struct {
-	b   *Bridge
-	log *slog.Logger
-	bg  *background
+	b      *Bridge
+	log    *slog.Logger
+	outbox moduleOutbox
+	bg     *background
 }
 
 func (h *host) ServerName() string           { return h.b.cfg.Homeserver.ServerName }
 func (h *host) Logger() *slog.Logger         { return h.log }
 func (h *host) Matrix() *intent.Client       { return h.b.client }
-func (h *host) Outbox() *intent.Outbox       { return h.b.outbox }
+func (h *host) Outbox() bridges.Sender       { return h.outbox }
 func (h *host) Store() *store.Store          { return h.b.store }
 func (h *host) IsAdmin(u matrix.UserID) bool { return h.b.router.admins[u] }
 

@@ -627,7 +627,9 @@ func multilineMessage(b *ircconn.Batch) *ircmsg.Message {
 
 // OnOutboxSent implements bridges.SentListener: it notes the newest bridged
 // message of each channel for the history catch-up after downtime, and the
-// puppets' leaves carried out.
+// puppets' leaves carried out. The core reports only the ops this module
+// queued; the "irc:" key picks the IRC messages among them (topics,
+// notices and redactions have keys of their own).
 func (m *Module) OnOutboxSent(ctx context.Context, op intent.Op, eventID matrix.EventID) {
 	if op.Kind == intent.OpMembership && op.Type == "leave" {
 		m.puppetLeft(op.Room, op.Sender) // nickchange.go: forgets puppets that left

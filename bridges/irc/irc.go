@@ -59,7 +59,7 @@ type Module struct {
 	log    *slog.Logger
 	host   bridges.Host
 	client *intent.Client
-	outbox *intent.Outbox
+	outbox bridges.Sender
 	store  *store.Store
 
 	ctx    context.Context

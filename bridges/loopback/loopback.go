@@ -77,7 +77,7 @@ type Module struct {
 
 	log    *slog.Logger
 	client *intent.Client
-	outbox *intent.Outbox
+	outbox bridges.Sender
 	store  *store.Store
 }
 
