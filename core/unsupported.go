@@ -65,7 +65,7 @@ func (u *unsupportedNotices) report(ctx context.Context, log *slog.Logger, evt *
 	raw, _ := json.Marshal(matrix.MessageContent{MsgType: matrix.MsgNotice, Body: fmt.Sprintf(unsupportedKinds[kind], network)})
 	// The key makes a redelivered event queue no second notice.
 	op := intent.Op{Kind: intent.OpMessage, Room: evt.RoomID, Type: matrix.EventMessage, Content: raw,
-		Key: "core.unsupported:" + kind + ":" + string(evt.ID)}
+		Key: "core.unsupported:" + kind + ":" + string(evt.ID), Module: coreKV} // the core's own: no module hears of it
 	if _, err := u.out.Send(ctx, op); err != nil {
 		log.Warn("could not tell the room that something is not bridged", "kind", kind, "err", err)
 		u.mu.Lock()
