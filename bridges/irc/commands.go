@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/causewaybridge/causeway/bridges"
@@ -15,19 +14,6 @@ import (
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
-
-// adminState is a network's state for admin commands, plumbing requests,
-// nick recovery and history marks. Its zero value is ready to use.
-type adminState struct {
-	mu        sync.Mutex
-	nicks     map[matrix.UserID]string          // preferred nicks (!nick), "" when none
-	nickWaits map[matrix.UserID]chan nickResult // !nick waiting for NICK or a refusal
-	whois     map[string]*whoisWait             // casefolded nick → pending WHOIS
-	plumbs    map[string]*plumbRequest          // casefolded channel → pending link
-	monitored map[matrix.UserID]string          // user → nick they are waiting to get back
-	marks     map[string]historyMark            // casefolded channel → last bridged, unflushed
-	flushing  bool                              // a flush of marks is scheduled
-}
 
 // Commands implements bridges.CommandProvider: the admin-room commands
 // every user may run in a DM with the bot, the bridge admins' commands and

@@ -149,7 +149,7 @@ func TestWhoisReplyCollectsUntilEnd(t *testing.T) {
 	m := adminTestModule(t, false, "test")
 	n := m.networks["test"]
 	w := &whoisWait{done: make(chan struct{})}
-	n.adm.whois = map[string]*whoisWait{"bob": w}
+	n.whoises.add("bob", w)
 	n.whoisReply(&ircmsg.Message{Command: "311", Params: []string{"me", "Bob", "~b", "h", "*", "Real"}})
 	n.whoisReply(&ircmsg.Message{Command: "311", Params: []string{"me", "carol", "~c", "h", "*", "Other"}})
 	n.whoisReply(&ircmsg.Message{Command: "318", Params: []string{"me", "BOB", "End"}})

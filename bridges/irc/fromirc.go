@@ -25,151 +25,18 @@ import (
 // bridged channels' traffic.
 type botHandler struct{ n *network }
 
-// HandleMessage implements ircconn.Handler.
+// HandleMessage implements ircconn.Handler: it dispatches through
+// botCommands (botcommands.go).
 func (h botHandler) HandleMessage(c *ircconn.Conn, m *ircmsg.Message) {
-	n := h.n
-	ctx := n.m.ctx
-	switch m.Command {
-	case "PRIVMSG", "NOTICE":
-		if len(m.Params) < 2 {
-			return
-		}
-		if m.Command == "PRIVMSG" && n.plumbAnswer(ctx, c, m) {
-			return
-		}
-		if isChannel(c, m.Params[0]) {
-			n.channelMessage(ctx, m, m.Params[0], m.Params[1], m.Command == "NOTICE", false)
-		}
-	case "JOIN":
-		if len(m.Params) < 1 {
-			return
-		}
-		ch := m.Params[0]
-		account, realname := "", ""
-		if len(m.Params) >= 3 { // extended-join
-			account, realname = m.Params[1], m.Params[2]
-			if account == "*" {
-				account = ""
-			}
-		}
-		n.state.Join(ch, m.Source, account, realname)
-		nick := nickOf(m)
-		if n.fold(nick) == n.fold(c.Nick()) {
-			n.joinDone(ch, nil)
-			return
-		}
-		if n.splits.Join(nick, ch) {
-			return // back from a netsplit: they never left in Matrix
-		}
-		if n.cfg.Membership == "full" && !n.isBridgedNick(nick) {
-			n.puppetMembership(ctx, ch, nick, "join", "", m)
-		}
-	case "PART":
-		if len(m.Params) < 1 {
-			return
-		}
-		nick := nickOf(m)
-		reason := param(m, 1)
-		n.state.Part(m.Params[0], nick, reason)
-		if !n.isBridgedNick(nick) {
-			n.puppetMembership(ctx, m.Params[0], nick, "leave", reason, m)
-		}
-	case "KICK":
-		if len(m.Params) < 2 {
-			return
-		}
-		n.state.Kick(m.Params[0], m.Params[1], nickOf(m), param(m, 2))
-		if n.fold(m.Params[1]) == n.fold(c.Nick()) {
-			n.log().Warn("bot kicked from channel; rejoining", "channel", m.Params[0], "by", nickOf(m))
-			_ = c.Send(ctx, nil, "JOIN", m.Params[0])
-			return
-		}
-		if !n.isBridgedNick(m.Params[1]) && !n.isBridgedNick(nickOf(m)) { // a kick from Matrix is there already
-			n.puppetMembership(ctx, m.Params[0], m.Params[1], "leave", "kicked by "+nickOf(m)+": "+param(m, 2), m)
-		}
-	case "QUIT":
-		n.quit(ctx, m, "")
-	case "NICK":
-		if len(m.Params) < 1 {
-			return
-		}
-		old := nickOf(m)
-		changes := n.state.Nick(old, m.Params[0])
-		n.nickToMatrix(ctx, m, old, m.Params[0], changes) // nickchange.go
-	case "TOPIC":
-		if len(m.Params) < 2 {
-			return
-		}
-		n.state.Topic(m.Params[0], m.Params[1], nickOf(m), time.Now())
-		n.topicToMatrix(ctx, m.Params[0], m.Params[1], nickOf(m), m)
-	case "MODE":
-		if len(m.Params) < 2 || !isChannel(c, m.Params[0]) {
-			return
-		}
-		changes, err := n.state.Mode(m.Params[0], nickOf(m), m.Params[1], m.Params[2:])
-		if err != nil {
-			n.log().Debug("MODE partly understood", "err", err)
-		}
-		n.modesToMatrix(ctx, m.Params[0], changes)
-		n.moderationFromIRC(ctx, m.Params[0], nickOf(m), changes) // moderation.go
-	case "AWAY":
-		n.state.Away(nickOf(m), param(m, 0))
-		n.awayFromIRC(nickOf(m), param(m, 0)) // presence.go
-	case "TAGMSG":
-		n.reactionFromIRC(ctx, c, m) // rich.go
-	case "REDACT":
-		n.redactFromIRC(ctx, c, m) // redact.go
-	case "CHGHOST":
-		if len(m.Params) >= 2 {
-			n.state.ChangeHost(nickOf(m), m.Params[0], m.Params[1])
-		}
-	case "353": // RPL_NAMREPLY: me = channel :names
-		if len(m.Params) >= 4 {
-			n.state.Names(m.Params[2], m.Params[3])
-		}
-	case "366": // RPL_ENDOFNAMES
-		if len(m.Params) >= 2 {
-			changes := n.state.EndNames(m.Params[1])
-			for _, ch := range changes {
-				if ch.Kind != netstate.ChangeJoin || n.isBridgedNick(ch.Nick) {
-					continue
-				}
-				// Listed after the bot's own reconnect: back from a
-				// netsplit it saw, though it missed their JOIN.
-				if n.splits.Join(ch.Nick, ch.Channel) {
-					continue
-				}
-				if n.cfg.Membership == "full" {
-					n.puppetMembership(ctx, ch.Channel, ch.Nick, "join", "", nil)
-				}
-			}
-			n.modesToMatrix(ctx, m.Params[1], changes)
-			n.reconcileMembers(ctx, m.Params[1]) // reconcile.go
-		}
-	case "332": // RPL_TOPIC
-		if len(m.Params) >= 3 {
-			n.state.Topic(m.Params[1], m.Params[2], "", time.Time{})
-		}
-	case "324": // RPL_CHANNELMODEIS
-		if len(m.Params) >= 3 {
-			n.state.ChannelModes(m.Params[1], m.Params[2], m.Params[3:])
-			n.modesKnown(m.Params[1]) // modequery.go
-		}
-	case "403", "405", "471", "473", "474", "475", "476", "477", "489": // JOIN failures
-		// With no JOIN waiting, 403/477/489 may refuse a relayed message.
-		if len(m.Params) >= 2 && !n.joinDone(m.Params[1], &ircconn.NumericError{Code: m.Command, Target: m.Params[1], Text: param(m, 2)}) {
-			n.relayRefused(c, m) // delivery_late.go
-		}
-	case "FAIL":
-		if param(m, 0) == "CHATHISTORY" {
-			n.historyFailed(ctx, m) // catchup.go
-			return
-		}
-		n.relayRefused(c, m) // delivery_late.go: FAIL RELAYMSG
-	default:
-		n.whoisReply(m)
-		n.relayRefused(c, m) // delivery_late.go: 404 and the like
+	cmd, ok := botCommands[m.Command]
+	if !ok {
+		botOther(h.n, c, m)
+		return
 	}
+	if len(m.Params) < cmd.minParams {
+		return
+	}
+	cmd.run(h.n, c, m)
 }
 
 // HandleBatch implements ircconn.Handler.

@@ -74,28 +74,14 @@ func (n *network) markBridged(folded string, mk historyMark) {
 		// the IRC messages' point; links keep the ones Matrix sent.
 		return
 	}
-	n.adm.mu.Lock()
-	defer n.adm.mu.Unlock()
-	if cur, ok := n.adm.marks[folded]; ok && cur.TS > mk.TS {
-		return
-	}
-	if n.adm.marks == nil {
-		n.adm.marks = map[string]historyMark{}
-	}
-	n.adm.marks[folded] = mk
-	if !n.adm.flushing {
-		n.adm.flushing = true
+	if n.marks.keep(folded, mk) {
 		time.AfterFunc(historyFlushDelay, func() { n.flushMarks(context.WithoutCancel(n.m.ctx)) })
 	}
 }
 
 // flushMarks writes the pending marks to the store.
 func (n *network) flushMarks(ctx context.Context) {
-	n.adm.mu.Lock()
-	marks := n.adm.marks
-	n.adm.marks = nil
-	n.adm.flushing = false
-	n.adm.mu.Unlock()
+	marks := n.marks.take()
 	for f, mk := range marks {
 		raw, _ := json.Marshal(mk)
 		if err := n.m.store.PutKV(ctx, ID, kvHistory(n.id, f), raw); err != nil {
@@ -113,9 +99,7 @@ func (m *Module) flushHistoryMarks(ctx context.Context) {
 
 // historyMark returns the last bridged message of a channel.
 func (n *network) historyMark(ctx context.Context, folded string) (historyMark, bool) {
-	n.adm.mu.Lock()
-	mk, ok := n.adm.marks[folded]
-	n.adm.mu.Unlock()
+	mk, ok := n.marks.get(folded)
 	if ok {
 		return mk, true
 	}

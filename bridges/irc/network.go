@@ -46,9 +46,14 @@ type network struct {
 	joinWaits map[string][]chan error // casefolded channel → bot JOIN waiters
 	modes     modeWaits               // channel mode queries before a portal is created
 
-	// adm holds admin-command, plumbing, nick-recovery and history state
-	// (commands.go); its zero value is ready.
-	adm adminState
+	// Admin-command, plumbing, nick-recovery and history state, one type
+	// per concern (adminstate.go); their zero values are ready.
+	prefNicks nickPrefs     // nicks chosen with !nick
+	nickWaits nickWaits     // !nick waiting for NICK or a refusal
+	monitors  monitorWaits  // nicks being won back with MONITOR
+	whoises   whoisWaits    // pending WHOIS queries
+	plumbs    plumbRequests // pending "!irc link" requests
+	marks     historyMarks  // last bridged messages not yet stored
 	// puppets remembers which puppets were sent into which portal rooms
 	// (nickchange.go); powerQ orders power-level updates per room
 	// (fromirc.go). Their zero values are ready.

@@ -32,9 +32,7 @@ type nickResult struct {
 
 // preferredNick returns the nick the user chose with !nick, or "".
 func (n *network) preferredNick(user matrix.UserID) string {
-	n.adm.mu.Lock()
-	nick, ok := n.adm.nicks[user]
-	n.adm.mu.Unlock()
+	nick, ok := n.prefNicks.get(user)
 	if ok {
 		return nick
 	}
@@ -48,12 +46,7 @@ func (n *network) preferredNick(user matrix.UserID) string {
 		return ""
 	}
 	nick = string(raw)
-	n.adm.mu.Lock()
-	if n.adm.nicks == nil {
-		n.adm.nicks = map[matrix.UserID]string{}
-	}
-	n.adm.nicks[user] = nick
-	n.adm.mu.Unlock()
+	n.prefNicks.set(user, nick)
 	return nick
 }
 
@@ -62,12 +55,7 @@ func (n *network) setPreferredNick(ctx context.Context, user matrix.UserID, nick
 	if err := n.m.store.PutKV(ctx, ID, kvNick(n.id, user), []byte(nick)); err != nil {
 		return fmt.Errorf("store nick: %w", err)
 	}
-	n.adm.mu.Lock()
-	if n.adm.nicks == nil {
-		n.adm.nicks = map[matrix.UserID]string{}
-	}
-	n.adm.nicks[user] = nick
-	n.adm.mu.Unlock()
+	n.prefNicks.set(user, nick)
 	return nil
 }
 
@@ -96,21 +84,9 @@ func (u *userConn) changeNick(ctx context.Context, nick string) (string, error) 
 	}
 	ch := make(chan nickResult, 1)
 	n := u.n
-	n.adm.mu.Lock()
-	old, monitoring := n.adm.monitored[u.user]
-	delete(n.adm.monitored, u.user) // the user now wants another nick
-	if n.adm.nickWaits == nil {
-		n.adm.nickWaits = map[matrix.UserID]chan nickResult{}
-	}
-	n.adm.nickWaits[u.user] = ch
-	n.adm.mu.Unlock()
-	defer func() {
-		n.adm.mu.Lock()
-		if n.adm.nickWaits[u.user] == ch {
-			delete(n.adm.nickWaits, u.user)
-		}
-		n.adm.mu.Unlock()
-	}()
+	old, monitoring := n.monitors.take(u.user) // the user now wants another nick
+	n.nickWaits.add(u.user, ch)
+	defer n.nickWaits.remove(u.user, ch)
 	if monitoring {
 		_ = c.Send(ctx, nil, "MONITOR", "-", old)
 	}
@@ -134,11 +110,7 @@ func (u *userConn) changeNick(ctx context.Context, nick string) (string, error) 
 
 // nickWaiter takes the pending !nick waiter of the user.
 func (n *network) nickWaiter(user matrix.UserID) chan nickResult {
-	n.adm.mu.Lock()
-	defer n.adm.mu.Unlock()
-	ch := n.adm.nickWaits[user]
-	delete(n.adm.nickWaits, user)
-	return ch
+	return n.nickWaits.take(user)
 }
 
 // checkNick runs after a connection registered: when the server gave the
@@ -159,12 +131,7 @@ func (u *userConn) checkNick(ctx context.Context, c *ircconn.Conn) {
 // that the nick is taken as soon as its holder leaves.
 func (u *userConn) recoverNick(ctx context.Context, c *ircconn.Conn, want string) {
 	n := u.n
-	n.adm.mu.Lock()
-	if n.adm.monitored == nil {
-		n.adm.monitored = map[matrix.UserID]string{}
-	}
-	n.adm.monitored[u.user] = want
-	n.adm.mu.Unlock()
+	n.monitors.set(u.user, want)
 	if c.Account() != "" {
 		for _, cmd := range []string{"REGAIN ", "GHOST "} {
 			if err := c.Send(ctx, nil, "PRIVMSG", "NickServ", cmd+want); err != nil {
@@ -185,15 +152,11 @@ func (u *userConn) nickChanged(c *ircconn.Conn, nick string) {
 	if ch := n.nickWaiter(u.user); ch != nil {
 		ch <- nickResult{nick: nick}
 	}
-	n.adm.mu.Lock()
-	want, ok := n.adm.monitored[u.user]
-	n.adm.mu.Unlock()
+	want, ok := n.monitors.get(u.user)
 	if !ok || n.fold(want) != n.fold(nick) {
 		return
 	}
-	n.adm.mu.Lock()
-	delete(n.adm.monitored, u.user)
-	n.adm.mu.Unlock()
+	n.monitors.remove(u.user)
 	// Off the reader goroutine: the notice needs the homeserver.
 	n.m.wg.Go(func() {
 		ctx := n.m.ctx
@@ -207,9 +170,7 @@ func (u *userConn) nickChanged(c *ircconn.Conn, nick string) {
 func (u *userConn) nickNumeric(c *ircconn.Conn, m *ircmsg.Message) {
 	n := u.n
 	if m.Command == "731" {
-		n.adm.mu.Lock()
-		want, ok := n.adm.monitored[u.user]
-		n.adm.mu.Unlock()
+		want, ok := n.monitors.get(u.user)
 		if !ok {
 			return
 		}
@@ -257,19 +218,8 @@ func (n *network) whois(ctx context.Context, nick string) ([]string, error) {
 	}
 	f := n.fold(nick)
 	w := &whoisWait{done: make(chan struct{})}
-	n.adm.mu.Lock()
-	if n.adm.whois == nil {
-		n.adm.whois = map[string]*whoisWait{}
-	}
-	n.adm.whois[f] = w
-	n.adm.mu.Unlock()
-	defer func() {
-		n.adm.mu.Lock()
-		if n.adm.whois[f] == w {
-			delete(n.adm.whois, f)
-		}
-		n.adm.mu.Unlock()
-	}()
+	n.whoises.add(f, w)
+	defer n.whoises.remove(f, w)
 	if err := bot.Send(ctx, nil, "WHOIS", nick); err != nil {
 		return nil, err
 	}
@@ -281,12 +231,11 @@ func (n *network) whois(ctx context.Context, nick string) ([]string, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	n.adm.mu.Lock()
-	defer n.adm.mu.Unlock()
-	if len(w.lines) == 0 {
+	lines := n.whoises.lines(w)
+	if len(lines) == 0 {
 		return []string{"no answer from the server"}, nil
 	}
-	return append([]string(nil), w.lines...), nil
+	return lines, nil
 }
 
 // whoisReply collects a WHOIS numeric received by the bot.
@@ -298,21 +247,7 @@ func (n *network) whoisReply(m *ircmsg.Message) {
 	if !known {
 		return
 	}
-	f := n.fold(m.Params[1])
-	n.adm.mu.Lock()
-	defer n.adm.mu.Unlock()
-	w := n.adm.whois[f]
-	if w == nil {
-		return
-	}
-	if m.Command == "318" {
-		close(w.done)
-		delete(n.adm.whois, f)
-		return
-	}
-	if line != "" {
-		w.lines = append(w.lines, line)
-	}
+	n.whoises.reply(n.fold(m.Params[1]), m.Command == "318", line)
 }
 
 // whoisLine renders one WHOIS numeric; known is false for other numerics.

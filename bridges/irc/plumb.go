@@ -87,16 +87,9 @@ func (m *Module) requestLink(ctx context.Context, room matrix.RoomID, sender mat
 	}
 	req := &plumbRequest{channel: channel, room: room, requester: sender, answer: make(chan plumbVerdict, 1)}
 	f := n.fold(channel)
-	n.adm.mu.Lock()
-	if n.adm.plumbs == nil {
-		n.adm.plumbs = map[string]*plumbRequest{}
-	}
-	if n.adm.plumbs[f] != nil {
-		n.adm.mu.Unlock()
+	if !n.plumbs.add(f, req) {
 		return fmt.Sprintf("A request to link %s is already waiting for its operators.", channel), nil
 	}
-	n.adm.plumbs[f] = req
-	n.adm.mu.Unlock()
 	m.wg.Go(func() { n.awaitApproval(m.ctx, req) })
 	return fmt.Sprintf("Asking the operators of %s on %s; waiting up to %s for one of them to answer.",
 		channel, n.cfg.Name, n.cfg.PlumbApprovalTimeout), nil
@@ -131,9 +124,7 @@ func (n *network) checkLinkable(ctx context.Context, room matrix.RoomID, channel
 // awaitApproval asks the channel's operators and acts on their answer.
 func (n *network) awaitApproval(ctx context.Context, req *plumbRequest) {
 	defer func() {
-		n.adm.mu.Lock()
-		delete(n.adm.plumbs, n.fold(req.channel))
-		n.adm.mu.Unlock()
+		n.plumbs.remove(n.fold(req.channel))
 	}()
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err := n.botJoin(jctx, req.channel)
@@ -289,20 +280,13 @@ func (n *network) pendingPlumb(channel string) *plumbRequest {
 		return nil
 	}
 	f := n.fold(channel)
-	n.adm.mu.Lock()
-	defer n.adm.mu.Unlock()
-	return n.adm.plumbs[f]
+	return n.plumbs.get(f)
 }
 
 // onlyPlumbFor returns the channel of the one pending request nick is an
 // operator of, or "" when there is none or several.
 func (n *network) onlyPlumbFor(nick string) string {
-	n.adm.mu.Lock()
-	chans := make([]string, 0, len(n.adm.plumbs))
-	for _, r := range n.adm.plumbs {
-		chans = append(chans, r.channel)
-	}
-	n.adm.mu.Unlock()
+	chans := n.plumbs.channels()
 	found := ""
 	for _, ch := range chans {
 		if n.isChanOp(ch, nick) {
