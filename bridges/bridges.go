@@ -127,6 +127,12 @@ type Host interface {
 	Store() *store.Store
 	// IsAdmin reports whether a Matrix user is a bridge admin by config.
 	IsAdmin(user matrix.UserID) bool
+	// MediaURL returns the public download URL of an mxc:// URI, a link
+	// people on the remote side open without a Matrix account:
+	// <homeserver.public_url>/_matrix/media/v3/download/<server>/<id>
+	// (homeserver.public_url defaults to homeserver.url). A URI that is
+	// not mxc://server/id is an error naming it.
+	MediaURL(mxc string) (string, error)
 	// TellUser sends text as a notice from the bot to the user's
 	// management room, the one direct chat with the bot that all modules
 	// share: the room where the user last ran a command, or a new one

@@ -34,6 +34,10 @@ type Config struct {
 type Homeserver struct {
 	// URL is the client-server API base URL the bridge calls.
 	URL string `yaml:"url"`
+	// PublicURL is the homeserver's public base URL, where people outside
+	// (IRC users, browsers) open media links:
+	// PublicURL/_matrix/media/v3/download/server/id. Default: URL.
+	PublicURL string `yaml:"public_url"`
 	// ServerName is the homeserver's server name, the part after ':' in user IDs.
 	ServerName string `yaml:"server_name"`
 	// EphemeralSync turns on the fallback that /syncs as the bot for typing,
@@ -196,6 +200,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("homeserver.url is required"))
 	} else if u, err := url.Parse(c.Homeserver.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("homeserver.url %q must be an http(s) URL", c.Homeserver.URL))
+	}
+	if u, err := url.Parse(c.Homeserver.PublicURL); c.Homeserver.PublicURL != c.Homeserver.URL &&
+		(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		errs = append(errs, fmt.Errorf("homeserver.public_url %q must be an http(s) URL", c.Homeserver.PublicURL))
 	}
 	if c.Homeserver.ServerName == "" {
 		errs = append(errs, errors.New("homeserver.server_name is required"))

@@ -22,8 +22,8 @@ const (
 )
 
 // Default returns the configuration an empty file would give, before the
-// defaults derived from other keys (appservice.url from appservice.address)
-// are filled in. [Parse] decodes the file on top of it, so a key the file
+// defaults derived from other keys (appservice.url from appservice.address,
+// homeserver.public_url from homeserver.url) are filled in. [Parse] decodes the file on top of it, so a key the file
 // leaves out keeps its default and a key it sets, even to a zero value, is
 // what the file says (then, for keys where zero means nothing, the default
 // again: see applyDefaults).
@@ -59,6 +59,7 @@ func (c *Config) applyDefaults() {
 			*s = v
 		}
 	}
+	def(&c.Homeserver.PublicURL, c.Homeserver.URL)
 	def(&c.Appservice.ID, d.Appservice.ID)
 	def(&c.Appservice.Address, d.Appservice.Address)
 	if c.Appservice.URL == "" {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -16,6 +17,9 @@ var coreExamples = map[string]string{
 	"homeserver.url":         "required: where your homeserver is",
 	"homeserver.server_name": "required: your homeserver's name",
 	"appservice.admins":      "no admins by default; the example shows the form of an entry",
+	// Derived from homeserver.url, an example: TestPublicURLDefault
+	// checks that the file shows its default all the same.
+	"homeserver.public_url": "defaults to homeserver.url",
 	// The bridge sets the bot's display name only when one is configured.
 	"appservice.bot_displayname": "empty by default (the name is left as it is)",
 }
@@ -104,6 +108,44 @@ func TestExplicitValuesKept(t *testing.T) {
 	if !c.Homeserver.EphemeralSync || c.Appservice.AckBody != "json" || c.Appservice.ID != "other" ||
 		c.Logging.Level != "debug" || c.Logging.Format != DefaultLogFormat {
 		t.Fatalf("got %+v", c)
+	}
+}
+
+// TestPublicURLDefault: homeserver.public_url defaults to homeserver.url
+// (example-config.yaml shows that default), a value the file sets is kept,
+// and one that is no http(s) URL is refused naming the key.
+func TestPublicURLDefault(t *testing.T) {
+	example, err := Load("../example-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if example.Homeserver.PublicURL != example.Homeserver.URL {
+		t.Errorf("example-config.yaml shows public_url %q, but its default is url %q", example.Homeserver.PublicURL, example.Homeserver.URL)
+	}
+	tests := []struct {
+		extra, want, err string
+	}{
+		0: {"", "http://127.0.0.1:8008", ""},
+		1: {"  public_url: \"\"\n", "http://127.0.0.1:8008", ""},
+		2: {"  public_url: https://matrix.example.org/\n", "https://matrix.example.org/", ""},
+		3: {"  public_url: matrix.example.org\n", "", `homeserver.public_url "matrix.example.org" must be an http(s) URL`},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			c, err := Parse([]byte(minimal+tt.extra), "c", env(nil))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Homeserver.PublicURL != tt.want {
+				t.Fatalf("public_url = %q, want %q", c.Homeserver.PublicURL, tt.want)
+			}
+		})
 	}
 }
 

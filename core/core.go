@@ -374,6 +374,12 @@ func (h *host) Outbox() bridges.Sender       { return h.outbox }
 func (h *host) Store() *store.Store          { return h.b.store }
 func (h *host) IsAdmin(u matrix.UserID) bool { return h.b.router.admins[u] }
 
+// MediaURL implements bridges.Host: mxc's download link under
+// homeserver.public_url.
+func (h *host) MediaURL(mxc string) (string, error) {
+	return intent.PublicMediaURL(h.b.cfg.Homeserver.PublicURL, mxc)
+}
+
 // Go implements bridges.Host: see background.
 func (h *host) Go(f func(ctx context.Context)) { h.bg.Go(f) }
 

@@ -45,13 +45,30 @@ func (i *Intent) UploadMedia(ctx context.Context, contentType, filename string, 
 func ParseMXC(mxc string) (server, mediaID string, err error) {
 	rest, ok := strings.CutPrefix(mxc, "mxc://")
 	if !ok {
-		return "", "", fmt.Errorf("%q is not an mxc URI", mxc)
+		return "", "", fmt.Errorf("%q is not an mxc URI (mxc://server/media_id)", mxc)
 	}
 	server, mediaID, ok = strings.Cut(rest, "/")
 	if !ok || server == "" || mediaID == "" || strings.Contains(mediaID, "/") {
-		return "", "", fmt.Errorf("%q is not an mxc URI", mxc)
+		return "", "", fmt.Errorf("%q is not an mxc URI (mxc://server/media_id)", mxc)
 	}
 	return server, mediaID, nil
+}
+
+// PublicMediaURL returns the unauthenticated download link of an mxc://
+// URI under base, a homeserver's public base URL (a path prefix is kept, a
+// trailing slash dropped): base/_matrix/media/v3/download/server/mediaID,
+// which people without a Matrix account can open where the homeserver
+// serves unauthenticated media. The core's bridges.Host MediaURL calls it
+// with homeserver.public_url.
+func PublicMediaURL(base, mxc string) (string, error) {
+	server, id, err := ParseMXC(mxc)
+	if err != nil {
+		return "", err
+	}
+	if base == "" {
+		return "", fmt.Errorf("link to %s: no public base URL", mxc)
+	}
+	return p(strings.TrimRight(base, "/")+"/_matrix/media/v3/download", server, id), nil
 }
 
 // DownloadMedia fetches the content of an mxc:// URI with authenticated

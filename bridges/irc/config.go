@@ -21,8 +21,9 @@ type Config struct {
 	// Identd answers RFC 1413 queries so each Matrix user's connection has
 	// its own ident; empty disables it (e.g. "0.0.0.0:113").
 	Identd string `yaml:"identd"`
-	// PublicMediaURL is the base URL IRC users open media links at (your
-	// homeserver's public URL); default: homeserver.url.
+	// PublicMediaURL is deprecated (use the core's homeserver.public_url,
+	// through bridges.Host.MediaURL): when set, it overrides that base URL
+	// for IRC media links, and Start logs a warning. Empty: not set.
 	PublicMediaURL string `yaml:"public_media_url"`
 	// Networks are keyed by a short network ID used in IDs and commands.
 	Networks map[string]*NetworkConfig `yaml:"networks"`

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/config"
+	"go.yaml.in/yaml/v3"
 )
 
 // ircExamples are the keys of the irc section whose value in
@@ -144,6 +145,59 @@ func TestNetworkSectionStrict(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPublicMediaURLDeprecated: irc.public_media_url, replaced by the
+// core's homeserver.public_url, is empty by default (links follow
+// homeserver.public_url, see TestMediaURL), is documented in
+// example-config.yaml as deprecated in favour of that key, and an existing
+// configuration that sets it still loads with its value.
+func TestPublicMediaURLDeprecated(t *testing.T) {
+	raw := readExampleConfig(t)
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		t.Fatal(err)
+	}
+	key := mapKey(mapValue(mapValue(root.Content[0], "bridges"), "irc"), "public_media_url")
+	if key == nil {
+		t.Fatal("example-config.yaml's irc section does not show public_media_url")
+	}
+	if !strings.Contains(key.HeadComment, "Deprecated") || !strings.Contains(key.HeadComment, "homeserver.public_url") {
+		t.Errorf("example-config.yaml explains public_media_url as %q, want it marked deprecated in favour of homeserver.public_url", key.HeadComment)
+	}
+	if got := parseIRCSection(t, []byte(minimalIRC), "minimal").PublicMediaURL; got != "" {
+		t.Errorf("public_media_url defaults to %q, want empty", got)
+	}
+	old := strings.Replace(minimalIRC, "    networks:\n", "    public_media_url: https://media.example.org\n    networks:\n", 1)
+	if got := parseIRCSection(t, []byte(old), "old").PublicMediaURL; got != "https://media.example.org" {
+		t.Errorf("a configuration setting public_media_url loads it as %q", got)
+	}
+}
+
+// mapKey returns the key node named key in the mapping n, or nil.
+func mapKey(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i]
+		}
+	}
+	return nil
+}
+
+// mapValue returns the value of key in the mapping n, or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // readExampleConfig returns example-config.yaml from the repository root.

@@ -440,13 +440,23 @@ func (m *Module) notice(ctx context.Context, room matrix.RoomID, replyTo matrix.
 	}
 }
 
-// mediaURL is a link IRC users can open for an mxc:// URI.
+// mediaURL is a link IRC users can open for an mxc:// URI: the host's
+// (under homeserver.public_url), or under the deprecated public_media_url
+// when the irc section sets it. A URI the link cannot be made of is sent
+// as it is.
 func (m *Module) mediaURL(mxc string) string {
-	rest, ok := strings.CutPrefix(mxc, "mxc://")
-	if !ok {
+	var link string
+	var err error
+	if m.cfg.PublicMediaURL != "" {
+		link, err = intent.PublicMediaURL(m.cfg.PublicMediaURL, mxc)
+	} else {
+		link, err = m.host.MediaURL(mxc)
+	}
+	if err != nil {
+		m.log.Warn("no media link; sending the URI as it is", "err", err)
 		return mxc
 	}
-	return strings.TrimRight(m.publicBase(), "/") + "/_matrix/media/v3/download/" + rest
+	return link
 }
 
 // userError is an error message fit to show a Matrix user.

@@ -131,6 +131,10 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 	m.host, m.log, m.client, m.outbox, m.store = h, h.Logger(), h.Matrix(), h.Outbox(), h.Store()
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	m.goHost = h.Go
+	if m.cfg.PublicMediaURL != "" {
+		m.log.Warn("irc.public_media_url is deprecated: set homeserver.public_url instead (it still overrides it for IRC media links)",
+			"public_media_url", m.cfg.PublicMediaURL)
+	}
 	if err := m.startIdentd(m.ctx); err != nil {
 		return err
 	}
@@ -199,14 +203,6 @@ func (m *Module) goTracked(f func(ctx context.Context)) {
 	}
 	ctx := m.ctx
 	m.wg.Go(func() { f(ctx) })
-}
-
-// publicBase is the base URL of media links.
-func (m *Module) publicBase() string {
-	if m.cfg.PublicMediaURL != "" {
-		return m.cfg.PublicMediaURL
-	}
-	return m.env.HomeserverURL
 }
 
 // networkForUser returns the network whose namespace holds a puppet ID.
