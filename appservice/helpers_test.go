@@ -310,18 +310,6 @@ func errcode(t testing.TB, rec *httptest.ResponseRecorder) string {
 	return e.ErrCode
 }
 
-// waitFor polls cond until it is true or the timeout expires.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func ids(prefix string, n int) []matrix.EventID {
 	out := make([]matrix.EventID, n)
 	for i := range out {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/appservice"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -342,7 +343,7 @@ func TestListenerTimeouts(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	waitFor(t, "event over TCP", 5*time.Second, func() bool { return h.handled() == 1 })
+	poll.Until(t, "event over TCP", 5*time.Second, func() bool { return h.handled() == 1 })
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -390,7 +391,7 @@ func TestServeReturnsAfterStop(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(context.Background(), ln) }()
 	url := "http://" + ln.Addr().String() + "/_matrix/app/v1/ping?access_token=" + testToken
-	waitFor(t, "server to answer", 5*time.Second, func() bool {
+	poll.Until(t, "server to answer", 5*time.Second, func() bool {
 		resp, err := http.Post(url, "application/json", strings.NewReader(`{}`))
 		if err != nil {
 			return false

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/appservice"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -38,7 +39,7 @@ func TestRedeliveredTransactionProcessedOnce(t *testing.T) {
 			t.Fatalf("step %d: %d %s", i, rec.Code, rec.Body)
 		}
 	}
-	waitFor(t, "4 events", 5*time.Second, func() bool { return h.handled() >= 4 })
+	poll.Until(t, "4 events", 5*time.Second, func() bool { return h.handled() >= 4 })
 	time.Sleep(20 * time.Millisecond) // room for a wrong duplicate to show up
 	if got := idStrings(h.room("!r:x")); got != "$a,$b,$c,$d" {
 		t.Fatalf("processed %s, want $a,$b,$c,$d once each", got)
@@ -48,7 +49,7 @@ func TestRedeliveredTransactionProcessedOnce(t *testing.T) {
 			t.Errorf("%s handled %d times", id, n)
 		}
 	}
-	waitFor(t, "all marked done", 5*time.Second, func() bool { return len(inbox.pending()) == 0 })
+	poll.Until(t, "all marked done", 5*time.Second, func() bool { return len(inbox.pending()) == 0 })
 }
 
 // TestPerRoomOrderUnderConcurrency sends many rooms' events interleaved over
@@ -107,7 +108,7 @@ func TestPerRoomOrderUnderConcurrency(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	waitFor(t, "all events", 20*time.Second, func() bool { return h.handled() == rooms*perRoom })
+	poll.Until(t, "all events", 20*time.Second, func() bool { return h.handled() == rooms*perRoom })
 	for r := range rooms {
 		want := idStrings(ids(fmt.Sprintf("$r%d_", r), perRoom))
 		if got := idStrings(h.room(matrix.RoomID(fmt.Sprintf("!room%d:x", r)))); got != want {
@@ -117,9 +118,9 @@ func TestPerRoomOrderUnderConcurrency(t *testing.T) {
 	if m := maxRunning.Load(); m > workers {
 		t.Fatalf("%d handlers ran at once, MaxWorkers is %d", m, workers)
 	}
-	waitFor(t, "all marked done", 5*time.Second, func() bool { return len(inbox.pending()) == 0 })
+	poll.Until(t, "all marked done", 5*time.Second, func() bool { return len(inbox.pending()) == 0 })
 	// Idle rooms cost no goroutines: the workers exit.
-	waitFor(t, "workers to exit", 5*time.Second, func() bool { return runtime.NumGoroutine() <= baseline })
+	poll.Until(t, "workers to exit", 5*time.Second, func() bool { return runtime.NumGoroutine() <= baseline })
 }
 
 func TestBlockedRoomDoesNotBlockOthers(t *testing.T) {
@@ -147,12 +148,12 @@ func TestBlockedRoomDoesNotBlockOthers(t *testing.T) {
 	if rec := putTxn(s, "t", txnBody(t, evs...)); rec.Code != 200 {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
-	waitFor(t, "other rooms", 5*time.Second, func() bool { return h.handled() == 50 })
+	poll.Until(t, "other rooms", 5*time.Second, func() bool { return h.handled() == 50 })
 	if got := h.room("!stuck:x"); len(got) != 0 {
 		t.Fatalf("stuck room progressed: %v", got)
 	}
 	close(release)
-	waitFor(t, "stuck room", 5*time.Second, func() bool { return len(h.room("!stuck:x")) == 3 })
+	poll.Until(t, "stuck room", 5*time.Second, func() bool { return len(h.room("!stuck:x")) == 3 })
 	if got := idStrings(h.room("!stuck:x")); got != "$s0,$s1,$s2" {
 		t.Fatalf("stuck room order %s", got)
 	}
@@ -188,14 +189,14 @@ func TestResumePendingEvents(t *testing.T) {
 	if rec := putTxn(s, "t2", txnBody(t, event("$a6", "!a:x"))); rec.Code != 200 {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
-	waitFor(t, "resumed events", 5*time.Second, func() bool { return h.handled() == 10 })
+	poll.Until(t, "resumed events", 5*time.Second, func() bool { return h.handled() == 10 })
 	if got := idStrings(h.room("!a:x")); got != "$a2,$a3,$a4,$a5,$a6" {
 		t.Fatalf("room a resumed as %s", got)
 	}
 	if got := idStrings(h.room("!b:x")); got != "$b1,$b2,$b3,$b4,$b5" {
 		t.Fatalf("room b resumed as %s", got)
 	}
-	waitFor(t, "marks", 5*time.Second, func() bool { return len(inbox.pending()) == 0 })
+	poll.Until(t, "marks", 5*time.Second, func() bool { return len(inbox.pending()) == 0 })
 }
 
 func TestResumeFailsWhenStoreFails(t *testing.T) {
@@ -233,7 +234,7 @@ func TestStoreFailureIsNotAcknowledged(t *testing.T) {
 	if rec := putTxn(s, "t1", body); rec.Code != 200 {
 		t.Fatalf("retry: %d %s", rec.Code, rec.Body)
 	}
-	waitFor(t, "event after retry", 5*time.Second, func() bool { return h.handled() == 1 && len(h.ephemeral()) == 1 })
+	poll.Until(t, "event after retry", 5*time.Second, func() bool { return h.handled() == 1 && len(h.ephemeral()) == 1 })
 }
 
 func TestEphemeralEvents(t *testing.T) {
@@ -259,7 +260,7 @@ func TestEphemeralEvents(t *testing.T) {
 		if rec := putTxn(s, fmt.Sprintf("e%d", i), []byte(c.body)); rec.Code != 200 {
 			t.Fatalf("case %d: %d %s", i, rec.Code, rec.Body)
 		}
-		waitFor(t, "ephemeral events", 5*time.Second, func() bool { return len(h.ephemeral()) >= before+len(c.want) })
+		poll.Until(t, "ephemeral events", 5*time.Second, func() bool { return len(h.ephemeral()) >= before+len(c.want) })
 		time.Sleep(10 * time.Millisecond)
 		got := h.ephemeral()[before:]
 		var types []string
@@ -307,7 +308,7 @@ func TestHandlerRetriesThenGivesUp(t *testing.T) {
 	if rec := putTxn(s, "t", body); rec.Code != 200 {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
-	waitFor(t, "room to move past the poison events", 5*time.Second, func() bool { return len(h.room("!r:x")) == 2 })
+	poll.Until(t, "room to move past the poison events", 5*time.Second, func() bool { return len(h.room("!r:x")) == 2 })
 	if got := idStrings(h.room("!r:x")); got != "$flaky,$after" {
 		t.Fatalf("room processed %s", got)
 	}
@@ -317,7 +318,7 @@ func TestHandlerRetriesThenGivesUp(t *testing.T) {
 	if n := h.callCount("$flaky"); n != 3 {
 		t.Errorf("flaky event tried %d times, want 3", n)
 	}
-	waitFor(t, "marks", 5*time.Second, func() bool { return len(inbox.pending()) == 0 })
+	poll.Until(t, "marks", 5*time.Second, func() bool { return len(inbox.pending()) == 0 })
 	out := logs.String()
 	for _, want := range []string{"level=ERROR msg=\"giving up on event after retries\" event_id=$poison", "event_id=$panics", "handler panic: handler bug"} {
 		if !strings.Contains(out, want) {
@@ -347,7 +348,7 @@ func TestMemoryQueueLimit(t *testing.T) {
 		}
 	}
 	close(release)
-	waitFor(t, "all events", 10*time.Second, func() bool { return h.handled() == rooms*perRoom })
+	poll.Until(t, "all events", 10*time.Second, func() bool { return h.handled() == rooms*perRoom })
 	for r := range rooms {
 		want := idStrings(ids(fmt.Sprintf("$r%d_", r), perRoom))
 		if got := idStrings(h.room(matrix.RoomID(fmt.Sprintf("!r%d:x", r)))); got != want {
@@ -369,14 +370,14 @@ func TestMarkFailureIsRetried(t *testing.T) {
 	if rec := putTxn(s, "t", txnBody(t, event("$a", "!r:x"))); rec.Code != 200 {
 		t.Fatal(rec.Code)
 	}
-	waitFor(t, "event", 5*time.Second, func() bool { return h.handled() == 1 })
+	poll.Until(t, "event", 5*time.Second, func() bool { return h.handled() == 1 })
 	if p := inbox.pending(); len(p) != 1 {
 		t.Fatalf("pending %v while marks fail", p)
 	}
 	inbox.mu.Lock()
 	inbox.failMark = nil
 	inbox.mu.Unlock()
-	waitFor(t, "mark after store recovered", 5*time.Second, func() bool { return len(inbox.pending()) == 0 })
+	poll.Until(t, "mark after store recovered", 5*time.Second, func() bool { return len(inbox.pending()) == 0 })
 	if n := h.callCount("$a"); n != 1 {
 		t.Fatalf("event handled %d times", n)
 	}
@@ -443,7 +444,7 @@ func TestGracefulStop(t *testing.T) {
 	}
 	h2 := newRecorder()
 	newServer(t, inbox, h2, nil)
-	waitFor(t, "resume", 5*time.Second, func() bool { return h2.handled() == 4 })
+	poll.Until(t, "resume", 5*time.Second, func() bool { return h2.handled() == 4 })
 	if got := idStrings(h2.room("!r:x")); got != "$e1,$e2,$e3,$e4" {
 		t.Fatalf("resumed %s", got)
 	}
@@ -465,7 +466,7 @@ func TestStopDeadlineCancelsHandlers(t *testing.T) {
 		t.Fatal(err)
 	}
 	putTxn(s, "t", txnBody(t, event("$stuck", "!r:x")))
-	waitFor(t, "handler to start", 5*time.Second, func() bool { return h.callCount("$stuck") == 1 })
+	poll.Until(t, "handler to start", 5*time.Second, func() bool { return h.callCount("$stuck") == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := s.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -490,13 +491,13 @@ func TestStopTwiceAndStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	putTxn(s, "t", txnBody(t, event("$a", "!a:x"), event("$b", "!a:x"), event("$c", "!c:x")))
-	waitFor(t, "two handlers running", 5*time.Second, func() bool { return h.callCount("$a")+h.callCount("$c") == 2 })
+	poll.Until(t, "two handlers running", 5*time.Second, func() bool { return h.callCount("$a")+h.callCount("$c") == 2 })
 	st := s.Stats()
 	if st.Workers != 2 || st.Rooms != 2 || st.Unmarked != 3 || st.Queued != 0 || st.Backlog {
 		t.Fatalf("stats %+v, want 2 workers, 2 rooms, 3 unmarked", st)
 	}
 	close(release)
-	waitFor(t, "idle", 5*time.Second, func() bool { st = s.Stats(); return st.Unmarked == 0 && st.Workers == 0 })
+	poll.Until(t, "idle", 5*time.Second, func() bool { st = s.Stats(); return st.Unmarked == 0 && st.Workers == 0 })
 	ctx := context.Background()
 	if err := s.Stop(ctx); err != nil {
 		t.Fatal(err)

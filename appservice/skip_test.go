@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/appservice"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -24,7 +25,7 @@ func TestSkipEventNotStored(t *testing.T) {
 	if r := putTxn(s, "t1", txnBody(t, echo, real)); r.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", r.Code, r.Body)
 	}
-	waitFor(t, "the real event handled", 5*time.Second, func() bool { return rec.callCount("$real") == 1 })
+	poll.Until(t, "the real event handled", 5*time.Second, func() bool { return rec.callCount("$real") == 1 })
 	if rec.callCount("$echo") != 0 {
 		t.Fatal("skipped echo was handled")
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/appservice"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -54,7 +55,7 @@ func TestSQLiteStoreResumeAfterInterruptedStop(t *testing.T) {
 			t.Fatalf("%d %s", rec.Code, rec.Body)
 		}
 	}
-	waitFor(t, "room b and the start of room a", 5*time.Second, func() bool {
+	poll.Until(t, "room b and the start of room a", 5*time.Second, func() bool {
 		return len(h.room("!b:x")) == 6 && h.callCount("$a3") == 1
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -72,7 +73,7 @@ func TestSQLiteStoreResumeAfterInterruptedStop(t *testing.T) {
 	if rec := putTxn(s2, "t0", txnBody(t, evs[0:4]...)); rec.Code != http.StatusOK {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
-	waitFor(t, "resumed events", 5*time.Second, func() bool { return len(h2.room("!a:x")) == 3 })
+	poll.Until(t, "resumed events", 5*time.Second, func() bool { return len(h2.room("!a:x")) == 3 })
 	time.Sleep(20 * time.Millisecond)
 	if got := idStrings(h2.room("!a:x")); got != "$a3,$a4,$a5" {
 		t.Fatalf("resumed room a as %s, want $a3,$a4,$a5", got)
@@ -80,7 +81,7 @@ func TestSQLiteStoreResumeAfterInterruptedStop(t *testing.T) {
 	if got := h2.room("!b:x"); len(got) != 0 {
 		t.Fatalf("room b processed again: %v", got)
 	}
-	waitFor(t, "inbox drained", 5*time.Second, func() bool {
+	poll.Until(t, "inbox drained", 5*time.Second, func() bool {
 		p, err := st2.PendingEvents(context.Background(), 10)
 		return err == nil && len(p) == 0
 	})

@@ -652,15 +652,3 @@ func (s *memOutboxStore) counts() (pending, done, failed int) {
 	}
 	return
 }
-
-// waitFor polls cond until it holds or the test times out.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -277,7 +278,7 @@ func TestRetryDoesNotBlockOtherCalls(t *testing.T) {
 	slowCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go c.Intent(alice).SendText(slowCtx, room1, "stuck", SendOptions{})
-	waitFor(t, "first attempt in room1", func() bool { return len(hs.requests(http.MethodPut, "/send/")) > 0 })
+	poll.Until(t, "first attempt in room1", 10*time.Second, func() bool { return len(hs.requests(http.MethodPut, "/send/")) > 0 })
 	start := time.Now()
 	if _, err := c.Intent(alice).SendText(ctx, room2, "free", SendOptions{}); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -97,8 +99,8 @@ func TestOutboxLeaveOfPuppetNotInRoom(t *testing.T) {
 	if _, err := o.SendAndWait(ctx, Op{Kind: OpMembership, Room: room1, Sender: bob, Type: "leave", Reason: "quit: bye"}); err != nil {
 		t.Fatalf("leave of a puppet not in the room: %v", err)
 	}
-	waitFor(t, "the leave committed", func() bool { _, done, _ := st.counts(); return done == 1 })
-	waitFor(t, "OnSent", func() bool { return sent.Load() == 1 })
+	poll.Until(t, "the leave committed", 10*time.Second, func() bool { _, done, _ := st.counts(); return done == 1 })
+	poll.Until(t, "OnSent", 10*time.Second, func() bool { return sent.Load() == 1 })
 	if _, _, f := st.counts(); f != 0 || failed.Load() != 0 {
 		t.Fatalf("%d items failed, OnFailed called %d times; want none", f, failed.Load())
 	}

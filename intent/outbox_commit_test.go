@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -56,11 +57,11 @@ func TestOutboxGroupCommit(t *testing.T) {
 		}
 	})
 	<-st.entered
-	waitFor(t, "every message sent while the first completion is still being written", func() bool {
+	poll.Until(t, "every message sent while the first completion is still being written", 10*time.Second, func() bool {
 		return len(hs.roomEvents(room1)) == n
 	})
 	// Lookups must see a delivered event's link before its commit.
-	waitFor(t, "every link staged while the commit is held", func() bool {
+	poll.Until(t, "every link staged while the commit is held", 10*time.Second, func() bool {
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		return len(st.staged) == n
@@ -71,7 +72,7 @@ func TestOutboxGroupCommit(t *testing.T) {
 	}
 	released = true
 	close(st.release)
-	waitFor(t, "all completed", func() bool { _, d, _ := st.counts(); return d == n })
+	poll.Until(t, "all completed", 10*time.Second, func() bool { _, d, _ := st.counts(); return d == n })
 	for i := range n {
 		if got, want := <-sent, fmt.Sprintf("remote-%d", i); got != want {
 			t.Fatalf("OnSent #%d for %s, want %s", i, got, want)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -96,7 +97,7 @@ func TestOutboxStopCommitsQuietly(t *testing.T) {
 			// committed). Stopping while an answer is still on its way
 			// rightly leaves that item pending (it is searched for in the
 			// room at the next start), which is not what this test is about.
-			waitFor(t, "every message delivered", func() bool {
+			poll.Until(t, "every message delivered", 10*time.Second, func() bool {
 				o.mu.Lock()
 				gathered := len(o.completing)
 				o.mu.Unlock()

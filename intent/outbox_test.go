@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -97,7 +98,7 @@ func TestOutboxOrderedThroughOutage(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "attempts during the outage", func() bool {
+	poll.Until(t, "attempts during the outage", 10*time.Second, func() bool {
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		return st.attempts[1] >= 3
@@ -106,7 +107,7 @@ func TestOutboxOrderedThroughOutage(t *testing.T) {
 		t.Fatalf("pending = %d during the outage, want %d", p, 2*n)
 	}
 	down.Store(false)
-	waitFor(t, "all delivered", func() bool { _, d, _ := st.counts(); return d == 2*n })
+	poll.Until(t, "all delivered", 10*time.Second, func() bool { _, d, _ := st.counts(); return d == 2*n })
 	wantBodies(t, room1, bodies(hs.roomEvents(room1)), n)
 	wantBodies(t, room2, bodies(hs.roomEvents(room2)), n)
 	for _, ev := range hs.roomEvents(room1) {
@@ -151,7 +152,7 @@ func TestOutboxStuckRoomDoesNotBlockOthers(t *testing.T) {
 		t.Fatalf("room1 got events while failing: %v", bodies(got))
 	}
 	stuck.Store(false)
-	waitFor(t, "room1 drained", func() bool { _, d, _ := st.counts(); return d == 10 })
+	poll.Until(t, "room1 drained", 10*time.Second, func() bool { _, d, _ := st.counts(); return d == 10 })
 	wantBodies(t, room1, bodies(hs.roomEvents(room1)), 5)
 }
 
@@ -187,7 +188,7 @@ func TestOutboxResumeAfterCrashDoesNotDuplicate(t *testing.T) {
 	if err := o1.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "first item attempted", func() bool { return len(hs.requests(http.MethodPut, "/send/")) >= 1 })
+	poll.Until(t, "first item attempted", 10*time.Second, func() bool { return len(hs.requests(http.MethodPut, "/send/")) >= 1 })
 	if err := o1.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestOutboxResumeAfterCrashDoesNotDuplicate(t *testing.T) {
 	// Restart: a new client and outbox over the same stores.
 	dropReplies.Store(false)
 	newTestOutbox(t, newTestClient(t, hs, state), st, OutboxOptions{})
-	waitFor(t, "resumed items delivered", func() bool { _, d, _ := st.counts(); return d == 3 })
+	poll.Until(t, "resumed items delivered", 10*time.Second, func() bool { _, d, _ := st.counts(); return d == 3 })
 	wantBodies(t, room1, bodies(hs.roomEvents(room1)), 3)
 	sends := hs.requests(http.MethodPut, "/send/")
 	resent := 0
@@ -250,7 +251,7 @@ func TestOutboxPermanentFailure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "all settled", func() bool { _, d, f := st.counts(); return d+f == 3 })
+	poll.Until(t, "all settled", 10*time.Second, func() bool { _, d, f := st.counts(); return d+f == 3 })
 	if _, d, f := st.counts(); d != 2 || f != 1 {
 		t.Fatalf("done %d failed %d, want 2 and 1", d, f)
 	}
@@ -330,7 +331,7 @@ func TestOutboxOverflowLoadsFromStore(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "all delivered", func() bool { _, d, _ := st.counts(); return d == 2*n })
+	poll.Until(t, "all delivered", 10*time.Second, func() bool { _, d, _ := st.counts(); return d == 2*n })
 	wantBodies(t, room1, bodies(hs.roomEvents(room1)), n)
 	wantBodies(t, room2, bodies(hs.roomEvents(room2)), n)
 }
@@ -397,7 +398,7 @@ func TestOutboxConcurrentSendersKeepSeqOrder(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	waitFor(t, "all delivered", func() bool { _, d, _ := st.counts(); return d == 80 })
+	poll.Until(t, "all delivered", 10*time.Second, func() bool { _, d, _ := st.counts(); return d == 80 })
 	for _, room := range []matrix.RoomID{room1, room2} {
 		var want []string
 		st.mu.Lock()
@@ -452,14 +453,14 @@ func TestOutboxInterruptedSendFoundByMarker(t *testing.T) {
 	if err := o1.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "first item attempted", func() bool { return len(hs.requests(http.MethodPut, "/send/")) >= 1 })
+	poll.Until(t, "first item attempted", 10*time.Second, func() bool { return len(hs.requests(http.MethodPut, "/send/")) >= 1 })
 	if err := o1.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	hs.forgetTxns()
 	dropReplies.Store(false)
 	newTestOutbox(t, newTestClient(t, hs, state), st, OutboxOptions{})
-	waitFor(t, "resumed items delivered", func() bool { _, d, _ := st.counts(); return d == 3 })
+	poll.Until(t, "resumed items delivered", 10*time.Second, func() bool { _, d, _ := st.counts(); return d == 3 })
 	wantBodies(t, room1, bodies(hs.roomEvents(room1)), 3)
 	if n := len(hs.requests(http.MethodGet, "/messages")); n < 1 {
 		t.Fatalf("the restarted outbox never looked for the interrupted send (messages requests = %d)", n)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -71,7 +72,7 @@ func TestOutboxOverSQLiteSurvivesRestart(t *testing.T) {
 	if queued, err := o1.Send(ctx, textOp(room1, alice, "again", "remote-0")); err != nil || queued {
 		t.Fatalf("duplicate key queued=%v err=%v", queued, err)
 	}
-	waitFor(t, "attempts during the outage", func() bool { return len(hs.requests(http.MethodPost, "/register")) > 0 })
+	poll.Until(t, "attempts during the outage", 10*time.Second, func() bool { return len(hs.requests(http.MethodPost, "/register")) > 0 })
 	if err := o1.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestOutboxOverSQLiteSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o2.Stop(ctx)
-	waitFor(t, "all delivered after restart", func() bool { return sent.Load() == 2*n })
+	poll.Until(t, "all delivered after restart", 10*time.Second, func() bool { return sent.Load() == 2*n })
 	wantBodies(t, room1, bodies(hs.roomEvents(room1)), n)
 	wantBodies(t, room2, bodies(hs.roomEvents(room2)), n)
 	pending, err := st2.PendingOutbox(ctx, 100)

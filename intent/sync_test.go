@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -50,7 +51,7 @@ func TestEphemeralSyncerDeliversTypingReceiptsPresence(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	waitFor(t, "three ephemeral events", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 3 })
+	poll.Until(t, "three ephemeral events", 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 3 })
 	cancel()
 	if err := <-done; err != context.Canceled {
 		t.Errorf("Run returned %v, want context.Canceled", err)
@@ -257,8 +258,8 @@ func TestEphemeralSyncerResumesFromSavedPosition(t *testing.T) {
 	tr.onCall = func() { savedDuringHandle = append(savedDuringHandle, ps.token()) }
 	s, eph, logs := newTimelineSyncer(t, hs, tr, ps)
 	stop := runSyncer(t, s)
-	waitFor(t, "both redactions", func() bool { return len(tr.got()) >= 2 })
-	waitFor(t, "position s7 saved", func() bool { return ps.token() == "s7" })
+	poll.Until(t, "both redactions", 10*time.Second, func() bool { return len(tr.got()) >= 2 })
+	poll.Until(t, "position s7 saved", 10*time.Second, func() bool { return ps.token() == "s7" })
 	stop()
 
 	if got, want := tr.got(), []string{"!one:example.org $r1", "!one:example.org $r2"}; !slices.Equal(got, want) {
@@ -312,7 +313,7 @@ func TestEphemeralSyncerFirstStartHasNoBacklog(t *testing.T) {
 	tr.onCall = func() { savedDuringHandle = append(savedDuringHandle, ps.token()) }
 	s, _, _ := newTimelineSyncer(t, hs, tr, ps)
 	runSyncer(t, s)
-	waitFor(t, "position s2 saved", func() bool { return ps.token() == "s2" })
+	poll.Until(t, "position s2 saved", 10*time.Second, func() bool { return ps.token() == "s2" })
 	if got := tr.got(); !slices.Equal(got, []string{"!one:example.org $r1"}) {
 		t.Errorf("timeline events = %q, want only the new redaction (no backlog on a first start)", got)
 	}
@@ -341,7 +342,7 @@ func TestEphemeralSyncerRejectedPositionStartsFresh(t *testing.T) {
 	tr := &timelineRecorder{}
 	s, _, logs := newTimelineSyncer(t, hs, tr, ps)
 	stop := runSyncer(t, s)
-	waitFor(t, "position s2 saved", func() bool { return ps.token() == "s2" })
+	poll.Until(t, "position s2 saved", 10*time.Second, func() bool { return ps.token() == "s2" })
 	stop()
 	if n := rejected.Load(); n != 1 {
 		t.Errorf("syncs with the rejected position = %d, want 1", n)
@@ -437,7 +438,7 @@ func TestEphemeralSyncerFillsLimitedTimeline(t *testing.T) {
 			tr := &timelineRecorder{}
 			s, _, logs := newTimelineSyncer(t, hs, tr, ps)
 			stop := runSyncer(t, s)
-			waitFor(t, "position s2 saved", func() bool { return ps.token() == "s2" })
+			poll.Until(t, "position s2 saved", 10*time.Second, func() bool { return ps.token() == "s2" })
 			stop()
 			var got []string
 			for _, id := range tr.got() {

@@ -12,6 +12,7 @@ import (
 	"github.com/ergochat/irc-go/ircmsg"
 
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -121,7 +122,7 @@ func alreadyBridged(t *testing.T, m *Module, h historyServer, i int) {
 func waitQueued(t *testing.T, m *Module, want string) []string {
 	t.Helper()
 	var bodies []string
-	eventually(t, "the room's last queued message is "+want, func() bool {
+	poll.Until(t, "the room's last queued message is "+want, 15*time.Second, func() bool {
 		bodies, _ = chanQueue(t, m)
 		return len(bodies) > 0 && bodies[len(bodies)-1] == want
 	})

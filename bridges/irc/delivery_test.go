@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/bridges/irc/secret"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -76,7 +77,7 @@ func queued(t *testing.T, n *network, room matrix.RoomID) []string {
 func noticeFor(t *testing.T, n *network, room matrix.RoomID, event matrix.EventID) string {
 	t.Helper()
 	var found string
-	eventually(t, "a notice replying to "+string(event), func() bool {
+	poll.Until(t, "a notice replying to "+string(event), 15*time.Second, func() bool {
 		for _, p := range queued(t, n, room) {
 			if strings.Contains(p, string(event)) && strings.Contains(p, "m.notice") {
 				found = p
@@ -170,7 +171,7 @@ func TestDeliveryRelayAndRefusal(t *testing.T) {
 			})
 			ctx := t.Context()
 			startBot(t, n)
-			eventually(t, "the bot in #chan", func() bool { _, ok := n.state.Member("#chan", "causeway"); return ok })
+			poll.Until(t, "the bot in #chan", 15*time.Second, func() bool { _, ok := n.state.Member("#chan", "causeway"); return ok })
 			if !tc.notOp {
 				if _, err := n.state.Mode("#chan", "srv", "+o", []string{"causeway"}); err != nil {
 					t.Fatal(err)
@@ -184,7 +185,7 @@ func TestDeliveryRelayAndRefusal(t *testing.T) {
 				if _, err := n.userConnFor("@b:localhost", "").connect(ctx); err != nil {
 					t.Fatal(err)
 				}
-				eventually(t, "a disconnected by the cap", func() bool { c, _ := a.state(); return c == nil })
+				poll.Until(t, "a disconnected by the cap", 15*time.Second, func() bool { c, _ := a.state(); return c == nil })
 			}
 			evt := &matrix.Event{ID: "$msg", RoomID: "!chan", Sender: "@a:localhost"}
 			if err := n.deliver(ctx, evt, "#chan", "PRIVMSG", []string{text}, true); err != nil {
@@ -226,12 +227,12 @@ func TestCapRelayEndsWhenAConnectionIsFree(t *testing.T) {
 	if _, err := b.connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a disconnected by the cap", func() bool { c, _ := a.state(); return c == nil })
+	poll.Until(t, "a disconnected by the cap", 15*time.Second, func() bool { c, _ := a.state(); return c == nil })
 	if !n.capRelayed("@a:localhost") {
 		t.Fatal("a is not in relay mode while the network is full")
 	}
 	b.close("going away")
-	eventually(t, "b disconnected", func() bool { return n.liveConns() == 0 })
+	poll.Until(t, "b disconnected", 15*time.Second, func() bool { return n.liveConns() == 0 })
 	evt := &matrix.Event{ID: "$msg", RoomID: "!chan", Sender: "@a:localhost"}
 	if err := n.deliver(ctx, evt, "#chan", "PRIVMSG", []string{"own connection again"}, true); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -106,7 +107,7 @@ func TestHeldMessagesSurviveACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectOnly(t, srv, second, "PRIVMSG friend :fixed text", "PRIVMSG friend :second message")
-	waitFor(t, "the sent messages' records to be deleted", func() bool { return heldKeys(t, second) == 0 })
+	poll.Until(t, "the sent messages' records to be deleted", 15*time.Second, func() bool { return heldKeys(t, second) == 0 })
 
 	// A third run has nothing left to send.
 	second.cancel()

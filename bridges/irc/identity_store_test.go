@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -147,7 +148,7 @@ func TestRestartKeepsNickAndChannels(t *testing.T) {
 	withPortals(t, n2, user, []string{"#a", "#b"}, "#a", "#b")
 	n2.m.restoreConnections()
 	var u2 *userConn
-	eventually(t, "the user back in #a", func() bool {
+	poll.Until(t, "the user back in #a", 15*time.Second, func() bool {
 		u2 = n2.existingConn(user)
 		if u2 == nil {
 			return false
@@ -185,7 +186,7 @@ func TestRestoreAsksForTheLastNick(t *testing.T) {
 			withPortals(t, n, user, []string{"#a"}, "#a")
 			storeSaved(t, n, user, tc.rec)
 			n.m.restoreConnections()
-			eventually(t, "the user connected", func() bool {
+			poll.Until(t, "the user connected", 15*time.Second, func() bool {
 				u := n.existingConn(user)
 				if u == nil {
 					return false
@@ -213,7 +214,7 @@ func TestRestoreOnlyRoomsStillJoined(t *testing.T) {
 	storeSaved(t, n, leaves, savedConn{Nick: "leaves", Asked: "leaves", Displayname: "Leaves", Channels: []string{"#a"}})
 	n.m.restoreConnections()
 	var u *userConn
-	eventually(t, "the staying user back in #a", func() bool {
+	poll.Until(t, "the staying user back in #a", 15*time.Second, func() bool {
 		u = n.existingConn(stays)
 		if u == nil {
 			return false
@@ -286,7 +287,7 @@ func TestRestoreRespectsConnectionCap(t *testing.T) {
 	storeSaved(t, n, older, savedConn{Nick: "older", Asked: "older", Channels: []string{"#a"}, Saved: now.Add(-time.Hour)})
 	storeSaved(t, n, newer, savedConn{Nick: "newer", Asked: "newer", Channels: []string{"#a"}, Saved: now})
 	n.m.restoreConnections()
-	eventually(t, "the most recent user connected", func() bool {
+	poll.Until(t, "the most recent user connected", 15*time.Second, func() bool {
 		u := n.existingConn(newer)
 		if u == nil {
 			return false

@@ -3,9 +3,11 @@ package irc
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/poll"
 )
 
 // TestAwayRestoredAfterReconnect: a Matrix user away on Matrix is AWAY
@@ -51,7 +53,7 @@ func TestAwayRestoredAfterReconnect(t *testing.T) {
 	if err := c.Close("dropped again"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the reconnect", func() bool {
+	poll.Until(t, "the reconnect", 15*time.Second, func() bool {
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		return u.conn != nil && u.conn != c

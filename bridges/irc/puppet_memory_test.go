@@ -3,10 +3,12 @@ package irc
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
 
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/poll"
 )
 
 // TestPuppetMemoryShrinks: the per-puppet memory of a network (the display
@@ -27,7 +29,7 @@ func TestPuppetMemoryShrinks(t *testing.T) {
 	line := func(source, command string, params ...string) {
 		h.HandleMessage(bot, &ircmsg.Message{Source: source, Command: command, Params: params})
 	}
-	eventually(t, "the bot in #chan", func() bool { _, ok := n.state.Member("#chan", "causeway"); return ok })
+	poll.Until(t, "the bot in #chan", 15*time.Second, func() bool { _, ok := n.state.Member("#chan", "causeway"); return ok })
 	profiled := func() int {
 		n.mu.Lock()
 		defer n.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -27,17 +28,6 @@ func newReconnectModule(t *testing.T, addr string, cfg ReconnectConfig, maxConns
 	m := newModule(t, Config{Networks: map[string]*NetworkConfig{"test": {Address: addr,
 		Flood: FloodConfig{Rate: 1000, Burst: 1000}, Reconnect: cfg, MaxConnections: maxConns}}}, "")
 	return m.networks["test"]
-}
-
-// eventually fails the test unless cond holds within a generous bound.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 func (u *userConn) state() (c *ircconn.Conn, joined int) {
@@ -73,7 +63,7 @@ func TestReconnectRejoinsChannelsTogether(t *testing.T) {
 	}
 	// One JOIN at a time would wait for an answer the server never sends
 	// until the join timeout (30 s) for each channel.
-	eventually(t, "all channels rejoined on the new connection", func() bool {
+	poll.Until(t, "all channels rejoined on the new connection", 15*time.Second, func() bool {
 		c, joined := u.state()
 		return c != nil && c != old && joined == len(chans)
 	})
@@ -93,7 +83,7 @@ func TestBotReconnectDoesNotQueueBehindUsers(t *testing.T) {
 		defer n.mu.Unlock()
 		return n.bot
 	}
-	eventually(t, "the bot connected", func() bool { return botConn() != nil })
+	poll.Until(t, "the bot connected", 15*time.Second, func() bool { return botConn() != nil })
 	us := make([]*userConn, users)
 	for i := range us {
 		us[i] = n.userConnFor(matrix.UserID(fmt.Sprintf("@u%d:localhost", i)), "")
@@ -108,12 +98,12 @@ func TestBotReconnectDoesNotQueueBehindUsers(t *testing.T) {
 		}
 		return k
 	}
-	eventually(t, "a first user connected", func() bool { return connected() > 0 })
+	poll.Until(t, "a first user connected", 15*time.Second, func() bool { return connected() > 0 })
 	old := botConn()
 	if err := old.Close("dropped"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the bot reconnected", func() bool { c := botConn(); return c != nil && c != old })
+	poll.Until(t, "the bot reconnected", 15*time.Second, func() bool { c := botConn(); return c != nil && c != old })
 	if k := connected(); k == users {
 		t.Fatalf("the bot came back only after all %d users (2 per second) had connected", users)
 	}
@@ -143,7 +133,7 @@ func TestConnectionCapEvictsLeastRecentlyActive(t *testing.T) {
 	if _, err := c.connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "b disconnected", func() bool { conn, _ := b.state(); return conn == nil })
+	poll.Until(t, "b disconnected", 15*time.Second, func() bool { conn, _ := b.state(); return conn == nil })
 	for _, u := range []*userConn{a, c} {
 		if conn, _ := u.state(); conn == nil {
 			t.Errorf("%s was disconnected, want b only", u.user)

@@ -14,6 +14,7 @@ import (
 	"github.com/ergochat/irc-go/ircmsg"
 
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -124,7 +125,7 @@ func TestRedactFromIRC(t *testing.T) {
 	redact(":services.example REDACT #chan m3 :by opers") // a server
 	// One room, one ordered lane: a wrongly applied REDACT, sent before the
 	// right ones, would arrive before them.
-	waitFor(t, "three redactions", func() bool { return len(hs.redactions()) >= 3 })
+	poll.Until(t, "three redactions", 15*time.Second, func() bool { return len(hs.redactions()) >= 3 })
 	if got := strings.Join(hs.redactions(), " "); got != "$bob1 $bob2 $bob3" {
 		t.Fatalf("redacted %q, want $bob1 $bob2 $bob3 (in that order)", got)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -31,7 +32,7 @@ func TestRefusedUserIsNotRelayedAfterEviction(t *testing.T) {
 	})
 	ctx := t.Context()
 	startBot(t, n)
-	eventually(t, "the bot in #chan", func() bool { _, ok := n.state.Member("#chan", "causeway"); return ok })
+	poll.Until(t, "the bot in #chan", 15*time.Second, func() bool { _, ok := n.state.Member("#chan", "causeway"); return ok })
 
 	// Her own connection is refused the channel.
 	first := &matrix.Event{ID: "$first", RoomID: "!chan", Sender: "@a:localhost"}
@@ -46,7 +47,7 @@ func TestRefusedUserIsNotRelayedAfterEviction(t *testing.T) {
 	if _, err := n.userConnFor("@b:localhost", "").connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a disconnected by the cap", func() bool { c, _ := a.state(); return c == nil })
+	poll.Until(t, "a disconnected by the cap", 15*time.Second, func() bool { c, _ := a.state(); return c == nil })
 	if !n.capRelayed("@a:localhost") {
 		t.Fatal("a is not in relay mode while the network is full")
 	}
@@ -65,7 +66,7 @@ func TestRefusedUserIsNotRelayedAfterEviction(t *testing.T) {
 	// out over her own connection, which joins, and the refusal is gone.
 	banned.Store(false)
 	n.userConnFor("@b:localhost", "").close("going away")
-	eventually(t, "b disconnected", func() bool { return n.liveConns() == 0 })
+	poll.Until(t, "b disconnected", 15*time.Second, func() bool { return n.liveConns() == 0 })
 	third := &matrix.Event{ID: "$third", RoomID: "!chan", Sender: "@a:localhost"}
 	if err := n.deliver(ctx, third, "#chan", "PRIVMSG", []string{"unbanned"}, true); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -18,7 +19,7 @@ func relayModeNetwork(t *testing.T, srv *deliveryServer, op bool) *network {
 	n := newDeliveryModule(t, srv.addr, nil, func(c *Config) { c.Networks["test"].MaxConnections = 1 })
 	ctx := t.Context()
 	startBot(t, n)
-	eventually(t, "the bot in #chan", func() bool { _, ok := n.state.Member("#chan", "causeway"); return ok })
+	poll.Until(t, "the bot in #chan", 15*time.Second, func() bool { _, ok := n.state.Member("#chan", "causeway"); return ok })
 	if op {
 		if _, err := n.state.Mode("#chan", "srv", "+o", []string{"causeway"}); err != nil {
 			t.Fatal(err)
@@ -31,7 +32,7 @@ func relayModeNetwork(t *testing.T, srv *deliveryServer, op bool) *network {
 	if _, err := n.userConnFor("@b:localhost", "").connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a disconnected by the cap", func() bool { c, _ := a.state(); return c == nil })
+	poll.Until(t, "a disconnected by the cap", 15*time.Second, func() bool { c, _ := a.state(); return c == nil })
 	if !n.capRelayed("@a:localhost") {
 		t.Fatal("a is not in relay mode")
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -63,12 +64,6 @@ func (r *recorder) list() []string {
 	return append([]string(nil), r.sent...)
 }
 
-// waitFor fails the test unless cond holds within a generous bound.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	eventually(t, what, cond)
-}
-
 func TestHoldQueueEditReplacesHeldMessage(t *testing.T) {
 	var q holdQueue
 	var r recorder
@@ -82,7 +77,7 @@ func TestHoldQueueEditReplacesHeldMessage(t *testing.T) {
 	if !q.replace("!a", "$1", "@u:x", &matrix.MessageContent{Body: "fixed"}) {
 		t.Fatal("edit in the window did not replace the held message")
 	}
-	waitFor(t, "both sent", func() bool { return len(r.list()) == 2 })
+	poll.Until(t, "both sent", 15*time.Second, func() bool { return len(r.list()) == 2 })
 	if got := strings.Join(r.list(), ","); got != "fixed,second" {
 		t.Fatalf("sent %s, want fixed,second (the later message must not overtake)", got)
 	}
@@ -113,7 +108,7 @@ func TestHoldQueueRoomsDoNotBlockEachOther(t *testing.T) {
 	now := time.Now()
 	q.enqueue(ctx, "!slow", r.item("$1", "@u:x", now.Add(time.Hour), "held for an hour"))
 	q.enqueue(ctx, "!fast", r.item("$2", "@u:x", now.Add(10*time.Millisecond), "other room"))
-	waitFor(t, "the other room's message", func() bool { return len(r.list()) == 1 })
+	poll.Until(t, "the other room's message", 15*time.Second, func() bool { return len(r.list()) == 1 })
 	if r.list()[0] != "other room" {
 		t.Fatalf("sent %q", r.list())
 	}
@@ -131,7 +126,7 @@ func TestHoldQueueRoomsDoNotBlockEachOther(t *testing.T) {
 	}
 	// After flush nothing is held.
 	q.enqueue(ctx, "!slow", r.item("$3", "@u:x", time.Now().Add(time.Hour), "after stop"))
-	waitFor(t, "the message enqueued after flush", func() bool { return len(r.list()) == 3 })
+	poll.Until(t, "the message enqueued after flush", 15*time.Second, func() bool { return len(r.list()) == 3 })
 }
 
 func TestSentCache(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/causewaybridge/causeway/internal/poll"
 )
 
 func start(t *testing.T, s *Server) string {
@@ -136,14 +138,14 @@ func TestMaxConns(t *testing.T) {
 	addr := start(t, s)
 	idle := []net.Conn{dial(t, addr), dial(t, addr)}
 	// Make sure both idle connections hold a slot before the third.
-	waitFor(t, func() bool { return s.active() == 2 })
+	poll.Until(t, "2 active connections", 5*time.Second, func() bool { return s.active() == 2 })
 	extra := dial(t, addr)
 	io.WriteString(extra, "1,2\r\n")
 	if b, _ := io.ReadAll(extra); len(b) != 0 {
 		t.Errorf("connection over the limit answered %q", b)
 	}
 	idle[0].Close()
-	waitFor(t, func() bool { return s.active() == 1 })
+	poll.Until(t, "1 active connections", 5*time.Second, func() bool { return s.active() == 1 })
 	if got := query(t, addr, "1,2\r\n"); got != "1 , 2 : USERID : UNIX : alice\r\n" {
 		t.Errorf("after a slot freed: %q", got)
 	}
@@ -155,17 +157,6 @@ func (s *Server) active() int {
 	return len(s.conns)
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestStopClosesIdleConnections(t *testing.T) {
 	s := &Server{Addr: "127.0.0.1:0", Timeout: time.Hour}
 	if err := s.Start(t.Context()); err != nil {
@@ -173,7 +164,7 @@ func TestStopClosesIdleConnections(t *testing.T) {
 	}
 	addr := s.ListenAddr().String()
 	c := dial(t, addr)
-	waitFor(t, func() bool { return s.active() == 1 })
+	poll.Until(t, "1 active connections", 5*time.Second, func() bool { return s.active() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := s.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
