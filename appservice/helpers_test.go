@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/appservice"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -265,6 +266,17 @@ func newServer(t testing.TB, inbox appservice.Inbox, h appservice.Handler, tweak
 	return s
 }
 
+// waitIdle waits until s has handled and marked done every event it took in
+// (Stats shows nothing unmarked, queued or left in the store), the signal
+// that a wrongly queued event would have been handled by now.
+func waitIdle(t testing.TB, s *appservice.Server) {
+	t.Helper()
+	poll.Until(t, "the inbox idle", 5*time.Second, func() bool {
+		st := s.Stats()
+		return st.Unmarked == 0 && st.Queued == 0 && !st.Backlog
+	})
+}
+
 // do sends a request with the right token through the server's handler.
 func do(s *appservice.Server, method, target string, body []byte) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, bytes.NewReader(body))
@@ -276,6 +288,26 @@ func do(s *appservice.Server, method, target string, body []byte) *httptest.Resp
 
 func putTxn(s *appservice.Server, txnID string, body []byte) *httptest.ResponseRecorder {
 	return do(s, http.MethodPut, "/_matrix/app/v1/transactions/"+txnID, body)
+}
+
+// ephemeralMarker sends transaction txnID holding one marker ephemeral event
+// and waits until h received it. The server hands ephemeral events over in
+// arrival order from one goroutine, so h has by then received every
+// ephemeral event of the earlier transactions. It returns how many ephemeral
+// events h received before the marker.
+func ephemeralMarker(t testing.TB, s *appservice.Server, h *recorder, txnID string) int {
+	t.Helper()
+	room := matrix.RoomID("!" + txnID + ":marker")
+	body := `{"events":[],"ephemeral":[{"type":"org.causeway.test.marker","room_id":"` + string(room) + `","content":{}}]}`
+	if rec := putTxn(s, txnID, []byte(body)); rec.Code != http.StatusOK {
+		t.Fatalf("marker transaction %s: %d %s", txnID, rec.Code, rec.Body)
+	}
+	n := -1
+	poll.Until(t, "the marker ephemeral event "+txnID, 5*time.Second, func() bool {
+		n = slices.IndexFunc(h.ephemeral(), func(e *matrix.Event) bool { return e.RoomID == room })
+		return n >= 0
+	})
+	return n
 }
 
 // event returns a message event in room.

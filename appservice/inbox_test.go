@@ -40,7 +40,7 @@ func TestRedeliveredTransactionProcessedOnce(t *testing.T) {
 		}
 	}
 	poll.Until(t, "4 events", 5*time.Second, func() bool { return h.handled() >= 4 })
-	time.Sleep(20 * time.Millisecond) // room for a wrong duplicate to show up
+	waitIdle(t, s) // a wrong duplicate was queued with its transaction
 	if got := idStrings(h.room("!r:x")); got != "$a,$b,$c,$d" {
 		t.Fatalf("processed %s, want $a,$b,$c,$d once each", got)
 	}
@@ -260,9 +260,8 @@ func TestEphemeralEvents(t *testing.T) {
 		if rec := putTxn(s, fmt.Sprintf("e%d", i), []byte(c.body)); rec.Code != 200 {
 			t.Fatalf("case %d: %d %s", i, rec.Code, rec.Body)
 		}
-		poll.Until(t, "ephemeral events", 5*time.Second, func() bool { return len(h.ephemeral()) >= before+len(c.want) })
-		time.Sleep(10 * time.Millisecond)
-		got := h.ephemeral()[before:]
+		end := ephemeralMarker(t, s, h, fmt.Sprintf("mark%d", i))
+		got := h.ephemeral()[before:end]
 		var types []string
 		for _, e := range got {
 			types = append(types, e.Type)
@@ -274,8 +273,7 @@ func TestEphemeralEvents(t *testing.T) {
 	// A redelivered transaction does not repeat its ephemeral events.
 	before := len(h.ephemeral())
 	putTxn(s, "e0", []byte(`{"events":[],"ephemeral":[`+typing+`]}`))
-	time.Sleep(20 * time.Millisecond)
-	if n := len(h.ephemeral()) - before; n != 0 {
+	if n := ephemeralMarker(t, s, h, "mark-redelivery") - before; n != 0 {
 		t.Errorf("redelivery repeated %d ephemeral events", n)
 	}
 	if inbox.stored() != 0 {

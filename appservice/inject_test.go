@@ -33,7 +33,7 @@ func TestInject(t *testing.T) {
 		t.Fatalf("Inject added %d events, want 1 ($red2: $red1 was pushed before, $echo is the bridge's own)", added)
 	}
 	poll.Until(t, "the injected event handled", 5*time.Second, func() bool { return rec.callCount("$red2") == 1 })
-	time.Sleep(50 * time.Millisecond)
+	waitIdle(t, s)
 	if rec.callCount("$red1") != 1 || rec.callCount("$echo") != 0 {
 		t.Fatalf("handled $red1 %d times (want 1), $echo %d times (want 0)", rec.callCount("$red1"), rec.callCount("$echo"))
 	}

@@ -74,7 +74,7 @@ func TestSQLiteStoreResumeAfterInterruptedStop(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 	poll.Until(t, "resumed events", 5*time.Second, func() bool { return len(h2.room("!a:x")) == 3 })
-	time.Sleep(20 * time.Millisecond)
+	waitIdle(t, s2)
 	if got := idStrings(h2.room("!a:x")); got != "$a3,$a4,$a5" {
 		t.Fatalf("resumed room a as %s, want $a3,$a4,$a5", got)
 	}

@@ -259,7 +259,7 @@ func TestCloseOnPurposeForgetsChannels(t *testing.T) {
 	n2 := identityNetwork(t, srv.addr, db, 0)
 	withPortals(t, n2, user, []string{"#a"}, "#a")
 	n2.m.restoreConnections()
-	time.Sleep(200 * time.Millisecond) // a restore would dial right away (1000 per second)
+	n2.m.wg.Wait() // the restore is over: a restored connection would be up by now
 	if got := srv.accepts.Load(); got != accepted || n2.existingConn(user) != nil {
 		t.Fatalf("a connection closed on purpose was made again at the start (%d connections, was %d)", got, accepted)
 	}
