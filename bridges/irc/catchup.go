@@ -65,14 +65,12 @@ func kvSeen(network string) string { return "seen:" + network }
 // catchUps holds the channels catching up; its zero value is ready.
 type catchUps struct {
 	mu    sync.Mutex
-	gen   uint64
 	chans map[string]*catchUp // casefolded channel
 }
 
 // catchUp is one channel's catch-up. Its fields other than the ones set
 // by planCatchUp are used only on the ingest goroutine.
 type catchUp struct {
-	gen     uint64
 	c       *ircconn.Conn
 	channel string
 	folded  string
@@ -142,14 +140,6 @@ func (cs *catchUps) remove(st *catchUp) bool {
 	return true
 }
 
-// nextGen numbers a new catch-up.
-func (cs *catchUps) nextGen() uint64 {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	cs.gen++
-	return cs.gen
-}
-
 // hold keeps a live channel message back while its channel catches up.
 func (n *network) hold(m *ircmsg.Message, channel, text string, notice bool) bool {
 	st := n.catching.get(n.fold(channel))
@@ -207,7 +197,7 @@ func (n *network) planCatchUp(ctx context.Context, c *ircconn.Conn, chans []stri
 			away = append(away, awayGap{channel: ch, room: p.room, from: start, to: now, why: why})
 			continue
 		}
-		plan = append(plan, &catchUp{gen: n.catching.nextGen(), c: c, channel: ch, folded: f, room: p.room,
+		plan = append(plan, &catchUp{c: c, channel: ch, folded: f, room: p.room,
 			from: from, limit: n.cfg.CatchUpLimit, page: pageSize(c, catchUpPage)})
 	}
 	n.queueStep(func(ctx context.Context) {
@@ -240,7 +230,7 @@ func (n *network) backfillNewPortal(ctx context.Context, channel string) {
 	if p == nil {
 		return
 	}
-	st := &catchUp{gen: n.catching.nextGen(), c: c, channel: channel, folded: n.fold(channel), room: p.room,
+	st := &catchUp{c: c, channel: channel, folded: n.fold(channel), room: p.room,
 		limit: n.cfg.Backfill, page: pageSize(c, n.cfg.Backfill)}
 	installed := make(chan struct{})
 	n.queueStep(func(context.Context) {
