@@ -53,6 +53,19 @@ const catchUpTimeout = time.Minute
 // catchUpMaxPages stops a server that keeps answering the same page.
 const catchUpMaxPages = 10_000
 
+// A server may send a message to a channel's members before it stores the
+// message in the channel's history (Ergo fans a message out, then adds it
+// to the history). A message whose fan-out began just before the bot's
+// JOIN is then neither read live nor in a history page asked for right
+// after the JOIN. So a catch-up does not end at its first short page:
+// it asks again, after catchUpSettle, until the history has reached the
+// first live line held meanwhile (its msgid, or a later time), or at once
+// more when no live line came; at most catchUpConfirms times.
+const (
+	catchUpSettle   = 250 * time.Millisecond
+	catchUpConfirms = 4
+)
+
 // heartbeatEvery is how often the bot's "last seen connected" time is
 // stored while it is connected; a crash makes the away notice start at
 // most this much early.
@@ -98,6 +111,13 @@ type catchUp struct {
 	lostTo time.Time
 	lastID string
 	lastTS time.Time
+	// firstLive is the first live line held (msgid, server time);
+	// reachedLive is set once a history page reached it (see
+	// catchUpSettle); confirms counts the pages asked for after a short
+	// one.
+	firstLive   *ircmsg.Message
+	reachedLive bool
+	confirms    int
 }
 
 // heldLine is a live channel message waiting for the catch-up.
@@ -145,6 +165,9 @@ func (n *network) hold(m *ircmsg.Message, channel, text string, notice bool) boo
 	st := n.catching.get(n.fold(channel))
 	if st == nil {
 		return false
+	}
+	if st.firstLive == nil {
+		st.firstLive = m
 	}
 	st.held = append(st.held, heldLine{m: m, text: text, notice: notice})
 	return true
@@ -297,15 +320,64 @@ func (n *network) historyPage(ctx context.Context, st *catchUp, b *ircconn.Batch
 		if n.missed(ctx, st, l) {
 			st.keep(l)
 		}
+		st.noteReach(l)
 	}
 	more := st.from.TS != 0 && len(entries) >= st.page && lastID != "" && lastID != st.lastID && st.pages < catchUpMaxPages
-	st.lastID = lastID
+	if lastID != "" {
+		st.lastID = lastID
+	}
+	var wait time.Duration
 	if !more {
-		n.finishCatchUp(ctx, st, "")
+		if st.from.TS == 0 || st.settled() || st.confirms >= catchUpConfirms {
+			n.finishCatchUp(ctx, st, "")
+			return
+		}
+		st.confirms++
+		wait = catchUpSettle
+	}
+	c, after := st.c, "msgid="+st.lastID
+	if st.lastID == "" {
+		after = "timestamp=" + time.UnixMilli(st.from.TS-1).UTC().Format(chathistoryTime)
+	}
+	n.m.wg.Go(func() {
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-n.m.ctx.Done():
+				return
+			}
+		}
+		n.requestPage(n.m.ctx, c, st, "AFTER", after, st.page)
+	})
+}
+
+// noteReach notes whether a history line is, or comes after, the first
+// live line held (see catchUpSettle).
+func (st *catchUp) noteReach(l *ircmsg.Message) {
+	if st.firstLive == nil || st.reachedLive {
 		return
 	}
-	c := st.c
-	n.m.wg.Go(func() { n.requestPage(n.m.ctx, c, st, "AFTER", "msgid="+lastID, st.page) })
+	if id := ircconn.MsgID(l); id != "" && id == ircconn.MsgID(st.firstLive) {
+		st.reachedLive = true
+		return
+	}
+	ts, ok := ircconn.ServerTime(l)
+	live, liveOK := ircconn.ServerTime(st.firstLive)
+	if ok && liveOK && ts.After(live) {
+		st.reachedLive = true
+	}
+}
+
+// settled reports whether the history has caught up with the live lines:
+// it reached the first one held, or, when none was held, it was asked once
+// more after a short page.
+func (st *catchUp) settled() bool {
+	if st.firstLive != nil {
+		return st.reachedLive
+	}
+	return st.confirms > 0
 }
 
 // missed reports whether a history line is a channel message that is not

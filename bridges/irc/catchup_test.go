@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,13 @@ type historyServer struct {
 	fail bool
 	// oldest is the first message the server still has (0: all).
 	oldest int
+	// storeLate, when set, plays a server that sends a message to the
+	// channel's members before it stores it in the history (Ergo): message
+	// total+1 went out to the members just before the bot's JOIN, so the
+	// bot never reads it live; at the JOIN the live line is message
+	// total+2; the first CHATHISTORY answer has neither yet, the later
+	// ones have both. It counts the CHATHISTORY requests.
+	storeLate *atomic.Int32
 }
 
 func (h historyServer) msg(i int) string {
@@ -38,6 +46,8 @@ func (h historyServer) msg(i int) string {
 func (h historyServer) answer(nick, line string) ([]string, bool) {
 	f := strings.Fields(line)
 	switch {
+	case f[0] == "JOIN" && len(f) > 1 && f[1] == "#chan" && h.storeLate != nil:
+		return []string{":" + nick + "!u@h JOIN #chan", strings.TrimPrefix(h.msg(h.total+2), "@batch=b;")}, false
 	case f[0] == "JOIN" && len(f) > 1 && f[1] == "#chan":
 		return []string{":" + nick + "!u@h JOIN #chan", "@msgid=live;time=" + time.Now().UTC().Format(chathistoryTime) +
 			" :bob!b@h PRIVMSG #chan :live"}, false
@@ -47,6 +57,9 @@ func (h historyServer) answer(nick, line string) ([]string, bool) {
 		return []string{":srv FAIL CHATHISTORY MESSAGE_ERROR " + f[1] + " " + f[2] + " :history is broken"}, false
 	}
 	limit, _ := strconv.Atoi(f[4])
+	if h.storeLate != nil && h.storeLate.Add(1) > 1 {
+		h.total += 2
+	}
 	first := max(1, h.oldest)
 	switch sel := f[3]; {
 	case strings.HasPrefix(sel, "msgid=h"):
@@ -153,6 +166,28 @@ func TestCatchUpPagesFromTheOutbox(t *testing.T) {
 	_, keys := chanQueue(t, m)
 	if keys[40] != "irc:h041" || keys[len(keys)-1] != "irc:live" {
 		t.Fatalf("keys: %q ... %q, want msgids", keys[40], keys[len(keys)-1])
+	}
+}
+
+// TestCatchUpWaitsForLateHistory: a message the server sent to the
+// channel just before the bot's JOIN, and stored in its history only
+// after the first history page was answered (Ergo fans out, then
+// stores), is neither read live nor in that page: the catch-up asks again
+// until the history reaches the first live line, so the message is
+// queued, in its place, before the live one.
+func TestCatchUpWaitsForLateHistory(t *testing.T) {
+	h := historyServer{t0: time.Now().Add(-time.Hour).Truncate(time.Second), total: 30, storeLate: new(atomic.Int32)}
+	m, n := catchUpModule(t, h, "draft/chathistory batch server-time message-tags", 1000)
+	alreadyBridged(t, m, h, 25)
+	go n.runBot(m.ctx)
+	bodies := waitQueued(t, m, "message 032")
+	want := []string{"message 025", "message 026", "message 027", "message 028", "message 029", "message 030",
+		"message 031", "message 032"}
+	if strings.Join(bodies, "|") != strings.Join(want, "|") {
+		t.Fatalf("queued %q, want %q: the message stored late is lost or out of place", bodies, want)
+	}
+	if got := h.storeLate.Load(); got < 2 {
+		t.Fatalf("%d history requests, want the catch-up to ask again after the short first page", got)
 	}
 }
 
