@@ -123,8 +123,17 @@ type Host interface {
 	// Outbox returns the durable remote→Matrix send queue, as seen by
 	// the module: every op it queues there carries the module's ID.
 	Outbox() Sender
-	// Store returns the shared store (portals, message links, module KV).
+	// Store returns the shared store.
+	//
+	// Deprecated: use Portals, Links and KV, which are scoped to the
+	// module; Store goes once no module uses it.
 	Store() *store.Store
+	// Portals returns the module's portal table.
+	Portals() Portals
+	// Links returns the module's message links.
+	Links() Links
+	// KV returns the module's own key-value store.
+	KV() KV
 	// IsAdmin reports whether a Matrix user is a bridge admin by config.
 	IsAdmin(user matrix.UserID) bool
 	// MediaURL returns the public download URL of an mxc:// URI, a link
@@ -163,6 +172,9 @@ type Sender interface {
 	// LatestKeyed returns the newest op queued for room whose Key starts
 	// with prefix (see intent.Outbox.LatestKeyed).
 	LatestKeyed(ctx context.Context, room matrix.RoomID, prefix string) (op intent.Op, ok bool, err error)
+	// HasKey reports whether an op with key was queued for room, delivered
+	// or not (see intent.Outbox.HasKey).
+	HasKey(ctx context.Context, room matrix.RoomID, key string) (bool, error)
 }
 
 // Registry holds the known modules. The zero value is not usable; use

@@ -8,28 +8,95 @@ import (
 	"github.com/causewaybridge/causeway/matrix"
 )
 
+// The typed events below are what the core hands a module for a Matrix
+// event in one of its portals: the portal is looked up once, by the core,
+// and the events a message relates to (the one it replies to, edits,
+// reacts to or redacts) are resolved to the module's remote message IDs
+// through its message links ([Links]). A related event that has no link
+// (a Matrix message that never reached the remote side) leaves the remote
+// target nil.
+
+// Message is a Matrix message in a portal, other than an edit
+// (m.room.message without rel_type m.replace).
+type Message struct {
+	Portal *Portal
+	Event  *matrix.Event
+	// Content is the event's content, decoded.
+	Content matrix.MessageContent
+	// ReplyTo is the event the message replies to, if any, and
+	// ReplyToRemote its remote message when it has one.
+	ReplyTo       matrix.EventID
+	ReplyToRemote *Link
+}
+
+// MessageHandler is implemented by modules that take Matrix messages
+// typed. A module that does not implement it gets them as raw events in
+// [Module].HandleMatrixEvent. Errors mean what they mean there.
+type MessageHandler interface {
+	HandleMatrixMessage(ctx context.Context, m *Message) error
+}
+
+// Membership is a Matrix membership change (m.room.member): of anyone in
+// a portal, or of one of the module's puppets in any room (Portal is nil
+// in a room that is not a portal, such as an invite of a puppet to a new
+// direct chat).
+type Membership struct {
+	Portal *Portal
+	Event  *matrix.Event
+	// Target is the user whose membership changed (the state key).
+	Target  matrix.UserID
+	Content matrix.MemberContent
+}
+
+// MembershipHandler is implemented by modules that take membership
+// changes typed; others get them in [Module].HandleMatrixEvent.
+type MembershipHandler interface {
+	HandleMatrixMembership(ctx context.Context, m *Membership) error
+}
+
+// Topic is a change of a portal room's topic (m.room.topic).
+type Topic struct {
+	Portal *Portal
+	Event  *matrix.Event
+	Topic  string
+}
+
+// TopicHandler is implemented by modules that take topic changes typed;
+// others get them in [Module].HandleMatrixEvent.
+type TopicHandler interface {
+	HandleMatrixTopic(ctx context.Context, t *Topic) error
+}
+
 // Edit is a Matrix message edit (rel_type m.replace).
 type Edit struct {
+	Portal *Portal
 	// Event is the edit event itself.
 	Event *matrix.Event
-	// Target is the event being edited.
-	Target matrix.EventID
+	// Target is the event being edited, TargetRemote its remote message.
+	Target       matrix.EventID
+	TargetRemote *Link
 	// NewContent is the replacement content (m.new_content).
 	NewContent matrix.MessageContent
 }
 
 // Reaction is a Matrix annotation (m.reaction).
 type Reaction struct {
+	Portal *Portal
 	Event  *matrix.Event
-	Target matrix.EventID
-	Key    string
+	// Target is the event reacted to, TargetRemote its remote message.
+	Target       matrix.EventID
+	TargetRemote *Link
+	Key          string
 }
 
 // Redaction is a Matrix redaction of an earlier event.
 type Redaction struct {
+	Portal *Portal
 	Event  *matrix.Event
-	Target matrix.EventID
-	Reason string
+	// Target is the redacted event, TargetRemote its remote message.
+	Target       matrix.EventID
+	TargetRemote *Link
+	Reason       string
 }
 
 // Typing is the set of users typing in a room.

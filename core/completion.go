@@ -32,6 +32,10 @@ func (m moduleOutbox) LatestKeyed(ctx context.Context, room matrix.RoomID, prefi
 	return m.o.LatestKeyed(ctx, room, prefix)
 }
 
+func (m moduleOutbox) HasKey(ctx context.Context, room matrix.RoomID, key string) (bool, error) {
+	return m.o.HasKey(ctx, room, key)
+}
+
 // completions routes the outbox's completions (OnSent, OnFailed) to the
 // module that queued each item (intent.Op.Module). An item without a
 // module, stored before ops recorded it, goes to every module, as all

@@ -147,6 +147,9 @@ func New(ctx context.Context, opts Options) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, m := range b.router.modules {
+		m.links = bridges.StoredLinks(st, m.id)
+	}
 	b.router.unsupported = newUnsupportedNotices(b.outbox, unsupportedWindow)
 	b.rooms = newMgmtRooms(st, mgmtActor{c: b.client, ob: b.outbox}, b.client.BotUserID(), cfg.Appservice.BotDisplayname, log.With("component", "mgmtroom"))
 	b.router.rooms = b.rooms
@@ -217,7 +220,7 @@ func (b *Bridge) Start(ctx context.Context) error {
 		return err
 	}
 	for _, m := range b.modules {
-		h := &host{b: b, log: b.log.With("module", m.Info().ID), outbox: moduleOutbox{o: b.outbox, id: m.Info().ID}}
+		h := &host{b: b, id: m.Info().ID, log: b.log.With("module", m.Info().ID), outbox: moduleOutbox{o: b.outbox, id: m.Info().ID}}
 		h.bg = newBackground(runCtx, h.log)
 		if err := m.Start(runCtx, h); err != nil {
 			_ = h.bg.wait(ctx) // what Start began with Host.Go
@@ -362,6 +365,7 @@ func (b *Bridge) Stop(ctx context.Context) error {
 // host implements bridges.Host for one module.
 type host struct {
 	b      *Bridge
+	id     string // the module's ID
 	log    *slog.Logger
 	outbox moduleOutbox
 	bg     *background
@@ -373,6 +377,9 @@ func (h *host) Matrix() *intent.Client       { return h.b.client }
 func (h *host) Outbox() bridges.Sender       { return h.outbox }
 func (h *host) Store() *store.Store          { return h.b.store }
 func (h *host) IsAdmin(u matrix.UserID) bool { return h.b.router.admins[u] }
+func (h *host) Portals() bridges.Portals     { return bridges.StoredPortals(h.b.store, h.id) }
+func (h *host) Links() bridges.Links         { return bridges.StoredLinks(h.b.store, h.id) }
+func (h *host) KV() bridges.KV               { return bridges.StoredKV(h.b.store, h.id) }
 
 // MediaURL implements bridges.Host: mxc's download link under
 // homeserver.public_url.

@@ -39,6 +39,9 @@ type module struct {
 	id      string
 	network string // Info.Network, or the ID
 	m       bridges.Module
+	// links resolves the events a Matrix event relates to into the
+	// module's remote messages; nil leaves them unresolved.
+	links   bridges.Links
 	users   []*regexp.Regexp
 	aliases []*regexp.Regexp
 	protos  []string
@@ -154,27 +157,84 @@ func (r *Router) HandleEvent(ctx context.Context, evt *matrix.Event) error {
 		}
 		for _, m := range r.modules {
 			if m.ownsUser(target) {
-				return m.m.HandleMatrixEvent(ctx, evt)
+				p, err := r.portal(ctx, evt.RoomID)
+				if err != nil {
+					return err
+				}
+				if p != nil && p.Module != m.id {
+					p = nil // a portal of another module: not this module's business
+				}
+				return r.membership(ctx, m, p, evt)
 			}
 		}
 	}
-	p, err := r.portals.PortalByRoom(ctx, string(evt.RoomID))
-	if errors.Is(err, store.ErrNotFound) {
-		return r.handleUnowned(ctx, evt)
-	}
+	p, err := r.portal(ctx, evt.RoomID)
 	if err != nil {
-		return fmt.Errorf("look up portal: %w", err)
+		return err
+	}
+	if p == nil {
+		return r.handleUnowned(ctx, evt)
 	}
 	m := r.byID[p.Module]
 	if m == nil {
 		log.Warn("event in a portal of a module that is not enabled", "module", p.Module)
 		return nil
 	}
-	return r.dispatch(ctx, log, m, evt)
+	return r.dispatch(ctx, log, m, p, evt)
 }
 
-// dispatch classifies evt and calls the matching capability of m.
-func (r *Router) dispatch(ctx context.Context, log *slog.Logger, m *module, evt *matrix.Event) error {
+// portal returns the portal of room, nil when the room is not one.
+func (r *Router) portal(ctx context.Context, room matrix.RoomID) (*bridges.Portal, error) {
+	sp, err := r.portals.PortalByRoom(ctx, string(room))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up portal: %w", err)
+	}
+	return &bridges.Portal{Module: sp.Module, Key: bridges.ParsePortalKey(sp.RemoteID), Room: matrix.RoomID(sp.RoomID), Meta: sp.Meta}, nil
+}
+
+// membership hands a membership event to m, typed when m takes it so.
+func (r *Router) membership(ctx context.Context, m *module, p *bridges.Portal, evt *matrix.Event) error {
+	mh, ok := m.m.(bridges.MembershipHandler)
+	if !ok || evt.StateKey == nil {
+		return m.m.HandleMatrixEvent(ctx, evt)
+	}
+	var c matrix.MemberContent
+	if err := json.Unmarshal(evt.Content, &c); err != nil {
+		r.log.Info("ignoring membership with malformed content", "event_id", evt.ID, "err", err)
+		return nil
+	}
+	return mh.HandleMatrixMembership(ctx, &bridges.Membership{Portal: p, Event: evt, Target: matrix.UserID(*evt.StateKey), Content: c})
+}
+
+// remote resolves a related event into m's remote message, nil when it
+// has none.
+func (r *Router) remote(ctx context.Context, log *slog.Logger, m *module, event matrix.EventID) *bridges.Link {
+	if m.links == nil || event == "" {
+		return nil
+	}
+	l, err := m.links.ByEvent(ctx, event)
+	if err != nil {
+		if !errors.Is(err, bridges.ErrNotFound) {
+			log.Warn("could not look up the remote message of an event", "target", event, "err", err)
+		}
+		return nil
+	}
+	return &l
+}
+
+// dispatch classifies evt, an event in m's portal p, and calls the
+// matching capability of m.
+func (r *Router) dispatch(ctx context.Context, log *slog.Logger, m *module, p *bridges.Portal, evt *matrix.Event) error {
+	if evt.Type == matrix.EventMember {
+		return r.membership(ctx, m, p, evt)
+	}
+	if !p.MayAct(evt.Sender) {
+		log.Debug("event in another user's direct chat portal ignored", "sender", evt.Sender, "receiver", p.Key.Receiver)
+		return nil
+	}
 	switch evt.Type {
 	case matrix.EventMessage:
 		var c matrix.MessageContent
@@ -188,13 +248,33 @@ func (r *Router) dispatch(ctx context.Context, log *slog.Logger, m *module, evt 
 				r.notSupported(ctx, log, m, evt, "edit")
 				return nil
 			}
-			e := &bridges.Edit{Event: evt, Target: c.RelatesTo.EventID}
+			e := &bridges.Edit{Portal: p, Event: evt, Target: c.RelatesTo.EventID}
 			if c.NewContent != nil {
 				e.NewContent = *c.NewContent
 			} else {
 				e.NewContent = c
 			}
+			e.TargetRemote = r.remote(ctx, log, m, e.Target)
 			return eh.HandleMatrixEdit(ctx, e)
+		}
+		if mh, ok := m.m.(bridges.MessageHandler); ok {
+			msg := &bridges.Message{Portal: p, Event: evt, Content: c}
+			if c.RelatesTo != nil && c.RelatesTo.InReplyTo != nil {
+				msg.ReplyTo = c.RelatesTo.InReplyTo.EventID
+				msg.ReplyToRemote = r.remote(ctx, log, m, msg.ReplyTo)
+			}
+			return mh.HandleMatrixMessage(ctx, msg)
+		}
+	case matrix.EventTopic:
+		if th, ok := m.m.(bridges.TopicHandler); ok {
+			var c struct {
+				Topic string `json:"topic"`
+			}
+			if err := json.Unmarshal(evt.Content, &c); err != nil {
+				log.Info("ignoring topic with malformed content", "err", err)
+				return nil
+			}
+			return th.HandleMatrixTopic(ctx, &bridges.Topic{Portal: p, Event: evt, Topic: c.Topic})
 		}
 	case matrix.EventReaction:
 		var c struct {
@@ -208,7 +288,8 @@ func (r *Router) dispatch(ctx context.Context, log *slog.Logger, m *module, evt 
 			r.notSupported(ctx, log, m, evt, "reaction")
 			return nil
 		}
-		return rh.HandleMatrixReaction(ctx, &bridges.Reaction{Event: evt, Target: c.RelatesTo.EventID, Key: c.RelatesTo.Key})
+		return rh.HandleMatrixReaction(ctx, &bridges.Reaction{Portal: p, Event: evt, Target: c.RelatesTo.EventID,
+			TargetRemote: r.remote(ctx, log, m, c.RelatesTo.EventID), Key: c.RelatesTo.Key})
 	case matrix.EventRedaction:
 		rh, ok := m.m.(bridges.RedactionHandler)
 		if !ok {
@@ -224,7 +305,8 @@ func (r *Router) dispatch(ctx context.Context, log *slog.Logger, m *module, evt 
 		if target == "" {
 			target = c.Redacts // room v11 moved redacts into content
 		}
-		return rh.HandleMatrixRedaction(ctx, &bridges.Redaction{Event: evt, Target: target, Reason: c.Reason})
+		return rh.HandleMatrixRedaction(ctx, &bridges.Redaction{Portal: p, Event: evt, Target: target,
+			TargetRemote: r.remote(ctx, log, m, target), Reason: c.Reason})
 	}
 	return m.m.HandleMatrixEvent(ctx, evt)
 }

@@ -930,6 +930,7 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 // keyedLookup is the optional store method behind [Outbox.LatestKeyed].
 type keyedLookup interface {
 	LatestOutboxKeyed(ctx context.Context, queue, prefix string) (store.OutboxItem, error)
+	OutboxHasKey(ctx context.Context, queue, key string) (bool, error)
 }
 
 // LatestKeyed returns the newest op queued for room whose Key starts with
@@ -953,4 +954,16 @@ func (o *Outbox) LatestKeyed(ctx context.Context, room matrix.RoomID, prefix str
 		return Op{}, false, err
 	}
 	return op, true, nil
+}
+
+// HasKey reports whether an op with key was queued for room, whether it is
+// pending, delivered or failed (until the store prunes it): Send would
+// call another one with that key a duplicate. A store without keyed
+// lookups answers false.
+func (o *Outbox) HasKey(ctx context.Context, room matrix.RoomID, key string) (bool, error) {
+	kl, can := o.store.(keyedLookup)
+	if !can {
+		return false, nil
+	}
+	return kl.OutboxHasKey(ctx, string(room), key)
 }

@@ -155,6 +155,35 @@ func (s *Store) MessageByEvent(ctx context.Context, eventID string) (MessageLink
 	return m, nil
 }
 
+// MessageLinksByEvent returns a module's links of a Matrix event, every
+// remote message (part) linked to it, ordered by remote ID; a link
+// delivered but not committed yet is included (see StageLink).
+func (s *Store) MessageLinksByEvent(ctx context.Context, module, eventID string) ([]MessageLink, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT module, remote_id, room_id, event_id FROM message_link
+		WHERE event_id = $1 AND module = $2 ORDER BY remote_id`, eventID, module)
+	if err != nil {
+		return nil, fmt.Errorf("messages of event %s: %w", eventID, err)
+	}
+	defer rows.Close()
+	var out []MessageLink
+	for rows.Next() {
+		var m MessageLink
+		if err := rows.Scan(&m.Module, &m.RemoteID, &m.RoomID, &m.EventID); err != nil {
+			return nil, fmt.Errorf("messages of event %s: %w", eventID, err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("messages of event %s: %w", eventID, err)
+	}
+	if len(out) == 0 {
+		if l, ok := s.staged.staged(ErrNotFound, nil, eventID); ok && l.Module == module {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
 // GetKV returns the value a module stored under key, or ErrNotFound.
 func (s *Store) GetKV(ctx context.Context, module, key string) ([]byte, error) {
 	var v []byte

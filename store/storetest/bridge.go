@@ -18,6 +18,7 @@ func runBridge(t *testing.T, open OpenFunc) {
 	t.Run("Portals", func(t *testing.T) { testPortals(t, open(t)) })
 	t.Run("PortalRoomConflict", func(t *testing.T) { testPortalConflict(t, open(t)) })
 	t.Run("MessageLinks", func(t *testing.T) { testMessageLinks(t, open(t)) })
+	t.Run("MessageLinksByEvent", func(t *testing.T) { testMessageLinksByEvent(t, open(t)) })
 	t.Run("KV", func(t *testing.T) { testKV(t, open(t)) })
 }
 
@@ -150,6 +151,29 @@ func testPortalConflict(t *testing.T, s *store.Store) {
 	}
 	if got, err := s.PortalByRoom(ctx, "!r:x"); err != nil || got.RemoteID != "#a" {
 		t.Errorf("PortalByRoom after conflict = %+v, %v; want the first portal", got, err)
+	}
+}
+
+// testMessageLinksByEvent: every link of an event, of one module only, by
+// remote ID; none is an empty list, not an error.
+func testMessageLinksByEvent(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	if ls, err := s.MessageLinksByEvent(ctx, "irc", "$e"); err != nil || len(ls) != 0 {
+		t.Fatalf("links of an unknown event: %v, %v", ls, err)
+	}
+	for _, l := range []store.MessageLink{
+		{Module: "irc", RemoteID: "b\t1", RoomID: "!r:x", EventID: "$e"},
+		{Module: "irc", RemoteID: "a", RoomID: "!r:x", EventID: "$e"},
+		{Module: "xmpp", RemoteID: "c", RoomID: "!r:x", EventID: "$e"},
+		{Module: "irc", RemoteID: "d", RoomID: "!r:x", EventID: "$other"},
+	} {
+		if err := s.PutMessageLink(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls, err := s.MessageLinksByEvent(ctx, "irc", "$e")
+	if err != nil || len(ls) != 2 || ls[0].RemoteID != "a" || ls[1].RemoteID != "b\t1" {
+		t.Fatalf("links of $e for irc: %+v, %v; want a and b\\t1", ls, err)
 	}
 }
 
