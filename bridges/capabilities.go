@@ -67,6 +67,16 @@ type TopicHandler interface {
 	HandleMatrixTopic(ctx context.Context, t *Topic) error
 }
 
+// PortalMover is implemented by modules that keep portal rooms in memory:
+// when a portal room is upgraded (m.room.tombstone naming its replacement
+// room), the core makes the bot join the replacement room, moves the
+// portal there in the store, and then calls PortalMoved with the portal
+// as it is now and the room it left. Events in the old room no longer
+// reach the module.
+type PortalMover interface {
+	PortalMoved(ctx context.Context, p *Portal, from matrix.RoomID) error
+}
+
 // Edit is a Matrix message edit (rel_type m.replace).
 type Edit struct {
 	Portal *Portal

@@ -18,6 +18,8 @@ import (
 // portalLookup is what the router needs from the store.
 type portalLookup interface {
 	PortalByRoom(ctx context.Context, roomID string) (store.Portal, error)
+	// PutPortal moves a portal to its upgraded room.
+	PutPortal(ctx context.Context, p store.Portal) error
 }
 
 // botActions is what the router needs to act as the bridge bot.
@@ -209,6 +211,39 @@ func (r *Router) membership(ctx context.Context, m *module, p *bridges.Portal, e
 	return mh.HandleMatrixMembership(ctx, &bridges.Membership{Portal: p, Event: evt, Target: matrix.UserID(*evt.StateKey), Content: c})
 }
 
+// followTombstone moves portal p to the room that replaces its room (a
+// room upgrade): the bot joins the replacement, the portal's room changes
+// in the store, and the module is told (bridges.PortalMover). The
+// homeserver lets only those with the power to upgrade send the
+// tombstone.
+func (r *Router) followTombstone(ctx context.Context, log *slog.Logger, m *module, p *bridges.Portal, evt *matrix.Event) error {
+	var c struct {
+		Replacement matrix.RoomID `json:"replacement_room"`
+	}
+	if err := json.Unmarshal(evt.Content, &c); err != nil || c.Replacement == "" || c.Replacement == p.Room {
+		log.Info("ignoring a tombstone without a replacement room", "err", err)
+		return nil
+	}
+	if _, err := r.portals.PortalByRoom(ctx, string(c.Replacement)); err == nil {
+		log.Warn("portal room upgraded into a room that is already a portal; not moved", "replacement", c.Replacement)
+		return nil
+	}
+	if err := r.actions.JoinAsBot(ctx, c.Replacement); err != nil {
+		return fmt.Errorf("join the replacement room %s: %w", c.Replacement, err)
+	}
+	from := p.Room
+	moved := *p
+	moved.Room = c.Replacement
+	if err := r.portals.PutPortal(ctx, store.Portal{Module: p.Module, RemoteID: p.Key.String(), RoomID: string(moved.Room), Meta: p.Meta}); err != nil {
+		return fmt.Errorf("move portal %s to %s: %w", p.Key, c.Replacement, err)
+	}
+	log.Info("portal room upgraded; the portal follows", "module", m.id, "portal", p.Key.String(), "replacement", c.Replacement)
+	if pm, ok := m.m.(bridges.PortalMover); ok {
+		return pm.PortalMoved(ctx, &moved, from)
+	}
+	return nil
+}
+
 // remote resolves a related event into m's remote message, nil when it
 // has none.
 func (r *Router) remote(ctx context.Context, log *slog.Logger, m *module, event matrix.EventID) *bridges.Link {
@@ -228,8 +263,11 @@ func (r *Router) remote(ctx context.Context, log *slog.Logger, m *module, event 
 // dispatch classifies evt, an event in m's portal p, and calls the
 // matching capability of m.
 func (r *Router) dispatch(ctx context.Context, log *slog.Logger, m *module, p *bridges.Portal, evt *matrix.Event) error {
-	if evt.Type == matrix.EventMember {
+	switch {
+	case evt.Type == matrix.EventMember:
 		return r.membership(ctx, m, p, evt)
+	case evt.Type == matrix.EventTombstone && evt.StateKey != nil && *evt.StateKey == "":
+		return r.followTombstone(ctx, log, m, p, evt)
 	}
 	if !p.MayAct(evt.Sender) {
 		log.Debug("event in another user's direct chat portal ignored", "sender", evt.Sender, "receiver", p.Key.Receiver)

@@ -59,6 +59,16 @@ func (p fakePortals) PortalByRoom(_ context.Context, room string) (store.Portal,
 	return store.Portal{}, store.ErrNotFound
 }
 
+func (p fakePortals) PutPortal(_ context.Context, sp store.Portal) error {
+	for room, m := range p {
+		if m == sp.Module && room != sp.RoomID {
+			delete(p, room)
+		}
+	}
+	p[sp.RoomID] = sp.Module
+	return nil
+}
+
 type fakeActions struct {
 	joined  []matrix.RoomID
 	notices []string

@@ -20,6 +20,12 @@ type typedModule struct {
 	topics      []*bridges.Topic
 	redactions  []*bridges.Redaction
 	rawMessages int
+	moved       []string
+}
+
+func (f *typedModule) PortalMoved(_ context.Context, p *bridges.Portal, from matrix.RoomID) error {
+	f.moved = append(f.moved, string(from)+"→"+string(p.Room)+" "+p.Key.ID)
+	return nil
 }
 
 func (f *typedModule) HandleMatrixMessage(_ context.Context, m *bridges.Message) error {
@@ -53,6 +59,16 @@ func (p keyedPortals) PortalByRoom(_ context.Context, room string) (store.Portal
 		return sp, nil
 	}
 	return store.Portal{}, store.ErrNotFound
+}
+
+func (p keyedPortals) PutPortal(_ context.Context, sp store.Portal) error {
+	for room, old := range p {
+		if old.Module == sp.Module && old.RemoteID == sp.RemoteID {
+			delete(p, room)
+		}
+	}
+	p[sp.RoomID] = sp
+	return nil
 }
 
 // fakeLinks is a module's message links in memory.
@@ -142,5 +158,42 @@ func TestKeyAndMessageIDRoundTrip(t *testing.T) {
 		if got := bridges.ParseMessageID(id.String()); got != id {
 			t.Errorf("message ID %+v read back as %+v", id, got)
 		}
+	}
+}
+
+// TestTombstoneMovesPortal: when a portal room is upgraded, the bot joins
+// the replacement room, the portal moves there (events in the old room no
+// longer reach the module, those in the new one do) and the module is
+// told; a tombstone without a replacement changes nothing.
+func TestTombstoneMovesPortal(t *testing.T) {
+	m := &typedModule{fakeModule: fakeModule{id: "x"}}
+	portals := keyedPortals{"!old:hs": {Module: "x", RemoteID: "chan:#go", RoomID: "!old:hs", Meta: json.RawMessage(`{"name":"#Go"}`)}}
+	acts := &fakeActions{}
+	r, err := newRouter(slog.New(slog.NewTextHandler(io.Discard, nil)), "@bot:hs", nil, []bridges.Module{m}, portals, acts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, e := range []*matrix.Event{
+		ev("$t0", matrix.EventTombstone, "!old:hs", "@admin:hs", sk(""), map[string]string{"body": "no replacement"}),
+		ev("$t1", matrix.EventTombstone, "!old:hs", "@admin:hs", sk(""), map[string]string{"body": "upgraded", "replacement_room": "!new:hs"}),
+		ev("$m1", matrix.EventMessage, "!old:hs", "@alice:hs", nil, map[string]string{"msgtype": "m.text", "body": "old room"}),
+		ev("$m2", matrix.EventMessage, "!new:hs", "@alice:hs", nil, map[string]string{"msgtype": "m.text", "body": "new room"}),
+	} {
+		if err := r.HandleEvent(ctx, e); err != nil {
+			t.Fatalf("%s: %v", e.ID, err)
+		}
+	}
+	if len(acts.joined) != 1 || acts.joined[0] != "!new:hs" {
+		t.Errorf("bot joined %v, want the replacement room only", acts.joined)
+	}
+	if len(m.moved) != 1 || m.moved[0] != "!old:hs→!new:hs chan:#go" {
+		t.Errorf("module told %v", m.moved)
+	}
+	if len(m.messages) != 1 || m.messages[0].Content.Body != "new room" || m.messages[0].Portal.Room != "!new:hs" {
+		t.Fatalf("messages after the upgrade: %d, want only the new room's", len(m.messages))
+	}
+	if meta, _ := bridges.PortalMeta[struct{ Name string }](m.messages[0].Portal); meta.Name != "#Go" {
+		t.Errorf("the moved portal lost its metadata: %+v", meta)
 	}
 }

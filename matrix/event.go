@@ -81,6 +81,7 @@ const (
 	EventName        = "m.room.name"
 	EventPowerLevels = "m.room.power_levels"
 	EventJoinRules   = "m.room.join_rules"
+	EventTombstone   = "m.room.tombstone"
 	EventBridge      = "m.bridge"
 	EventTyping      = "m.typing"
 	EventReceipt     = "m.receipt"
