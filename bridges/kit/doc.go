@@ -1,0 +1,19 @@
+// Package kit is the shared Matrix-side machinery of bridge modules, one
+// implementation of each thing every module needs:
+//
+//   - [CreatePortalRoom] creates a portal room as the bridge bot (name,
+//     topic, avatar, alias, join rule and directory visibility from the
+//     remote side, MSC2346 bridge info), publishes it in the appservice's
+//     per-network room directory when it is public, and stores the portal.
+//   - [SetRoomName], [SetRoomTopic] and [SetRoomAvatar] change a portal
+//     room's state through the durable outbox, only when the value changed.
+//   - [SyncProfile] sets a puppet's display name and avatar through the
+//     outbox, only when they changed.
+//   - [RoomQueue] runs work items in order per Matrix room, rooms
+//     independently, on one goroutine per busy room.
+//
+// Everything takes the module's [bridges.Host]: the kit keeps no state of
+// its own beyond what it writes to the host's store (portals, and the last
+// values it sent, under the "kit/" prefix of the module's [bridges.KV]).
+// bridges/loopback is a walk-through of a module written with the kit.
+package kit
