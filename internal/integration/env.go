@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -36,13 +39,46 @@ func RequireEnv(t testing.TB, name string) string {
 	return ""
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago,
+// for a server the test starts next. It is taken at random below the
+// kernel's ephemeral range (ip_local_port_range, 32768 and up here): a
+// port the kernel handed out for ":0" is also one it hands to outgoing
+// connections, and with thousands of those open in the suites, one took
+// such a port between the check and the server's listen ("bind: address
+// already in use").
 func FreePort(t testing.TB) int {
 	t.Helper()
+	low, high := freePortRange()
+	for range 200 {
+		port := low + rand.IntN(high-low)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return port
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freePortRange is where FreePort looks: from 10000 to the start of the
+// ephemeral range (read from Linux; 32768 elsewhere).
+func freePortRange() (low, high int) {
+	low, high = 10000, 32768
+	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return low, high
+	}
+	f := strings.Fields(string(raw))
+	if len(f) == 2 {
+		if start, err := strconv.Atoi(f[0]); err == nil && start > low+1000 {
+			high = start
+		}
+	}
+	return low, high
 }
