@@ -476,3 +476,10 @@ func (hs *Homeserver) getProfile(w http.ResponseWriter, r *http.Request, rec Req
 	}
 	writeJSON(w, p)
 }
+
+// RemoveAlias deletes an alias, as an admin would.
+func (hs *Homeserver) RemoveAlias(alias matrix.RoomAlias) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	delete(hs.aliases, alias)
+}
