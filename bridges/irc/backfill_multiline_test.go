@@ -62,7 +62,7 @@ func TestBackfillNestedMultiline(t *testing.T) {
 		4: {"irc:e", "@irc_test_bob:localhost", matrix.MsgText, "after"},
 	}
 	var msgs []got
-	items, err := m.store.PendingOutbox(t.Context(), 1000)
+	items, err := storeOf(m).PendingOutbox(t.Context(), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ func newBanNetwork(t *testing.T, code, text string, plumbed bool, hs *banHomeser
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: n.m.store,
+	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: storeOf(n.m),
 		Retry: intent.RetryPolicy{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)

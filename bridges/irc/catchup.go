@@ -12,10 +12,10 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 
+	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // Catch-up: what a channel said while the bridge was away (stopped,
@@ -392,13 +392,13 @@ func (n *network) missed(ctx context.Context, st *catchUp, l *ircmsg.Message) bo
 	if ts, ok := ircconn.ServerTime(l); ok && st.from.TS != 0 && ts.UnixMilli() < st.from.TS {
 		return false
 	}
-	if n.relayedByBridge(l, true) || n.m.sentOrBridged(ctx, l) {
+	if n.relayedByBridge(l, true) || n.sentOrBridged(ctx, l) {
 		return false
 	}
 	// Queued but not delivered yet (a line read before a reconnect, still
 	// on its way): not missed, and it must not take a place of the limit.
 	if id := ircconn.MsgID(l); id != "" {
-		if has, err := n.m.store.OutboxHasKey(ctx, string(st.room), "irc:"+id); err == nil && has {
+		if has, err := n.m.outbox.HasKey(ctx, st.room, "irc:"+id); err == nil && has {
 			return false
 		}
 	}
@@ -562,9 +562,9 @@ func (n *network) resumePoint(ctx context.Context, folded string, room matrix.Ro
 
 // lastSeen is when the bot was last known connected to the network.
 func (n *network) lastSeen(ctx context.Context) (time.Time, bool) {
-	raw, err := n.m.store.GetKV(ctx, ID, kvSeen(n.id))
+	raw, err := n.m.kv.Get(ctx, kvSeen(n.id))
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, bridges.ErrNotFound) {
 			n.log().Warn("could not read when the bot was last connected", "err", err)
 		}
 		return time.Time{}, false
@@ -578,7 +578,7 @@ func (n *network) lastSeen(ctx context.Context) (time.Time, bool) {
 
 // noteSeen stores that the bot was connected at t.
 func (n *network) noteSeen(ctx context.Context, t time.Time) {
-	if err := n.m.store.PutKV(ctx, ID, kvSeen(n.id), []byte(strconv.FormatInt(t.UnixMilli(), 10))); err != nil {
+	if err := n.m.kv.Put(ctx, kvSeen(n.id), []byte(strconv.FormatInt(t.UnixMilli(), 10))); err != nil {
 		n.log().Warn("could not store when the bot was last connected", "err", err)
 	}
 }

@@ -99,7 +99,7 @@ func catchUpModule(t *testing.T, h historyServer, caps string, limit int) (*Modu
 // with the key of each ("irc:<msgid>" for IRC messages).
 func chanQueue(t *testing.T, m *Module) (bodies, keys []string) {
 	t.Helper()
-	items, err := m.store.PendingOutbox(t.Context(), 10_000)
+	items, err := storeOf(m).PendingOutbox(t.Context(), 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // Commands implements bridges.CommandProvider: the admin-room commands
@@ -199,7 +198,7 @@ func (m *Module) cmdRemovePass(ctx context.Context, c *bridges.CommandContext) (
 	if err != nil {
 		return "", err
 	}
-	if err := m.store.DeleteKV(ctx, ID, kvSASL(n.id, c.Sender)); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := m.kv.Delete(ctx, kvSASL(n.id, c.Sender)); err != nil && !errors.Is(err, bridges.ErrNotFound) {
 		return "", err
 	}
 	return fmt.Sprintf("Removed your stored password for %s.", n.cfg.Name), nil

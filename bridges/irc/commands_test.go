@@ -44,7 +44,7 @@ func adminTestModule(t *testing.T, withStore bool, networks ...string) *Module {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		m.store = st
+		useStore(m, st)
 	}
 	return m
 }
@@ -112,7 +112,7 @@ func TestHistoryMarksSurviveRestart(t *testing.T) {
 
 	// A fresh module (a restart) reads the mark from the store.
 	m2 := adminTestModule(t, false, "test")
-	m2.store = m.store
+	useStore(m2, storeOf(m))
 	mk, ok := m2.networks["test"].historyMark(t.Context(), "#go")
 	if !ok || mk.MsgID != "b" || mk.TS != t0.Add(time.Second).UnixMilli() {
 		t.Fatalf("mark after restart = %+v, %v", mk, ok)

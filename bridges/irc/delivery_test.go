@@ -59,7 +59,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // queued returns the payloads of the messages queued for room.
 func queued(t *testing.T, n *network, room matrix.RoomID) []string {
 	t.Helper()
-	items, err := n.m.store.PendingOutbox(t.Context(), 1000)
+	items, err := storeOf(n.m).PendingOutbox(t.Context(), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestUnusableStoredPasswordFailsClosed(t *testing.T) {
 			n.m.box = box
 		}, tell: "!storepass"},
 		1: {name: "key removed", setup: func(t *testing.T, n *network) { n.m.box = nil }, tell: "password_key"},
-		2: {name: "store unreadable", setup: func(t *testing.T, n *network) { n.m.store.Close() }},
+		2: {name: "store unreadable", setup: func(t *testing.T, n *network) { storeOf(n.m).Close() }},
 	} {
 		t.Run(fmt.Sprint(i, " ", tc.name), func(t *testing.T) {
 			srv := startDeliveryServer(t, "sasl", nil)

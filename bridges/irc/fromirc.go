@@ -131,7 +131,7 @@ func (n *network) bridgeMessage(ctx context.Context, m *ircmsg.Message, channel,
 	if !history && n.isBridgedNick(nick) {
 		return // a Matrix user's message echoed by IRC: already in Matrix
 	}
-	if n.relayedByBridge(m, history) || (history && n.m.sentOrBridged(ctx, m)) { // history.go
+	if n.relayedByBridge(m, history) || (history && n.sentOrBridged(ctx, m)) { // history.go
 		return
 	}
 	content := n.contentFromIRC(text, notice)
@@ -208,7 +208,7 @@ func msgLink(key string) *intent.Link {
 	if !ok {
 		return nil
 	}
-	return &intent.Link{Module: ID, RemoteID: "msgid:" + id}
+	return &intent.Link{Module: ID, RemoteID: msgID(id).String()}
 }
 
 // remoteKey identifies an IRC message for deduplication: its msgid, or a

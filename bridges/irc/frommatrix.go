@@ -8,32 +8,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
-// HandleMatrixEvent implements bridges.Module.
-func (m *Module) HandleMatrixEvent(ctx context.Context, evt *matrix.Event) error {
-	switch evt.Type {
-	case matrix.EventMember:
-		return m.handleMember(ctx, evt)
-	case matrix.EventMessage:
-		return m.handleMessage(ctx, evt)
-	case matrix.EventTopic:
-		return m.handleTopic(ctx, evt)
-	}
-	return nil
-}
+// HandleMatrixEvent implements bridges.Module. Messages, memberships and
+// topics come typed (HandleMatrixMessage, HandleMatrixMembership,
+// HandleMatrixTopic); nothing else is bridged.
+func (m *Module) HandleMatrixEvent(context.Context, *matrix.Event) error { return nil }
 
-func (m *Module) handleMember(ctx context.Context, evt *matrix.Event) error {
-	var c matrix.MemberContent
-	if err := json.Unmarshal(evt.Content, &c); err != nil || evt.StateKey == nil {
-		return nil
-	}
-	target := matrix.UserID(*evt.StateKey)
+// HandleMatrixMembership implements bridges.MembershipHandler.
+func (m *Module) HandleMatrixMembership(ctx context.Context, mb *bridges.Membership) error {
+	evt, target, c := mb.Event, mb.Target, mb.Content
 	if n := m.networkForUser(target); n != nil {
 		// Something happened to one of our puppets: an invite starts a
 		// private conversation with that IRC user.
@@ -41,14 +30,15 @@ func (m *Module) handleMember(ctx context.Context, evt *matrix.Event) error {
 			return n.invitedToPM(ctx, evt, target, c.IsDirect)
 		}
 		if (c.Membership == "leave" || c.Membership == "ban") && evt.Sender != target {
-			return m.moderateFromMatrix(ctx, n, evt, target, c) // moderation.go
+			return m.moderateFromMatrix(ctx, n, mb.Portal, evt, target, c) // moderation.go
 		}
 		return nil
 	}
-	n, channel, err := m.channelPortal(ctx, evt.RoomID)
-	if err != nil || n == nil {
-		return err
+	t := m.portalTarget(mb.Portal, "")
+	if t == nil || !t.channel {
+		return nil
 	}
+	n, channel := t.n, t.name
 	switch c.Membership {
 	case "join":
 		u := n.userConnFor(target, c.Displayname)
@@ -67,65 +57,17 @@ func (m *Module) handleMember(ctx context.Context, evt *matrix.Event) error {
 	return nil
 }
 
-// channelPortal returns the network and channel of a channel portal room;
-// nil when the room is not one.
-func (m *Module) channelPortal(ctx context.Context, room matrix.RoomID) (*network, string, error) {
-	p, err := m.store.PortalByRoom(ctx, string(room))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	key, err := parsePortalKey(p.RemoteID)
-	if err != nil || key.kind != "chan" {
-		return nil, "", nil
-	}
-	n := m.networks[key.network]
-	if n == nil {
-		return nil, "", nil
-	}
-	name := decodeMeta(p.Meta).Name
-	if name == "" {
-		name = key.target
-	}
-	return n, name, nil
-}
-
-func (m *Module) handleMessage(ctx context.Context, evt *matrix.Event) error {
-	var c matrix.MessageContent
-	if err := json.Unmarshal(evt.Content, &c); err != nil {
+// HandleMatrixMessage implements bridges.MessageHandler.
+func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) error {
+	t := m.portalTarget(msg.Portal, msg.Event.Sender) // in a DM, only its owner speaks as themselves
+	if t == nil {
 		return nil
 	}
-	if c.RelatesTo != nil && c.RelatesTo.RelType == "m.replace" {
-		return nil // edits are handled by HandleMatrixEdit
-	}
-	p, err := m.store.PortalByRoom(ctx, string(evt.RoomID))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	key, err := parsePortalKey(p.RemoteID)
-	if err != nil {
-		return nil
-	}
-	n := m.networks[key.network]
-	if n == nil {
-		return nil
-	}
-	target := decodeMeta(p.Meta).Name
-	if target == "" {
-		target = key.target
-	}
-	if key.kind == "pm" && key.user != evt.Sender {
-		return nil // only the DM's owner speaks as themselves
-	}
-	if key.kind == "chan" && m.portalCommand(ctx, evt, n, target, &c) {
+	c := msg.Content
+	if t.channel && m.portalCommand(ctx, msg.Event, t.n, t.name, &c) {
 		return nil // "!irc unlink" and the like, not for IRC
 	}
-	return n.sendMessage(ctx, evt, &c, target, key.kind == "chan") // rich.go: edit grace window
+	return t.n.sendMessage(ctx, msg.Event, &c, t.name, t.channel) // rich.go: edit grace window
 }
 
 // linesFromMatrix turns Matrix content into IRC lines and the command to
@@ -281,8 +223,7 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 		n.noteSent(target, last) // history.go: catch-up starts after it
 	}
 	if last != nil && last.MsgID != "" {
-		_ = n.m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:" + last.MsgID,
-			RoomID: string(evt.RoomID), EventID: string(evt.ID)})
+		_ = n.m.links.Put(ctx, bridges.Link{Remote: msgID(last.MsgID), Room: evt.RoomID, Event: evt.ID})
 		n.linkEarlierLines(ctx, evt, earlier) // history.go: so a catch-up skips them too
 	}
 	return nil
@@ -387,17 +328,13 @@ func (n *network) relay(ctx context.Context, evt *matrix.Event, target, command 
 	return nil
 }
 
-func (m *Module) handleTopic(ctx context.Context, evt *matrix.Event) error {
-	n, channel, err := m.channelPortal(ctx, evt.RoomID)
-	if err != nil || n == nil {
-		return err
-	}
-	var c struct {
-		Topic string `json:"topic"`
-	}
-	if json.Unmarshal(evt.Content, &c) != nil {
+// HandleMatrixTopic implements bridges.TopicHandler.
+func (m *Module) HandleMatrixTopic(ctx context.Context, tc *bridges.Topic) error {
+	t := m.portalTarget(tc.Portal, tc.Event.Sender)
+	if t == nil || !t.channel {
 		return nil
 	}
+	evt, n, channel := tc.Event, t.n, t.name
 	u := n.userConnFor(evt.Sender, "")
 	if err := u.join(ctx, channel); err != nil {
 		m.notice(ctx, evt.RoomID, evt.ID, "Topic not changed on IRC: "+userError(err))
@@ -405,7 +342,7 @@ func (m *Module) handleTopic(ctx context.Context, evt *matrix.Event) error {
 	}
 	conn, err := u.connect(ctx)
 	if err == nil {
-		line := strings.ReplaceAll(strings.ReplaceAll(c.Topic, "\r", " "), "\n", " ")
+		line := strings.ReplaceAll(strings.ReplaceAll(tc.Topic, "\r", " "), "\n", " ")
 		err = conn.Send(ctx, nil, "TOPIC", channel, line)
 	}
 	if err != nil {
@@ -419,8 +356,8 @@ func (m *Module) handleTopic(ctx context.Context, evt *matrix.Event) error {
 // user's puppet.
 func (m *Module) notice(ctx context.Context, room matrix.RoomID, replyTo matrix.EventID, text string) {
 	sender := matrix.UserID("")
-	if p, err := m.store.PortalByRoom(ctx, string(room)); err == nil {
-		if key, err := parsePortalKey(p.RemoteID); err == nil && key.kind == "pm" {
+	if p, err := m.portals.ByRoom(ctx, room); err == nil {
+		if key, err := parsePortalKey(p.Key.ID); err == nil && key.kind == "pm" {
 			if n := m.networks[key.network]; n != nil {
 				sender, _ = n.users.Format(map[string]string{"nick": key.target})
 			}

@@ -9,10 +9,10 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 
+	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // History marks: the module remembers, per channel, the last IRC message
@@ -84,7 +84,7 @@ func (n *network) flushMarks(ctx context.Context) {
 	marks := n.marks.take()
 	for f, mk := range marks {
 		raw, _ := json.Marshal(mk)
-		if err := n.m.store.PutKV(ctx, ID, kvHistory(n.id, f), raw); err != nil {
+		if err := n.m.kv.Put(ctx, kvHistory(n.id, f), raw); err != nil {
 			n.log().Warn("could not store a channel's history mark", "channel", f, "err", err)
 		}
 	}
@@ -103,9 +103,9 @@ func (n *network) historyMark(ctx context.Context, folded string) (historyMark, 
 	if ok {
 		return mk, true
 	}
-	raw, err := n.m.store.GetKV(ctx, ID, kvHistory(n.id, folded))
+	raw, err := n.m.kv.Get(ctx, kvHistory(n.id, folded))
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, bridges.ErrNotFound) {
 			n.log().Warn("could not read a channel's history mark", "channel", folded, "err", err)
 		}
 		return historyMark{}, false
@@ -162,32 +162,30 @@ func (n *network) botNick() string {
 	return n.cfg.Bot.Nick
 }
 
-// kvSentLine is the message link of a line, other than the last, of a
-// Matrix message sent as several IRC lines. The last line's link
-// ("msgid:") sorts first among the event's links, so replies and
-// redactions keep naming it.
-func kvSentLine(msgid string) string { return "sentline:" + msgid }
-
 // linkEarlierLines links the msgids of a multi-line message's earlier
-// lines to its event.
+// lines to its event, as parts 1, 2, ... in sending order. The last
+// line's link is part 0, the one the event's lookups (replies, edits,
+// redactions) find.
 func (n *network) linkEarlierLines(ctx context.Context, evt *matrix.Event, msgids []string) {
-	for _, id := range msgids {
-		if err := n.m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: kvSentLine(id),
-			RoomID: string(evt.RoomID), EventID: string(evt.ID)}); err != nil {
+	for i, id := range msgids {
+		if err := n.m.links.Put(ctx, bridges.Link{Remote: bridges.MessageID{ID: id, Part: i + 1},
+			Room: evt.RoomID, Event: evt.ID}); err != nil {
 			n.log().Warn("could not link a line of a sent message", "msgid", id, "err", err)
 		}
 	}
 }
 
 // sentOrBridged reports whether the msgid of a history line is linked to
-// a Matrix event: sent from Matrix (any of its lines) or bridged before.
-func (m *Module) sentOrBridged(ctx context.Context, msg *ircmsg.Message) bool {
+// a Matrix event: sent from Matrix (any of its lines: an earlier line is
+// a part below the network's line limit, at least part 1, which links
+// stored before parts were numbered got) or bridged before.
+func (n *network) sentOrBridged(ctx context.Context, msg *ircmsg.Message) bool {
 	id := ircconn.MsgID(msg)
 	if id == "" {
 		return false
 	}
-	for _, remote := range []string{"msgid:" + id, kvSentLine(id)} {
-		if _, err := m.store.MessageByRemote(ctx, ID, remote); err == nil {
+	for part := 0; part < max(n.cfg.LineLimit, 2); part++ {
+		if _, err := n.m.links.ByRemote(ctx, bridges.MessageID{ID: id, Part: part}); err == nil {
 			return true
 		}
 	}

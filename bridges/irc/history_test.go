@@ -25,7 +25,7 @@ func TestBackfillSkipsWhatCameFromMatrix(t *testing.T) {
 	n.addPortal("#chan", "!chan", []byte(`{"name":"#chan"}`))
 	// mallory's three-line message from Matrix went out as three IRC lines.
 	evt := &matrix.Event{ID: "$multi", RoomID: "!chan", Sender: "@mallory:localhost"}
-	if err := m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:l3", RoomID: "!chan", EventID: "$multi"}); err != nil {
+	if err := storeOf(m).PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "l3", RoomID: "!chan", EventID: "$multi"}); err != nil {
 		t.Fatal(err)
 	}
 	n.linkEarlierLines(ctx, evt, []string{"l1", "l2"})
@@ -56,7 +56,7 @@ func TestBackfillSkipsWhatCameFromMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			n.channelMessage(ctx, &msg, "#chan", msg.Params[1], false, tc.history)
-			items, err := m.store.PendingOutbox(ctx, 1000)
+			items, err := storeOf(m).PendingOutbox(ctx, 1000)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // Durable edit grace window. A send held for the window (a Matrix message,
@@ -137,7 +136,7 @@ func (d *heldDurable) save(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode held message: %w", err)
 	}
-	if err := d.m.store.PutKV(ctx, ID, d.key, raw); err != nil {
+	if err := d.m.kv.Put(ctx, d.key, raw); err != nil {
 		return fmt.Errorf("store held message: %w", err)
 	}
 	return nil
@@ -160,7 +159,7 @@ func (d *heldDurable) finish(ctx context.Context) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.finished = true
-	if err := d.m.store.DeleteKV(context.WithoutCancel(ctx), ID, d.key); err != nil {
+	if err := d.m.kv.Delete(context.WithoutCancel(ctx), d.key); err != nil {
 		d.m.log.Warn("sent message still stored as held; it may be sent again after a restart", "key", d.key, "err", err)
 	}
 }
@@ -169,7 +168,7 @@ func (d *heldDurable) finish(ctx context.Context) {
 // Start calls it before any Matrix event is handled, so they keep their
 // place before newer messages of their rooms.
 func (m *Module) restoreHeld(ctx context.Context) error {
-	kvs, err := m.store.KVWithPrefix(ctx, ID, kvHoldPrefix)
+	kvs, err := m.kv.WithPrefix(ctx, kvHoldPrefix)
 	if err != nil {
 		return fmt.Errorf("load held messages: %w", err)
 	}
@@ -192,10 +191,10 @@ func (m *Module) restoreHeld(ctx context.Context) error {
 			m.forgetHeldKey(ctx, key)
 			continue
 		}
-		if _, err := m.store.MessageByEvent(ctx, string(rec.Event.ID)); err == nil {
+		if _, err := m.links.ByEvent(ctx, rec.Event.ID); err == nil {
 			m.forgetHeldKey(ctx, key) // delivered just before the crash
 			continue
-		} else if !errors.Is(err, store.ErrNotFound) {
+		} else if !errors.Is(err, bridges.ErrNotFound) {
 			return fmt.Errorf("load held messages: %w", err)
 		}
 		// The window ends when it did, or sooner if the configured
@@ -215,7 +214,7 @@ func (m *Module) restoreHeld(ctx context.Context) error {
 
 // forgetHeldKey deletes a held record that will not be sent.
 func (m *Module) forgetHeldKey(ctx context.Context, key string) {
-	if err := m.store.DeleteKV(ctx, ID, key); err != nil {
+	if err := m.kv.Delete(ctx, key); err != nil {
 		m.log.Warn("could not delete a held message", "key", key, "err", err)
 	}
 }

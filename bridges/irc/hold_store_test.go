@@ -23,7 +23,7 @@ func newHoldModule(t *testing.T, addr, db string, grace time.Duration) *Module {
 	t.Helper()
 	m := newModule(t, Config{Networks: map[string]*NetworkConfig{"test": {Address: addr,
 		Flood: FloodConfig{Rate: 100, Burst: 100}, EditGrace: grace}}}, db)
-	if err := m.store.PutPortal(t.Context(), store.Portal{Module: ID, RemoteID: pmKey("test", "@u:localhost", "friend").String(),
+	if err := storeOf(m).PutPortal(t.Context(), store.Portal{Module: ID, RemoteID: pmKey("test", "@u:localhost", "friend").String(),
 		RoomID: "!dm", Meta: []byte(`{"name":"friend"}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func expectOnly(t *testing.T, srv *scriptedServer, m *Module, want ...string) {
 
 func heldKeys(t *testing.T, m *Module) int {
 	t.Helper()
-	kvs, err := m.store.KVWithPrefix(t.Context(), ID, kvHoldPrefix)
+	kvs, err := storeOf(m).KVWithPrefix(t.Context(), ID, kvHoldPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestHeldMessagesSurviveACrash(t *testing.T) {
 	}
 	edit := &bridges.Edit{Event: &matrix.Event{ID: "$edit", RoomID: "!dm", Sender: "@u:localhost"}, Target: "$one",
 		NewContent: matrix.MessageContent{MsgType: matrix.MsgText, Body: "fixed text"}}
-	if err := first.HandleMatrixEdit(ctx, edit); err != nil {
+	if err := first.HandleMatrixEdit(ctx, routed(t, first, edit)); err != nil {
 		t.Fatal(err)
 	}
 	crash(first)
@@ -126,7 +126,7 @@ func TestHeldCorrectionSurvivesACrash(t *testing.T) {
 	ctx := t.Context()
 	first := newHoldModule(t, srv.addr, db, time.Hour)
 	// $old reached IRC in an earlier run.
-	if err := first.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:old", RoomID: "!dm", EventID: "$old"}); err != nil {
+	if err := storeOf(first).PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "old", RoomID: "!dm", EventID: "$old"}); err != nil {
 		t.Fatal(err)
 	}
 	first.x.sent.markDelivered("$old")
@@ -137,7 +137,7 @@ func TestHeldCorrectionSurvivesACrash(t *testing.T) {
 	}
 	edit := &bridges.Edit{Event: &matrix.Event{ID: "$fix", RoomID: "!dm", Sender: "@u:localhost"}, Target: "$old",
 		NewContent: matrix.MessageContent{MsgType: matrix.MsgText, Body: "the quick brown fox"}}
-	if err := first.HandleMatrixEdit(ctx, edit); err != nil {
+	if err := first.HandleMatrixEdit(ctx, routed(t, first, edit)); err != nil {
 		t.Fatal(err)
 	}
 	crash(first)
@@ -176,7 +176,7 @@ func TestHeldMessageAlreadyDeliveredIsNotResent(t *testing.T) {
 		t.Fatal(err)
 	}
 	crash(first)
-	if err := first.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:x", RoomID: "!dm", EventID: "$sent"}); err != nil {
+	if err := storeOf(first).PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "x", RoomID: "!dm", EventID: "$sent"}); err != nil {
 		t.Fatal(err)
 	}
 	second := newHoldModule(t, srv.addr, db, 10*time.Millisecond)

@@ -3,11 +3,55 @@ package irc
 import (
 	"context"
 	"sync"
+	"testing"
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/store"
 )
+
+// useStore gives m its tables in st, as the core's Host does.
+func useStore(m *Module, st *store.Store) {
+	m.portals, m.links, m.kv, m.members = bridges.StoredPortals(st, ID), bridges.StoredLinks(st, ID), bridges.StoredKV(st, ID), st
+}
+
+// storeOf is the store useStore gave m, for fixtures and checks.
+func storeOf(m *Module) *store.Store { return m.members.(*store.Store) }
+
+// routed fills in what the core's router resolves for a typed event: the
+// portal of its room and the remote message of its target (the link with
+// the lowest part), nil when there is none.
+func routed[E *bridges.Edit | *bridges.Reaction | *bridges.Redaction](t *testing.T, m *Module, e E) E {
+	t.Helper()
+	portal := func(room matrix.RoomID) *bridges.Portal {
+		p, err := m.portals.ByRoom(t.Context(), room)
+		if bridges.IsNotFound(err) {
+			return nil
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	remote := func(event matrix.EventID) *bridges.Link {
+		l, err := m.links.ByEvent(t.Context(), event)
+		if bridges.IsNotFound(err) {
+			return nil
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return &l
+	}
+	switch e := any(e).(type) {
+	case *bridges.Edit:
+		e.Portal, e.TargetRemote = portal(e.Event.RoomID), remote(e.Target)
+	case *bridges.Reaction:
+		e.Portal, e.TargetRemote = portal(e.Event.RoomID), remote(e.Target)
+	case *bridges.Redaction:
+		e.Portal, e.TargetRemote = portal(e.Event.RoomID), remote(e.Target)
+	}
+	return e
+}
 
 // tellHost is the bridges.Host of unit tests that build a module without
 // the core (newModule): it records what the module tells each user in

@@ -8,10 +8,10 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/bridges/irc/secret"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // webircHost is a user's stable WEBIRC host name:
@@ -66,8 +66,8 @@ var errStoredPassword = errors.New("your stored IRC password cannot be used")
 // connect without it. The user is told once in their admin room what
 // happened and what to do.
 func (n *network) storedSASL(ctx context.Context, user matrix.UserID) (*ircconn.SASL, error) {
-	raw, err := n.m.store.GetKV(ctx, ID, kvSASL(n.id, user))
-	if errors.Is(err, store.ErrNotFound) {
+	raw, err := n.m.kv.Get(ctx, kvSASL(n.id, user))
+	if errors.Is(err, bridges.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -118,7 +118,7 @@ func (n *network) storeSASL(ctx context.Context, user matrix.UserID, account, pa
 	if err != nil {
 		return fmt.Errorf("encrypt password: %w", err)
 	}
-	if err := n.m.store.PutKV(ctx, ID, kvSASL(n.id, user), []byte(sealed)); err != nil {
+	if err := n.m.kv.Put(ctx, kvSASL(n.id, user), []byte(sealed)); err != nil {
 		return err
 	}
 	n.dlv.forgetPasswordTell(user)

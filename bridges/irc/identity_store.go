@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // Matrix users' connections across restarts. What a user's connection is
@@ -72,8 +72,8 @@ type savedState struct {
 // value when none is stored.
 func (n *network) readSaved(ctx context.Context, user matrix.UserID) (savedConn, error) {
 	var rec savedConn
-	raw, err := n.m.store.GetKV(ctx, ID, kvConn(n.id, user))
-	if errors.Is(err, store.ErrNotFound) {
+	raw, err := n.m.kv.Get(ctx, kvConn(n.id, user))
+	if errors.Is(err, bridges.ErrNotFound) {
 		return rec, nil
 	}
 	if err != nil {
@@ -154,7 +154,7 @@ func (u *userConn) persist(ctx context.Context) {
 	slices.Sort(rec.Channels)
 	raw, err := json.Marshal(rec)
 	if err == nil {
-		err = u.n.m.store.PutKV(ctx, ID, kvConn(u.n.id, u.user), raw)
+		err = u.n.m.kv.Put(ctx, kvConn(u.n.id, u.user), raw)
 	}
 	if err != nil {
 		u.n.log().Warn("could not store a user's connection", "user", u.user, "err", err)
@@ -307,7 +307,7 @@ func (n *network) forgetStoredChannels(ctx context.Context, sc storedConn) {
 	sc.rec.Channels = nil
 	raw, err := json.Marshal(sc.rec)
 	if err == nil {
-		err = n.m.store.PutKV(ctx, ID, kvConn(n.id, sc.user), raw)
+		err = n.m.kv.Put(ctx, kvConn(n.id, sc.user), raw)
 	}
 	if err != nil {
 		n.log().Warn("could not store a user's connection", "user", sc.user, "err", err)
@@ -318,7 +318,7 @@ func (n *network) forgetStoredChannels(ctx context.Context, sc storedConn) {
 // channels, the most recently stored first.
 func (n *network) storedConns(ctx context.Context) ([]storedConn, error) {
 	prefix := kvConnPrefix(n.id)
-	kvs, err := n.m.store.KVWithPrefix(ctx, ID, prefix)
+	kvs, err := n.m.kv.WithPrefix(ctx, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("list stored connections: %w", err)
 	}
@@ -357,7 +357,7 @@ func (n *network) stillJoined(ctx context.Context, user matrix.UserID, channels 
 
 // inRoom reports whether the bridge recorded user as joined to room.
 func (n *network) inRoom(ctx context.Context, room matrix.RoomID, user matrix.UserID) bool {
-	m, err := n.m.store.Membership(ctx, string(room), string(user))
+	m, err := n.m.members.Membership(ctx, string(room), string(user))
 	if err != nil {
 		n.log().Warn("could not read a user's membership", "room_id", room, "user", user, "err", err)
 		return false

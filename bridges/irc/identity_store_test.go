@@ -75,7 +75,7 @@ func withPortals(t *testing.T, n *network, user matrix.UserID, portals []string,
 		if slices.Contains(member, ch) {
 			membership = intent.MembershipJoin
 		}
-		if err := n.m.store.SetMembership(t.Context(), string(room), string(user), membership); err != nil {
+		if err := storeOf(n.m).SetMembership(t.Context(), string(room), string(user), membership); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -87,7 +87,7 @@ func storeSaved(t *testing.T, n *network, user matrix.UserID, rec savedConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.m.store.PutKV(t.Context(), ID, kvConn(n.id, user), raw); err != nil {
+	if err := storeOf(n.m).PutKV(t.Context(), ID, kvConn(n.id, user), raw); err != nil {
 		t.Fatal(err)
 	}
 }

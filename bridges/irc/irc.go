@@ -29,7 +29,6 @@ import (
 	"github.com/causewaybridge/causeway/bridges/irc/secret"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // ID is the module's ID and configuration section name.
@@ -60,7 +59,14 @@ type Module struct {
 	host   bridges.Host
 	client *intent.Client
 	outbox bridges.Sender
-	store  *store.Store
+	// portals, links and kv are the module's own tables (Host.Portals,
+	// Host.Links, Host.KV).
+	portals bridges.Portals
+	links   bridges.Links
+	kv      bridges.KV
+	// members reads the memberships the Matrix client recorded; the
+	// contract has nothing for it yet, so it is Host.Store.
+	members membershipReader
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -128,7 +134,9 @@ func (m *Module) Namespaces() bridges.Namespaces {
 // rejoins the channels of existing portals and, in the background,
 // reconnects the Matrix users who were connected before.
 func (m *Module) Start(ctx context.Context, h bridges.Host) error {
-	m.host, m.log, m.client, m.outbox, m.store = h, h.Logger(), h.Matrix(), h.Outbox(), h.Store()
+	m.host, m.log, m.client, m.outbox = h, h.Logger(), h.Matrix(), h.Outbox()
+	m.portals, m.links, m.kv = h.Portals(), h.Links(), h.KV()
+	m.members = h.Store() //lint:ignore SA1019 memberships have no module-scoped equivalent yet
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	m.goHost = h.Go
 	if m.cfg.PublicMediaURL != "" {
@@ -138,18 +146,18 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 	if err := m.startIdentd(m.ctx); err != nil {
 		return err
 	}
-	portals, err := m.store.Portals(ctx, ID)
+	portals, err := m.portals.All(ctx)
 	if err != nil {
 		return fmt.Errorf("load portals: %w", err)
 	}
 	for _, p := range portals {
-		key, err := parsePortalKey(p.RemoteID)
+		key, err := parsePortalKey(p.Key.ID)
 		if err != nil {
-			m.log.Warn("ignoring unreadable portal", "remote_id", p.RemoteID, "err", err)
+			m.log.Warn("ignoring unreadable portal", "remote_id", p.Key.ID, "err", err)
 			continue
 		}
 		if n := m.networks[key.network]; n != nil && key.kind == "chan" { // DMs are found by their key, not joined
-			n.addPortal(key.target, matrix.RoomID(p.RoomID), p.Meta)
+			n.addPortal(key.target, p.Room, p.Meta)
 		}
 	}
 	if err := m.restoreHeld(ctx); err != nil { // hold_store.go: before any new event

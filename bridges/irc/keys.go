@@ -1,14 +1,22 @@
 package irc
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"strings"
 
+	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
-// Portal remote IDs in the store:
+// membershipReader reads the memberships the Matrix client recorded
+// (*store.Store, through Host.Store).
+type membershipReader interface {
+	Membership(ctx context.Context, roomID, userID string) (string, error)
+}
+
+// Portal keys (bridges.PortalKey.ID; Receiver is not used, so that the
+// portals stored before it keep working):
 //
 //	chan:<network>:<casefolded channel>
 //	pm:<network>:<matrix user>:<casefolded nick>
@@ -25,6 +33,9 @@ func (k portalKey) String() string {
 	}
 	return "chan:" + k.network + ":" + k.target
 }
+
+// portal is the key of the portal table.
+func (k portalKey) portal() bridges.PortalKey { return bridges.PortalKey{ID: k.String()} }
 
 func chanKey(network, folded string) portalKey {
 	return portalKey{kind: "chan", network: network, target: folded}
@@ -57,7 +68,7 @@ func parsePortalKey(s string) (portalKey, error) {
 	return portalKey{}, fmt.Errorf("portal key %q: unknown kind %q", s, kind)
 }
 
-// portalMeta is what the module keeps in store.Portal.Meta.
+// portalMeta is what the module keeps in bridges.Portal.Meta.
 type portalMeta struct {
 	// Name is the channel or nick as first seen (original case).
 	Name string `json:"name"`
@@ -66,8 +77,13 @@ type portalMeta struct {
 	Plumbed bool `json:"plumbed,omitempty"`
 }
 
-func decodeMeta(raw json.RawMessage) portalMeta {
-	var m portalMeta
-	_ = json.Unmarshal(raw, &m)
+// decodeMeta reads a portal's metadata; unreadable metadata reads as none.
+func decodeMeta(p *bridges.Portal) portalMeta {
+	m, _ := bridges.PortalMeta[portalMeta](p)
 	return m
 }
+
+// msgID is the message link ID of an IRC message: its msgid, part 0 (the
+// lines before the last of a Matrix message sent as several take parts 1,
+// 2, ...: linkEarlierLines).
+func msgID(msgid string) bridges.MessageID { return bridges.MessageID{ID: msgid} }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/netstate"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
@@ -19,11 +20,12 @@ import (
 // moderator's own connection when they are a channel operator there (the
 // homeserver already checked their Matrix power), else a notice explains
 // why nothing happened on IRC.
-func (m *Module) moderateFromMatrix(ctx context.Context, n *network, evt *matrix.Event, target matrix.UserID, c matrix.MemberContent) error {
-	pn, channel, err := m.channelPortal(ctx, evt.RoomID)
-	if err != nil || pn != n {
-		return err
+func (m *Module) moderateFromMatrix(ctx context.Context, n *network, p *bridges.Portal, evt *matrix.Event, target matrix.UserID, c matrix.MemberContent) error {
+	t := m.portalTarget(p, "")
+	if t == nil || !t.channel || t.n != n {
+		return nil
 	}
+	channel := t.name
 	v, err := n.users.Parse(target)
 	if err != nil {
 		return nil
@@ -137,9 +139,9 @@ func (n *network) rememberBan(ctx context.Context, channel, nick, action, mask s
 	var err error
 	switch action {
 	case "ban":
-		err = n.m.store.PutKV(ctx, ID, n.kvBan(channel, nick), []byte(mask))
+		err = n.m.kv.Put(ctx, n.kvBan(channel, nick), []byte(mask))
 	case "unban":
-		err = n.m.store.DeleteKV(ctx, ID, n.kvBan(channel, nick))
+		err = n.m.kv.Delete(ctx, n.kvBan(channel, nick))
 	}
 	if err != nil {
 		n.log().Warn("could not record a ban mask", "channel", channel, "nick", nick, "err", err)
@@ -149,7 +151,7 @@ func (n *network) rememberBan(ctx context.Context, channel, nick, action, mask s
 // bannedMask is the mask to lift when a Matrix unban of nick arrives: the
 // one its ban set, else the one a ban would set now.
 func (n *network) bannedMask(ctx context.Context, channel, nick string) string {
-	if raw, err := n.m.store.GetKV(ctx, ID, n.kvBan(channel, nick)); err == nil && len(raw) > 0 {
+	if raw, err := n.m.kv.Get(ctx, n.kvBan(channel, nick)); err == nil && len(raw) > 0 {
 		return string(raw)
 	}
 	return n.banMask(nick)

@@ -14,6 +14,7 @@ import (
 	"github.com/ergochat/irc-go/ircmsg"
 	"golang.org/x/time/rate"
 
+	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
 	"github.com/causewaybridge/causeway/bridges/irc/netstate"
@@ -128,7 +129,7 @@ func (n *network) puppetID(nick string) (matrix.UserID, error) {
 }
 
 func (n *network) addPortal(folded string, room matrix.RoomID, meta json.RawMessage) {
-	md := decodeMeta(meta)
+	md := decodeMeta(&bridges.Portal{Meta: meta})
 	name := md.Name
 	if name == "" {
 		name = folded

@@ -13,7 +13,6 @@ import (
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // Nick handling for Matrix users' connections: the nick chosen with !nick
@@ -40,8 +39,8 @@ func (n *network) preferredNick(user matrix.UserID) string {
 	if ctx == nil {
 		return ""
 	}
-	raw, err := n.m.store.GetKV(ctx, ID, kvNick(n.id, user))
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	raw, err := n.m.kv.Get(ctx, kvNick(n.id, user))
+	if err != nil && !errors.Is(err, bridges.ErrNotFound) {
 		n.log().Warn("could not read a stored nick", "user", user, "err", err)
 		return ""
 	}
@@ -52,7 +51,7 @@ func (n *network) preferredNick(user matrix.UserID) string {
 
 // setPreferredNick stores the nick the user chose.
 func (n *network) setPreferredNick(ctx context.Context, user matrix.UserID, nick string) error {
-	if err := n.m.store.PutKV(ctx, ID, kvNick(n.id, user), []byte(nick)); err != nil {
+	if err := n.m.kv.Put(ctx, kvNick(n.id, user), []byte(nick)); err != nil {
 		return fmt.Errorf("store nick: %w", err)
 	}
 	n.prefNicks.set(user, nick)

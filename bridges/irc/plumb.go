@@ -2,7 +2,6 @@ package irc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // Plumbing links an existing Matrix room to an IRC channel. A room member
@@ -105,17 +103,17 @@ func (n *network) checkLinkable(ctx context.Context, room matrix.RoomID, channel
 	if !isChannel(bot, channel) {
 		return fmt.Sprintf("%s is not a channel name on %s.", channel, n.cfg.Name), nil
 	}
-	if _, err := n.m.store.PortalByRoom(ctx, string(room)); err == nil {
+	if _, err := n.m.portals.ByRoom(ctx, room); err == nil {
 		return "This room is already bridged.", nil
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if !errors.Is(err, bridges.ErrNotFound) {
 		return "", err
 	}
 	if p := n.portal(channel); p != nil {
 		return fmt.Sprintf("%s is already bridged to another room.", channel), nil
 	}
-	if _, err := n.m.store.PortalByRemote(ctx, ID, chanKey(n.id, n.fold(channel)).String()); err == nil {
+	if _, err := n.m.portals.ByKey(ctx, chanKey(n.id, n.fold(channel)).portal()); err == nil {
 		return fmt.Sprintf("%s is already bridged to another room.", channel), nil
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if !errors.Is(err, bridges.ErrNotFound) {
 		return "", err
 	}
 	return "", nil
@@ -196,11 +194,12 @@ func (n *network) linkRoom(ctx context.Context, channel string, room matrix.Room
 		return fmt.Errorf("join %s: %w", channel, err)
 	}
 	f := n.fold(channel)
-	meta, _ := json.Marshal(portalMeta{Name: channel, Plumbed: true})
-	if err := n.m.store.PutPortal(ctx, store.Portal{Module: ID, RemoteID: chanKey(n.id, f).String(), RoomID: string(room), Meta: meta}); err != nil {
+	p := &bridges.Portal{Key: chanKey(n.id, f).portal(), Room: room}
+	_ = bridges.SetPortalMeta(p, portalMeta{Name: channel, Plumbed: true})
+	if err := n.m.portals.Put(ctx, p); err != nil {
 		return fmt.Errorf("store portal: %w", err)
 	}
-	n.addPortal(f, room, meta)
+	n.addPortal(f, room, p.Meta)
 	n.applyMembers(ctx, channel) // fullmembership.go
 	if err := n.m.client.Bot().SetBridgeInfo(ctx, room, n.bridgeInfo(channel)); err != nil {
 		n.log().Info("bridge info not set in a linked room", "room_id", room, "err", err)
@@ -215,9 +214,9 @@ func (n *network) unlinkChannel(ctx context.Context, channel string) (matrix.Roo
 	f := n.fold(channel)
 	p := n.portal(channel)
 	if p == nil {
-		return "", fmt.Errorf("%s is not bridged: %w", channel, store.ErrNotFound)
+		return "", fmt.Errorf("%s is not bridged: %w", channel, bridges.ErrNotFound)
 	}
-	if err := n.m.store.DeletePortal(ctx, ID, chanKey(n.id, f).String()); err != nil {
+	if err := n.m.portals.Delete(ctx, chanKey(n.id, f).portal()); err != nil {
 		return "", fmt.Errorf("delete portal: %w", err)
 	}
 	n.mu.Lock()
@@ -358,7 +357,9 @@ func (m *Module) cmdLink(ctx context.Context, c *bridges.CommandContext) (string
 	if msg, err := n.checkLinkable(ctx, room, channel); msg != "" || err != nil {
 		return msg, err
 	}
-	if err := n.linkRoom(ctx, channel, room); err != nil {
+	if err := n.linkRoom(ctx, channel, room); errors.Is(err, bridges.ErrConflict) {
+		return "This room is already bridged.", nil // by another module: checkLinkable sees only ours
+	} else if err != nil {
 		return "", err
 	}
 	m.notice(ctx, room, "", fmt.Sprintf("This room is now linked to %s on %s by a bridge admin.", channel, n.cfg.Name))
@@ -371,7 +372,7 @@ func (m *Module) cmdUnlink(ctx context.Context, c *bridges.CommandContext) (stri
 		return "", err
 	}
 	room, err := n.unlinkChannel(ctx, rest[0])
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, bridges.ErrNotFound) {
 		return fmt.Sprintf("%s is not bridged on %s.", rest[0], n.cfg.Name), nil
 	}
 	if err != nil {

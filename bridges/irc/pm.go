@@ -9,10 +9,10 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 
+	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // invitedToPM handles a Matrix user inviting an IRC puppet: the puppet
@@ -36,17 +36,23 @@ func (n *network) invitedToPM(ctx context.Context, evt *matrix.Event, puppet mat
 	}
 	_ = in.SetDisplayname(ctx, nick)
 	key := pmKey(n.id, evt.Sender, n.fold(nick))
-	if existing, err := n.m.store.PortalByRemote(ctx, ID, key.String()); err == nil && existing.RoomID != string(evt.RoomID) {
+	if existing, err := n.m.portals.ByKey(ctx, key.portal()); err == nil && existing.Room != evt.RoomID {
 		// A newer DM replaces the older one.
-		_ = n.m.store.DeletePortal(ctx, ID, key.String())
+		_ = n.m.portals.Delete(ctx, key.portal())
 	}
-	if _, err := n.m.store.PortalByRoom(ctx, string(evt.RoomID)); err == nil {
+	if _, err := n.m.portals.ByRoom(ctx, evt.RoomID); err == nil {
 		return nil // the room already bridges something else
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if !errors.Is(err, bridges.ErrNotFound) {
 		return err
 	}
-	meta, _ := json.Marshal(portalMeta{Name: nick})
-	return n.m.store.PutPortal(ctx, store.Portal{Module: ID, RemoteID: key.String(), RoomID: string(evt.RoomID), Meta: meta})
+	p := &bridges.Portal{Key: key.portal(), Room: evt.RoomID}
+	_ = bridges.SetPortalMeta(p, portalMeta{Name: nick})
+	if err := n.m.portals.Put(ctx, p); errors.Is(err, bridges.ErrConflict) {
+		return nil // the room is another module's portal
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // privateMessage bridges a PRIVMSG or NOTICE sent to a Matrix user's nick
@@ -85,9 +91,9 @@ func (n *network) privateMessage(ctx context.Context, u *userConn, m *ircmsg.Mes
 // creating it (the puppet invites the user) when there is none.
 func (n *network) pmRoom(ctx context.Context, user matrix.UserID, nick string, puppet matrix.UserID) (matrix.RoomID, error) {
 	key := pmKey(n.id, user, n.fold(nick))
-	if p, err := n.m.store.PortalByRemote(ctx, ID, key.String()); err == nil {
-		return matrix.RoomID(p.RoomID), nil
-	} else if !errors.Is(err, store.ErrNotFound) {
+	if p, err := n.m.portals.ByKey(ctx, key.portal()); err == nil {
+		return p.Room, nil
+	} else if !errors.Is(err, bridges.ErrNotFound) {
 		return "", err
 	}
 	in := n.m.client.Intent(puppet)
@@ -110,8 +116,9 @@ func (n *network) pmRoom(ctx context.Context, user matrix.UserID, nick string, p
 	if err != nil {
 		return "", err
 	}
-	meta, _ := json.Marshal(portalMeta{Name: nick})
-	if err := n.m.store.PutPortal(ctx, store.Portal{Module: ID, RemoteID: key.String(), RoomID: string(room), Meta: meta}); err != nil {
+	p := &bridges.Portal{Key: key.portal(), Room: room}
+	_ = bridges.SetPortalMeta(p, portalMeta{Name: nick})
+	if err := n.m.portals.Put(ctx, p); err != nil {
 		return "", err
 	}
 	return room, nil

@@ -2,15 +2,14 @@ package irc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/netstate"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // QueryAlias implements bridges.AliasQuerier: joining
@@ -46,11 +45,11 @@ func (n *network) ensurePortal(ctx context.Context, channel string, alias matrix
 	if p := n.portal(channel); p != nil {
 		return p.room, nil
 	}
-	if p, err := n.m.store.PortalByRemote(ctx, ID, chanKey(n.id, f).String()); err == nil {
-		n.addPortal(f, matrix.RoomID(p.RoomID), p.Meta)
+	if p, err := n.m.portals.ByKey(ctx, chanKey(n.id, f).portal()); err == nil {
+		n.addPortal(f, p.Room, p.Meta)
 		n.applyMembers(ctx, channel) // fullmembership.go
-		return matrix.RoomID(p.RoomID), nil
-	} else if !errors.Is(err, store.ErrNotFound) {
+		return p.Room, nil
+	} else if !errors.Is(err, bridges.ErrNotFound) {
 		return "", err
 	}
 	jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -84,11 +83,12 @@ func (n *network) ensurePortal(ctx context.Context, channel string, alias matrix
 	if err != nil {
 		return "", fmt.Errorf("create room for %s: %w", channel, err)
 	}
-	meta, _ := json.Marshal(portalMeta{Name: channel})
-	if err := n.m.store.PutPortal(ctx, store.Portal{Module: ID, RemoteID: chanKey(n.id, f).String(), RoomID: string(room), Meta: meta}); err != nil {
+	p := &bridges.Portal{Key: chanKey(n.id, f).portal(), Room: room}
+	_ = bridges.SetPortalMeta(p, portalMeta{Name: channel})
+	if err := n.m.portals.Put(ctx, p); err != nil {
 		return "", err
 	}
-	n.addPortal(f, room, meta)
+	n.addPortal(f, room, p.Meta)
 	n.applyMembers(ctx, channel) // fullmembership.go
 	if visibility == "public" {
 		if err := n.m.client.Bot().SetAppserviceRoomDirectory(ctx, n.id, room, "public"); err != nil {

@@ -32,12 +32,12 @@ func (n *network) redactFromIRC(ctx context.Context, c *ircconn.Conn, m *ircmsg.
 	if p == nil {
 		return
 	}
-	link, err := n.m.store.MessageByRemote(ctx, ID, "msgid:"+msgid)
-	if err != nil || link.RoomID != string(p.room) {
+	link, err := n.m.links.ByRemote(ctx, msgID(msgid))
+	if err != nil || link.Room != p.room {
 		n.log().Debug("REDACT of a message not bridged to this channel's room ignored", "channel", channel, "msgid", msgid, "by", by, "err", err)
 		return
 	}
-	event := matrix.EventID(link.EventID)
+	event := link.Event
 	if ok, why := n.mayRedact(ctx, m, channel, p.room, event); !ok {
 		n.log().Info("REDACT not applied: "+why, "channel", channel, "msgid", msgid, "by", by)
 		return

@@ -77,7 +77,7 @@ func TestRedactFromIRC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: m.store,
+	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: storeOf(m),
 		Retry: intent.RetryPolicy{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -91,11 +91,11 @@ func TestRedactFromIRC(t *testing.T) {
 	n := m.networks["test"]
 	n.addPortal("#chan", "!chan", []byte(`{"name":"#chan"}`))
 	for i, id := range []string{"1", "2", "3", "4"} {
-		if err := m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:m" + id, RoomID: "!chan", EventID: "$bob" + id}); err != nil {
+		if err := storeOf(m).PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "m" + id, RoomID: "!chan", EventID: "$bob" + id}); err != nil {
 			t.Fatal(i, err)
 		}
 	}
-	if err := m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:dm", RoomID: "!dm", EventID: "$ev"}); err != nil {
+	if err := storeOf(m).PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "dm", RoomID: "!dm", EventID: "$ev"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, src := range []string{"bob!~b@h", "eve!~e@h", "op!~o@h"} {

@@ -12,7 +12,6 @@ import (
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // IRCv3 tags and capabilities used for replies, reactions and redactions.
@@ -61,9 +60,9 @@ func (m *Module) HandleMatrixEdit(ctx context.Context, e *bridges.Edit) error {
 	if held, err := m.replaceHeld(ctx, evt.RoomID, e.Target, evt.Sender, &nc); held || err != nil {
 		return err
 	}
-	t, err := m.portalTarget(ctx, evt.RoomID, evt.Sender)
-	if err != nil || t == nil {
-		return err
+	t := m.portalTarget(e.Portal, evt.Sender)
+	if t == nil {
+		return nil
 	}
 	if t.n.cfg.EditGrace <= 0 {
 		t.n.sendCorrection(ctx, e, t)
@@ -77,7 +76,7 @@ func (m *Module) HandleMatrixEdit(ctx context.Context, e *bridges.Edit) error {
 // sendCorrection sends the IRC correction for an edit of a delivered
 // message.
 func (n *network) sendCorrection(ctx context.Context, e *bridges.Edit, t *ircTarget) {
-	old, ok := n.previousContent(ctx, e.Event.RoomID, e.Target)
+	old, ok := n.previousContent(ctx, e)
 	if !ok {
 		n.log().Debug("edit of a message that never reached IRC ignored", "target", e.Target)
 		return
@@ -100,15 +99,20 @@ func (n *network) sendCorrection(ctx context.Context, e *bridges.Edit, t *ircTar
 	}
 }
 
-// previousContent returns what IRC last saw of a Matrix message, and
+// previousContent returns what IRC last saw of the message e edits, and
 // whether it reached IRC at all: from memory, else (after a restart) from
-// the store's message links and the original event.
-func (n *network) previousContent(ctx context.Context, room matrix.RoomID, event matrix.EventID) (*matrix.MessageContent, bool) {
+// the message links and the original event. The link is the one the core
+// found (e.TargetRemote), or for a correction that waited behind its
+// original (edit grace window) the one found now.
+func (n *network) previousContent(ctx context.Context, e *bridges.Edit) (*matrix.MessageContent, bool) {
+	room, event := e.Event.RoomID, e.Target
 	if ok, c := n.m.x.sent.lookup(event); ok {
 		return c, true
 	}
-	if _, err := n.m.store.MessageByEvent(ctx, string(event)); err != nil {
-		return nil, false
+	if e.TargetRemote == nil {
+		if _, err := n.m.links.ByEvent(ctx, event); err != nil {
+			return nil, false
+		}
 	}
 	var ev matrix.Event
 	var c matrix.MessageContent
@@ -191,14 +195,24 @@ func (n *network) replyTags(ctx context.Context, c *ircconn.Conn, evt *matrix.Ev
 	return map[string]string{tagReply: id}
 }
 
-// msgidOf is the IRC msgid a Matrix event was bridged from or to, or "".
+// msgidOf is the IRC msgid a Matrix event was bridged from or to, or "":
+// looked up when the message is sent, which may be after an edit grace
+// window or a restart (the core's Message.ReplyToRemote is from when it
+// arrived, and is not kept with a held message).
 func (m *Module) msgidOf(ctx context.Context, event matrix.EventID) string {
-	l, err := m.store.MessageByEvent(ctx, string(event))
-	if err != nil || l.Module != ID {
+	l, err := m.links.ByEvent(ctx, event)
+	if err != nil {
 		return ""
 	}
-	id, _ := strings.CutPrefix(l.RemoteID, "msgid:")
-	return id
+	return l.Remote.ID
+}
+
+// remoteMsgID is the IRC msgid of a link the core resolved, or "".
+func remoteMsgID(l *bridges.Link) string {
+	if l == nil {
+		return ""
+	}
+	return l.Remote.ID
 }
 
 // ircTarget is where a Matrix user's action in a portal goes on IRC.
@@ -208,28 +222,25 @@ type ircTarget struct {
 	channel bool
 }
 
-// portalTarget resolves a portal room for an action by sender; nil when the
-// room is not a portal or sender may not act in it (another user's DM).
-func (m *Module) portalTarget(ctx context.Context, room matrix.RoomID, sender matrix.UserID) (*ircTarget, error) {
-	p, err := m.store.PortalByRoom(ctx, string(room))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+// portalTarget resolves the portal of an action by sender; nil when there
+// is none, it is not one of a configured network, or sender may not act
+// in it (another user's DM).
+func (m *Module) portalTarget(p *bridges.Portal, sender matrix.UserID) *ircTarget {
+	if p == nil {
+		return nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	key, err := parsePortalKey(p.RemoteID)
+	key, err := parsePortalKey(p.Key.ID)
 	if err != nil || m.networks[key.network] == nil {
-		return nil, nil
+		return nil
 	}
 	if key.kind == "pm" && key.user != sender {
-		return nil, nil
+		return nil
 	}
-	name := decodeMeta(p.Meta).Name
+	name := decodeMeta(p).Name
 	if name == "" {
 		name = key.target
 	}
-	return &ircTarget{n: m.networks[key.network], name: name, channel: key.kind == "chan"}, nil
+	return &ircTarget{n: m.networks[key.network], name: name, channel: key.kind == "chan"}
 }
 
 // conn returns sender's connection, joined to the target channel.
@@ -249,11 +260,11 @@ func (t *ircTarget) conn(ctx context.Context, sender matrix.UserID) (*ircconn.Co
 // them nothing is sent: a reaction has no readable plain-IRC form that
 // would not flood the channel with one line per emoji.
 func (m *Module) HandleMatrixReaction(ctx context.Context, r *bridges.Reaction) error {
-	t, err := m.portalTarget(ctx, r.Event.RoomID, r.Event.Sender)
-	if err != nil || t == nil || r.Key == "" {
-		return err
+	t := m.portalTarget(r.Portal, r.Event.Sender)
+	if t == nil || r.Key == "" {
+		return nil
 	}
-	msgid := m.msgidOf(ctx, r.Target)
+	msgid := remoteMsgID(r.TargetRemote)
 	if msgid == "" {
 		t.n.log().Debug("reaction not bridged: the message has no IRC msgid", "target", r.Target)
 		return nil
@@ -272,8 +283,7 @@ func (m *Module) HandleMatrixReaction(ctx context.Context, r *bridges.Reaction) 
 		return nil
 	}
 	if d != nil && d.MsgID != "" { // so a later redaction of the reaction can name it
-		_ = m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:" + d.MsgID,
-			RoomID: string(r.Event.RoomID), EventID: string(r.Event.ID)})
+		_ = m.links.Put(ctx, bridges.Link{Remote: msgID(d.MsgID), Room: r.Event.RoomID, Event: r.Event.ID})
 	}
 	return nil
 }
@@ -285,11 +295,11 @@ func (m *Module) HandleMatrixReaction(ctx context.Context, r *bridges.Reaction) 
 // gets a notice saying IRC users still see it; reactions and events that
 // never reached IRC need none.
 func (m *Module) HandleMatrixRedaction(ctx context.Context, r *bridges.Redaction) error {
-	t, err := m.portalTarget(ctx, r.Event.RoomID, r.Event.Sender)
-	if err != nil || t == nil {
-		return err
+	t := m.portalTarget(r.Portal, r.Event.Sender)
+	if t == nil {
+		return nil
 	}
-	msgid := m.msgidOf(ctx, r.Target)
+	msgid := remoteMsgID(r.TargetRemote)
 	if msgid == "" {
 		if sent, _ := m.x.sent.lookup(r.Target); sent {
 			m.redactionNotBridged(ctx, t, r, "the message has no IRC message ID")
@@ -350,7 +360,7 @@ func (n *network) reactionFromIRC(ctx context.Context, c *ircconn.Conn, m *ircms
 	if p == nil {
 		return
 	}
-	link, err := n.m.store.MessageByRemote(ctx, ID, "msgid:"+reply)
+	link, err := n.m.links.ByRemote(ctx, msgID(reply))
 	if err != nil {
 		return
 	}
@@ -359,7 +369,7 @@ func (n *network) reactionFromIRC(ctx context.Context, c *ircconn.Conn, m *ircms
 		return
 	}
 	raw, _ := json.Marshal(map[string]any{"m.relates_to": matrix.RelatesTo{RelType: "m.annotation",
-		EventID: matrix.EventID(link.EventID), Key: key}})
+		EventID: link.Event, Key: key}})
 	ts, _ := ircconn.ServerTime(m)
 	opKey := ""
 	if id := ircconn.MsgID(m); id != "" {
@@ -373,7 +383,10 @@ func (n *network) reactionFromIRC(ctx context.Context, c *ircconn.Conn, m *ircms
 }
 
 var (
-	_ bridges.EditHandler      = (*Module)(nil)
-	_ bridges.ReactionHandler  = (*Module)(nil)
-	_ bridges.RedactionHandler = (*Module)(nil)
+	_ bridges.MessageHandler    = (*Module)(nil)
+	_ bridges.MembershipHandler = (*Module)(nil)
+	_ bridges.TopicHandler      = (*Module)(nil)
+	_ bridges.EditHandler       = (*Module)(nil)
+	_ bridges.ReactionHandler   = (*Module)(nil)
+	_ bridges.RedactionHandler  = (*Module)(nil)
 )

@@ -189,7 +189,8 @@ func newModule(t *testing.T, cfg Config, db string) *Module {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	m.store, m.log, m.host = st, slog.New(slog.DiscardHandler), &tellHost{}
+	useStore(m, st)
+	m.log, m.host = slog.New(slog.DiscardHandler), &tellHost{}
 	m.ctx, m.cancel = context.WithCancel(t.Context())
 	t.Cleanup(func() {
 		m.cancel()
@@ -209,7 +210,7 @@ func useQueuedOutbox(t *testing.T, m *Module, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: m.store})
+	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: storeOf(m)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,11 +224,11 @@ func newTestModule(t *testing.T, addr string) *Module {
 	t.Helper()
 	m := newModule(t, Config{Networks: map[string]*NetworkConfig{"test": {Address: addr, Flood: FloodConfig{Rate: 100, Burst: 100}}}}, "")
 	ctx := t.Context()
-	if err := m.store.PutPortal(ctx, store.Portal{Module: ID, RemoteID: pmKey("test", "@u:localhost", "friend").String(),
+	if err := storeOf(m).PutPortal(ctx, store.Portal{Module: ID, RemoteID: pmKey("test", "@u:localhost", "friend").String(),
 		RoomID: "!dm", Meta: []byte(`{"name":"friend"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.store.PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "msgid:abc", RoomID: "!dm", EventID: "$ev"}); err != nil {
+	if err := storeOf(m).PutMessageLink(ctx, store.MessageLink{Module: ID, RemoteID: "abc", RoomID: "!dm", EventID: "$ev"}); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -243,13 +244,13 @@ func TestRedactionAndReactionOnTheWire(t *testing.T) {
 	ctx := t.Context()
 	evt := &matrix.Event{ID: "$red", RoomID: "!dm", Sender: "@u:localhost"}
 
-	if err := m.HandleMatrixRedaction(ctx, &bridges.Redaction{Event: evt, Target: "$ev", Reason: "oops\r\nQUIT :injected"}); err != nil {
+	if err := m.HandleMatrixRedaction(ctx, routed(t, m, &bridges.Redaction{Event: evt, Target: "$ev", Reason: "oops\r\nQUIT :injected"})); err != nil {
 		t.Fatal(err)
 	}
 	if l := srv.next(t); l != "REDACT friend abc :oops QUIT :injected" {
 		t.Fatalf("server got %q", l)
 	}
-	if err := m.HandleMatrixReaction(ctx, &bridges.Reaction{Event: &matrix.Event{ID: "$re", RoomID: "!dm", Sender: "@u:localhost"}, Target: "$ev", Key: "👍"}); err != nil {
+	if err := m.HandleMatrixReaction(ctx, routed(t, m, &bridges.Reaction{Event: &matrix.Event{ID: "$re", RoomID: "!dm", Sender: "@u:localhost"}, Target: "$ev", Key: "👍"})); err != nil {
 		t.Fatal(err)
 	}
 	l := srv.next(t)
@@ -257,8 +258,8 @@ func TestRedactionAndReactionOnTheWire(t *testing.T) {
 		t.Fatalf("server got %q", l)
 	}
 	// Someone else's DM, and events without an IRC msgid, send nothing.
-	_ = m.HandleMatrixRedaction(ctx, &bridges.Redaction{Event: &matrix.Event{RoomID: "!dm", Sender: "@other:localhost"}, Target: "$ev"})
-	_ = m.HandleMatrixRedaction(ctx, &bridges.Redaction{Event: evt, Target: "$unknown"})
+	_ = m.HandleMatrixRedaction(ctx, routed(t, m, &bridges.Redaction{Event: &matrix.Event{RoomID: "!dm", Sender: "@other:localhost"}, Target: "$ev"}))
+	_ = m.HandleMatrixRedaction(ctx, routed(t, m, &bridges.Redaction{Event: evt, Target: "$unknown"}))
 	select {
 	case l := <-srv.lines:
 		t.Fatalf("server got %q, want nothing", l)
@@ -274,7 +275,7 @@ func TestNoRedactWithoutTheCap(t *testing.T) {
 	// Not started: the notice stays in the store, where the test reads it.
 	useQueuedOutbox(t, m, web.URL)
 	evt := &matrix.Event{ID: "$red", RoomID: "!dm", Sender: "@u:localhost"}
-	if err := m.HandleMatrixRedaction(t.Context(), &bridges.Redaction{Event: evt, Target: "$ev"}); err != nil {
+	if err := m.HandleMatrixRedaction(t.Context(), routed(t, m, &bridges.Redaction{Event: evt, Target: "$ev"})); err != nil {
 		t.Fatal(err)
 	}
 	// The next line proves the connection works and nothing came before it.
@@ -290,7 +291,7 @@ func TestNoRedactWithoutTheCap(t *testing.T) {
 		t.Fatalf("server got %q before the marker: REDACT without draft/message-redaction", l)
 	}
 	// The user is told that IRC users still see the message.
-	items, err := m.store.PendingOutbox(t.Context(), 10)
+	items, err := storeOf(m).PendingOutbox(t.Context(), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
