@@ -3,11 +3,11 @@ package core
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/causewaybridge/causeway/bridges/kit/notice"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -15,15 +15,6 @@ import (
 // unsupportedWindow is how long the core stays quiet about a capability
 // after telling a room that its module lacks it.
 const unsupportedWindow = 10 * time.Minute
-
-// unsupportedKinds are the things a Matrix user can do in a portal that a
-// module may not bridge, with the notice telling the room so (%[1]s is the
-// module's network name).
-var unsupportedKinds = map[string]string{
-	"edit":      "Edits are not bridged to %[1]s: people on %[1]s see only the original message.",
-	"reaction":  "Reactions are not bridged to %[1]s: people on %[1]s do not see them.",
-	"redaction": "Deletions are not bridged to %[1]s: people on %[1]s still see the deleted message.",
-}
 
 // noticeQueue is what [unsupportedNotices] needs from the outbox.
 type noticeQueue interface {
@@ -62,7 +53,11 @@ func (u *unsupportedNotices) report(ctx context.Context, log *slog.Logger, evt *
 	if !u.claim(k, now) {
 		return
 	}
-	raw, _ := json.Marshal(matrix.MessageContent{MsgType: matrix.MsgNotice, Body: fmt.Sprintf(unsupportedKinds[kind], network)})
+	text, ok := notice.UnsupportedText(kind, network)
+	if !ok {
+		return
+	}
+	raw, _ := json.Marshal(matrix.MessageContent{MsgType: matrix.MsgNotice, Body: text})
 	// The key makes a redelivered event queue no second notice.
 	op := intent.Op{Kind: intent.OpMessage, Room: evt.RoomID, Type: matrix.EventMessage, Content: raw,
 		Key: "core.unsupported:" + kind + ":" + string(evt.ID), Module: coreKV} // the core's own: no module hears of it
