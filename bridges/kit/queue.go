@@ -22,7 +22,9 @@ type QueueOptions struct {
 	// Spawn starts a room's worker goroutine; pass a module's
 	// bridges.Host.Go, so that the core waits for the workers when the
 	// module stops, or the Go method of the module's own sync.WaitGroup
-	// wrapped to give a context. Required.
+	// wrapped to give a context. Required. A Spawn that does not run f
+	// (Host.Go once the module has stopped) leaves the room's items
+	// queued for good: stop pushing when the module stops (Stop).
 	Spawn func(f func(ctx context.Context))
 	// MaxPending bounds the items waiting in one room (default
 	// DefaultMaxPending): Push blocks while the room has that many.
