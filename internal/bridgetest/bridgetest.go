@@ -1,6 +1,8 @@
-// Package bridgetest runs a complete Causeway bridge in-process against a
-// real homeserver for integration tests of the core and of bridge modules.
-// It is test support only.
+// Package bridgetest is test support for the core and bridge modules:
+// Start runs a complete Causeway bridge in-process against a real
+// homeserver (integration tests), and NewHost is a fake bridges.Host for
+// a module's unit tests, with a real store, a recording outbox and a
+// Matrix client pointed at NewHomeserver, an in-process fake homeserver.
 package bridgetest
 
 import (
