@@ -2,6 +2,7 @@ package irc
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"testing"
 
@@ -56,13 +57,20 @@ func routed[E *bridges.Edit | *bridges.Reaction | *bridges.Redaction](t *testing
 // tellHost is the bridges.Host of unit tests that build a module without
 // the core (newModule): it records what the module tells each user in
 // their management room, and makes media links. Its other methods are not
-// implemented (the embedded Host is nil); the module takes what it needs
-// from its fields.
+// implemented (the embedded Host is nil), except those the kit calls
+// (Logger, Matrix, Outbox, Portals, KV), which return m's fields.
 type tellHost struct {
 	bridges.Host
+	m    *Module
 	mu   sync.Mutex
 	told map[matrix.UserID][]string
 }
+
+func (h *tellHost) Logger() *slog.Logger     { return h.m.log }
+func (h *tellHost) Matrix() *intent.Client   { return h.m.client }
+func (h *tellHost) Outbox() bridges.Sender   { return h.m.outbox }
+func (h *tellHost) Portals() bridges.Portals { return h.m.portals }
+func (h *tellHost) KV() bridges.KV           { return h.m.kv }
 
 // testPublicURL is the homeserver.public_url of tellHost's media links.
 const testPublicURL = "https://matrix.test"

@@ -314,15 +314,22 @@ func (n *network) accessToMatrix(ctx context.Context, p *portal, channel string)
 	if netstate.Published(info.Modes) {
 		visibility = "public"
 	}
+	room := p.room
 	n.m.goTracked(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		bot := n.m.client.Bot()
-		if err := bot.SetRoomDirectoryVisibility(ctx, p.room, visibility); err != nil {
-			n.log().Info("room directory visibility not updated", "channel", channel, "err", err)
-		}
-		if err := bot.SetAppserviceRoomDirectory(ctx, n.id, p.room, visibility); err != nil {
-			n.log().Debug("per-network room directory not updated", "channel", channel, "err", err)
-		}
+		n.setDirectory(ctx, room, channel, visibility)
 	})
+}
+
+// setDirectory lists a portal room in the room directory and the
+// network's appservice directory ("public") or hides it ("private").
+func (n *network) setDirectory(ctx context.Context, room matrix.RoomID, channel, visibility string) {
+	bot := n.m.client.Bot()
+	if err := bot.SetRoomDirectoryVisibility(ctx, room, visibility); err != nil {
+		n.log().Info("room directory visibility not updated", "channel", channel, "err", err)
+	}
+	if err := bot.SetAppserviceRoomDirectory(ctx, n.id, room, visibility); err != nil {
+		n.log().Debug("per-network room directory not updated", "channel", channel, "err", err)
+	}
 }

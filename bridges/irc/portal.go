@@ -8,6 +8,7 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/netstate"
+	"github.com/causewaybridge/causeway/bridges/kit"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -65,41 +66,46 @@ func (n *network) ensurePortal(ctx context.Context, channel string, alias matrix
 			return "", err
 		}
 	}
-	preset, visibility := "public_chat", "public"
-	if netstate.JoinRule(info.Modes) == "invite" {
-		preset = "private_chat"
-	}
-	if !netstate.Published(info.Modes) {
-		visibility = "private"
-	}
-	room, err := n.m.client.Bot().CreateRoom(ctx, &intent.CreateRoomRequest{
-		RoomAliasName: alias.Localpart(),
-		Name:          channel,
-		Topic:         info.Topic,
-		Preset:        preset,
-		Visibility:    visibility,
-		BridgeInfo:    n.bridgeInfo(channel),
-	})
+	spec := n.roomSpec(channel)
+	spec.Topic, spec.AliasLocalpart, spec.Access = info.Topic, alias.Localpart(), channelAccess(info.Modes)
+	p, err := kit.CreatePortalRoom(ctx, n.m.host, spec)
 	if err != nil {
-		return "", fmt.Errorf("create room for %s: %w", channel, err)
-	}
-	p := &bridges.Portal{Key: chanKey(n.id, f).portal(), Room: room}
-	_ = bridges.SetPortalMeta(p, portalMeta{Name: channel})
-	if err := n.m.portals.Put(ctx, p); err != nil {
 		return "", err
+	}
+	room := p.Room
+	if spec.Access == kit.InviteOnly && netstate.Published(info.Modes) {
+		// +i or +k without +s: invite only, but listed, as accessToMatrix
+		// keeps it (kit.Access has no such level).
+		n.setDirectory(ctx, room, channel, "public")
 	}
 	n.addPortal(f, room, p.Meta)
 	n.applyMembers(ctx, channel) // fullmembership.go
-	if visibility == "public" {
-		if err := n.m.client.Bot().SetAppserviceRoomDirectory(ctx, n.id, room, "public"); err != nil {
-			n.log().Debug("per-network room directory not updated", "err", err)
-		}
-	}
-	n.log().Info("created portal", "channel", channel, "room_id", room, "alias", alias)
 	if n.cfg.Backfill > 0 {
 		n.m.wg.Go(func() { n.backfillNewPortal(n.m.ctx, channel) }) // catchup.go
 	}
 	return room, nil
+}
+
+// PortalMoved implements bridges.PortalMover: after a room upgrade the
+// channel's portal is the replacement room, which gets the channel's
+// puppets (full membership) and power levels like a new portal. DM
+// portals are looked up by key, not kept in memory.
+func (m *Module) PortalMoved(ctx context.Context, p *bridges.Portal, from matrix.RoomID) error {
+	key, err := parsePortalKey(p.Key.ID)
+	if err != nil {
+		return err
+	}
+	n := m.networks[key.network]
+	if n == nil || key.kind != "chan" {
+		return nil
+	}
+	n.addPortal(key.target, p.Room, p.Meta)
+	m.x.mu.Lock()
+	delete(m.x.rules, from) // the join rule is sent again on the next mode change
+	m.x.mu.Unlock()
+	n.applyMembers(ctx, n.portal(key.target).name) // fullmembership.go
+	n.log().Info("portal moved to the upgraded room", "channel", key.target, "from", from, "room_id", p.Room)
+	return nil
 }
 
 // channelAlias is the portal alias of a channel.
@@ -107,14 +113,35 @@ func (n *network) channelAlias(channel string) (matrix.RoomAlias, error) {
 	return n.aliases.Format(map[string]string{"channel": n.fold(channel)})
 }
 
+// channelAccess is the kit.Access of a portal room for a channel with
+// modes m: invite only with +i or +k, unlisted with +s or +p.
+func channelAccess(m netstate.Modes) kit.Access {
+	switch {
+	case netstate.JoinRule(m) == netstate.JoinRuleInvite:
+		return kit.InviteOnly
+	case !netstate.Published(m):
+		return kit.Unpublished
+	}
+	return kit.Public
+}
+
+// roomSpec describes the portal room of a channel: its key, name,
+// metadata and MSC2346 bridge info.
+func (n *network) roomSpec(channel string) kit.RoomSpec {
+	return kit.RoomSpec{
+		Key:      chanKey(n.id, n.fold(channel)).portal(),
+		Name:     channel,
+		Protocol: intent.BridgeInfoSection{ID: ID, DisplayName: "IRC"},
+		Network:  &intent.BridgeInfoSection{ID: n.id, DisplayName: n.cfg.Name},
+		Channel:  intent.BridgeInfoSection{ID: channel, DisplayName: channel},
+		Meta:     portalMeta{Name: channel},
+	}
+}
+
 // bridgeInfo is the MSC2346 bridge info of a channel portal.
 func (n *network) bridgeInfo(channel string) *intent.BridgeInfo {
-	return &intent.BridgeInfo{
-		BridgeBot: n.m.env.BotUserID,
-		Protocol:  intent.BridgeInfoSection{ID: ID, DisplayName: "IRC"},
-		Network:   &intent.BridgeInfoSection{ID: n.id, DisplayName: n.cfg.Name},
-		Channel:   intent.BridgeInfoSection{ID: channel, DisplayName: channel},
-	}
+	spec := n.roomSpec(channel)
+	return spec.BridgeInfo(n.m.env.BotUserID)
 }
 
 // QueryUser implements bridges.UserQuerier: a puppet of any nick exists
@@ -138,3 +165,5 @@ func (m *Module) QueryUser(ctx context.Context, id matrix.UserID) (bool, error) 
 	}
 	return true, p.SetDisplayname(ctx, nick)
 }
+
+var _ bridges.PortalMover = (*Module)(nil)

@@ -190,7 +190,7 @@ func newModule(t *testing.T, cfg Config, db string) *Module {
 	}
 	t.Cleanup(func() { st.Close() })
 	useStore(m, st)
-	m.log, m.host = slog.New(slog.DiscardHandler), &tellHost{}
+	m.log, m.host = slog.New(slog.DiscardHandler), &tellHost{m: m}
 	m.ctx, m.cancel = context.WithCancel(t.Context())
 	t.Cleanup(func() {
 		m.cancel()

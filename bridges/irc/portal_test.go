@@ -1,0 +1,56 @@
+package irc
+
+import (
+	"testing"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// TestPortalMovedFollowsTheUpgrade: after a room upgrade the channel's
+// portal in memory is the replacement room (lookups by channel and by
+// room), the old room is no portal any more, and the join rule last sent
+// to the old room is forgotten. A DM portal has nothing in memory to move.
+func TestPortalMovedFollowsTheUpgrade(t *testing.T) {
+	m := newTestModule(t, "127.0.0.1:1")
+	n := m.networks["test"]
+	key := chanKey("test", "#chan").portal()
+	old := &bridges.Portal{Key: key, Room: "!old"}
+	if err := bridges.SetPortalMeta(old, portalMeta{Name: "#Chan"}); err != nil {
+		t.Fatal(err)
+	}
+	n.addPortal("#chan", old.Room, old.Meta)
+	m.x.mu.Lock()
+	m.x.rules = map[matrix.RoomID]string{"!old": "invite"}
+	m.x.mu.Unlock()
+
+	moved := *old
+	moved.Room = "!new"
+	if err := m.PortalMoved(t.Context(), &moved, "!old"); err != nil {
+		t.Fatal(err)
+	}
+	p := n.portal("#CHAN")
+	if p == nil || p.room != "!new" || p.name != "#Chan" {
+		t.Fatalf("portal of #chan after the move = %+v, want room !new named #Chan", p)
+	}
+	if f, ok := n.channelOfRoom("!new"); !ok || f != "#chan" {
+		t.Errorf("channelOfRoom(!new) = %q, %v; want #chan", f, ok)
+	}
+	if f, ok := n.channelOfRoom("!old"); ok {
+		t.Errorf("the old room still bridges %q", f)
+	}
+	m.x.mu.Lock()
+	_, kept := m.x.rules["!old"]
+	m.x.mu.Unlock()
+	if kept {
+		t.Error("the old room's join rule is still remembered")
+	}
+
+	dm := &bridges.Portal{Key: pmKey("test", "@u:localhost", "friend").portal(), Room: "!dm2"}
+	if err := m.PortalMoved(t.Context(), dm, "!dm"); err != nil {
+		t.Fatalf("moving a DM portal: %v", err)
+	}
+	if err := m.PortalMoved(t.Context(), &bridges.Portal{Key: bridges.PortalKey{ID: "chan:elsewhere:#x"}, Room: "!x"}, "!y"); err != nil {
+		t.Fatalf("moving a portal of an unknown network: %v", err)
+	}
+}
