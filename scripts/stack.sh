@@ -2,7 +2,7 @@
 # stack.sh installs, starts and stops the real servers Causeway is tested
 # against, all on 127.0.0.1 and all under .stack/ in the repository:
 #
-#   bash scripts/stack.sh install                    apt packages, Dendrite, Ergo and staticcheck builds
+#   bash scripts/stack.sh install                    apt packages (InspIRCd, Prosody), Dendrite, Ergo and staticcheck builds
 #   bash scripts/stack.sh start [--registration F] [SERVER...]
 #                   SERVER: postgres dendrite ergo (:6667) inspircd (:6668) (default: all)
 #   bash scripts/stack.sh stop [SERVER...]           stop what start started
@@ -23,7 +23,9 @@ PIDS=$STACK/pids
 # Servers in start order; stop runs in reverse.
 SERVERS=(postgres dendrite ergo inspircd)
 # Tools that install builds but start never runs (scripts/test.sh uses them).
-TOOLS=(staticcheck)
+# Prosody is one: tests start their own instances (internal/integration
+# StartProsody).
+TOOLS=(staticcheck prosody)
 
 PG_ROLE=causeway
 PG_PASSWORD=causeway
@@ -38,6 +40,8 @@ DENDRITE_TOOLS=(dendrite create-account generate-keys generate-config)
 ERGO_MODULE=$ROOT/build/ergo
 ERGO_PKG=github.com/ergochat/ergo
 INSPIRCD_BIN=/usr/sbin/inspircd
+PROSODY_BIN=/usr/bin/prosody
+PROSODYCTL_BIN=/usr/bin/prosodyctl
 STATICCHECK_MODULE=$ROOT/build/staticcheck
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -154,6 +158,29 @@ install_ergo() {
 install_inspircd() {
 	apt_ensure inspircd
 	[[ -x $INSPIRCD_BIN ]] || die "inspircd: $INSPIRCD_BIN missing after install"
+}
+
+# install_prosody installs Debian's Prosody 0.12 for XMPP tests (tests run
+# their own instances with their own config, see internal/integration
+# StartProsody). apt_ensure keeps Debian's service from starting during the
+# install; the service is then disabled, and a system instance that runs
+# anyway (started by an earlier install) is stopped by its PID file, so the
+# tests' ports and data are the only Prosody on the machine.
+install_prosody() {
+	apt_ensure prosody
+	[[ -x $PROSODY_BIN && -x $PROSODYCTL_BIN ]] || die "prosody: $PROSODY_BIN or $PROSODYCTL_BIN missing after install"
+	# Disabled at boot, so that a reboot does not start it either.
+	if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+		as_root systemctl disable --now prosody.service >/dev/null 2>&1 || true
+	elif [[ -e /etc/init.d/prosody ]] && command -v update-rc.d >/dev/null; then
+		as_root update-rc.d prosody disable >/dev/null 2>&1 || true
+	fi
+	local pidfile=/run/prosody/prosody.pid pid
+	[[ -f $pidfile ]] && pid=$(<"$pidfile") || return 0
+	if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q prosody; then
+		log "prosody: stopping the system instance (pid $pid from $pidfile)"
+		as_root kill -TERM "$pid" 2>/dev/null || true
+	fi
 }
 
 # install_staticcheck builds the pinned staticcheck (build/staticcheck) into
@@ -507,6 +534,7 @@ cmd_env() {
 	printf "export CAUSEWAY_ERGO_BIN='%s'\n" "$BIN/ergo"
 	printf "export CAUSEWAY_ERGO_DEFAULT_CONFIG='%s'\n" "$BIN/ergo.default.yaml"
 	printf "export CAUSEWAY_INSPIRCD_BIN='%s'\n" "$INSPIRCD_BIN"
+	printf "export CAUSEWAY_PROSODY_BIN='%s'\n" "$PROSODY_BIN"
 }
 
 cmd_status() {

@@ -1,0 +1,156 @@
+package integration
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Timeouts for XMPP server processes.
+const (
+	xmppReadyTimeout = 30 * time.Second
+	xmppStopTimeout  = 20 * time.Second
+)
+
+// proc is a server process that runs in the foreground, is ready when all
+// its TCP listeners accept connections, and is stopped by its PID.
+type proc struct {
+	name    string
+	dir     string
+	logPath string
+	command func() *exec.Cmd
+	ready   []string // host:port listeners
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// startProc registers cleanup (stop, log tail on failure) and starts p.
+func startProc(t testing.TB, p *proc) {
+	t.Helper()
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("stop %s: %v", p.name, err)
+		}
+		if t.Failed() {
+			t.Logf("%s log (%s), last lines:\n%s", p.name, p.logPath, tail(p.logPath, 40))
+		}
+	})
+	if err := p.Start(); err != nil {
+		t.Fatalf("start %s: %v\nlog:\n%s", p.name, err, tail(p.logPath, 40))
+	}
+}
+
+// Dir returns the server's config and data directory.
+func (p *proc) Dir() string { return p.dir }
+
+// LogPath returns the server's log file.
+func (p *proc) LogPath() string { return p.logPath }
+
+// PID returns the process ID of the running server, or 0.
+func (p *proc) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.runningLocked() {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+func (p *proc) runningLocked() bool {
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Start starts the server (again) with the same config, data and ports,
+// and waits until every listener accepts connections.
+func (p *proc) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.runningLocked() {
+		return fmt.Errorf("%s is already running", p.name)
+	}
+	out, err := os.OpenFile(p.logPath+".out", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open output file: %w", err)
+	}
+	defer out.Close() // the child has its own copy
+	cmd := p.command()
+	cmd.Dir = p.dir
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = childProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("run %s: %w", cmd.Path, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait() // stopped by us, or it failed: the log says which
+		close(exited)
+	}()
+	p.cmd, p.exited = cmd, exited
+	return p.waitReady(exited)
+}
+
+// waitReady waits until every listener accepts a TCP connection.
+func (p *proc) waitReady(exited <-chan struct{}) error {
+	deadline := time.Now().Add(xmppReadyTimeout)
+	for _, addr := range p.ready {
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				_ = c.Close()
+				break
+			}
+			select {
+			case <-exited:
+				return fmt.Errorf("%s exited during startup (output %s.out)", p.name, p.logPath)
+			default:
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s not listening on %s after %s: %w", p.name, addr, xmppReadyTimeout, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// Stop sends SIGTERM and waits for the server to exit (SIGKILL after 20 s).
+// Stopping a stopped server does nothing.
+func (p *proc) Stop() error { return p.signal(syscall.SIGTERM) }
+
+// Kill sends SIGKILL, as a crash would, and waits for the process to exit.
+func (p *proc) Kill() error { return p.signal(syscall.SIGKILL) }
+
+func (p *proc) signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.runningLocked() {
+		return nil
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal %v: %w", sig, err)
+	}
+	select {
+	case <-p.exited:
+		return nil
+	case <-time.After(xmppStopTimeout):
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	return fmt.Errorf("%s ignored %v for %s and was killed", p.name, sig, xmppStopTimeout)
+}
