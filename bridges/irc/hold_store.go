@@ -1,220 +1,146 @@
 package irc
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/kit/hold"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
-// Durable edit grace window. A send held for the window (a Matrix message,
-// or the correction of an edit queued behind held messages) is written to
-// the module KV before the Matrix event's handler returns, that is before
-// the core marks the event done in its inbox; an edit that replaces a held
-// message rewrites the record; the record is deleted once the send
-// finished (delivered, or reported to the sender as not delivered). A
-// crash, or a Stop whose flush ran out of time, leaves the records behind,
-// and the next Start holds them again in their old order, before any new
-// event is handled. A record whose event already has a message link was
-// delivered just before the crash and is dropped, so a message is sent
-// twice only when the crash fell between the send and the deletion on a
-// server that gives no msgid.
+// The edit grace window is the kit's durable hold (bridges/kit/hold): a
+// Matrix message waits edit_grace before it goes to IRC, an edit in the
+// window replaces its text, and a crash inside the window loses nothing
+// (the next Start sends it). The module adds only where each send goes.
 
-// kvHoldPrefix starts the store keys of held sends.
-const kvHoldPrefix = "hold:"
-
-// kvHold is the store key of the held send of event.
-func kvHold(event matrix.EventID) string { return kvHoldPrefix + string(event) }
-
-// heldRecord is the stored form of a held send.
-type heldRecord struct {
-	// Seq orders the records of one module (Unix nanoseconds, strictly
-	// increasing within a process).
-	Seq     int64  `json:"seq"`
+// heldTarget is the IRC module's data of a held send: where it goes.
+type heldTarget struct {
 	Network string `json:"network"`
-	// Target is the channel or nick the send goes to.
-	Target  string    `json:"target"`
-	Channel bool      `json:"channel"`
-	Due     time.Time `json:"due"`
-	// Event is the Matrix message, or for a correction the edit event.
-	Event *matrix.Event `json:"event"`
-	// Content is what is sent: the message (as edits left it), or the
-	// edit's new content.
-	Content *matrix.MessageContent `json:"content"`
-	// EditOf is set for a correction: the edited, delivered event.
-	EditOf matrix.EventID `json:"edit_of,omitempty"`
+	Target  string `json:"target"`
+	Channel bool   `json:"channel"`
 }
 
-// heldDurable ties a held item to its record.
-type heldDurable struct {
-	m   *Module
-	key string
-
-	mu       sync.Mutex
-	rec      heldRecord
-	finished bool // the send ran and the record was deleted
+// holds returns the module's hold queue, made on first use (after Start,
+// or a test, set the context, KV and links).
+func (m *Module) holds() *hold.Queue {
+	m.x.holdOnce.Do(func() {
+		m.x.holds = hold.New(m.ctx, m.kv, m.links, m.log, m.sendHeld)
+	})
+	return m.x.holds
 }
 
 // holdMessage holds a Matrix message for the network's edit grace window;
 // it returns once the message is stored.
 func (n *network) holdMessage(ctx context.Context, evt *matrix.Event, c *matrix.MessageContent, target string, channel bool) error {
-	return n.m.hold(ctx, heldRecord{Network: n.id, Target: target, Channel: channel,
-		Due: time.Now().Add(n.cfg.EditGrace), Event: evt, Content: c})
+	data, err := json.Marshal(heldTarget{Network: n.id, Target: target, Channel: channel})
+	if err != nil {
+		return fmt.Errorf("encode held message target: %w", err)
+	}
+	return n.m.holds().Hold(ctx, hold.Item{Event: evt, Content: c, Due: time.Now().Add(n.cfg.EditGrace), Data: data})
 }
 
 // holdCorrection queues the correction of an edit behind the room's held
 // messages, so it follows its original.
 func (m *Module) holdCorrection(ctx context.Context, e *bridges.Edit, t *ircTarget) error {
+	data, err := json.Marshal(heldTarget{Network: t.n.id, Target: t.name, Channel: t.channel})
+	if err != nil {
+		return fmt.Errorf("encode held correction target: %w", err)
+	}
 	nc := e.NewContent
-	return m.hold(ctx, heldRecord{Network: t.n.id, Target: t.name, Channel: t.channel, Event: e.Event,
-		Content: &nc, EditOf: e.Target})
+	return m.holds().Hold(ctx, hold.Item{Event: e.Event, Content: &nc, EditOf: e.Target, Data: data})
 }
 
-// hold stores rec and queues its send.
-func (m *Module) hold(ctx context.Context, rec heldRecord) error {
-	rec.Seq = m.nextHoldSeq()
-	d := &heldDurable{m: m, key: kvHold(rec.Event.ID), rec: rec}
-	if err := d.save(ctx); err != nil {
-		return err
+// sendHeld sends a held item when its window ends: the message, or the
+// correction of an edit.
+func (m *Module) sendHeld(ctx context.Context, it *hold.Item) {
+	var to heldTarget
+	if err := json.Unmarshal(it.Data, &to); err != nil {
+		m.log.Error("held message without a target dropped", "event_id", it.Event.ID, "err", err)
+		return
 	}
-	m.x.hold.enqueue(m.ctx, rec.Event.RoomID, m.heldItem(d))
-	return nil
-}
-
-// nextHoldSeq returns the next record sequence number.
-func (m *Module) nextHoldSeq() int64 {
-	for {
-		last, now := m.x.holdSeq.Load(), time.Now().UnixNano()
-		next := max(now, last+1)
-		if m.x.holdSeq.CompareAndSwap(last, next) {
-			return next
-		}
+	n := m.networks[to.Network]
+	if n == nil {
+		m.log.Warn("held message for a network no longer configured dropped", "network", to.Network, "event_id", it.Event.ID)
+		return
 	}
-}
-
-// heldItem is the queue item of a record.
-func (m *Module) heldItem(d *heldDurable) *heldItem {
-	rec := d.rec
-	n := m.networks[rec.Network]
-	it := &heldItem{sender: rec.Event.Sender, due: rec.Due, content: rec.Content, durable: d}
-	if rec.EditOf == "" {
-		it.event = rec.Event.ID
-		it.run = func(ctx context.Context, c *matrix.MessageContent) {
-			n.sendNow(ctx, rec.Event, c, rec.Target, rec.Channel)
-		}
-		return it
+	if it.EditOf == "" {
+		n.sendNow(ctx, it.Event, it.Content, to.Target, to.Channel)
+		return
 	}
-	e := &bridges.Edit{Event: rec.Event, Target: rec.EditOf, NewContent: *rec.Content}
-	t := &ircTarget{n: n, name: rec.Target, channel: rec.Channel}
-	it.run = func(ctx context.Context, _ *matrix.MessageContent) { n.sendCorrection(ctx, e, t) }
-	return it
+	e := &bridges.Edit{Event: it.Event, Target: it.EditOf, NewContent: *it.Content}
+	n.sendCorrection(ctx, e, &ircTarget{n: n, name: to.Target, channel: to.Channel})
 }
 
 // replaceHeld replaces the content of a held message edited in its
 // window and stores the new content; false when the message is not held.
 func (m *Module) replaceHeld(ctx context.Context, room matrix.RoomID, event matrix.EventID, sender matrix.UserID, content *matrix.MessageContent) (bool, error) {
-	it := m.x.hold.replaceItem(room, event, sender, content)
-	if it == nil {
-		return false, nil
-	}
-	if it.durable != nil {
-		return true, it.durable.update(ctx, content)
-	}
-	return true, nil
+	return m.holds().Replace(ctx, room, event, sender, content)
 }
 
-// save writes the record.
-func (d *heldDurable) save(ctx context.Context) error {
-	raw, err := json.Marshal(d.rec)
-	if err != nil {
-		return fmt.Errorf("encode held message: %w", err)
-	}
-	if err := d.m.kv.Put(ctx, d.key, raw); err != nil {
-		return fmt.Errorf("store held message: %w", err)
-	}
-	return nil
-}
-
-// update stores new content, unless the send already finished (the
-// record is gone and must stay gone).
-func (d *heldDurable) update(ctx context.Context, c *matrix.MessageContent) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.finished {
-		return nil
-	}
-	d.rec.Content = c
-	return d.save(ctx)
-}
-
-// finish deletes the record after the send ran.
-func (d *heldDurable) finish(ctx context.Context) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.finished = true
-	if err := d.m.kv.Delete(context.WithoutCancel(ctx), d.key); err != nil {
-		d.m.log.Warn("sent message still stored as held; it may be sent again after a restart", "key", d.key, "err", err)
-	}
-}
+// flushHeld ends every window at once (on Stop) and waits, bounded by
+// ctx, until everything held was sent.
+func (m *Module) flushHeld(ctx context.Context) error { return m.holds().Flush(ctx) }
 
 // restoreHeld queues the sends a previous run held and did not finish.
 // Start calls it before any Matrix event is handled, so they keep their
-// place before newer messages of their rooms.
+// place before newer messages of their rooms. Records of networks no
+// longer configured are dropped; a window longer than the network's
+// edit_grace now is cut to it.
 func (m *Module) restoreHeld(ctx context.Context) error {
+	if err := m.upgradeHeldRecords(ctx); err != nil {
+		return err
+	}
+	_, err := m.holds().Restore(ctx, func(it *hold.Item) bool {
+		var to heldTarget
+		if err := json.Unmarshal(it.Data, &to); err != nil {
+			m.log.Error("dropping a held message without a target", "event_id", it.Event.ID, "err", err)
+			return false
+		}
+		n := m.networks[to.Network]
+		if n == nil {
+			m.log.Warn("held message for a network no longer configured dropped", "network", to.Network, "event_id", it.Event.ID)
+			return false
+		}
+		if limit := time.Now().Add(n.cfg.EditGrace); it.Due.After(limit) {
+			it.Due = limit
+		}
+		return true
+	})
+	return err
+}
+
+// kvHoldPrefix starts the store keys of held sends (the kit's, and this
+// module's before it).
+const kvHoldPrefix = "hold:"
+
+// upgradeHeldRecords rewrites held sends stored by versions before the
+// kit (the target at the top level of the record) into the kit's form,
+// so a crash across the upgrade loses nothing.
+func (m *Module) upgradeHeldRecords(ctx context.Context) error {
 	kvs, err := m.kv.WithPrefix(ctx, kvHoldPrefix)
 	if err != nil {
 		return fmt.Errorf("load held messages: %w", err)
 	}
-	recs := make([]heldRecord, 0, len(kvs))
 	for _, kv := range kvs {
-		var rec heldRecord
-		if err := json.Unmarshal(kv.Value, &rec); err != nil || rec.Event == nil || rec.Content == nil {
-			m.log.Error("dropping an unreadable held message", "key", kv.Key, "err", err)
-			m.forgetHeldKey(ctx, kv.Key)
+		var old struct {
+			hold.Item
+			heldTarget
+		}
+		if err := json.Unmarshal(kv.Value, &old); err != nil || len(old.Data) > 0 || old.Network == "" {
+			continue // the kit's form, or unreadable (the kit drops it)
+		}
+		it := old.Item
+		it.Data, _ = json.Marshal(old.heldTarget)
+		raw, err := json.Marshal(it)
+		if err != nil {
 			continue
 		}
-		recs = append(recs, rec)
-	}
-	slices.SortFunc(recs, func(a, b heldRecord) int { return cmp.Compare(a.Seq, b.Seq) })
-	restored := 0
-	for _, rec := range recs {
-		key := kvHold(rec.Event.ID)
-		if m.networks[rec.Network] == nil {
-			m.log.Warn("held message for a network no longer configured dropped", "network", rec.Network, "event_id", rec.Event.ID)
-			m.forgetHeldKey(ctx, key)
-			continue
+		if err := m.kv.Put(ctx, kv.Key, raw); err != nil {
+			return fmt.Errorf("upgrade held message %s: %w", kv.Key, err)
 		}
-		if _, err := m.links.ByEvent(ctx, rec.Event.ID); err == nil {
-			m.forgetHeldKey(ctx, key) // delivered just before the crash
-			continue
-		} else if !errors.Is(err, bridges.ErrNotFound) {
-			return fmt.Errorf("load held messages: %w", err)
-		}
-		// The window ends when it did, or sooner if the configured
-		// grace was shortened meanwhile.
-		if limit := time.Now().Add(m.networks[rec.Network].cfg.EditGrace); rec.Due.After(limit) {
-			rec.Due = limit
-		}
-		m.x.holdSeq.Store(max(m.x.holdSeq.Load(), rec.Seq))
-		m.x.hold.enqueue(m.ctx, rec.Event.RoomID, m.heldItem(&heldDurable{m: m, key: key, rec: rec}))
-		restored++
-	}
-	if restored > 0 {
-		m.log.Info("sending messages held for edits when the bridge last stopped", "count", restored)
 	}
 	return nil
-}
-
-// forgetHeldKey deletes a held record that will not be sent.
-func (m *Module) forgetHeldKey(ctx context.Context, key string) {
-	if err := m.kv.Delete(ctx, key); err != nil {
-		m.log.Warn("could not delete a held message", "key", key, "err", err)
-	}
 }

@@ -198,7 +198,7 @@ func TestHeldMessagesSentOnCleanStop(t *testing.T) {
 	if err := m.networks["test"].sendMessage(t.Context(), evt, c, "friend", false); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.x.hold.flush(t.Context()); err != nil {
+	if err := m.flushHeld(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if l := srv.next(t); l != "PRIVMSG friend :sent on stop" {
@@ -207,4 +207,25 @@ func TestHeldMessagesSentOnCleanStop(t *testing.T) {
 	if got := heldKeys(t, m); got != 0 {
 		t.Errorf("%d records left after the flush, want 0", got)
 	}
+}
+
+// TestHeldRecordFromBeforeTheKit: a message held by a version before the
+// kit's hold (the target at the top of the record) when the bridge died is
+// sent after the upgrade, not lost.
+func TestHeldRecordFromBeforeTheKit(t *testing.T) {
+	srv := startScriptedServer(t, "")
+	db := filepath.Join(t.TempDir(), "db")
+	ctx := t.Context()
+	m := newHoldModule(t, srv.addr, db, 10*time.Millisecond)
+	old := `{"seq":5,"network":"test","target":"friend","channel":false,"due":"2026-12-01T10:00:00Z",` +
+		`"event":{"event_id":"$old","type":"m.room.message","room_id":"!dm","sender":"@u:localhost","content":{}},` +
+		`"content":{"msgtype":"m.text","body":"held before the upgrade"}}`
+	if err := storeOf(m).PutKV(ctx, ID, kvHoldPrefix+"$old", []byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.restoreHeld(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expectOnly(t, srv, m, "PRIVMSG friend :held before the upgrade")
+	poll.Until(t, "the record to be deleted", 15*time.Second, func() bool { return heldKeys(t, m) == 0 })
 }

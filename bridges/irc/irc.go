@@ -177,7 +177,7 @@ func (m *Module) Stop(ctx context.Context) error {
 	if m.cancel == nil {
 		return nil
 	}
-	if err := m.x.hold.flush(ctx); err != nil { // send what the edit grace window holds
+	if err := m.flushHeld(ctx); err != nil { // hold_store.go: send what the edit grace window holds
 		m.log.Warn("messages held for edits not all sent before stopping", "err", err)
 	}
 	m.cancel()
