@@ -134,7 +134,7 @@ func (n *network) lateRefusal(e sentEvent, m *ircmsg.Message) {
 	if text == "" {
 		text = (&ircconn.NumericError{Code: m.Command, Target: param(m, 1)}).Error()
 	}
-	n.m.notice(n.m.ctx, e.room, e.event, "Not delivered to IRC: "+text)
+	n.m.notDelivered(n.m.ctx, e.room, e.event, text)
 }
 
 // relayRefused reports an error that answers a message the bot relayed for

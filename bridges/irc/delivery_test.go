@@ -149,11 +149,11 @@ func TestDeliveryRelayAndRefusal(t *testing.T) {
 			},
 			relayed: "causeway: RELAYMSG #chan a/m :" + text},
 		3: {name: "banned", caps: "draft/relaymsg=/", answer: refuse("474", "Cannot join channel (+b)"),
-			noticeOf: "Not delivered to IRC: Cannot join channel (+b)"},
+			noticeOf: "Not delivered to IRC: Cannot join channel (+b)."},
 		4: {name: "invite only", answer: refuse("473", "Cannot join channel (+i)"),
-			noticeOf: "Not delivered to IRC: Cannot join channel (+i)"},
+			noticeOf: "Not delivered to IRC: Cannot join channel (+i)."},
 		5: {name: "needs a registered nick", answer: refuse("477", "You need to be identified to join"),
-			noticeOf: "Not delivered to IRC: You need to be identified to join"},
+			noticeOf: "Not delivered to IRC: You need to be identified to join."},
 		6: {name: "registration refused", caps: "draft/relaymsg=/",
 			answer: func(nick, line string) ([]string, bool) {
 				if nick == "a" && strings.HasPrefix(line, "CAP END") {
@@ -268,14 +268,14 @@ func TestLateErrorNumericIsReported(t *testing.T) {
 	if err := n.deliver(ctx, pm, "nobody", "PRIVMSG", []string{"are you there?"}, false); err != nil {
 		t.Fatal(err)
 	}
-	if p := noticeFor(t, n, "!dm", "$pm"); !strings.Contains(p, "Not delivered to IRC: No such nick/channel") {
+	if p := noticeFor(t, n, "!dm", "$pm"); !strings.Contains(p, "Not delivered to IRC: No such nick/channel.") {
 		t.Fatalf("notice %s", p)
 	}
 	ch := &matrix.Event{ID: "$ch", RoomID: "!mod", Sender: "@u:localhost"}
 	if err := n.deliver(ctx, ch, "#moderated", "PRIVMSG", []string{"can anyone hear me?"}, true); err != nil {
 		t.Fatal(err)
 	}
-	if p := noticeFor(t, n, "!mod", "$ch"); !strings.Contains(p, "Not delivered to IRC: Cannot send to channel") {
+	if p := noticeFor(t, n, "!mod", "$ch"); !strings.Contains(p, "Not delivered to IRC: Cannot send to channel.") {
 		t.Fatalf("notice %s", p)
 	}
 

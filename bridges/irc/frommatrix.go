@@ -11,6 +11,7 @@ import (
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
+	"github.com/causewaybridge/causeway/bridges/kit/notice"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -153,11 +154,11 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 		if err := n.dlv.refusal(evt.Sender, n.fold(target)); err != nil {
 			// IRC refused this user the channel before the cap
 			// disconnected them: relaying would evade the refusal.
-			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
+			n.m.notDelivered(ctx, evt.RoomID, evt.ID, userError(err))
 			return nil
 		}
 		if err := n.relay(ctx, evt, target, command, lines); err != nil {
-			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
+			n.m.notDelivered(ctx, evt.RoomID, evt.ID, userError(err))
 			return nil
 		}
 		n.delivered(evt)
@@ -179,7 +180,7 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 				n.log().Warn("relay through the bot failed", "user", evt.Sender, "err", rerr)
 			}
 		}
-		n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
+		n.m.notDelivered(ctx, evt.RoomID, evt.ID, userError(err))
 		return nil
 	}
 	// Remembered before anything is written, so that a late error numeric
@@ -199,7 +200,7 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 	// multiline.go: several lines go as one draft/multiline message when the connection can.
 	if n.multilineFits(c, command, target, lines) {
 		if last, earlier, err = n.sendMultiline(ctx, c, tags, command, target, lines); err != nil {
-			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
+			n.m.notDelivered(ctx, evt.RoomID, evt.ID, userError(err))
 			return nil
 		}
 		lines = nil
@@ -209,7 +210,7 @@ func (n *network) deliver(ctx context.Context, evt *matrix.Event, target, comman
 	for _, l := range lines {
 		d, err := c.SendMessage(ctx, tags, command, target, l)
 		if err != nil && !errors.Is(err, ircconn.ErrUnconfirmed) {
-			n.m.notice(ctx, evt.RoomID, evt.ID, "Not delivered to IRC: "+userError(err))
+			n.m.notDelivered(ctx, evt.RoomID, evt.ID, userError(err))
 			return nil
 		}
 		if last != nil && last.MsgID != "" {
@@ -351,18 +352,9 @@ func (m *Module) HandleMatrixTopic(ctx context.Context, tc *bridges.Topic) error
 	return nil
 }
 
-// notice sends a notice in room, replying to event when set: as the bot,
-// or in a private conversation (where the bot is not a member) as the IRC
-// user's puppet.
+// notice sends a notice in room, replying to event when set, as
+// noticeSender says.
 func (m *Module) notice(ctx context.Context, room matrix.RoomID, replyTo matrix.EventID, text string) {
-	sender := matrix.UserID("")
-	if p, err := m.portals.ByRoom(ctx, room); err == nil {
-		if key, err := parsePortalKey(p.Key.ID); err == nil && key.kind == "pm" {
-			if n := m.networks[key.network]; n != nil {
-				sender, _ = n.users.Format(map[string]string{"nick": key.target})
-			}
-		}
-	}
 	c := matrix.MessageContent{MsgType: matrix.MsgNotice, Body: text}
 	if replyTo != "" {
 		c.RelatesTo = &matrix.RelatesTo{InReplyTo: &matrix.InReply{EventID: replyTo}}
@@ -372,9 +364,35 @@ func (m *Module) notice(ctx context.Context, room matrix.RoomID, replyTo matrix.
 	if replyTo != "" {
 		key = "notice:" + string(replyTo) + ":" + fmt.Sprint(len(text))
 	}
-	if _, err := m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: room, Sender: sender, Type: matrix.EventMessage, Content: raw, Key: key}); err != nil {
+	if _, err := m.outbox.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: room, Sender: m.noticeSender(ctx, room), Type: matrix.EventMessage, Content: raw, Key: key}); err != nil {
 		m.log.Error("could not queue a notice", "room_id", room, "err", err)
 	}
+}
+
+// notDelivered tells the sender of event that it did not reach IRC and
+// why (kit/notice: "Not delivered to IRC: <reason>."), replying to it.
+func (m *Module) notDelivered(ctx context.Context, room matrix.RoomID, event matrix.EventID, reason string) {
+	if err := notice.NotDelivered(ctx, m.outbox, notice.Report{Room: room, Event: event, Network: "IRC", Reason: reason,
+		As: m.noticeSender(ctx, room)}); err != nil {
+		m.log.Error("could not queue a notice", "room_id", room, "err", err)
+	}
+}
+
+// noticeSender is who sends the bridge's notices in room: the bot (""),
+// or in a private conversation (where the bot is not a member) the IRC
+// user's puppet.
+func (m *Module) noticeSender(ctx context.Context, room matrix.RoomID) matrix.UserID {
+	p, err := m.portals.ByRoom(ctx, room)
+	if err != nil {
+		return ""
+	}
+	if key, err := parsePortalKey(p.Key.ID); err == nil && key.kind == "pm" {
+		if n := m.networks[key.network]; n != nil {
+			sender, _ := n.users.Format(map[string]string{"nick": key.target})
+			return sender
+		}
+	}
+	return ""
 }
 
 // mediaURL is a link IRC users can open for an mxc:// URI: the host's

@@ -87,7 +87,7 @@ func TestRelayRefusedLateIsReported(t *testing.T) {
 		if err := n.deliver(ctx, evt, "#chan", "PRIVMSG", lines, true); err != nil {
 			t.Fatal(err)
 		}
-		if p := noticeFor(t, n, "!chan", id); !strings.Contains(p, "Not delivered to IRC: Cannot send to channel (+m)") {
+		if p := noticeFor(t, n, "!chan", id); !strings.Contains(p, "Not delivered to IRC: Cannot send to channel (+m).") {
 			t.Fatalf("notice %s", p)
 		}
 	}
@@ -149,7 +149,7 @@ func TestRelayUnconfirmedWithEchoIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	botMarker(t, n, srv, "late") // answered with the late 404
-	if p := noticeFor(t, n, "!chan", "$slow"); !strings.Contains(p, "Not delivered to IRC: Cannot send to channel (late)") {
+	if p := noticeFor(t, n, "!chan", "$slow"); !strings.Contains(p, "Not delivered to IRC: Cannot send to channel (late).") {
 		t.Fatalf("notice %s", p)
 	}
 	for _, p := range queued(t, n, "!chan") {
@@ -175,7 +175,7 @@ func TestRelaymsgRefusedIsReported(t *testing.T) {
 	if err := n.deliver(t.Context(), evt, "#chan", "PRIVMSG", []string{"hello"}, true); err != nil {
 		t.Fatal(err)
 	}
-	if p := noticeFor(t, n, "!chan", "$relayed"); !strings.Contains(p, "Not delivered to IRC: a/m is banned from relaying to the channel") {
+	if p := noticeFor(t, n, "!chan", "$relayed"); !strings.Contains(p, "Not delivered to IRC: a/m is banned from relaying to the channel.") {
 		t.Fatalf("notice %s", p)
 	}
 }
