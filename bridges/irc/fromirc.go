@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"slices"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +17,7 @@ import (
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
 	"github.com/causewaybridge/causeway/bridges/irc/netstate"
+	"github.com/causewaybridge/causeway/bridges/kit"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -314,16 +315,24 @@ func (n *network) powerFromNick(ctx context.Context, changes []netstate.Change) 
 	}
 }
 
-// powerQueue holds the power-level updates waiting, per portal room. One
-// goroutine per room with updates applies them in turn, so they reach
-// Matrix in IRC's order and never overwrite each other's power_levels
-// event; each level is read from the channel state when it is set, so a
-// quick +o -o ends where IRC ends. Its zero value is ready.
+// powerQueue orders power-level updates per portal room (a kit.RoomQueue,
+// made on first use): they reach Matrix in IRC's order and never
+// overwrite each other's power_levels event. Each level is read from the
+// channel state when it is set, so a quick +o -o ends where IRC ends, and
+// an update waiting for a nick makes another one for it needless. Its
+// zero value is ready.
 type powerQueue struct {
-	mu sync.Mutex
-	// rooms holds each room's waiting updates; a room is present while its
-	// goroutine runs.
-	rooms map[matrix.RoomID][]powerUpdate
+	once sync.Once
+	q    *kit.RoomQueue
+	mu   sync.Mutex
+	// waiting holds the room and casefolded nick of each update not
+	// started yet.
+	waiting map[powerWait]bool
+}
+
+type powerWait struct {
+	room   matrix.RoomID
+	folded string
 }
 
 // powerUpdate names a nick whose power in a portal follows its modes in
@@ -337,40 +346,36 @@ type powerUpdate struct {
 // modes in channel, after the updates already waiting for the room.
 func (n *network) queuePower(ctx context.Context, p *portal, channel, nick string) {
 	u := powerUpdate{channel: channel, nick: nick, folded: n.fold(nick), plumbed: p.plumbed}
-	q := &n.powerQ
-	q.mu.Lock()
-	if q.rooms == nil {
-		q.rooms = map[matrix.RoomID][]powerUpdate{}
+	pq, w := &n.powerQ, powerWait{p.room, u.folded}
+	pq.once.Do(func() {
+		// Updates wait per nick, at most one each, so a room's backlog is
+		// bounded by its channel's members.
+		pq.q, _ = kit.NewRoomQueue(kit.QueueOptions{Spawn: n.m.goTracked, MaxPending: math.MaxInt32, Logger: n.log()})
+		pq.waiting = map[powerWait]bool{}
+	})
+	if pq.mark(w, true) {
+		return
 	}
-	waiting, running := q.rooms[p.room]
-	// An update waiting for the same nick will read the same state.
-	if !slices.ContainsFunc(waiting, func(w powerUpdate) bool { return w.folded == u.folded }) {
-		q.rooms[p.room] = append(waiting, u)
-	}
-	q.mu.Unlock()
-	if !running {
-		room := p.room
-		n.m.goTracked(func(ctx context.Context) { n.applyPowers(ctx, room) })
+	if err := pq.q.Push(ctx, w.room, func(ctx context.Context) {
+		pq.mark(w, false)
+		n.applyPower(ctx, w.room, u)
+	}); err != nil {
+		pq.mark(w, false)
+		n.log().Debug("power level not queued", "channel", channel, "nick", nick, "err", err)
 	}
 }
 
-// applyPowers sets the room's queued power levels until none is left.
-func (n *network) applyPowers(ctx context.Context, room matrix.RoomID) {
-	q := &n.powerQ
-	for {
-		q.mu.Lock()
-		batch := q.rooms[room]
-		if len(batch) == 0 {
-			delete(q.rooms, room)
-			q.mu.Unlock()
-			return
-		}
-		q.rooms[room] = nil
-		q.mu.Unlock()
-		for _, u := range batch {
-			n.applyPower(ctx, room, u)
-		}
+// mark notes w as waiting or not, and reports whether it was.
+func (pq *powerQueue) mark(w powerWait, waiting bool) (was bool) {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	was = pq.waiting[w]
+	if waiting {
+		pq.waiting[w] = true
+	} else {
+		delete(pq.waiting, w)
 	}
+	return was
 }
 
 // applyPower sets the power level of u's nick in room from its current
