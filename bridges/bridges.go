@@ -18,9 +18,12 @@
 //  3. Namespaces reports the Matrix user and alias regexes the module claims;
 //     the core writes them into the registration and routes by them.
 //  4. Start receives a [Host]: intents for the bot and puppets, the durable
-//     outbox, the store and a logger.
-//  5. HandleMatrixEvent and the capability methods are called, per room in
-//     order, for events in the module's portals and namespaces.
+//     outbox, the module's own portal table, message links and key-value
+//     store, and a logger. A module needs nothing else from the core or
+//     the store; bridges/kit has the shared Matrix-side machinery.
+//  5. The typed handlers ([MessageHandler], [EditHandler], ...) and, for
+//     the rest, HandleMatrixEvent are called, per room in order, for events
+//     in the module's portals and namespaces, the portal resolved once.
 //  6. Stop is called on shutdown, before the store is closed; the core
 //     then waits for the work the module started with [Host].Go.
 //
@@ -37,7 +40,6 @@ import (
 
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
-	"github.com/causewaybridge/causeway/store"
 )
 
 // Info identifies a module and creates instances of it.
@@ -123,11 +125,6 @@ type Host interface {
 	// Outbox returns the durable remote→Matrix send queue, as seen by
 	// the module: every op it queues there carries the module's ID.
 	Outbox() Sender
-	// Store returns the shared store.
-	//
-	// Deprecated: use Portals, Links and KV, which are scoped to the
-	// module; Store goes once no module uses it.
-	Store() *store.Store
 	// Portals returns the module's portal table.
 	Portals() Portals
 	// Links returns the module's message links.

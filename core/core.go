@@ -375,7 +375,6 @@ func (h *host) ServerName() string           { return h.b.cfg.Homeserver.ServerN
 func (h *host) Logger() *slog.Logger         { return h.log }
 func (h *host) Matrix() *intent.Client       { return h.b.client }
 func (h *host) Outbox() bridges.Sender       { return h.outbox }
-func (h *host) Store() *store.Store          { return h.b.store }
 func (h *host) IsAdmin(u matrix.UserID) bool { return h.b.router.admins[u] }
 func (h *host) Portals() bridges.Portals     { return bridges.StoredPortals(h.b.store, h.id) }
 func (h *host) Links() bridges.Links         { return bridges.StoredLinks(h.b.store, h.id) }

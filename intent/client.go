@@ -141,6 +141,14 @@ func (c *Client) Intent(userID matrix.UserID) *Intent {
 // Bot returns the handle for acting as the appservice bot.
 func (c *Client) Bot() *Intent { return c.Intent(c.bot) }
 
+// Membership returns user's membership in room as the client last saw it
+// (its own calls and the room's events the core observed: "join",
+// "leave", "invite", "ban", "knock"), or "" when it knows none. It asks
+// the homeserver nothing.
+func (c *Client) Membership(ctx context.Context, room matrix.RoomID, user matrix.UserID) (string, error) {
+	return c.state.membership(ctx, room, user)
+}
+
 // request describes one call to the homeserver.
 type request struct {
 	method string

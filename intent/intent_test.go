@@ -146,6 +146,34 @@ func TestObserveEventCorrectsCache(t *testing.T) {
 	}
 }
 
+// TestClientMembership: modules read the membership the client last saw
+// (its own joins, observed events) without asking the homeserver.
+func TestClientMembership(t *testing.T) {
+	ctx := context.Background()
+	hs := newFakeHS(t)
+	hs.makeRoom(room1, false)
+	c := newTestClient(t, hs, nil)
+	if m, err := c.Membership(ctx, room1, alice); err != nil || m != "" {
+		t.Fatalf("before anything: %q, %v; want unknown", m, err)
+	}
+	if err := c.Intent(alice).EnsureJoined(ctx, room1); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.Membership(ctx, room1, alice); err != nil || m != MembershipJoin {
+		t.Fatalf("after joining: %q, %v", m, err)
+	}
+	key := string(alice)
+	c.ObserveEvent(ctx, &matrix.Event{Type: matrix.EventMember, RoomID: room1, StateKey: &key,
+		Content: json.RawMessage(`{"membership":"ban"}`)})
+	if m, err := c.Membership(ctx, room1, alice); err != nil || m != MembershipBan {
+		t.Fatalf("after an observed ban: %q, %v", m, err)
+	}
+	before := len(hs.requests(http.MethodGet, ""))
+	if _, err := c.Membership(ctx, room1, alice); err != nil || len(hs.requests(http.MethodGet, "")) != before {
+		t.Errorf("Membership asked the homeserver")
+	}
+}
+
 func TestRetryLimitExceeded(t *testing.T) {
 	for i, tc := range []struct {
 		name   string

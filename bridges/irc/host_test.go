@@ -14,11 +14,19 @@ import (
 
 // useStore gives m its tables in st, as the core's Host does.
 func useStore(m *Module, st *store.Store) {
-	m.portals, m.links, m.kv, m.members = bridges.StoredPortals(st, ID), bridges.StoredLinks(st, ID), bridges.StoredKV(st, ID), st
+	m.portals, m.links, m.kv, m.members = bridges.StoredPortals(st, ID), bridges.StoredLinks(st, ID), bridges.StoredKV(st, ID), storeMembers{st}
+}
+
+// storeMembers reads memberships from the store, as the intent client's
+// state cache does behind its memory.
+type storeMembers struct{ st *store.Store }
+
+func (s storeMembers) Membership(ctx context.Context, room matrix.RoomID, user matrix.UserID) (string, error) {
+	return s.st.Membership(ctx, string(room), string(user))
 }
 
 // storeOf is the store useStore gave m, for fixtures and checks.
-func storeOf(m *Module) *store.Store { return m.members.(*store.Store) }
+func storeOf(m *Module) *store.Store { return m.members.(storeMembers).st }
 
 // routed fills in what the core's router resolves for a typed event: the
 // portal of its room and the remote message of its target (the link with

@@ -357,7 +357,7 @@ func (n *network) stillJoined(ctx context.Context, user matrix.UserID, channels 
 
 // inRoom reports whether the bridge recorded user as joined to room.
 func (n *network) inRoom(ctx context.Context, room matrix.RoomID, user matrix.UserID) bool {
-	m, err := n.m.members.Membership(ctx, string(room), string(user))
+	m, err := n.m.members.Membership(ctx, room, user)
 	if err != nil {
 		n.log().Warn("could not read a user's membership", "room_id", room, "user", user, "err", err)
 		return false

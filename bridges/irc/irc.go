@@ -136,7 +136,7 @@ func (m *Module) Namespaces() bridges.Namespaces {
 func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 	m.host, m.log, m.client, m.outbox = h, h.Logger(), h.Matrix(), h.Outbox()
 	m.portals, m.links, m.kv = h.Portals(), h.Links(), h.KV()
-	m.members = h.Store() //lint:ignore SA1019 memberships have no module-scoped equivalent yet
+	m.members = h.Matrix()
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	m.goHost = h.Go
 	if m.cfg.PublicMediaURL != "" {

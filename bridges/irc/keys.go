@@ -10,9 +10,9 @@ import (
 )
 
 // membershipReader reads the memberships the Matrix client recorded
-// (*store.Store, through Host.Store).
+// (*intent.Client).
 type membershipReader interface {
-	Membership(ctx context.Context, roomID, userID string) (string, error)
+	Membership(ctx context.Context, room matrix.RoomID, user matrix.UserID) (string, error)
 }
 
 // Portal keys (bridges.PortalKey.ID; Receiver is not used, so that the

@@ -142,7 +142,7 @@ func (n *network) puppetInRoom(ctx context.Context, room matrix.RoomID, puppet m
 	if in, known := n.puppets.get(room, puppet); known {
 		return in
 	}
-	m, err := n.m.members.Membership(ctx, string(room), string(puppet))
+	m, err := n.m.members.Membership(ctx, room, puppet)
 	if err != nil {
 		n.log().Warn("could not read a puppet's membership", "room_id", room, "user", puppet, "err", err)
 		return false
