@@ -223,8 +223,10 @@ func remoteKey(m *ircmsg.Message, channel, text string, ts time.Time) string {
 	return "irch:" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// ensureProfile queues the puppet's display name before its first message
-// in a room lane, so the name is set before anything it says appears.
+// ensureProfile queues the puppet's display name (kit.SyncProfile: only
+// when it changed) before its first message in a room lane, so the name
+// is set before anything it says appears. profiled spares the hot path
+// the kit's read of the last name.
 func (n *network) ensureProfile(ctx context.Context, sender matrix.UserID, nick string, room matrix.RoomID) {
 	n.mu.Lock()
 	if n.profiled[sender] == nick {
@@ -233,8 +235,7 @@ func (n *network) ensureProfile(ctx context.Context, sender matrix.UserID, nick 
 	}
 	n.profiled[sender] = nick
 	n.mu.Unlock()
-	raw, _ := json.Marshal(map[string]string{"displayname": nick})
-	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpProfile, Room: room, Sender: sender, Content: raw}); err != nil {
+	if _, err := kit.SyncProfile(ctx, n.m.host, room, sender, kit.Profile{Displayname: nick}); err != nil {
 		n.log().Warn("could not queue puppet profile", "sender", sender, "err", err)
 	}
 }

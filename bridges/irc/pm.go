@@ -34,7 +34,7 @@ func (n *network) invitedToPM(ctx context.Context, evt *matrix.Event, puppet mat
 	if _, err := in.JoinRoom(ctx, string(evt.RoomID)); err != nil {
 		return fmt.Errorf("%s join %s: %w", puppet, evt.RoomID, err)
 	}
-	_ = in.SetDisplayname(ctx, nick)
+	n.ensureProfile(ctx, puppet, nick, evt.RoomID)
 	key := pmKey(n.id, evt.Sender, n.fold(nick))
 	if existing, err := n.m.portals.ByKey(ctx, key.portal()); err == nil && existing.Room != evt.RoomID {
 		// A newer DM replaces the older one.
