@@ -1,0 +1,237 @@
+package component
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	xcomponent "mellium.im/xmpp/component"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stream"
+)
+
+// Errors of [Dial] and [Conn.Send].
+var (
+	// ErrNotAuthorized: the server refused the handshake, almost always a
+	// wrong secret or a domain the server does not know as a component.
+	ErrNotAuthorized = errors.New("xmpp server refused the component handshake")
+	// ErrNotConnected: there is no session at the moment.
+	ErrNotConnected = errors.New("xmpp component not connected")
+	// ErrBadFrom: an outgoing stanza has no from on the component's domain.
+	ErrBadFrom = errors.New("outgoing stanza needs a from on the component's domain")
+)
+
+// Defaults for [Options] fields left zero.
+const (
+	DefaultMaxStanzaBytes = 256 << 10
+	DefaultReconnectMin   = 250 * time.Millisecond
+	DefaultReconnectMax   = time.Minute
+	dialTimeout           = 10 * time.Second
+	// stableAfter is how long a session must last for the next loss to
+	// start the backoff from the beginning again.
+	stableAfter = 30 * time.Second
+)
+
+// Options configure a [Conn].
+type Options struct {
+	// Server is the server's component listener, host:port.
+	Server string
+	// Domain is the component's domain, such as matrix.example.org.
+	Domain jid.JID
+	// Secret is the shared secret; it is never logged.
+	Secret string
+	// MaxStanzaBytes bounds an incoming stanza (default 256 KiB); larger
+	// ones get a policy-violation error.
+	MaxStanzaBytes int
+	// ReconnectMin and ReconnectMax bound the wait between reconnect
+	// attempts (defaults 250 ms and 1 min).
+	ReconnectMin, ReconnectMax time.Duration
+	// Logger receives connection events (default: discarded).
+	Logger *slog.Logger
+}
+
+// Conn is a self-healing component connection; see [Conn.Run].
+type Conn struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	sess    *xmpp.Session
+	changed chan struct{} // closed and replaced when sess changes
+}
+
+// New returns a Conn for opts, not yet connected.
+func New(opts Options) *Conn {
+	if opts.MaxStanzaBytes <= 0 {
+		opts.MaxStanzaBytes = DefaultMaxStanzaBytes
+	}
+	if opts.ReconnectMin <= 0 {
+		opts.ReconnectMin = DefaultReconnectMin
+	}
+	if opts.ReconnectMax < opts.ReconnectMin {
+		opts.ReconnectMax = max(DefaultReconnectMax, opts.ReconnectMin)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("xmpp_domain", opts.Domain.String(), "xmpp_server", opts.Server)
+	return &Conn{opts: opts, log: log, changed: make(chan struct{})}
+}
+
+// Dial opens one component session: TCP to opts.Server, then the XEP-0114
+// handshake for opts.Domain. A refused handshake is [ErrNotAuthorized].
+func Dial(ctx context.Context, opts Options) (*xmpp.Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", opts.Server)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", opts.Server, err)
+	}
+	sess, err := xcomponent.NewSession(ctx, opts.Domain, []byte(opts.Secret), conn)
+	if err != nil {
+		_ = conn.Close()
+		var se stream.Error
+		if errors.As(err, &se) && se.Err == "not-authorized" {
+			return nil, fmt.Errorf("%w for %s at %s (%v): check the secret against the server's component_secret",
+				ErrNotAuthorized, opts.Domain, opts.Server, err)
+		}
+		return nil, fmt.Errorf("component handshake for %s at %s: %w", opts.Domain, opts.Server, err)
+	}
+	return sess, nil
+}
+
+// Run connects and keeps the component connected until ctx ends, then
+// closes the session and returns nil. After any failure (refused
+// connection, handshake error, stream error, lost connection) it waits
+// [Backoff] and tries again; nothing but ctx stops it.
+func (c *Conn) Run(ctx context.Context) error {
+	attempt := 0
+	for {
+		sess, err := Dial(ctx, c.opts)
+		if err == nil {
+			c.log.Info("xmpp component connected")
+			began := time.Now()
+			err = c.serve(ctx, sess)
+			if time.Since(began) >= stableAfter {
+				attempt = 0
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := Backoff(attempt, c.opts.ReconnectMin, c.opts.ReconnectMax, rand.Float64)
+		attempt++
+		lvl := slog.LevelWarn
+		if errors.Is(err, ErrNotAuthorized) {
+			lvl = slog.LevelError
+		}
+		c.log.Log(ctx, lvl, "xmpp component disconnected; reconnecting", "error", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// serve runs one session until it ends or ctx is done.
+func (c *Conn) serve(ctx context.Context, sess *xmpp.Session) error {
+	c.setSession(sess)
+	defer c.setSession(nil)
+	stop := context.AfterFunc(ctx, func() {
+		_ = sess.Close() // ends our stream; the server's end may never come
+
+		_ = sess.Conn().Close()
+	})
+	defer stop()
+	h := &handler{domain: c.opts.Domain, maxBytes: c.opts.MaxStanzaBytes, log: c.log}
+	err := sess.Serve(h)
+	_ = sess.Conn().Close()
+	if err == nil {
+		err = errors.New("the server closed the stream")
+	}
+	return err
+}
+
+func (c *Conn) setSession(s *xmpp.Session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sess = s
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// Connected reports whether a session is up.
+func (c *Conn) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess != nil
+}
+
+// WaitConnected waits until a session is up or ctx ends.
+func (c *Conn) WaitConnected(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		up, changed := c.sess != nil, c.changed
+		c.mu.Unlock()
+		if up {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Send writes one stanza on the current session. Its from must be the
+// domain or a JID on it ([ErrBadFrom] otherwise); without a session it
+// fails with [ErrNotConnected] (nothing is queued yet). Send must not be
+// called from the session's receive goroutine.
+func (c *Conn) Send(ctx context.Context, r xml.TokenReader) error {
+	tok, err := r.Token()
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	start, ok := tok.(xml.StartElement)
+	if !ok {
+		return fmt.Errorf("send: a stanza starts with an element, not %T", tok)
+	}
+	if !c.fromOK(start) {
+		return ErrBadFrom
+	}
+	c.mu.Lock()
+	sess := c.sess
+	c.mu.Unlock()
+	if sess == nil {
+		return ErrNotConnected
+	}
+	if err := sess.Send(ctx, xmlstream.MultiReader(xmlstream.Token(start), r)); err != nil {
+		return fmt.Errorf("send %s: %w", start.Name.Local, err)
+	}
+	return nil
+}
+
+// fromOK reports whether start's from is on the component's domain.
+func (c *Conn) fromOK(start xml.StartElement) bool {
+	for _, a := range start.Attr {
+		if a.Name.Local == "from" && a.Name.Space == "" {
+			j, err := jid.Parse(a.Value)
+			return err == nil && j.Domain().Equal(c.opts.Domain)
+		}
+	}
+	return false
+}
