@@ -29,6 +29,7 @@ import (
 	// Bridge modules, enabled by their configuration sections.
 	_ "github.com/causewaybridge/causeway/bridges/irc"
 	_ "github.com/causewaybridge/causeway/bridges/loopback"
+	_ "github.com/causewaybridge/causeway/bridges/xmpp"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".

@@ -100,8 +100,10 @@ func StartProsody(t testing.TB, opts ...ProsodyOption) *Prosody {
 		command: func() *exec.Cmd { return exec.Command(bin, "--config", p.config, "-F") },
 		ready:   []string{p.c2sAddr, p.compAddr},
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
-		t.Fatal(err)
+	for _, sub := range []string{"data", "certs"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(p.config, []byte(prosodyConfig(dir, p.c2sAddr, p.compAddr, o)), 0o600); err != nil {
 		t.Fatalf("prosody config: %v", err)
@@ -149,6 +151,7 @@ func prosodyConfig(dir, c2sAddr, compAddr string, o prosodyOptions) string {
 	fmt.Fprintf(&b, `-- Written by internal/integration StartProsody; for tests only.
 run_as_root = %t
 data_path = %q
+certificates = %q
 pidfile = %q
 log = { { levels = { min = "info" }, to = "file", filename = %q } }
 interfaces = { "127.0.0.1" }
@@ -169,7 +172,7 @@ storage = "internal"
 modules_enabled = { "disco", "roster", "saslauth", "ping", "mam", "posix" }
 modules_disabled = { "s2s", "tls", "limits", "http", "offline" }
 archive_expires_after = "never"
-`, os.Geteuid() == 0, filepath.Join(dir, "data"), filepath.Join(dir, "prosody.pid"),
+`, os.Geteuid() == 0, filepath.Join(dir, "data"), filepath.Join(dir, "certs"), filepath.Join(dir, "prosody.pid"),
 		filepath.Join(dir, "prosody.log"), c2sPort, compPort)
 	for _, l := range o.extra {
 		b.WriteString(l + "\n")

@@ -1,0 +1,86 @@
+package xmpp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/causewaybridge/causeway/bridges/xmpp/component"
+)
+
+// Config is the module's section of the configuration file. DefaultConfig
+// holds the values example-config.yaml shows for every key that has a
+// default (config_defaults_test.go keeps the two in step); Configure
+// decodes the section on top of it.
+type Config struct {
+	// Server is the XMPP server's component listener, host:port
+	// (Prosody's component_ports, 5347 by default).
+	Server string `yaml:"server"`
+	// Domain is the component's domain as the XMPP server knows it (a
+	// Prosody `Component "matrix.example.org"`). Required.
+	Domain string `yaml:"domain"`
+	// Secret is the component's shared secret (Prosody's component_secret).
+	// Required; never logged.
+	Secret string `yaml:"secret"`
+	// UserTemplate is the Matrix user ID template of XMPP puppets; {name}
+	// is the escaped XMPP user.
+	UserTemplate string `yaml:"user_template"`
+	// MaxStanzaBytes bounds one incoming stanza; larger ones are refused
+	// with a policy-violation error.
+	MaxStanzaBytes int `yaml:"max_stanza_bytes"`
+	// ReconnectMaxDelay caps the wait between reconnect attempts.
+	ReconnectMaxDelay time.Duration `yaml:"reconnect_max_delay"`
+}
+
+// DefaultConfig returns the configuration a section gets for every key
+// it leaves out.
+func DefaultConfig() Config {
+	return Config{
+		Server:            "127.0.0.1:5347",
+		UserTemplate:      "@_xmpp_{name}:{server}",
+		MaxStanzaBytes:    component.DefaultMaxStanzaBytes,
+		ReconnectMaxDelay: component.DefaultReconnectMax,
+	}
+}
+
+// Validate checks what decoding cannot.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Server); err != nil {
+		errs = append(errs, fmt.Errorf("server %q: want host:port: %w", c.Server, err))
+	}
+	if c.Domain == "" {
+		errs = append(errs, errors.New("domain is required (the component's domain on the XMPP server)"))
+	} else if d, err := jid.Parse(c.Domain); err != nil || d.String() != d.Domainpart() {
+		errs = append(errs, fmt.Errorf("domain %q is not a bare domain JID", c.Domain))
+	}
+	if c.Secret == "" {
+		errs = append(errs, errors.New("secret is required (the server's component_secret)"))
+	}
+	if c.MaxStanzaBytes < 1024 {
+		errs = append(errs, fmt.Errorf("max_stanza_bytes %d: at least 1024", c.MaxStanzaBytes))
+	}
+	if c.ReconnectMaxDelay < time.Second {
+		errs = append(errs, fmt.Errorf("reconnect_max_delay %v: at least 1s", c.ReconnectMaxDelay))
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue implements slog.LogValuer: the configuration without its secret.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("server", c.Server),
+		slog.String("domain", c.Domain),
+		slog.Bool("secret_set", c.Secret != ""),
+		slog.String("user_template", c.UserTemplate),
+		slog.Int("max_stanza_bytes", c.MaxStanzaBytes),
+		slog.Duration("reconnect_max_delay", c.ReconnectMaxDelay),
+	)
+}
+
+// String keeps the secret out of fmt output too.
+func (c Config) String() string { return c.LogValue().String() }

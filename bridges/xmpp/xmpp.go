@@ -1,0 +1,97 @@
+// Package xmpp is Causeway's XMPP bridge module: an XEP-0114 external
+// component (such as matrix.example.org) on an XMPP server, through which
+// Matrix rooms are to appear as MUCs and Matrix users as JIDs (issue 10).
+//
+// So far the module connects and stays connected (package component:
+// reconnects, isolated remote input, ping and disco per JID); it bridges
+// no messages yet. docs/xmpp.md says what works.
+package xmpp
+
+import (
+	"context"
+	"fmt"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/xmpp/component"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/puppet"
+)
+
+// ID is the module's ID and configuration section key.
+const ID = "xmpp"
+
+// Info registers the module.
+var Info = bridges.Info{
+	ID:          ID,
+	Description: "XMPP as an XEP-0114 component (in progress: connects, answers ping and disco, bridges nothing yet)",
+	Network:     "XMPP",
+	New:         func() bridges.Module { return New() },
+}
+
+func init() { bridges.Register(Info) }
+
+// Module is the XMPP bridge module.
+type Module struct {
+	cfg    Config
+	domain jid.JID
+	users  *puppet.Namespace[matrix.UserID]
+	conn   *component.Conn
+}
+
+// New returns an unconfigured module.
+func New() *Module { return &Module{cfg: DefaultConfig()} }
+
+// Info implements bridges.Module.
+func (m *Module) Info() bridges.Info { return Info }
+
+// Configure implements bridges.Module: it decodes the section over
+// [DefaultConfig] and validates it.
+func (m *Module) Configure(env bridges.Env, sec bridges.Decoder) error {
+	if err := sec.Decode(&m.cfg); err != nil {
+		return err
+	}
+	if err := m.cfg.Validate(); err != nil {
+		return err
+	}
+	m.domain = jid.MustParse(m.cfg.Domain) // checked by Validate
+	var err error
+	if m.users, err = puppet.NewUsers(m.cfg.UserTemplate, env.ServerName); err != nil {
+		return fmt.Errorf("user_template: %w", err)
+	}
+	return nil
+}
+
+// Namespaces implements bridges.Module: the puppet users of XMPP people.
+func (m *Module) Namespaces() bridges.Namespaces {
+	return bridges.Namespaces{UserRegexes: []string{m.users.Regex()}}
+}
+
+// Start implements bridges.Module: it connects the component in the
+// background; the connection retries until the module stops, so an XMPP
+// server that is down does not keep the bridge from starting.
+func (m *Module) Start(ctx context.Context, h bridges.Host) error {
+	log := h.Logger()
+	log.Info("xmpp: starting the component", "config", m.cfg)
+	m.conn = component.New(component.Options{
+		Server:         m.cfg.Server,
+		Domain:         m.domain,
+		Secret:         m.cfg.Secret,
+		MaxStanzaBytes: m.cfg.MaxStanzaBytes,
+		ReconnectMax:   m.cfg.ReconnectMaxDelay,
+		Logger:         log,
+	})
+	h.Go(func(ctx context.Context) { _ = m.conn.Run(ctx) })
+	return nil
+}
+
+// Stop implements bridges.Module. The connection ends with the context
+// the core gave Host.Go, which it cancels before calling Stop.
+func (m *Module) Stop(ctx context.Context) error { return nil }
+
+// HandleMatrixEvent implements bridges.Module. Nothing is bridged to XMPP
+// yet: events are accepted and dropped.
+func (m *Module) HandleMatrixEvent(ctx context.Context, evt *matrix.Event) error { return nil }
+
+var _ bridges.Module = (*Module)(nil)
