@@ -10,7 +10,8 @@ import (
 )
 
 // TestIntegrationProsodyXMPPClient: StartProsody's server logs a
-// registered user in over plain SASL PLAIN, answers its ping, and comes
+// registered user in over plain SASL PLAIN, answers its ping, hosts MUCs
+// with MAM on ProsodyMUC, and comes
 // back on the same port with the same users after a kill and a start.
 func TestIntegrationProsodyXMPPClient(t *testing.T) {
 	t.Parallel()
@@ -32,6 +33,22 @@ func TestIntegrationProsodyXMPPClient(t *testing.T) {
 		t.Fatalf("jid %s", c.JID())
 	}
 	ping(c, "p1")
+	// The MUC service is up with MAM (muc_mam) for the XMPP module's tests.
+	r, err := c.IQ(ctx, "muc1", `<iq type='get' id='muc1' to='`+ProsodyMUC+`'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	if err != nil || r.Type != "result" || !strings.Contains(r.XML, "http://jabber.org/protocol/muc") {
+		t.Fatalf("disco#info of %s: %v %s", ProsodyMUC, err, r.XML)
+	}
+	room := "probe@" + ProsodyMUC
+	if err := c.Send(ctx, `<presence to='`+room+`/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(ctx, func(s XMPPStanza) bool { return s.Name == "presence" && s.From == room+"/alice" }); err != nil {
+		t.Fatalf("join %s: %v", room, err)
+	}
+	r, err = c.IQ(ctx, "muc2", `<iq type='get' id='muc2' to='`+room+`'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	if err != nil || !strings.Contains(r.XML, "urn:xmpp:mam:2") {
+		t.Fatalf("disco#info of %s lacks MAM: %v %s", room, err, r.XML)
+	}
 	if _, err := ConnectXMPP(ctx, p.C2SAddr(), "alice", "wrong"); err == nil {
 		t.Fatal("login with a wrong password succeeded")
 	}
