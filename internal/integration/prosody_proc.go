@@ -130,11 +130,34 @@ func (p *proc) waitReady(exited <-chan struct{}) error {
 }
 
 // Stop sends SIGTERM and waits for the server to exit (SIGKILL after 20 s).
-// Stopping a stopped server does nothing.
-func (p *proc) Stop() error { return p.signal(syscall.SIGTERM) }
+// Stopping a stopped server does nothing; a paused one is resumed first.
+func (p *proc) Stop() error {
+	_ = p.signalRunning(syscall.SIGCONT)
+	return p.signal(syscall.SIGTERM)
+}
 
 // Kill sends SIGKILL, as a crash would, and waits for the process to exit.
 func (p *proc) Kill() error { return p.signal(syscall.SIGKILL) }
+
+// Pause stops the process with SIGSTOP: its sockets stay open but nothing
+// is answered, like a hung server or a half-open connection.
+func (p *proc) Pause() error { return p.signalRunning(syscall.SIGSTOP) }
+
+// Resume continues a paused process with SIGCONT.
+func (p *proc) Resume() error { return p.signalRunning(syscall.SIGCONT) }
+
+// signalRunning sends sig without waiting for the process to exit.
+func (p *proc) signalRunning(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.runningLocked() {
+		return fmt.Errorf("%s is not running", p.name)
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal %v: %w", sig, err)
+	}
+	return nil
+}
 
 func (p *proc) signal(sig syscall.Signal) error {
 	p.mu.Lock()

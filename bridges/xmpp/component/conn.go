@@ -34,6 +34,8 @@ const (
 	DefaultMaxStanzaBytes = 256 << 10
 	DefaultReconnectMin   = 250 * time.Millisecond
 	DefaultReconnectMax   = time.Minute
+	DefaultKeepAlive      = time.Minute
+	DefaultKeepAliveWait  = 20 * time.Second
 	dialTimeout           = 10 * time.Second
 	// stableAfter is how long a session must last for the next loss to
 	// start the backoff from the beginning again.
@@ -54,6 +56,11 @@ type Options struct {
 	// ReconnectMin and ReconnectMax bound the wait between reconnect
 	// attempts (defaults 250 ms and 1 min).
 	ReconnectMin, ReconnectMax time.Duration
+	// KeepAlive is how often the component pings itself through the
+	// server (default 1 min), and KeepAliveTimeout how long it waits for
+	// the answer before it drops the connection and reconnects (default
+	// 20 s).
+	KeepAlive, KeepAliveTimeout time.Duration
 	// Logger receives connection events (default: discarded).
 	Logger *slog.Logger
 }
@@ -78,6 +85,12 @@ func New(opts Options) *Conn {
 	}
 	if opts.ReconnectMax < opts.ReconnectMin {
 		opts.ReconnectMax = max(DefaultReconnectMax, opts.ReconnectMin)
+	}
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = DefaultKeepAlive
+	}
+	if opts.KeepAliveTimeout <= 0 {
+		opts.KeepAliveTimeout = DefaultKeepAliveWait
 	}
 	log := opts.Logger
 	if log == nil {
@@ -156,6 +169,16 @@ func (c *Conn) serve(ctx context.Context, sess *xmpp.Session) error {
 		_ = sess.Conn().Close()
 	})
 	defer stop()
+	kctx, kcancel := context.WithCancel(ctx)
+	kdone := make(chan struct{})
+	go func() {
+		defer close(kdone)
+		c.keepalive(kctx, sess)
+	}()
+	defer func() {
+		kcancel()
+		<-kdone
+	}()
 	h := &handler{domain: c.opts.Domain, maxBytes: c.opts.MaxStanzaBytes, log: c.log}
 	err := sess.Serve(h)
 	_ = sess.Conn().Close()

@@ -4,7 +4,8 @@
 // [Conn.Run] keeps one component session up: it connects, authenticates
 // with the shared secret, serves incoming stanzas, and after any stream
 // error, lost connection or server restart reconnects with jittered
-// exponential backoff until its context ends.
+// exponential backoff until its context ends. A keepalive ping to its own
+// domain through the server finds hung servers and half-open connections.
 //
 // Remote input is isolated. mellium ends the whole session when a handler
 // returns an error, so the handler here never does: every stanza is read

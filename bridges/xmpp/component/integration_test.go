@@ -30,6 +30,12 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func (l *logBuffer) count(s string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -40,15 +46,18 @@ func (l *logBuffer) count(s string) int {
 // for its first session.
 func startComponent(t *testing.T, p *integration.Prosody, maxBytes int) (*component.Conn, *logBuffer) {
 	t.Helper()
+	return startComponentWith(t, p, component.Options{MaxStanzaBytes: maxBytes})
+}
+
+// startComponentWith is startComponent with more options; server, domain,
+// secret, logger and a 2 s reconnect cap are filled in.
+func startComponentWith(t *testing.T, p *integration.Prosody, opts component.Options) (*component.Conn, *logBuffer) {
+	t.Helper()
 	logs := &logBuffer{}
-	c := component.New(component.Options{
-		Server:         p.ComponentAddr(),
-		Domain:         jid.MustParse(p.ComponentDomain()),
-		Secret:         p.ComponentSecret(),
-		MaxStanzaBytes: maxBytes,
-		ReconnectMax:   2 * time.Second,
-		Logger:         slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	opts.Server, opts.Domain, opts.Secret = p.ComponentAddr(), jid.MustParse(p.ComponentDomain()), p.ComponentSecret()
+	opts.ReconnectMax = 2 * time.Second
+	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := component.New(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -59,13 +68,13 @@ func startComponent(t *testing.T, p *integration.Prosody, maxBytes int) (*compon
 		cancel()
 		<-done
 		if t.Failed() {
-			t.Logf("component log:\n%s", logs.b.String())
+			t.Logf("component log:\n%s", logs.String())
 		}
 	})
 	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
 	defer wcancel()
 	if err := c.WaitConnected(wctx); err != nil {
-		t.Fatalf("component did not connect: %v\n%s", err, logs.b.String())
+		t.Fatalf("component did not connect: %v\n%s", err, logs.String())
 	}
 	return c, logs
 }
@@ -221,5 +230,46 @@ func TestIntegrationXMPPComponentReconnects(t *testing.T) {
 		if r := iq(ctx, t, integration.DialXMPP(t, p.C2SAddr(), "alice", "pw"), id, "get", domain, pingPayload); r.Type != "result" || r.From != domain {
 			t.Fatalf("round %d: ping after the restart: %s", round, r.XML)
 		}
+	}
+}
+
+// TestIntegrationXMPPComponentKeepalive: a server that stops answering
+// while its socket stays open (Prosody paused with SIGSTOP) is noticed by
+// the keepalive ping; once it answers again the component is back.
+func TestIntegrationXMPPComponentKeepalive(t *testing.T) {
+	t.Parallel()
+	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
+	c, logs := startComponentWith(t, p, component.Options{KeepAlive: 300 * time.Millisecond, KeepAliveTimeout: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	for logs.count("keepalive ping answered") < 2 {
+		if ctx.Err() != nil || logs.count("keepalive ping unanswered") > 0 {
+			t.Fatalf("keepalive pings not answered by a live server:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := p.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	for logs.count("keepalive ping unanswered") == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the keepalive never noticed the paused server")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := p.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	for logs.count("xmpp component connected") < 2 {
+		if ctx.Err() != nil {
+			t.Fatal("component did not reconnect after the server resumed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := c.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := iq(ctx, t, integration.DialXMPP(t, p.C2SAddr(), "alice", "pw"), "after", "get", p.ComponentDomain(), pingPayload); r.Type != "result" {
+		t.Fatalf("ping after resume: %s", r.XML)
 	}
 }
