@@ -3,7 +3,7 @@
 # on the same machine and against the same real servers (Ergo and Dendrite
 # from scripts/stack.sh), and prints one Markdown table comparing them:
 #
-#   scripts/bench-compare.sh BASE [HEAD]             RUNS=3 USERS=1000 MSGS=1000 (~15 min, 2 cores)
+#   scripts/bench-compare.sh BASE [HEAD]             RUNS=3 USERS=1000 MSGS=1000 (6-13 min, 2 cores)
 #   RUNS=1 USERS=200 MSGS=1000 scripts/bench-compare.sh 3df29ee     a quick look (~3 min)
 #   OUT=/tmp/cmp.md scripts/bench-compare.sh v1 HEAD                 table also written to OUT
 #
@@ -24,9 +24,9 @@
 # RATE/s, not reported here), each with its own fresh Ergo and Dendrite.
 # Figures are medians over the runs; HEAD/BASE > 1 means HEAD is higher
 # (worse for CPU, memory and lines, better for the rate ratio). Knobs:
-# RUNS (3), USERS (1000), MSGS (1000: half of bench-irc.sh's burst, to fit
-# both revisions in the time; CPU per message does not depend on it, the
-# rate ratio is a little noisier), RATE (500), LAYOUT (one-channel;
+# RUNS (3), USERS (1000), MSGS (1000, half of bench-irc.sh's burst to fit
+# the time: 2000 took 20 min on a busy 2-core machine; CPU per message does
+# not depend on it, the rate ratio is noisier), RATE (500), LAYOUT (one-channel;
 # also ten-per-channel or bare), OUT (also write the table there),
 # RUN_TIMEOUT (20m per test process). A failed run is reported with its log
 # kept under /tmp and the script exits 1 after printing what it has.
