@@ -165,7 +165,6 @@ func (c *Conn) serve(ctx context.Context, sess *xmpp.Session) error {
 	defer c.setSession(nil)
 	stop := context.AfterFunc(ctx, func() {
 		_ = sess.Close() // ends our stream; the server's end may never come
-
 		_ = sess.Conn().Close()
 	})
 	defer stop()

@@ -26,33 +26,51 @@ type handler struct {
 
 // HandleXMPP implements xmpp.Handler: it reads the stanza with a size
 // limit, answers it when an answer is due, and returns nil whatever the
-// stanza held. An error writing the answer means the connection is gone;
-// the session notices on its next read.
+// stanza held. Every IQ get or set gets an answer written here, even when
+// its sender is not a valid JID or handling it panicked: otherwise mellium
+// writes its own answer, without a from, and ends the session when it
+// cannot parse the sender. An error writing the answer means the
+// connection is gone; the session notices on its next read.
 func (h *handler) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElement) (err error) {
+	st := &Stanza{Start: start.Copy()}
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.Error("xmpp: panic while handling a stanza; dropped", "panic", r, "stanza", start.Name.Local)
+			if needsAnswer(st) {
+				out := errorReply(st, h.domain.String(), stanza.Wait, stanza.InternalServerError, "")
+				h.write(t, &out)
+			}
 			err = nil
 		}
 	}()
-	st, rerr := readStanza(t, *start, h.maxBytes)
-	if rerr != nil {
+	var rerr error
+	if st, rerr = readStanza(t, *start, h.maxBytes); rerr != nil {
 		h.log.Warn("xmpp: could not read a stanza; dropped", "error", rerr)
 		return nil
 	}
-	out := h.handle(st)
-	if out == nil {
-		return nil
-	}
-	toks, merr := out.tokens()
-	if merr != nil {
-		h.log.Error("xmpp: could not encode a reply; dropped", "error", merr, "stanza", st.Kind())
-		return nil
-	}
-	if _, werr := xmlstream.Copy(t, toks); werr != nil {
-		h.log.Warn("xmpp: could not send a reply", "error", werr, "stanza", st.Kind())
-	}
+	h.write(t, h.handle(st))
 	return nil
+}
+
+// needsAnswer reports whether st is an IQ request.
+func needsAnswer(st *Stanza) bool {
+	typ := st.Attr("type")
+	return st.Kind() == "iq" && (typ == string(stanza.GetIQ) || typ == string(stanza.SetIQ))
+}
+
+// write sends out (if not nil) on the session, logging failures.
+func (h *handler) write(t xmlstream.TokenWriter, out *reply) {
+	if out == nil {
+		return
+	}
+	toks, err := out.tokens()
+	if err != nil {
+		h.log.Error("xmpp: could not encode a reply; dropped", "error", err, "stanza", out.XMLName.Local)
+		return
+	}
+	if _, err := xmlstream.Copy(t, toks); err != nil {
+		h.log.Warn("xmpp: could not send a reply", "error", err, "stanza", out.XMLName.Local)
+	}
 }
 
 // handle returns the reply due to st, or nil.
@@ -64,12 +82,19 @@ func (h *handler) handle(st *Stanza) *reply {
 	if st.Kind() == "iq" && typ == string(stanza.ResultIQ) {
 		return nil // a result nobody waits for (mellium routes awaited ones)
 	}
+	domain := h.domain.String()
 	from, err := jid.Parse(st.Attr("from"))
 	if err != nil || st.Attr("from") == "" {
-		h.log.Warn("xmpp: stanza with an invalid sender; dropped", "stanza", st.Kind(), "from", st.Attr("from"), "error", err)
-		return nil
+		h.log.Warn("xmpp: stanza with an invalid sender", "stanza", st.Kind(), "from", st.Attr("from"), "error", err)
+		if !needsAnswer(st) {
+			return nil
+		}
+		r := errorReply(st, domain, stanza.Modify, stanza.JIDMalformed, "the sender is not a valid JID")
+		if r.To == "" {
+			r.To = domain // mellium blanks a from equal to the component's own domain
+		}
+		return &r
 	}
-	domain := h.domain.String()
 	to, err := jid.Parse(st.Attr("to"))
 	if err != nil {
 		r := errorReply(st, domain, stanza.Modify, stanza.JIDMalformed, "the recipient is not a valid JID")

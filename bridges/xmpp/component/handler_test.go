@@ -85,6 +85,10 @@ func TestHandlerHostile(t *testing.T) {
 		11: {`<iq type='get' id='12' from='a@x/r' to='r@matrix.test/n'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
 			[]string{`from="r@matrix.test/n"`, "item-not-found"}},
 		12: {`<message type='headline' id='13' from='a@x/r' to='matrix.test'><body>x</body></message>`, nil},
+		14: {"<iq type='get' id='15' from='\u05d0a@x/r' to='matrix.test'><ping xmlns='urn:xmpp:ping'/></iq>",
+			[]string{`from="matrix.test"`, `type="error"`, "jid-malformed"}},
+		15: {`<iq type='set' id='16' to='matrix.test'><ping xmlns='urn:xmpp:ping'/></iq>`,
+			[]string{`from="matrix.test" to="matrix.test"`, "jid-malformed"}},
 		13: {`<iq type='get' id='"&lt;' from='a@x/r' to='matrix.test'><ping xmlns='urn:xmpp:ping'/></iq>`,
 			[]string{`id="&#34;&lt;"`, "result"}},
 	} {
