@@ -1,9 +1,12 @@
 package irc
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/irc/netstate"
+	"github.com/causewaybridge/causeway/bridges/kit"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -52,5 +55,27 @@ func TestPortalMovedFollowsTheUpgrade(t *testing.T) {
 	}
 	if err := m.PortalMoved(t.Context(), &bridges.Portal{Key: bridges.PortalKey{ID: "chan:elsewhere:#x"}, Room: "!x"}, "!y"); err != nil {
 		t.Fatalf("moving a portal of an unknown network: %v", err)
+	}
+}
+
+// TestChannelAccess: a portal room's kit.Access follows the channel's
+// modes: +i or +k make it invite only (whatever else is set), +s or +p
+// keep it out of the directory, no such mode makes it public.
+func TestChannelAccess(t *testing.T) {
+	for modes, want := range map[string]kit.Access{
+		"+nt": kit.Public, "+s": kit.Unpublished, "+p": kit.Unpublished,
+		"+i": kit.InviteOnly, "+k": kit.InviteOnly, "+is": kit.InviteOnly,
+	} {
+		st := netstate.New(netstate.Options{})
+		st.Join("#c", "op!o@h", "", "")
+		var args []string
+		if strings.Contains(modes, "k") {
+			args = []string{"key"}
+		}
+		st.ChannelModes("#c", modes, args)
+		info, _ := st.Channel("#c")
+		if got := channelAccess(info.Modes); got != want {
+			t.Errorf("channel %s (modes %s): access %s, want %s", modes, info.Modes, got, want)
+		}
 	}
 }
