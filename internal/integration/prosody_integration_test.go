@@ -11,7 +11,7 @@ import (
 
 // TestIntegrationProsodyXMPPClient: StartProsody's server logs a
 // registered user in over plain SASL PLAIN, answers its ping, hosts MUCs
-// with MAM on ProsodyMUC, and comes
+// with MAM and occupant-id on ProsodyMUC, and comes
 // back on the same port with the same users after a kill and a start.
 func TestIntegrationProsodyXMPPClient(t *testing.T) {
 	t.Parallel()
@@ -46,8 +46,10 @@ func TestIntegrationProsodyXMPPClient(t *testing.T) {
 		t.Fatalf("join %s: %v", room, err)
 	}
 	r, err = c.IQ(ctx, "muc2", `<iq type='get' id='muc2' to='`+room+`'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
-	if err != nil || !strings.Contains(r.XML, "urn:xmpp:mam:2") {
-		t.Fatalf("disco#info of %s lacks MAM: %v %s", room, err, r.XML)
+	for _, feature := range []string{"urn:xmpp:mam:2", "urn:xmpp:occupant-id:0"} {
+		if err != nil || !strings.Contains(r.XML, feature) {
+			t.Fatalf("disco#info of %s lacks %s: %v %s", room, feature, err, r.XML)
+		}
 	}
 	if _, err := ConnectXMPP(ctx, p.C2SAddr(), "alice", "wrong"); err == nil {
 		t.Fatal("login with a wrong password succeeded")
