@@ -3,13 +3,15 @@
 // Matrix rooms are to appear as MUCs and Matrix users as JIDs (issue 10).
 //
 // So far the module connects and stays connected (package component:
-// reconnects, isolated remote input, ping and disco per JID); it bridges
-// no messages yet. docs/xmpp.md says what works.
+// reconnects, isolated remote input, ping and disco per JID, Matrix rooms
+// answering disco as MUCs, a durable outbound queue); it bridges no
+// messages yet. docs/xmpp.md says what works.
 package xmpp
 
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"mellium.im/xmpp/jid"
 
@@ -37,7 +39,9 @@ type Module struct {
 	cfg    Config
 	domain jid.JID
 	users  *puppet.Namespace[matrix.UserID]
+	hsURL  string
 	conn   *component.Conn
+	queue  *component.Queue
 }
 
 // New returns an unconfigured module.
@@ -56,6 +60,7 @@ func (m *Module) Configure(env bridges.Env, sec bridges.Decoder) error {
 		return err
 	}
 	m.domain = jid.MustParse(m.cfg.Domain) // checked by Validate
+	m.hsURL = env.HomeserverURL
 	var err error
 	if m.users, err = puppet.NewUsers(m.cfg.UserTemplate, env.ServerName); err != nil {
 		return fmt.Errorf("user_template: %w", err)
@@ -74,6 +79,14 @@ func (m *Module) Namespaces() bridges.Namespaces {
 func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 	log := h.Logger()
 	log.Info("xmpp: starting the component", "config", m.cfg)
+	q, err := component.OpenQueue(ctx, h.KV(), 0)
+	if err != nil {
+		return err
+	}
+	if n := q.Len(); n > 0 {
+		log.Info("xmpp: stanzas left from the last run will be sent", "count", n)
+	}
+	m.queue = q
 	m.conn = component.New(component.Options{
 		Server:         m.cfg.Server,
 		Domain:         m.domain,
@@ -81,6 +94,8 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 		MaxStanzaBytes: m.cfg.MaxStanzaBytes,
 		ReconnectMax:   m.cfg.ReconnectMaxDelay,
 		Logger:         log,
+		Queue:          q,
+		Rooms:          &rooms{mx: h.Matrix(), hs: m.hsURL, http: http.DefaultClient},
 	})
 	h.Go(func(ctx context.Context) { _ = m.conn.Run(ctx) })
 	return nil

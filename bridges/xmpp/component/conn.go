@@ -1,6 +1,7 @@
 package component
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -63,6 +64,13 @@ type Options struct {
 	KeepAlive, KeepAliveTimeout time.Duration
 	// Logger receives connection events (default: discarded).
 	Logger *slog.Logger
+	// Queue, when set, is the durable outbound queue of [Conn.Enqueue]:
+	// every session sends what it holds, in order.
+	Queue *Queue
+	// Rooms, when set, answers disco for the JIDs of Matrix rooms and
+	// lists the public rooms (see [Rooms]); without it only the domain
+	// exists.
+	Rooms Rooms
 }
 
 // Conn is a self-healing component connection; see [Conn.Run].
@@ -174,11 +182,29 @@ func (c *Conn) serve(ctx context.Context, sess *xmpp.Session) error {
 		defer close(kdone)
 		c.keepalive(kctx, sess)
 	}()
+	var wg sync.WaitGroup // the handler's pending answers
+	qdone := make(chan struct{})
+	go func() {
+		defer close(qdone)
+		if c.opts.Queue != nil {
+			c.drain(kctx, sess)
+		}
+	}()
 	defer func() {
 		kcancel()
 		<-kdone
+		<-qdone
+		wg.Wait() // they end with kctx
 	}()
-	h := &handler{domain: c.opts.Domain, maxBytes: c.opts.MaxStanzaBytes, log: c.log}
+	h := &handler{domain: c.opts.Domain, maxBytes: c.opts.MaxStanzaBytes, log: c.log, rooms: c.opts.Rooms,
+		ctx: kctx, busy: make(chan struct{}, asyncLimit), wg: &wg,
+		send: func(ctx context.Context, r *reply) error {
+			toks, err := r.tokens()
+			if err != nil {
+				return err
+			}
+			return sess.Send(ctx, toks)
+		}}
 	err := sess.Serve(h)
 	_ = sess.Conn().Close()
 	if err == nil {
@@ -221,7 +247,8 @@ func (c *Conn) WaitConnected(ctx context.Context) error {
 
 // Send writes one stanza on the current session. Its from must be the
 // domain or a JID on it ([ErrBadFrom] otherwise); without a session it
-// fails with [ErrNotConnected] (nothing is queued yet). Send must not be
+// fails with [ErrNotConnected]. Use it for what is worthless later, such
+// as IQ answers; [Conn.Enqueue] is the durable way. Send must not be
 // called from the session's receive goroutine.
 func (c *Conn) Send(ctx context.Context, r xml.TokenReader) error {
 	tok, err := r.Token()
@@ -256,4 +283,71 @@ func (c *Conn) fromOK(start xml.StartElement) bool {
 		}
 	}
 	return false
+}
+
+// Enqueue stores the stanza r yields in the durable outbound queue
+// ([Options.Queue]) and returns; the Conn sends it, after every stanza
+// enqueued before it, as soon as a session is up, and again on a later
+// session or after a restart until the server has acknowledged it. Its
+// from must be the domain or a JID on it ([ErrBadFrom]). Enqueue never
+// writes to the session itself, so a handler may call it.
+func (c *Conn) Enqueue(ctx context.Context, r xml.TokenReader) error {
+	if c.opts.Queue == nil {
+		return ErrNoQueue
+	}
+	data, err := encodeStanza(r, c.fromOK)
+	if err != nil {
+		return err
+	}
+	return c.opts.Queue.add(ctx, data)
+}
+
+// drain sends the queue on sess in batches, each followed by a ping to
+// the component's domain whose answer acknowledges the batch, until ctx
+// ends or a write or acknowledgement fails; then it closes the
+// connection so that Run reconnects and the next session resends what
+// is left.
+func (c *Conn) drain(ctx context.Context, sess *xmpp.Session) {
+	q := c.opts.Queue
+	for {
+		batch, dropped := q.batch(queueBatch)
+		if len(dropped) > 0 {
+			c.log.Error("xmpp: dropped queued stanzas that ended too many sessions unacknowledged", "count", len(dropped))
+			if err := q.ack(ctx, 0, dropped); err != nil {
+				c.log.Warn("xmpp: could not delete dropped stanzas from the queue", "error", err)
+			}
+		}
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-q.wake:
+				continue
+			}
+		}
+		for _, it := range batch {
+			if err := sess.Send(ctx, xml.NewDecoder(bytes.NewReader(it.data))); err != nil {
+				c.dropSession(ctx, sess, "xmpp: could not send a queued stanza; reconnecting", err)
+				return
+			}
+		}
+		if err := c.selfPing(ctx, sess); err != nil {
+			c.dropSession(ctx, sess, "xmpp: queued stanzas unacknowledged; reconnecting", err)
+			return
+		}
+		if err := q.ack(ctx, len(batch), nil); err != nil {
+			// They were delivered: a restart would send them again.
+			c.log.Warn("xmpp: could not delete sent stanzas from the queue", "error", err)
+		}
+		c.log.Debug("xmpp: queued stanzas sent", "count", len(batch))
+	}
+}
+
+// dropSession closes sess's connection after a failure, unless ctx ended.
+func (c *Conn) dropSession(ctx context.Context, sess *xmpp.Session, msg string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	c.log.Warn(msg, "error", err)
+	_ = sess.Conn().Close()
 }

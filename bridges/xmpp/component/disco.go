@@ -1,11 +1,59 @@
 package component
 
 import (
+	"context"
 	"encoding/xml"
+	"errors"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/causewaybridge/causeway/bridges/xmpp/address"
 )
+
+// ErrNoRoom is what [Rooms.Room] returns for a room that does not exist.
+var ErrNoRoom = errors.New("no such Matrix room")
+
+// Rooms tells the component about Matrix rooms for service discovery.
+// Its methods ask the homeserver, so they are called on goroutines of
+// their own, never on the session's receive goroutine, with a deadline.
+type Rooms interface {
+	// Room returns the room that id (a Matrix room alias or room ID)
+	// names, or [ErrNoRoom]; any other error is a failure to find out.
+	Room(ctx context.Context, id string) (RoomInfo, error)
+	// PublicRooms returns up to limit rooms of the homeserver's public
+	// room directory.
+	PublicRooms(ctx context.Context, limit int) ([]RoomInfo, error)
+}
+
+// RoomInfo is what disco says about a Matrix room.
+type RoomInfo struct {
+	// ID is the room's alias (preferred) or room ID; its JID is
+	// address.Localpart(ID)@domain.
+	ID string
+	// Name is the room's name (default: ID).
+	Name string
+}
+
+// MaxDiscoItems bounds the rooms disco#items on the domain lists.
+const MaxDiscoItems = 500
+
+// RoomFeatures returns the features a room's JID announces: those that
+// hold today. Matrix rooms outlive their members (muc_persistent) and
+// have no password (muc_unsecured). Planned, announced once they work
+// (issue 10 §2 and §4): muc_open/muc_membersonly and muc_public/
+// muc_hidden from join rules and directory visibility, muc_nonanonymous,
+// muc#stable_id, urn:xmpp:occupant-id:0, urn:xmpp:mam:2 (with
+// urn:xmpp:mam:2#extended), and the muc#roominfo form with the real
+// occupant count.
+func RoomFeatures() []string {
+	return []string{nsMUC, nsDiscoInfo, nsDiscoItems, "muc_persistent", "muc_unsecured"}
+}
+
+type discoItem struct {
+	JID  string `xml:"jid,attr"`
+	Name string `xml:"name,attr,omitempty"`
+}
 
 // Identity is one XEP-0030 identity.
 type Identity struct {
@@ -38,16 +86,30 @@ type discoInfoQuery struct {
 }
 
 type discoItemsQuery struct {
-	XMLName xml.Name `xml:"http://jabber.org/protocol/disco#items query"`
-	Node    string   `xml:"node,attr,omitempty"`
+	XMLName xml.Name    `xml:"http://jabber.org/protocol/disco#items query"`
+	Node    string      `xml:"node,attr,omitempty"`
+	Items   []discoItem `xml:"item"`
 }
 
 // discoInfo answers disco#info per JID: the domain answers with
-// [DomainIdentities] and [DomainFeatures]; nodes and other JIDs do not
-// exist yet.
+// [DomainIdentities] and [DomainFeatures]; the JID of an existing Matrix
+// room answers as a MUC (looked up later, see [handler.later]); nodes and
+// other JIDs do not exist.
 func (h *handler) discoInfo(st *Stanza, to jid.JID, typ string, q xml.StartElement) *reply {
-	if r := h.discoCheck(st, to, typ, q); r != nil {
+	if r, id := h.discoCheck(st, to, typ, q); r != nil {
 		return r
+	} else if id != "" {
+		return h.later(st, to, func(ctx context.Context) *reply {
+			info, err := h.rooms.Room(ctx, id)
+			if err != nil {
+				return h.roomError(st, to, id, err)
+			}
+			out := discoInfoQuery{Identities: []Identity{{Category: "conference", Type: "text", Name: info.Name}}}
+			for _, f := range RoomFeatures() {
+				out.Features = append(out.Features, discoFeature{Var: f})
+			}
+			return h.discoResult(st, to, out)
+		})
 	}
 	out := discoInfoQuery{Identities: DomainIdentities()}
 	for _, f := range DomainFeatures() {
@@ -56,21 +118,65 @@ func (h *handler) discoInfo(st *Stanza, to jid.JID, typ string, q xml.StartEleme
 	return h.discoResult(st, to, out)
 }
 
-// discoItems answers disco#items: the domain has no items yet (the room
-// list comes with the rooms).
+// discoItems answers disco#items: the domain lists the homeserver's
+// public rooms (up to [MaxDiscoItems]), a room has no items (occupants
+// are not listed).
 func (h *handler) discoItems(st *Stanza, to jid.JID, typ string, q xml.StartElement) *reply {
-	if r := h.discoCheck(st, to, typ, q); r != nil {
+	if r, id := h.discoCheck(st, to, typ, q); r != nil {
 		return r
+	} else if id != "" {
+		return h.later(st, to, func(ctx context.Context) *reply {
+			if _, err := h.rooms.Room(ctx, id); err != nil {
+				return h.roomError(st, to, id, err)
+			}
+			return h.discoResult(st, to, discoItemsQuery{})
+		})
 	}
-	return h.discoResult(st, to, discoItemsQuery{})
+	if h.rooms == nil {
+		return h.discoResult(st, to, discoItemsQuery{})
+	}
+	return h.later(st, to, func(ctx context.Context) *reply {
+		rooms, err := h.rooms.PublicRooms(ctx, MaxDiscoItems)
+		if err != nil {
+			h.log.Warn("xmpp: could not list the public rooms", "error", err)
+			r := errorReply(st, to.String(), stanza.Wait, stanza.RemoteServerTimeout, "the Matrix homeserver did not answer")
+			return &r
+		}
+		out := discoItemsQuery{}
+		for _, room := range rooms {
+			local, err := address.Localpart(room.ID)
+			if err != nil {
+				continue
+			}
+			j, err := jid.New(local, h.domain.Domainpart(), "")
+			if err != nil {
+				continue
+			}
+			out.Items = append(out.Items, discoItem{JID: j.String(), Name: room.Name})
+		}
+		return h.discoResult(st, to, out)
+	})
+}
+
+// roomError is the answer to a query about room id that failed with err.
+func (h *handler) roomError(st *Stanza, to jid.JID, id string, err error) *reply {
+	if errors.Is(err, ErrNoRoom) {
+		r := errorReply(st, to.String(), stanza.Cancel, stanza.ItemNotFound, "")
+		return &r
+	}
+	h.log.Warn("xmpp: could not look up a Matrix room", "room", id, "error", err)
+	r := errorReply(st, to.String(), stanza.Wait, stanza.RemoteServerTimeout, "the Matrix homeserver did not answer")
+	return &r
 }
 
 // discoCheck returns the error reply for a disco query that is not a get
-// on the domain without a node, or nil.
-func (h *handler) discoCheck(st *Stanza, to jid.JID, typ string, q xml.StartElement) *reply {
+// without a node on the domain or on the JID of a Matrix room, or nil;
+// for a room's JID (when the handler knows rooms) it also returns the
+// room's Matrix alias or ID.
+func (h *handler) discoCheck(st *Stanza, to jid.JID, typ string, q xml.StartElement) (*reply, string) {
 	if typ != string(stanza.GetIQ) {
 		r := errorReply(st, to.String(), stanza.Modify, stanza.BadRequest, "disco queries are IQ gets")
-		return &r
+		return &r, ""
 	}
 	node := ""
 	for _, a := range q.Attr {
@@ -78,11 +184,24 @@ func (h *handler) discoCheck(st *Stanza, to jid.JID, typ string, q xml.StartElem
 			node = a.Value
 		}
 	}
-	if !to.Equal(h.domain) || node != "" {
+	notFound := func() (*reply, string) {
 		r := errorReply(st, to.String(), stanza.Cancel, stanza.ItemNotFound, "")
-		return &r
+		return &r, ""
 	}
-	return nil
+	if node != "" {
+		return notFound()
+	}
+	if to.Equal(h.domain) {
+		return nil, ""
+	}
+	if h.rooms == nil || to.Resourcepart() != "" {
+		return notFound()
+	}
+	kind, id, err := address.Parse(to.Localpart())
+	if err != nil || (kind != address.Alias && kind != address.RoomID) {
+		return notFound()
+	}
+	return nil, id
 }
 
 // discoResult wraps a query answer in an IQ result.

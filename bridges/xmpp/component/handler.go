@@ -1,8 +1,11 @@
 package component
 
 import (
+	"context"
 	"encoding/xml"
 	"log/slog"
+	"sync"
+	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
@@ -14,6 +17,16 @@ const (
 	nsPing       = "urn:xmpp:ping"
 	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
 	nsDiscoItems = "http://jabber.org/protocol/disco#items"
+	nsMUC        = "http://jabber.org/protocol/muc"
+)
+
+// Bounds of the answers the handler computes off the receive goroutine.
+const (
+	// asyncLimit is how many such answers may be pending per session;
+	// more queries get a resource-constraint error at once.
+	asyncLimit = 32
+	// asyncTimeout bounds the computation of one answer.
+	asyncTimeout = 10 * time.Second
 )
 
 // handler serves the stanzas of one session. It implements xmpp.Handler
@@ -22,6 +35,54 @@ type handler struct {
 	domain   jid.JID
 	maxBytes int
 	log      *slog.Logger
+	// rooms answers disco about Matrix rooms (nil: no room exists).
+	rooms Rooms
+	// ctx ends with the session; send writes an answer computed later on
+	// the session; busy holds a token per pending answer and wg counts
+	// their goroutines. Set them all when rooms is set.
+	ctx  context.Context
+	send func(context.Context, *reply) error
+	busy chan struct{}
+	wg   *sync.WaitGroup
+}
+
+// later computes the answer to st on a goroutine of its own, because f
+// may be slow (it asks the homeserver) and the receive goroutine must not
+// wait, nor send; the goroutine writes f's answer (if any) with h.send.
+// It returns nil, or a resource-constraint error when too many answers
+// are pending.
+func (h *handler) later(st *Stanza, to jid.JID, f func(context.Context) *reply) *reply {
+	select {
+	case h.busy <- struct{}{}:
+	default:
+		r := errorReply(st, to.String(), stanza.Wait, stanza.ResourceConstraint, "too many queries at once")
+		return &r
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		defer func() { <-h.busy }()
+		ctx, cancel := context.WithTimeout(h.ctx, asyncTimeout)
+		defer cancel()
+		var out *reply
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					h.log.Error("xmpp: panic while answering a stanza", "panic", r, "stanza", st.Kind())
+					e := errorReply(st, to.String(), stanza.Wait, stanza.InternalServerError, "")
+					out = &e
+				}
+			}()
+			out = f(ctx)
+		}()
+		if out == nil || h.ctx.Err() != nil {
+			return
+		}
+		if err := h.send(ctx, out); err != nil {
+			h.log.Warn("xmpp: could not send an answer", "error", err, "stanza", out.XMLName.Local)
+		}
+	}()
+	return nil
 }
 
 // HandleXMPP implements xmpp.Handler: it reads the stanza with a size
