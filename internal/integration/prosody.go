@@ -31,6 +31,7 @@ type prosodyOptions struct {
 	users      [][2]string // name, password
 	components [][2]string // domain, secret
 	extra      []string
+	offline    bool
 }
 
 // WithProsodyUser registers a user name@[ProsodyHost] with password before
@@ -44,6 +45,13 @@ func WithProsodyUser(name, password string) ProsodyOption {
 // ([Prosody.ComponentSecret]).
 func WithProsodyComponent(domain, secret string) ProsodyOption {
 	return func(o *prosodyOptions) { o.components = append(o.components, [2]string{domain, secret}) }
+}
+
+// WithProsodyOffline turns mod_offline on: messages to a user with no
+// available resource are kept and delivered, in order, on their next
+// initial presence (without it they bounce).
+func WithProsodyOffline() ProsodyOption {
+	return func(o *prosodyOptions) { o.offline = true }
 }
 
 // WithProsodyConfig appends raw Lua lines to the global section of the
@@ -68,7 +76,7 @@ type Prosody struct {
 // StartProsody starts a private Prosody 0.12 from CAUSEWAY_PROSODY_BIN
 // with a config written to t.TempDir(): c2s and component listeners on free
 // 127.0.0.1 ports, s2s and HTTP off, no TLS (SASL PLAIN over plain TCP, for
-// tests only), no mod_limits, VirtualHost [ProsodyHost] with MAM, the MUC
+// tests only), no mod_limits, no mod_offline (see [WithProsodyOffline]), VirtualHost [ProsodyHost] with MAM, the MUC
 // service [ProsodyMUC] with muc_mam, and the external component domains
 // (default [ProsodyComponent] with a random secret). It registers the
 // users of [WithProsodyUser], starts the server in the foreground
@@ -147,6 +155,10 @@ func (p *Prosody) ConfigPath() string { return p.config }
 func prosodyConfig(dir, c2sAddr, compAddr string, o prosodyOptions) string {
 	_, c2sPort, _ := strings.Cut(c2sAddr, ":")
 	_, compPort, _ := strings.Cut(compAddr, ":")
+	offline := `, "offline"`
+	if o.offline {
+		offline = ""
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `-- Written by internal/integration StartProsody; for tests only.
 run_as_root = %t
@@ -170,10 +182,10 @@ allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 storage = "internal"
 modules_enabled = { "disco", "roster", "saslauth", "ping", "mam", "posix" }
-modules_disabled = { "s2s", "tls", "limits", "http", "offline" }
+modules_disabled = { "s2s", "tls", "limits", "http"%s }
 archive_expires_after = "never"
 `, os.Geteuid() == 0, filepath.Join(dir, "data"), filepath.Join(dir, "certs"), filepath.Join(dir, "prosody.pid"),
-		filepath.Join(dir, "prosody.log"), c2sPort, compPort)
+		filepath.Join(dir, "prosody.log"), c2sPort, compPort, offline)
 	for _, l := range o.extra {
 		b.WriteString(l + "\n")
 	}

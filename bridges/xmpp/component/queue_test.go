@@ -201,3 +201,9 @@ func TestEncodeStanza(t *testing.T) {
 		}
 	}
 }
+
+// WithPrefixNow returns the queue's stored entries.
+func (k *memKV) WithPrefixNow() []bridges.KVEntry {
+	out, _ := k.WithPrefix(context.Background(), queuePrefix)
+	return out
+}
