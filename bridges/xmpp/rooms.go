@@ -30,11 +30,13 @@ type rooms struct {
 
 // Room implements component.Rooms. An alias exists when the directory
 // resolves it; a room ID when the bridge bot can read its state (a room
-// it is in: other rooms' state is not readable, so their IDs answer
-// item-not-found for now).
+// it is in) or the public directory lists it. The name is the room's
+// m.room.name when the bot can read it, else its name in the public
+// directory, else the ID asked for.
 func (r *rooms) Room(ctx context.Context, id string) (component.RoomInfo, error) {
 	bot := r.mx.Bot()
 	var room matrix.RoomID
+	readable := false
 	switch {
 	case strings.HasPrefix(id, "#"):
 		rid, _, err := bot.ResolveAlias(ctx, matrix.RoomAlias(id))
@@ -49,10 +51,10 @@ func (r *rooms) Room(ctx context.Context, id string) (component.RoomInfo, error)
 		room = matrix.RoomID(id)
 		var create json.RawMessage
 		err := bot.StateEventContent(ctx, room, "m.room.create", "", &create)
-		if errors.Is(err, intent.ErrNotFound) || errors.Is(err, intent.ErrForbidden) {
-			return component.RoomInfo{}, component.ErrNoRoom
-		}
-		if err != nil {
+		switch {
+		case err == nil:
+			readable = true
+		case !errors.Is(err, intent.ErrNotFound) && !errors.Is(err, intent.ErrForbidden):
 			return component.RoomInfo{}, err
 		}
 	default:
@@ -62,11 +64,39 @@ func (r *rooms) Room(ctx context.Context, id string) (component.RoomInfo, error)
 	var name struct {
 		Name string `json:"name"`
 	}
-	// The bot may not be in the room: then it has no name to tell.
-	if err := bot.StateEventContent(ctx, room, "m.room.name", "", &name); err == nil && name.Name != "" {
-		info.Name = name.Name
+	if err := bot.StateEventContent(ctx, room, "m.room.name", "", &name); err == nil {
+		readable = true
+		if name.Name != "" {
+			info.Name = name.Name
+			return info, nil
+		}
+	}
+	// The bot is not in the room: the public directory may know it.
+	found := false
+	err := r.eachPublic(ctx, component.MaxDiscoItems, func(e publicRoom) bool {
+		if e.RoomID != string(room) {
+			return true
+		}
+		found = true
+		if e.Name != "" {
+			info.Name = e.Name
+		}
+		return false
+	})
+	if err != nil && !readable && info.ID[0] == '!' {
+		return component.RoomInfo{}, err
+	}
+	if !found && !readable && info.ID[0] == '!' {
+		return component.RoomInfo{}, component.ErrNoRoom
 	}
 	return info, nil
+}
+
+// publicRoom is one entry of the public room directory.
+type publicRoom struct {
+	RoomID         string `json:"room_id"`
+	CanonicalAlias string `json:"canonical_alias"`
+	Name           string `json:"name"`
 }
 
 // PublicRooms implements component.Rooms: up to limit rooms of the
@@ -74,43 +104,52 @@ func (r *rooms) Room(ctx context.Context, id string) (component.RoomInfo, error)
 // alias when it has one.
 func (r *rooms) PublicRooms(ctx context.Context, limit int) ([]component.RoomInfo, error) {
 	var out []component.RoomInfo
-	since := ""
-	for len(out) < limit {
-		q := url.Values{"limit": {strconv.Itoa(min(publicRoomsPage, limit-len(out)))}}
+	err := r.eachPublic(ctx, limit, func(e publicRoom) bool {
+		id := e.CanonicalAlias
+		if id == "" {
+			id = e.RoomID
+		}
+		name := e.Name
+		if name == "" {
+			name = id
+		}
+		out = append(out, component.RoomInfo{ID: id, Name: name})
+		return true
+	})
+	return out, err
+}
+
+// eachPublic calls f on up to limit entries of the public room directory
+// (GET /publicRooms, paged) until f returns false.
+func (r *rooms) eachPublic(ctx context.Context, limit int, f func(publicRoom) bool) error {
+	since, seen := "", 0
+	for seen < limit {
+		q := url.Values{"limit": {strconv.Itoa(min(publicRoomsPage, limit-seen))}}
 		if since != "" {
 			q.Set("since", since)
 		}
 		var page struct {
-			Chunk []struct {
-				RoomID         string `json:"room_id"`
-				CanonicalAlias string `json:"canonical_alias"`
-				Name           string `json:"name"`
-			} `json:"chunk"`
-			NextBatch string `json:"next_batch"`
+			Chunk     []publicRoom `json:"chunk"`
+			NextBatch string       `json:"next_batch"`
 		}
 		if err := r.get(ctx, "/_matrix/client/v3/publicRooms?"+q.Encode(), &page); err != nil {
-			return nil, err
+			return err
 		}
-		for _, c := range page.Chunk {
-			id := c.CanonicalAlias
-			if id == "" {
-				id = c.RoomID
+		for _, e := range page.Chunk {
+			if seen >= limit {
+				return nil
 			}
-			name := c.Name
-			if name == "" {
-				name = id
+			seen++
+			if !f(e) {
+				return nil
 			}
-			out = append(out, component.RoomInfo{ID: id, Name: name})
 		}
 		if page.NextBatch == "" || page.NextBatch == since || len(page.Chunk) == 0 {
-			break
+			return nil
 		}
 		since = page.NextBatch
 	}
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return nil
 }
 
 // get GETs path on the homeserver into out.
