@@ -16,7 +16,15 @@
 // from the addressed JID (mellium's default reply has no `from`).
 //
 // The component answers XEP-0199 pings and XEP-0030 disco#info/#items per
-// JID: the domain itself is a gateway and a conference service; other JIDs
-// on the domain do not exist yet and answer item-not-found. Messages and
-// presences are not bridged yet (see docs/xmpp.md).
+// JID: the domain itself is a gateway and a conference service whose items
+// are the public Matrix rooms; the JID of a Matrix room (package address)
+// answers as a MUC when [Rooms] finds the room, computed off the receive
+// goroutine because it asks the homeserver; other JIDs answer
+// item-not-found. Messages and presences are not bridged yet (see
+// docs/xmpp.md).
+//
+// What the bridge sends to XMPP goes through [Conn.Enqueue]: a durable
+// [Queue] in the module's KV, sent in order on every session and deleted
+// once the server acknowledged it (at least once), because XMPP servers
+// bounce stanzas to a disconnected component instead of queueing them.
 package component
