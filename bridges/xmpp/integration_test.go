@@ -4,7 +4,9 @@ package xmpp
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,8 +17,9 @@ import (
 
 // TestIntegrationXMPPModuleStarts: the module, configured from a section
 // like an operator's and started on a test host, connects to a real
-// Prosody as its component (a client's ping is answered from the domain)
-// and disconnects when the host stops it.
+// Prosody as its component (a client's ping is answered from the domain),
+// sends what is put in its queue (stored in the host's KV until the
+// server acknowledged it), and disconnects when the host stops it.
 func TestIntegrationXMPPModuleStarts(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
@@ -44,6 +47,26 @@ func TestIntegrationXMPPModuleStarts(t *testing.T) {
 	r, err := alice.IQ(ctx, "p1", `<iq type='get' id='p1' to='`+p.ComponentDomain()+`'><ping xmlns='urn:xmpp:ping'/></iq>`)
 	if err != nil || r.Type != "result" || r.From != p.ComponentDomain() {
 		t.Fatalf("ping: %v %s", err, r.XML)
+	}
+	// The module's queue lives in its KV and reaches XMPP.
+	if err := alice.Send(ctx, `<presence/>`); err != nil {
+		t.Fatal(err)
+	}
+	raw := `<message from='bot@` + p.ComponentDomain() + `' to='` + alice.JID() + `' type='chat' id='q1'><body>queued</body></message>`
+	if err := m.conn.Enqueue(ctx, xml.NewDecoder(strings.NewReader(raw))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Wait(ctx, func(s integration.XMPPStanza) bool { return s.Name == "message" && s.ID == "q1" }); err != nil {
+		t.Fatal(err)
+	}
+	for m.queue.Len() > 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the queued message was never acknowledged")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if left, err := h.KV().WithPrefix(ctx, ""); err != nil || len(left) != 0 {
+		t.Fatalf("KV after the acknowledgement: %v %v", left, err)
 	}
 	h.Stop()
 	if err := m.Stop(ctx); err != nil {
