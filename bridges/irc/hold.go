@@ -16,10 +16,6 @@ type extras struct {
 	holds    *hold.Queue
 	sent     sentCache
 	away     awayState
-	// rules remembers the join rule last set per portal room, so repeated
-	// MODE lines do not resend it.
-	mu    sync.Mutex
-	rules map[matrix.RoomID]string
 }
 
 // sentCache remembers which Matrix messages reached IRC, and the content

@@ -11,6 +11,7 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/netstate"
+	"github.com/causewaybridge/causeway/bridges/kit"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -294,21 +295,8 @@ func (n *network) accessToMatrix(ctx context.Context, p *portal, channel string)
 	if !ok {
 		return
 	}
-	rule := netstate.JoinRule(info.Modes)
-	x := &n.m.x
-	x.mu.Lock()
-	if x.rules == nil {
-		x.rules = map[matrix.RoomID]string{}
-	}
-	last, seen := x.rules[p.room]
-	x.rules[p.room] = rule
-	x.mu.Unlock()
-	if !seen || last != rule {
-		raw, _ := json.Marshal(map[string]string{"join_rule": rule})
-		if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpState, Room: p.room, Type: matrix.EventJoinRules,
-			Content: raw}); err != nil {
-			n.log().Warn("could not queue a join rule", "channel", channel, "err", err)
-		}
+	if _, err := kit.SetRoomJoinRule(ctx, n.m.host, p.room, netstate.JoinRule(info.Modes)); err != nil {
+		n.log().Warn("could not queue a join rule", "channel", channel, "err", err)
 	}
 	visibility := "private"
 	if netstate.Published(info.Modes) {

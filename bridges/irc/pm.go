@@ -11,6 +11,7 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
+	"github.com/causewaybridge/causeway/bridges/kit"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -100,28 +101,25 @@ func (n *network) pmRoom(ctx context.Context, user matrix.UserID, nick string, p
 	if err := in.EnsureRegistered(ctx); err != nil {
 		return "", err
 	}
-	_ = in.SetDisplayname(ctx, nick)
-	room, err := in.CreateRoom(ctx, &intent.CreateRoomRequest{
-		Preset:   "trusted_private_chat",
-		IsDirect: true,
-		Invite:   []matrix.UserID{user},
+	_ = in.SetDisplayname(ctx, nick) // before the room exists: its creation shows the name
+	// The puppet opens the direct chat (the bot is not in it).
+	p, err := kit.CreatePortalRoom(ctx, n.m.host, kit.RoomSpec{
+		Key:      key.portal(),
 		Name:     nick + " (" + n.cfg.Name + ")",
-		BridgeInfo: &intent.BridgeInfo{
-			BridgeBot: n.m.env.BotUserID,
-			Protocol:  intent.BridgeInfoSection{ID: ID, DisplayName: "IRC"},
-			Network:   &intent.BridgeInfoSection{ID: n.id, DisplayName: n.cfg.Name},
-			Channel:   intent.BridgeInfoSection{ID: nick, DisplayName: nick},
-		},
+		Access:   kit.InviteOnly,
+		Preset:   "trusted_private_chat",
+		Creator:  puppet,
+		Invite:   []matrix.UserID{user},
+		IsDirect: true,
+		Protocol: intent.BridgeInfoSection{ID: ID, DisplayName: "IRC"},
+		Network:  &intent.BridgeInfoSection{ID: n.id, DisplayName: n.cfg.Name},
+		Channel:  intent.BridgeInfoSection{ID: nick, DisplayName: nick},
+		Meta:     portalMeta{Name: nick},
 	})
 	if err != nil {
 		return "", err
 	}
-	p := &bridges.Portal{Key: key.portal(), Room: room}
-	_ = bridges.SetPortalMeta(p, portalMeta{Name: nick})
-	if err := n.m.portals.Put(ctx, p); err != nil {
-		return "", err
-	}
-	return room, nil
+	return p.Room, nil
 }
 
 // userKicked mirrors a Matrix user's kick from an IRC channel: the bot

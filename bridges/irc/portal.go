@@ -100,9 +100,8 @@ func (m *Module) PortalMoved(ctx context.Context, p *bridges.Portal, from matrix
 		return nil
 	}
 	n.addPortal(key.target, p.Room, p.Meta)
-	m.x.mu.Lock()
-	delete(m.x.rules, from) // the join rule is sent again on the next mode change
-	m.x.mu.Unlock()
+	// The kit remembers room state per room: the new room's join rule is
+	// sent on the next mode change.
 	n.applyMembers(ctx, n.portal(key.target).name) // fullmembership.go
 	n.log().Info("portal moved to the upgraded room", "channel", key.target, "from", from, "room_id", p.Room)
 	return nil

@@ -7,13 +7,12 @@ import (
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/netstate"
 	"github.com/causewaybridge/causeway/bridges/kit"
-	"github.com/causewaybridge/causeway/matrix"
 )
 
 // TestPortalMovedFollowsTheUpgrade: after a room upgrade the channel's
 // portal in memory is the replacement room (lookups by channel and by
-// room), the old room is no portal any more, and the join rule last sent
-// to the old room is forgotten. A DM portal has nothing in memory to move.
+// room), the old room is no portal any more. A DM portal has nothing in
+// memory to move.
 func TestPortalMovedFollowsTheUpgrade(t *testing.T) {
 	m := newTestModule(t, "127.0.0.1:1")
 	n := m.networks["test"]
@@ -23,9 +22,6 @@ func TestPortalMovedFollowsTheUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.addPortal("#chan", old.Room, old.Meta)
-	m.x.mu.Lock()
-	m.x.rules = map[matrix.RoomID]string{"!old": "invite"}
-	m.x.mu.Unlock()
 
 	moved := *old
 	moved.Room = "!new"
@@ -41,12 +37,6 @@ func TestPortalMovedFollowsTheUpgrade(t *testing.T) {
 	}
 	if f, ok := n.channelOfRoom("!old"); ok {
 		t.Errorf("the old room still bridges %q", f)
-	}
-	m.x.mu.Lock()
-	_, kept := m.x.rules["!old"]
-	m.x.mu.Unlock()
-	if kept {
-		t.Error("the old room's join rule is still remembered")
 	}
 
 	dm := &bridges.Portal{Key: pmKey("test", "@u:localhost", "friend").portal(), Room: "!dm2"}

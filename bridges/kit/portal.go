@@ -60,6 +60,13 @@ type RoomSpec struct {
 	AliasLocalpart string
 	// Access sets the join rule and the directory visibility.
 	Access Access
+	// Preset, when set, is the createRoom preset instead of the one Access
+	// implies ("trusted_private_chat" for a direct chat with a puppet).
+	Preset string
+	// Creator creates the room instead of the bridge bot: a puppet that
+	// opens a direct chat with a Matrix user (the bot is then not in the
+	// room). It is registered first if needed.
+	Creator matrix.UserID
 	// Protocol, Network and Channel are the MSC2346 bridge info sections
 	// (m.bridge): the module ("irc", "IRC"), the remote network if the
 	// module bridges several (nil otherwise), and the conversation. The
@@ -115,11 +122,22 @@ func CreatePortalRoom(ctx context.Context, host bridges.Host, spec RoomSpec) (*b
 		}
 	}
 	bot := host.Matrix().Bot()
+	creator := bot
+	if spec.Creator != "" {
+		creator = host.Matrix().Intent(spec.Creator)
+		if err := creator.EnsureRegistered(ctx); err != nil {
+			return nil, fmt.Errorf("create portal room %s: register %s: %w", spec.Key, spec.Creator, err)
+		}
+	}
+	preset := spec.Access.preset()
+	if spec.Preset != "" {
+		preset = spec.Preset
+	}
 	req := &intent.CreateRoomRequest{
 		RoomAliasName: spec.AliasLocalpart,
 		Name:          spec.Name,
 		Topic:         spec.Topic,
-		Preset:        spec.Access.preset(),
+		Preset:        preset,
 		Visibility:    "private",
 		Invite:        spec.Invite,
 		IsDirect:      spec.IsDirect,
@@ -131,7 +149,7 @@ func CreatePortalRoom(ctx context.Context, host bridges.Host, spec RoomSpec) (*b
 	if spec.AvatarURL != "" {
 		req.InitialState = append(req.InitialState, intent.StateEvent{Type: eventAvatar, Content: map[string]string{"url": spec.AvatarURL}})
 	}
-	room, err := bot.CreateRoom(ctx, req)
+	room, err := creator.CreateRoom(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("create portal room %s: %w", spec.Key, err)
 	}

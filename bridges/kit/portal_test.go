@@ -2,6 +2,8 @@ package kit_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/causewaybridge/causeway/bridges"
@@ -167,5 +169,66 @@ func TestSetRoomStateOnlyChanges(t *testing.T) {
 			string(op.Content) != want[i].content || op.Module != "demo" {
 			t.Errorf("op %d = %+v (%s), want %s %s", i, op, op.Content, want[i].typ, want[i].content)
 		}
+	}
+}
+
+// TestCreatePortalRoomAsPuppet: a direct chat is created by the puppet
+// (registered first) with the preset asked for, not by the bot.
+func TestCreatePortalRoomAsPuppet(t *testing.T) {
+	h := bridgetest.NewHost(t, bridgetest.HostOptions{Module: "demo"})
+	ctx := t.Context()
+	puppet := matrix.UserID("@demo_bob:example.org")
+	p, err := kit.CreatePortalRoom(ctx, h, kit.RoomSpec{
+		Key: bridges.PortalKey{ID: "dm:bob", Receiver: "@alice:example.org"}, Name: "bob",
+		Access: kit.InviteOnly, Preset: "trusted_private_chat", Creator: puppet,
+		Invite: []matrix.UserID{"@alice:example.org"}, IsDirect: true,
+		Protocol: intent.BridgeInfoSection{ID: "demo"}, Channel: intent.BridgeInfoSection{ID: "bob"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.HS.Registered(puppet) {
+		t.Error("the creating puppet was not registered")
+	}
+	var creator matrix.UserID
+	for _, r := range h.HS.Requests() {
+		if strings.HasSuffix(r.Path, "/createRoom") {
+			creator = r.User
+		}
+	}
+	if creator != puppet {
+		t.Errorf("room created by %q, want the puppet", creator)
+	}
+	var b createBody
+	if err := json.Unmarshal(h.HS.CreateRoomBodies()[0], &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Preset != "trusted_private_chat" || b.Visibility != "private" {
+		t.Errorf("createRoom body = %+v", b)
+	}
+	if stored, err := h.Portals().ByKey(ctx, p.Key); err != nil || stored.Key.Receiver != "@alice:example.org" {
+		t.Errorf("stored portal %+v, %v", stored, err)
+	}
+}
+
+// TestSetRoomJoinRuleOnlyChanges: the join rule is queued when it
+// changes, not again for the same rule.
+func TestSetRoomJoinRuleOnlyChanges(t *testing.T) {
+	h := bridgetest.NewHost(t, bridgetest.HostOptions{Module: "demo"})
+	ctx := t.Context()
+	var sent []bool
+	for _, rule := range []string{"invite", "invite", "public", "public", "invite"} {
+		ok, err := kit.SetRoomJoinRule(ctx, h, "!r:example.org", rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, ok)
+	}
+	if want := []bool{true, false, true, false, true}; fmt.Sprint(sent) != fmt.Sprint(want) {
+		t.Fatalf("sent %v, want %v", sent, want)
+	}
+	ops := h.Sent.Ops()
+	if len(ops) != 3 || ops[0].Type != matrix.EventJoinRules || string(ops[2].Content) != `{"join_rule":"invite"}` {
+		t.Fatalf("ops %+v", ops)
 	}
 }

@@ -14,9 +14,10 @@ const eventAvatar = "m.room.avatar"
 
 // The room state fields the kit keeps the last sent value of.
 const (
-	fieldName   = "name"
-	fieldTopic  = "topic"
-	fieldAvatar = "avatar"
+	fieldName     = "name"
+	fieldTopic    = "topic"
+	fieldAvatar   = "avatar"
+	fieldJoinRule = "join_rule"
 )
 
 // roomStateKey is the module KV key of the last value of a room's field.
@@ -46,6 +47,13 @@ func SetRoomAvatar(ctx context.Context, host bridges.Host, room matrix.RoomID, m
 		content["url"] = mxc
 	}
 	return setRoomState(ctx, host, room, fieldAvatar, eventAvatar, content, mxc)
+}
+
+// SetRoomJoinRule is [SetRoomName] for the join rule (m.room.join_rules:
+// "public", "invite", "knock", ...), as when a remote conversation
+// becomes invite-only.
+func SetRoomJoinRule(ctx context.Context, host bridges.Host, room matrix.RoomID, rule string) (bool, error) {
+	return setRoomState(ctx, host, room, fieldJoinRule, matrix.EventJoinRules, map[string]string{"join_rule": rule}, rule)
 }
 
 // setRoomState sends a bot state event with content unless value is the
