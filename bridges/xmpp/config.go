@@ -34,6 +34,12 @@ type Config struct {
 	MaxStanzaBytes int `yaml:"max_stanza_bytes"`
 	// ReconnectMaxDelay caps the wait between reconnect attempts.
 	ReconnectMaxDelay time.Duration `yaml:"reconnect_max_delay"`
+	// MaxJoinOccupants bounds the Matrix members whose presence an XMPP
+	// user gets on joining a room: the most powerful first. Big rooms
+	// stay cheap to join; the others appear when they speak. Not yet a
+	// key of the file: it becomes one when example-config.yaml shows it
+	// (config_defaults_test.go checks that every key is shown there).
+	MaxJoinOccupants int `yaml:"-"`
 }
 
 // DefaultConfig returns the configuration a section gets for every key
@@ -44,6 +50,7 @@ func DefaultConfig() Config {
 		UserTemplate:      "@_xmpp_{name}:{server}",
 		MaxStanzaBytes:    component.DefaultMaxStanzaBytes,
 		ReconnectMaxDelay: component.DefaultReconnectMax,
+		MaxJoinOccupants:  50,
 	}
 }
 
@@ -67,6 +74,9 @@ func (c Config) Validate() error {
 	if c.ReconnectMaxDelay < time.Second {
 		errs = append(errs, fmt.Errorf("reconnect_max_delay %v: at least 1s", c.ReconnectMaxDelay))
 	}
+	if c.MaxJoinOccupants < 0 {
+		errs = append(errs, fmt.Errorf("max_join_occupants %d: at least 0", c.MaxJoinOccupants))
+	}
 	return errors.Join(errs...)
 }
 
@@ -79,6 +89,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("user_template", c.UserTemplate),
 		slog.Int("max_stanza_bytes", c.MaxStanzaBytes),
 		slog.Duration("reconnect_max_delay", c.ReconnectMaxDelay),
+		slog.Int("max_join_occupants", c.MaxJoinOccupants),
 	)
 }
 

@@ -4,19 +4,22 @@
 //
 // So far the module connects and stays connected (package component:
 // reconnects, isolated remote input, ping and disco per JID, Matrix rooms
-// answering disco as MUCs, a durable outbound queue); it bridges no
-// messages yet. docs/xmpp.md says what works.
+// answering disco as MUCs, a durable outbound queue), and hosts Matrix
+// rooms as MUCs: XMPP users join them as puppets, text crosses both ways
+// (gateway.go). docs/xmpp.md says what works.
 package xmpp
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"mellium.im/xmpp/jid"
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/xmpp/component"
+	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/puppet"
 )
@@ -27,7 +30,7 @@ const ID = "xmpp"
 // Info registers the module.
 var Info = bridges.Info{
 	ID:          ID,
-	Description: "XMPP as an XEP-0114 component (in progress: connects, answers ping and disco, bridges nothing yet)",
+	Description: "XMPP as an XEP-0114 component (in progress: Matrix rooms as MUCs with text both ways)",
 	Network:     "XMPP",
 	New:         func() bridges.Module { return New() },
 }
@@ -42,6 +45,8 @@ type Module struct {
 	hsURL  string
 	conn   *component.Conn
 	queue  *component.Queue
+	host   bridges.Host
+	gw     *gateway
 }
 
 // New returns an unconfigured module.
@@ -87,6 +92,13 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 		log.Info("xmpp: stanzas left from the last run will be sent", "count", n)
 	}
 	m.queue = q
+	m.host = h
+	if m.gw, err = newGateway(m, h); err != nil {
+		return err
+	}
+	if err := m.gw.load(ctx); err != nil {
+		return err
+	}
 	m.conn = component.New(component.Options{
 		Server:         m.cfg.Server,
 		Domain:         m.domain,
@@ -96,6 +108,7 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 		Logger:         log,
 		Queue:          q,
 		Rooms:          &rooms{mx: h.Matrix(), hs: m.hsURL, http: http.DefaultClient},
+		Gateway:        m.gw,
 	})
 	h.Go(func(ctx context.Context) { _ = m.conn.Run(ctx) })
 	return nil
@@ -103,10 +116,77 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 
 // Stop implements bridges.Module. The connection ends with the context
 // the core gave Host.Go, which it cancels before calling Stop.
-func (m *Module) Stop(ctx context.Context) error { return nil }
+func (m *Module) Stop(ctx context.Context) error {
+	if m.gw != nil {
+		m.gw.lanes.Stop()
+	}
+	return nil
+}
 
-// HandleMatrixEvent implements bridges.Module. Nothing is bridged to XMPP
-// yet: events are accepted and dropped.
+// HandleMatrixEvent implements bridges.Module. Events without a typed
+// handler are not bridged yet: they are accepted and dropped.
 func (m *Module) HandleMatrixEvent(ctx context.Context, evt *matrix.Event) error { return nil }
 
-var _ bridges.Module = (*Module)(nil)
+// roomOf returns the Matrix room of one of the module's MUC portals.
+func roomOf(p *bridges.Portal) (matrix.RoomID, bool) {
+	if p == nil || !strings.HasPrefix(p.Key.ID, portalPrefix) {
+		return "", false
+	}
+	return p.Room, true
+}
+
+// HandleMatrixMessage implements bridges.MessageHandler: text, notices
+// and emotes ("/me ") of Matrix users go to the room's XMPP occupants.
+// Other message types are not bridged yet. The core drops the events of
+// the bridge's own puppets, so XMPP messages never come back.
+func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) error {
+	room, ok := roomOf(msg.Portal)
+	if !ok || m.gw == nil || m.users.Owns(msg.Event.Sender) {
+		return nil
+	}
+	text := msg.Content.Body
+	switch msg.Content.MsgType {
+	case matrix.MsgText, matrix.MsgNotice:
+	case matrix.MsgEmote:
+		text = "/me " + text
+	default:
+		return nil
+	}
+	m.gw.fromMatrix(ctx, room, msg.Event.Sender, msg.Event.ID, text)
+	return nil
+}
+
+// HandleMatrixMembership implements bridges.MembershipHandler: Matrix
+// users joining, leaving or renamed in a hosted room appear to its XMPP
+// occupants; a puppet kicked or banned by a Matrix user leaves the MUC.
+func (m *Module) HandleMatrixMembership(ctx context.Context, mb *bridges.Membership) error {
+	room, ok := roomOf(mb.Portal)
+	if !ok || m.gw == nil {
+		return nil
+	}
+	if m.users.Owns(mb.Target) {
+		if mb.Content.Membership == "leave" || mb.Content.Membership == "ban" {
+			m.gw.kicked(ctx, room, mb.Target, mb.Content.Membership == "ban")
+		}
+		return nil
+	}
+	m.gw.membership(ctx, room, mb.Target, mb.Content)
+	return nil
+}
+
+// OnOutboxSent implements bridges.SentListener: a groupchat message from
+// XMPP now has its Matrix event, and goes back to every occupant with
+// the event ID as its stanza-id.
+func (m *Module) OnOutboxSent(ctx context.Context, op intent.Op, ev matrix.EventID) {
+	if m.gw == nil || op.Kind != intent.OpMessage || !strings.HasPrefix(op.Key, sentKeyPrefix) {
+		return
+	}
+	m.gw.reflect(ctx, op, ev)
+}
+
+var (
+	_ bridges.Module            = (*Module)(nil)
+	_ bridges.MessageHandler    = (*Module)(nil)
+	_ bridges.MembershipHandler = (*Module)(nil)
+	_ bridges.SentListener      = (*Module)(nil)
+)

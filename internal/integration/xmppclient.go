@@ -175,3 +175,10 @@ func (c *XMPPClient) Close() error {
 	_ = c.sess.Conn().Close()
 	return err
 }
+
+// Received returns a copy of every stanza received so far, in order.
+func (c *XMPPClient) Received() []XMPPStanza {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]XMPPStanza(nil), c.received...)
+}

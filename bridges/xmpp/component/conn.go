@@ -71,6 +71,23 @@ type Options struct {
 	// lists the public rooms (see [Rooms]); without it only the domain
 	// exists.
 	Rooms Rooms
+	// Gateway, when set, takes the presences and groupchat messages
+	// addressed to the domain's JIDs (MUC joins, leaves, messages), and
+	// the errors that bounce back from occupants; without it presences
+	// are ignored and groupchat messages dropped.
+	Gateway Gateway
+}
+
+// Gateway takes the stanzas of the MUC service (see [Options.Gateway]).
+// Its methods run on the session's receive goroutine: they must not
+// block, nor write to the session; answers go through [Conn.Enqueue].
+// Stanzas from the component's own domain never reach it (loop guard).
+type Gateway interface {
+	// Presence is any presence to a JID on the domain, errors included.
+	Presence(st *Stanza, from, to jid.JID)
+	// Message is a groupchat message, or a message error bounced back
+	// from an occupant.
+	Message(st *Stanza, from, to jid.JID)
 }
 
 // Conn is a self-healing component connection; see [Conn.Run].
@@ -196,7 +213,7 @@ func (c *Conn) serve(ctx context.Context, sess *xmpp.Session) error {
 		<-qdone
 		wg.Wait() // they end with kctx
 	}()
-	h := &handler{domain: c.opts.Domain, maxBytes: c.opts.MaxStanzaBytes, log: c.log, rooms: c.opts.Rooms,
+	h := &handler{domain: c.opts.Domain, maxBytes: c.opts.MaxStanzaBytes, log: c.log, rooms: c.opts.Rooms, gateway: c.opts.Gateway,
 		ctx: kctx, busy: make(chan struct{}, asyncLimit), wg: &wg,
 		send: func(ctx context.Context, r *reply) error {
 			toks, err := r.tokens()

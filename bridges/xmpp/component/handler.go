@@ -37,6 +37,8 @@ type handler struct {
 	log      *slog.Logger
 	// rooms answers disco about Matrix rooms (nil: no room exists).
 	rooms Rooms
+	// gateway takes MUC presences and groupchat messages (nil: none).
+	gateway Gateway
 	// ctx ends with the session; send writes an answer computed later on
 	// the session; busy holds a token per pending answer and wg counts
 	// their goroutines. Set them all when rooms is set.
@@ -138,6 +140,7 @@ func (h *handler) write(t xmlstream.TokenWriter, out *reply) {
 func (h *handler) handle(st *Stanza) *reply {
 	typ := st.Attr("type")
 	if typ == "error" {
+		h.bounced(st)
 		return nil // never answer an error: two entities could loop
 	}
 	if st.Kind() == "iq" && typ == string(stanza.ResultIQ) {
@@ -170,14 +173,49 @@ func (h *handler) handle(st *Stanza) *reply {
 		r := errorReply(st, to.String(), stanza.Modify, stanza.PolicyViolation, "stanza too large")
 		return &r
 	}
+	if st.Kind() != "iq" && from.Domain().Equal(h.domain) {
+		// Loop guard: the component's own stanzas are never taken in.
+		h.log.Debug("xmpp: stanza from the component's own domain ignored", "stanza", st.Kind(), "from", from.String())
+		return nil
+	}
 	switch st.Kind() {
 	case "iq":
 		return h.handleIQ(st, to)
 	case "message":
+		if typ == "groupchat" && h.gateway != nil {
+			h.gateway.Message(st, from, to)
+			return nil
+		}
 		return h.handleMessage(st, from, to)
-	default: // presence: nothing is hosted yet
+	default:
+		if h.gateway != nil {
+			h.gateway.Presence(st, from, to)
+			return nil
+		}
 		h.log.Debug("xmpp: presence ignored", "from", from.String(), "to", to.String(), "type", typ)
 		return nil
+	}
+}
+
+// bounced hands an error presence or message from a valid sender on
+// another domain to the gateway: an occupant's client that bounces what
+// the room sends is gone.
+func (h *handler) bounced(st *Stanza) {
+	if h.gateway == nil || st.Kind() == "iq" || st.Oversize {
+		return
+	}
+	from, err := jid.Parse(st.Attr("from"))
+	if err != nil || from.Domain().Equal(h.domain) {
+		return
+	}
+	to, err := jid.Parse(st.Attr("to"))
+	if err != nil || !to.Domain().Equal(h.domain) {
+		return
+	}
+	if st.Kind() == "message" {
+		h.gateway.Message(st, from, to)
+	} else {
+		h.gateway.Presence(st, from, to)
 	}
 }
 

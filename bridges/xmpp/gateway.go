@@ -1,0 +1,816 @@
+package xmpp
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/kit"
+	"github.com/causewaybridge/causeway/bridges/xmpp/address"
+	"github.com/causewaybridge/causeway/bridges/xmpp/component"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/puppet"
+)
+
+// The gateway hosts Matrix rooms as MUCs (issue 10 §2): an XMPP user
+// joins the JID of a room alias or room ID, becomes a puppet in the
+// Matrix room, and the two sides' text messages and presences cross.
+//
+// State: per Matrix room, the XMPP occupants (by bare real JID, each with
+// its resources and nick) and the Matrix members (nick, power level)
+// announced to them. Occupants are stored in the module's KV (key
+// occKeyPrefix + room + "/" + bare JID) so that a restart keeps them in
+// the room; their resources that bounce errors are removed, so a client
+// that vanished while the bridge was down leaves no ghost once the room
+// writes to it. The Matrix members are read again from the homeserver on
+// every join and on the first event after a restart.
+
+const (
+	portalPrefix = "muc:"
+	occKeyPrefix = "muc/occ/"
+	// sentKeyPrefix starts the outbox key of a groupchat message from
+	// XMPP; the rest is what its reflection needs (see sentKey).
+	sentKeyPrefix = "g/"
+	// laneBacklog bounds the work waiting per room JID; more gets a
+	// resource-constraint error.
+	laneBacklog = 256
+)
+
+// occupant is one XMPP user in a room, with all its resources.
+type occupant struct {
+	RoomJID   string          `json:"room_jid"` // bare JID it joined through
+	Nick      string          `json:"nick"`
+	Real      string          `json:"real"` // bare real JID
+	Resources map[string]bool `json:"resources"`
+	Puppet    matrix.UserID   `json:"puppet"`
+
+	joining bool     // the join sequence is not sent yet
+	pending [][]byte // stanzas held for it until the join is sent
+}
+
+// member is a Matrix user in a hosted room as XMPP occupants see it.
+type member struct {
+	nick  string
+	level int
+}
+
+// mucRoom is the state of one hosted Matrix room.
+type mucRoom struct {
+	id        matrix.RoomID
+	occupants map[string]*occupant // by bare real JID
+	members   map[matrix.UserID]*member
+	loaded    bool                   // members read since the start
+	announced map[matrix.UserID]bool // members whose presence occupants got
+}
+
+// gateway implements component.Gateway and the Matrix side of hosting.
+type gateway struct {
+	m     *Module
+	log   *slog.Logger
+	lanes *kit.RoomQueue
+
+	mu    sync.Mutex
+	rooms map[matrix.RoomID]*mucRoom
+}
+
+func newGateway(m *Module, h bridges.Host) (*gateway, error) {
+	g := &gateway{m: m, log: h.Logger(), rooms: map[matrix.RoomID]*mucRoom{}}
+	q, err := kit.NewRoomQueue(kit.QueueOptions{Spawn: h.Go, MaxPending: laneBacklog, Logger: h.Logger()})
+	if err != nil {
+		return nil, err
+	}
+	g.lanes = q
+	return g, nil
+}
+
+// load restores the occupants a previous run stored.
+func (g *gateway) load(ctx context.Context) error {
+	entries, err := g.m.host.KV().WithPrefix(ctx, occKeyPrefix)
+	if err != nil {
+		return fmt.Errorf("xmpp: load occupants: %w", err)
+	}
+	for _, e := range entries {
+		rest := strings.TrimPrefix(e.Key, occKeyPrefix)
+		i := strings.LastIndexByte(rest, '/')
+		if i < 0 {
+			continue
+		}
+		var o occupant
+		if err := json.Unmarshal(e.Value, &o); err != nil || len(o.Resources) == 0 {
+			continue
+		}
+		r := g.room(matrix.RoomID(rest[:i]))
+		r.occupants[o.Real] = &o
+	}
+	return nil
+}
+
+// room returns the state of room, creating it. Call with g.mu held (or
+// before the gateway runs).
+func (g *gateway) room(id matrix.RoomID) *mucRoom {
+	r := g.rooms[id]
+	if r == nil {
+		r = &mucRoom{id: id, occupants: map[string]*occupant{}, members: map[matrix.UserID]*member{},
+			announced: map[matrix.UserID]bool{}}
+		g.rooms[id] = r
+	}
+	return r
+}
+
+func occKey(room matrix.RoomID, real string) string {
+	return occKeyPrefix + string(room) + "/" + real
+}
+
+// enqueue stores a stanza in the durable outbound queue, logging failures.
+func (g *gateway) enqueue(ctx context.Context, b []byte) {
+	if err := g.m.conn.Enqueue(ctx, decoder(b)); err != nil {
+		g.log.Warn("xmpp: could not queue a stanza", "error", err)
+	}
+}
+
+// push runs f in the lane of the bare room JID, or answers err when the
+// lane is full.
+func (g *gateway) push(lane string, full func(), f func(ctx context.Context)) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel() // never wait: this runs on the receive goroutine
+	if err := g.lanes.Push(done, matrix.RoomID(lane), f); err != nil {
+		g.log.Warn("xmpp: room busy; stanza refused", "room_jid", lane, "error", err)
+		if full != nil {
+			full()
+		}
+	}
+}
+
+// Presence implements component.Gateway.
+func (g *gateway) Presence(st *component.Stanza, from, to jid.JID) {
+	typ := st.Attr("type")
+	if to.Localpart() == "" {
+		return // presence to the service itself: nothing to do yet
+	}
+	roomJID := to.Bare()
+	switch typ {
+	case "", "unavailable", "error":
+	default:
+		return // probes and subscriptions: rooms have none
+	}
+	g.push(roomJID.String(), func() {
+		if typ == "" {
+			g.enqueue(context.Background(), errorPresenceStanza("presence", to.String(), from.String(), st.Attr("id"),
+				roomJID.String(), "wait", "resource-constraint", "the room is busy; try again"))
+		}
+	}, func(ctx context.Context) {
+		switch typ {
+		case "":
+			g.join(ctx, st, from, to)
+		default:
+			g.leave(ctx, from, roomJID, typ == "error")
+		}
+	})
+}
+
+// Message implements component.Gateway.
+func (g *gateway) Message(st *component.Stanza, from, to jid.JID) {
+	roomJID := to.Bare()
+	if st.Attr("type") == "error" {
+		g.push(roomJID.String(), nil, func(ctx context.Context) { g.leave(ctx, from, roomJID, true) })
+		return
+	}
+	if to.Resourcepart() != "" || to.Localpart() == "" {
+		g.enqueue(context.Background(), errorPresenceStanza("message", to.String(), from.String(), st.Attr("id"),
+			roomJID.String(), "modify", "bad-request", "groupchat messages go to the room's bare JID"))
+		return
+	}
+	text := body(st)
+	if text == "" {
+		return // chat states and the like: not bridged yet
+	}
+	id, origin := st.Attr("id"), originID(st)
+	g.push(roomJID.String(), func() {
+		g.enqueue(context.Background(), errorPresenceStanza("message", roomJID.String(), from.String(), id,
+			roomJID.String(), "wait", "resource-constraint", "the room is busy; try again"))
+	}, func(ctx context.Context) { g.say(ctx, from, roomJID, id, origin, text) })
+}
+
+// refuse sends an error presence for a join of from to to.
+func (g *gateway) refuse(ctx context.Context, st *component.Stanza, from, to jid.JID, typ, cond, text string) {
+	g.enqueue(ctx, errorPresenceStanza("presence", to.String(), from.String(), st.Attr("id"), to.Bare().String(), typ, cond, text))
+}
+
+// resolve returns the Matrix room a room JID names.
+func (g *gateway) resolve(ctx context.Context, roomJID jid.JID) (matrix.RoomID, error) {
+	kind, id, err := address.Parse(roomJID.Localpart())
+	if err != nil {
+		return "", component.ErrNoRoom
+	}
+	switch kind {
+	case address.RoomID:
+		return matrix.RoomID(id), nil
+	case address.Alias:
+		room, _, err := g.m.host.Matrix().Bot().ResolveAlias(ctx, matrix.RoomAlias(id))
+		if errors.Is(err, intent.ErrNotFound) {
+			return "", component.ErrNoRoom
+		}
+		return room, err
+	}
+	return "", component.ErrNoRoom
+}
+
+// puppetOf returns the Matrix puppet of a bare real JID.
+func (g *gateway) puppetOf(real string) (matrix.UserID, error) {
+	return g.m.users.Format(puppet.Values{"name": real})
+}
+
+// join handles an available presence from from to room/nick: a join, a
+// new resource of an occupant, or a presence update.
+func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.JID) {
+	roomJID := to.Bare()
+	nick := to.Resourcepart()
+	_, isJoin := find(st, nsMUC, "x")
+	if nick == "" {
+		g.refuse(ctx, st, from, to, "modify", "jid-malformed", "a join needs a nickname: room@service/nick")
+		return
+	}
+	room, err := g.resolve(ctx, roomJID)
+	if errors.Is(err, component.ErrNoRoom) {
+		g.refuse(ctx, st, from, to, "cancel", "item-not-found", "no such Matrix room")
+		return
+	}
+	if err != nil {
+		g.log.Warn("xmpp: could not resolve a room", "room_jid", roomJID.String(), "error", err)
+		g.refuse(ctx, st, from, to, "wait", "remote-server-timeout", "the Matrix homeserver did not answer")
+		return
+	}
+	real := from.Bare().String()
+	g.mu.Lock()
+	r := g.room(room)
+	if o := r.occupants[real]; o != nil {
+		if o.Nick != nick || o.RoomJID != roomJID.String() {
+			g.mu.Unlock()
+			g.refuse(ctx, st, from, to, "cancel", "not-acceptable",
+				fmt.Sprintf("you are already in this room as %q; nickname changes are not supported yet", o.Nick))
+			return
+		}
+		if o.Resources[from.String()] && !isJoin {
+			g.mu.Unlock()
+			return // a presence update: not bridged yet
+		}
+	} else if who := r.nickTaken(nick, real); who != "" {
+		g.mu.Unlock()
+		g.refuse(ctx, st, from, to, "cancel", "conflict",
+			fmt.Sprintf("the nickname %q is taken in this room by %s; join with another nickname", nick, who))
+		return
+	}
+	o := r.occupants[real]
+	newOccupant := o == nil
+	if newOccupant {
+		p, err := g.puppetOf(real)
+		if err != nil {
+			g.mu.Unlock()
+			g.refuse(ctx, st, from, to, "cancel", "not-allowed", "this JID cannot be bridged to Matrix")
+			return
+		}
+		o = &occupant{RoomJID: roomJID.String(), Nick: nick, Real: real, Resources: map[string]bool{}, Puppet: p, joining: true}
+		// Registered before the puppet joins: Matrix messages from now
+		// on are held for it and sent after its join (none is lost).
+		r.occupants[real] = o
+	}
+	g.mu.Unlock()
+
+	if newOccupant {
+		if cond, text, err := g.enter(ctx, room, o); err != nil {
+			g.log.Warn("xmpp: join refused", "room", room, "occupant", real, "error", err)
+			g.mu.Lock()
+			delete(r.occupants, real)
+			g.mu.Unlock()
+			typ := "cancel"
+			if cond == "remote-server-timeout" {
+				typ = "wait"
+			}
+			g.refuse(ctx, st, from, to, typ, cond, text)
+			return
+		}
+	}
+	if err := g.loadMembers(ctx, r, o.Puppet); err != nil {
+		g.log.Warn("xmpp: could not read the room's members", "room", room, "error", err)
+	}
+	topic := g.topic(ctx, room, o.Puppet)
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r.occupants[real] != o {
+		return // left meanwhile
+	}
+	o.Resources[from.String()] = true
+	g.store(ctx, room, o)
+	g.sendJoin(ctx, r, o, from.String(), topic, newOccupant)
+}
+
+// enter makes o's puppet a member of room (registered, named, joined)
+// and the room a portal of the module, or says why not as an XEP-0045
+// condition and text.
+func (g *gateway) enter(ctx context.Context, room matrix.RoomID, o *occupant) (cond, text string, err error) {
+	h := g.m.host
+	p := &bridges.Portal{Key: bridges.PortalKey{ID: portalPrefix + string(room)}, Room: room}
+	if _, err := h.Portals().ByRoom(ctx, room); errors.Is(err, bridges.ErrNotFound) {
+		if err := h.Portals().Put(ctx, p); errors.Is(err, bridges.ErrConflict) {
+			return "not-allowed", "this Matrix room is bridged to another network", err
+		} else if err != nil {
+			return "remote-server-timeout", "the bridge could not store the room", err
+		}
+	} else if err != nil {
+		return "remote-server-timeout", "the bridge could not read its rooms", err
+	}
+	in := h.Matrix().Intent(o.Puppet)
+	if err := in.EnsureRegistered(ctx); err != nil {
+		return "remote-server-timeout", "the Matrix homeserver did not answer", err
+	}
+	if _, err := kit.SyncProfile(ctx, h, room, o.Puppet, kit.Profile{Displayname: o.Nick}); err != nil {
+		g.log.Warn("xmpp: could not queue the puppet's name", "puppet", o.Puppet, "error", err)
+	}
+	// Not EnsureJoined: that has the bot invite the puppet into rooms
+	// the bot is in, private ones too. A room that is not joinable by
+	// anyone is not joinable from XMPP.
+	if _, err := in.JoinRoom(ctx, string(room)); err != nil {
+		switch {
+		case errors.Is(err, intent.ErrForbidden):
+			return "registration-required", "this Matrix room is not public: only invited users may join", err
+		case errors.Is(err, intent.ErrNotFound):
+			return "item-not-found", "no such Matrix room", err
+		}
+		return "remote-server-timeout", "the Matrix homeserver did not let the puppet join", err
+	}
+	return "", "", nil
+}
+
+// loadMembers reads the room's joined Matrix members (nick, power) as
+// puppet p sees them.
+func (g *gateway) loadMembers(ctx context.Context, r *mucRoom, p matrix.UserID) error {
+	in := g.m.host.Matrix().Intent(p)
+	evs, err := in.Members(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	pl, err := in.PowerLevels(ctx, r.id)
+	if err != nil {
+		pl = &intent.PowerLevels{}
+	}
+	members := map[matrix.UserID]*member{}
+	for _, ev := range evs {
+		var c matrix.MemberContent
+		if ev.StateKey == nil || json.Unmarshal(ev.Content, &c) != nil || c.Membership != "join" {
+			continue
+		}
+		u := matrix.UserID(*ev.StateKey)
+		if !g.matrixOccupant(u) {
+			continue
+		}
+		members[u] = &member{nick: g.nickOf(u, c.Displayname), level: level(pl, u)}
+	}
+	g.mu.Lock()
+	r.members = members
+	r.loaded = true
+	g.mu.Unlock()
+	return nil
+}
+
+// matrixOccupant reports whether a Matrix member appears as an occupant:
+// everyone but the module's own puppets and the bot.
+func (g *gateway) matrixOccupant(u matrix.UserID) bool {
+	return !g.m.users.Owns(u) && u != g.m.host.Matrix().BotUserID()
+}
+
+func level(pl *intent.PowerLevels, u matrix.UserID) int {
+	if l, ok := pl.Users[u]; ok {
+		return l
+	}
+	return pl.UsersDefault
+}
+
+// nickOf is the nick of a Matrix user: the displayname when it is a
+// valid resourcepart, else the user ID's localpart.
+func (g *gateway) nickOf(u matrix.UserID, displayname string) string {
+	for _, n := range []string{cleanNick(displayname), strings.TrimPrefix(strings.SplitN(string(u), ":", 2)[0], "@")} {
+		if n == "" {
+			continue
+		}
+		if j, err := jid.New("x", "example.org", n); err == nil {
+			return j.Resourcepart()
+		}
+	}
+	return string(u)
+}
+
+// topic returns the room's topic ("" when it has none or it cannot be read).
+func (g *gateway) topic(ctx context.Context, room matrix.RoomID, p matrix.UserID) string {
+	var c struct {
+		Topic string `json:"topic"`
+	}
+	if err := g.m.host.Matrix().Intent(p).StateEventContent(ctx, room, "m.room.topic", "", &c); err != nil {
+		return ""
+	}
+	return c.Topic
+}
+
+// nickTaken returns who has nick in r other than the XMPP user real: an
+// XMPP occupant or a Matrix member; "" when it is free.
+func (r *mucRoom) nickTaken(nick, real string) string {
+	for _, o := range r.occupants {
+		if o.Real != real && o.Nick == nick {
+			return "another XMPP user"
+		}
+	}
+	for _, m := range r.members {
+		if m.nick == nick {
+			return "a Matrix user"
+		}
+	}
+	return ""
+}
+
+// store persists o.
+func (g *gateway) store(ctx context.Context, room matrix.RoomID, o *occupant) {
+	b, err := json.Marshal(o)
+	if err == nil {
+		err = g.m.host.KV().Put(ctx, occKey(room, o.Real), b)
+	}
+	if err != nil {
+		g.log.Warn("xmpp: could not store an occupant", "room", room, "occupant", o.Real, "error", err)
+	}
+}
+
+// nickJID is room@domain/nick.
+func nickJID(roomJID, nick string) string { return roomJID + "/" + nick }
+
+// memberItem is the item of a Matrix member: affiliation and role from
+// the power level, the JID of the Matrix user on the component (the room
+// is non-anonymous: Matrix membership is public).
+func (g *gateway) memberItem(u matrix.UserID, mb *member) mucItem {
+	aff, role := affiliation(mb.level)
+	j, _ := address.UserJID(g.m.domain, u)
+	return mucItem{Affiliation: aff, Role: role, JID: j.String()}
+}
+
+// announce returns the Matrix members whose presence a joiner gets: at
+// most MaxJoinOccupants, the most powerful first, then by nick. Big rooms
+// stay cheap to join; the others appear when they speak.
+func (r *mucRoom) announce(limit int) []matrix.UserID {
+	ids := make([]matrix.UserID, 0, len(r.members))
+	for u := range r.members {
+		ids = append(ids, u)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		a, b := r.members[ids[i]], r.members[ids[j]]
+		if a.level != b.level {
+			return a.level > b.level
+		}
+		return a.nick < b.nick
+	})
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	return ids
+}
+
+// sendJoin queues, under g.mu, what a joining resource gets (XEP-0045
+// §7.2: the others' presences, its own with 110, the subject) and, for
+// a new occupant, its presence to everyone else and what was held.
+func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, topic string, newOccupant bool) {
+	for _, u := range r.announce(g.m.cfg.MaxJoinOccupants) {
+		mb := r.members[u]
+		if !r.announced[u] {
+			r.announced[u] = true
+			g.toOthers(ctx, r, o, func(other *occupant) []byte {
+				return presenceStanza(nickJID(other.RoomJID, mb.nick), "", g.memberItem(u, mb), false)
+			})
+		}
+		g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, mb.nick), to, g.memberItem(u, mb), false))
+	}
+	for _, other := range r.occupants {
+		if other == o || other.joining {
+			continue
+		}
+		g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, other.Nick), to,
+			mucItem{Affiliation: "member", Role: "participant", JID: other.Real}, false))
+	}
+	g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), to,
+		mucItem{Affiliation: "member", Role: "participant", JID: to}, false, statusNonAnonymous, statusSelf, statusLogged))
+	g.enqueue(ctx, subjectStanza(o.RoomJID, to, topic))
+	if newOccupant {
+		g.toOthers(ctx, r, o, func(other *occupant) []byte {
+			return presenceStanza(nickJID(other.RoomJID, o.Nick), "", mucItem{Affiliation: "member", Role: "participant", JID: o.Real}, false)
+		})
+	}
+	for _, b := range o.pending {
+		g.enqueue(ctx, b)
+	}
+	o.pending, o.joining = nil, false
+}
+
+// toOthers queues a stanza to every resource of every joined occupant of
+// r but skip; build gets the recipient and returns the stanza with an
+// empty to, which is set here.
+func (g *gateway) toOthers(ctx context.Context, r *mucRoom, skip *occupant, build func(*occupant) []byte) {
+	for _, other := range r.occupants {
+		if other == skip {
+			continue
+		}
+		b := build(other)
+		for res := range other.Resources {
+			g.deliver(ctx, other, withTo(b, res))
+		}
+	}
+}
+
+// deliver queues b for o, or holds it while o's join is not sent.
+func (g *gateway) deliver(ctx context.Context, o *occupant, b []byte) {
+	if o.joining {
+		o.pending = append(o.pending, b)
+		return
+	}
+	g.enqueue(ctx, b)
+}
+
+// withTo sets the to attribute of an encoded stanza that has to="".
+func withTo(b []byte, to string) []byte {
+	var esc bytes.Buffer
+	_ = xml.EscapeText(&esc, []byte(to))
+	return []byte(strings.Replace(string(b), ` to=""`, ` to="`+esc.String()+`"`, 1))
+}
+
+// leave removes the resource from of the occupant of roomJID (bounced:
+// it sent an error, so it gets nothing more); the last resource gone,
+// the occupant leaves and its puppet leaves the Matrix room.
+func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool) {
+	real, res := from.Bare().String(), from.String()
+	g.mu.Lock()
+	var r *mucRoom
+	var o *occupant
+	for _, rr := range g.rooms {
+		if x := rr.occupants[real]; x != nil && x.RoomJID == roomJID.String() && (x.Resources[res] || (bounced && from.Resourcepart() == "")) {
+			r, o = rr, x
+			break
+		}
+	}
+	if o == nil {
+		g.mu.Unlock()
+		return
+	}
+	if bounced && from.Resourcepart() == "" {
+		o.Resources = map[string]bool{}
+	}
+	delete(o.Resources, res)
+	if !bounced {
+		g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), res,
+			mucItem{Affiliation: "member", JID: res}, true, statusSelf))
+	}
+	if len(o.Resources) > 0 {
+		g.store(ctx, r.id, o)
+		g.mu.Unlock()
+		return
+	}
+	g.removeLocked(ctx, r, o)
+	g.mu.Unlock()
+	if err := g.m.host.Matrix().Intent(o.Puppet).Leave(ctx, r.id, ""); err != nil {
+		g.log.Warn("xmpp: the puppet could not leave the Matrix room", "puppet", o.Puppet, "room", r.id, "error", err)
+	}
+}
+
+// removeLocked drops o from r (memory and KV) and tells the others.
+func (g *gateway) removeLocked(ctx context.Context, r *mucRoom, o *occupant) {
+	delete(r.occupants, o.Real)
+	if err := g.m.host.KV().Delete(ctx, occKey(r.id, o.Real)); err != nil && !errors.Is(err, bridges.ErrNotFound) {
+		g.log.Warn("xmpp: could not forget an occupant", "error", err)
+	}
+	g.toOthers(ctx, r, o, func(other *occupant) []byte {
+		return presenceStanza(nickJID(other.RoomJID, o.Nick), "", mucItem{Affiliation: "member", JID: o.Real}, true)
+	})
+	if len(r.occupants) == 0 {
+		// Nobody follows the room now: its members are read again on
+		// the next join. The entry stays (a join in another lane may
+		// hold it).
+		r.loaded = false
+		r.members = map[matrix.UserID]*member{}
+		r.announced = map[matrix.UserID]bool{}
+	}
+}
+
+// say sends a groupchat message of an occupant to Matrix; its reflection
+// to the occupants follows once the Matrix event exists (OnOutboxSent).
+func (g *gateway) say(ctx context.Context, from, roomJID jid.JID, id, origin, text string) {
+	real := from.Bare().String()
+	g.mu.Lock()
+	var room matrix.RoomID
+	var o *occupant
+	for _, r := range g.rooms {
+		if x := r.occupants[real]; x != nil && x.RoomJID == roomJID.String() && x.Resources[from.String()] {
+			room, o = r.id, x
+			break
+		}
+	}
+	var nick string
+	if o != nil {
+		nick = o.Nick
+	}
+	g.mu.Unlock()
+	if o == nil {
+		g.enqueue(ctx, errorPresenceStanza("message", roomJID.String(), from.String(), id, roomJID.String(),
+			"modify", "not-acceptable", "you are not in this room: join it first"))
+		return
+	}
+	content := matrix.MessageContent{MsgType: matrix.MsgText, Body: text}
+	if rest, ok := strings.CutPrefix(text, "/me "); ok {
+		content = matrix.MessageContent{MsgType: matrix.MsgEmote, Body: rest}
+	}
+	raw, err := json.Marshal(content)
+	if err != nil {
+		return
+	}
+	key := sentKey(real, nick, roomJID.String(), id, origin)
+	op := intent.Op{Kind: intent.OpMessage, Room: room, Sender: o.Puppet, Type: matrix.EventMessage, Content: raw,
+		Key: key, Link: &intent.Link{Module: ID, RemoteID: key}}
+	if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
+		g.log.Warn("xmpp: could not queue a message to Matrix", "room", room, "error", err)
+		g.enqueue(ctx, errorPresenceStanza("message", roomJID.String(), from.String(), id, roomJID.String(),
+			"wait", "internal-server-error", "the message could not be bridged; send it again"))
+	}
+}
+
+// sentKey is the outbox key and link of a groupchat message from XMPP:
+// the sender, its nick, the room JID, the stanza's id and origin-id,
+// each escaped (no '/' left), so that the reflection can be rebuilt from
+// the key alone, after a restart too. Without ids a random one is made.
+func sentKey(real, nick, roomJID, id, origin string) string {
+	if id == "" && origin == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = "causeway-" + hex.EncodeToString(b[:])
+	}
+	parts := []string{real, nick, roomJID, id, origin}
+	for i, p := range parts {
+		parts[i] = address.Escape(p)
+	}
+	return sentKeyPrefix + strings.Join(parts, "/")
+}
+
+// parseSentKey reverses sentKey.
+func parseSentKey(key string) (real, nick, roomJID, id, origin string, ok bool) {
+	rest, found := strings.CutPrefix(key, sentKeyPrefix)
+	parts := strings.Split(rest, "/")
+	if !found || len(parts) != 5 {
+		return "", "", "", "", "", false
+	}
+	for i, p := range parts {
+		s, err := address.Unescape(p)
+		if err != nil {
+			return "", "", "", "", "", false
+		}
+		parts[i] = s
+	}
+	return parts[0], parts[1], parts[2], parts[3], parts[4], true
+}
+
+// reflect sends an XMPP occupant's message, now Matrix event ev, to every
+// occupant of the room, the sender included (XEP-0045 §7.4), with the
+// stanza-id the room gives it.
+func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) {
+	_, nick, _, id, origin, ok := parseSentKey(op.Key)
+	if !ok {
+		return
+	}
+	var c matrix.MessageContent
+	if json.Unmarshal(op.Content, &c) != nil {
+		return
+	}
+	text := c.Body
+	if c.MsgType == matrix.MsgEmote {
+		text = "/me " + text
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r := g.rooms[op.Room]
+	if r == nil {
+		return
+	}
+	for _, o := range r.occupants {
+		for res := range o.Resources {
+			g.deliver(ctx, o, messageStanza(nickJID(o.RoomJID, nick), res, id, text, origin, string(ev), o.RoomJID))
+		}
+	}
+}
+
+// fromMatrix sends a Matrix user's message to every occupant of its room
+// from the user's nick, with the event ID as stanza-id.
+func (g *gateway) fromMatrix(ctx context.Context, room matrix.RoomID, sender matrix.UserID, ev matrix.EventID, text string) {
+	g.mu.Lock()
+	r := g.rooms[room]
+	if r == nil || len(r.occupants) == 0 {
+		g.mu.Unlock()
+		return
+	}
+	loaded := r.loaded
+	var reader matrix.UserID // an occupant's puppet reads the room
+	for _, o := range r.occupants {
+		reader = o.Puppet
+		break
+	}
+	g.mu.Unlock()
+	if !loaded {
+		if err := g.loadMembers(ctx, r, reader); err != nil {
+			g.log.Warn("xmpp: could not read the room's members", "room", room, "error", err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	mb := r.members[sender]
+	if mb == nil {
+		mb = &member{nick: g.nickOf(sender, "")}
+		r.members[sender] = mb
+	}
+	if !r.announced[sender] {
+		r.announced[sender] = true
+		g.toOthers(ctx, r, nil, func(o *occupant) []byte {
+			return presenceStanza(nickJID(o.RoomJID, mb.nick), "", g.memberItem(sender, mb), false)
+		})
+	}
+	for _, o := range r.occupants {
+		for res := range o.Resources {
+			g.deliver(ctx, o, messageStanza(nickJID(o.RoomJID, mb.nick), res, string(ev), text, "", string(ev), o.RoomJID))
+		}
+	}
+}
+
+// membership follows a Matrix member's join, leave or new displayname.
+func (g *gateway) membership(ctx context.Context, room matrix.RoomID, u matrix.UserID, c matrix.MemberContent) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r := g.rooms[room]
+	if r == nil || !g.matrixOccupant(u) {
+		return
+	}
+	old := r.members[u]
+	gone := func() {
+		if old != nil && r.announced[u] {
+			g.toOthers(ctx, r, nil, func(o *occupant) []byte {
+				return presenceStanza(nickJID(o.RoomJID, old.nick), "", g.memberItem(u, old), true)
+			})
+		}
+		delete(r.announced, u)
+	}
+	if c.Membership != "join" {
+		gone()
+		delete(r.members, u)
+		return
+	}
+	nick := g.nickOf(u, c.Displayname)
+	if old != nil && old.nick == nick && r.announced[u] {
+		return
+	}
+	gone() // a new displayname: the old nick leaves, the new one comes
+	mb := &member{nick: nick}
+	if old != nil {
+		mb.level = old.level
+	}
+	r.members[u] = mb
+	r.announced[u] = true
+	g.toOthers(ctx, r, nil, func(o *occupant) []byte {
+		return presenceStanza(nickJID(o.RoomJID, nick), "", g.memberItem(u, mb), false)
+	})
+}
+
+// kicked removes the occupant whose puppet a Matrix user kicked or
+// banned: its resources get their unavailable presence with 307 or 301.
+func (g *gateway) kicked(ctx context.Context, room matrix.RoomID, p matrix.UserID, ban bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r := g.rooms[room]
+	if r == nil {
+		return
+	}
+	code := statusKicked
+	if ban {
+		code = statusBanned
+	}
+	for _, o := range r.occupants {
+		if o.Puppet != p {
+			continue
+		}
+		for res := range o.Resources {
+			g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), res, mucItem{Affiliation: "member", JID: res}, true, statusSelf, code))
+		}
+		g.removeLocked(ctx, r, o)
+		return
+	}
+}

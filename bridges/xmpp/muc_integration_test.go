@@ -1,0 +1,216 @@
+//go:build integration
+
+package xmpp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/bridges/xmpp/address"
+	"github.com/causewaybridge/causeway/internal/bridgetest"
+	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/puppet"
+)
+
+// TestIntegrationXMPPMUCGateway: on Dendrite and Prosody, an XMPP client
+// joins the JID of a public Matrix room's alias as a MUC: its puppet joins
+// the Matrix room, and the client gets the Matrix user's presence, then
+// its own with 110, then the subject (the topic). A Matrix message (with
+// markup-looking text) reaches it from the sender's nick with a
+// stanza-id; its own message reaches Matrix from the puppet and comes
+// back to it with a stanza-id; a Matrix user joining and leaving appears
+// and disappears; a second client taking a used nick (of an XMPP or a
+// Matrix occupant) gets 409; a missing room is item-not-found and a
+// private room registration-required; leaving sends the unavailable
+// self-presence and the puppet leaves the Matrix room.
+func TestIntegrationXMPPMUCGateway(t *testing.T) {
+	t.Parallel()
+	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
+	domain := p.ComponentDomain()
+	s := bridgetest.Start(t, bridgetest.Options{
+		Bridges: fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	carol := s.User(ctx, "carol")
+	if err := carol.SetDisplayname(ctx, "Carol"); err != nil {
+		t.Fatal(err)
+	}
+	room, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat", Visibility: "public",
+		Name: "Lobby", RoomAliasName: "Lobby", Topic: "Welcome <here> & there"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "private_chat", RoomAliasName: "secret"}); err != nil {
+		t.Fatal(err)
+	}
+	jidOf := func(id string) string {
+		local, err := address.Localpart(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return local + "@" + domain
+	}
+	muc := jidOf("#Lobby:localhost")
+	users, err := puppet.NewUsers("@_xmpp_{name}:{server}", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alicePuppet, err := users.Format(puppet.Values{"name": "alice@" + integration.ProsodyHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	alice := integration.DialXMPP(t, p.C2SAddr(), "alice", "pw")
+	bob := integration.DialXMPP(t, p.C2SAddr(), "bob", "pw")
+	// The component connects in the background.
+	for n := 0; ; n++ {
+		id := fmt.Sprintf("c%d", n)
+		r, err := alice.IQ(ctx, id, `<iq type='get' id='`+id+`' to='`+domain+`'><ping xmlns='urn:xmpp:ping'/></iq>`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Type == "result" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wait := func(c *integration.XMPPClient, what string, match func(integration.XMPPStanza) bool) integration.XMPPStanza {
+		t.Helper()
+		st, err := c.Wait(ctx, match)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return st
+	}
+	index := func(c *integration.XMPPClient, st integration.XMPPStanza) int {
+		for i, r := range c.Received() {
+			if r == st {
+				return i
+			}
+		}
+		return -1
+	}
+	join := `<presence to='` + muc + `/Alice' id='j1'><x xmlns='http://jabber.org/protocol/muc'/></presence>`
+	if err := alice.Send(ctx, join); err != nil {
+		t.Fatal(err)
+	}
+	self := wait(alice, "self-presence", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Alice"
+	})
+	if self.Type != "" || !strings.Contains(self.XML, `code="110"`) || !strings.Contains(self.XML, `code="100"`) {
+		t.Fatalf("self-presence: %s", self.XML)
+	}
+	other := wait(alice, "Carol's presence", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Carol"
+	})
+	if !strings.Contains(other.XML, `affiliation="owner"`) || !strings.Contains(other.XML, `role="moderator"`) || strings.Contains(other.XML, `code="110"`) {
+		t.Fatalf("Carol's presence: %s", other.XML)
+	}
+	subject := wait(alice, "subject", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && strings.Contains(s.XML, "subject")
+	})
+	if subject.From != muc || !strings.Contains(subject.XML, "Welcome &lt;here&gt; &amp; there") {
+		t.Fatalf("subject: %s", subject.XML)
+	}
+	if a, b, c := index(alice, other), index(alice, self), index(alice, subject); !(a < b && b < c) {
+		t.Fatalf("join order: others %d, self %d, subject %d; want increasing", a, b, c)
+	}
+	// The puppet is in the Matrix room once the join completed.
+	if members, err := carol.JoinedMembers(ctx, room); err != nil || !contains(members, alicePuppet) {
+		t.Fatalf("members after the join: %v %v (want %s)", members, err, alicePuppet)
+	}
+
+	// Matrix → XMPP, with content that would be markup.
+	evil := `hi </body><evil/> & <b>bold</b>`
+	ev, err := carol.SendText(ctx, room, evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := wait(alice, "Carol's message", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == muc+"/Carol" && strings.Contains(s.XML, "<body")
+	})
+	if got.Type != "groupchat" || strings.Contains(got.XML, "<evil") ||
+		!strings.Contains(got.XML, "hi &lt;/body&gt;&lt;evil/&gt; &amp; &lt;b&gt;bold&lt;/b&gt;") ||
+		!strings.Contains(got.XML, `id="`+string(ev)+`"`) || !strings.Contains(got.XML, `by="`+muc+`"`) ||
+		!strings.Contains(got.XML, "urn:xmpp:sid:0") {
+		t.Fatalf("Carol's message: %s", got.XML)
+	}
+
+	// XMPP → Matrix, and the reflection.
+	if err := alice.Send(ctx, `<message to='`+muc+`' type='groupchat' id='m1'><body>hello from xmpp</body><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>`); err != nil {
+		t.Fatal(err)
+	}
+	mev, err := carol.WaitForMessage(ctx, room, "hello from xmpp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mev.Sender != alicePuppet {
+		t.Fatalf("the message came from %s, want the puppet %s", mev.Sender, alicePuppet)
+	}
+	refl := wait(alice, "reflection", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == muc+"/Alice" && s.ID == "m1"
+	})
+	if !strings.Contains(refl.XML, `id="`+string(mev.ID)+`"`) || !strings.Contains(refl.XML, `by="`+muc+`"`) ||
+		!strings.Contains(refl.XML, "hello from xmpp") {
+		t.Fatalf("reflection: %s", refl.XML)
+	}
+
+	// A Matrix user joins and leaves.
+	dave := s.User(ctx, "dave")
+	if _, err := dave.Join(ctx, string(room)); err != nil {
+		t.Fatal(err)
+	}
+	wait(alice, "dave's presence", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/dave" && s.Type == ""
+	})
+	if err := dave.Leave(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	wait(alice, "dave's departure", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/dave" && s.Type == "unavailable"
+	})
+
+	// Nick conflicts, a missing room, a private room.
+	refused := func(to, id, cond string) {
+		t.Helper()
+		if err := bob.Send(ctx, `<presence to='`+to+`' id='`+id+`'><x xmlns='http://jabber.org/protocol/muc'/></presence>`); err != nil {
+			t.Fatal(err)
+		}
+		r := wait(bob, id, func(s integration.XMPPStanza) bool { return s.Name == "presence" && s.ID == id })
+		if r.Type != "error" || r.From != to || !strings.Contains(r.XML, cond) || !strings.Contains(r.XML, "<text") {
+			t.Fatalf("%s: want %s: %s", to, cond, r.XML)
+		}
+	}
+	refused(muc+"/Alice", "b1", "conflict")
+	refused(muc+"/Carol", "b2", "conflict")
+	refused(jidOf("#nope:localhost")+"/bob", "b3", "item-not-found")
+	refused(jidOf("#secret:localhost")+"/bob", "b4", "registration-required")
+
+	// Leaving.
+	if err := alice.Send(ctx, `<presence to='`+muc+`/Alice' type='unavailable'/>`); err != nil {
+		t.Fatal(err)
+	}
+	gone := wait(alice, "unavailable self-presence", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Alice" && s.Type == "unavailable"
+	})
+	if !strings.Contains(gone.XML, `code="110"`) {
+		t.Fatalf("unavailable self-presence: %s", gone.XML)
+	}
+	if _, err := carol.WaitForMembership(ctx, room, alicePuppet, "leave"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func contains(list []matrix.UserID, u matrix.UserID) bool {
+	for _, x := range list {
+		if x == u {
+			return true
+		}
+	}
+	return false
+}
