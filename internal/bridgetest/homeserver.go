@@ -1,6 +1,7 @@
 package bridgetest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +27,8 @@ type Request struct {
 	// User is the user the appservice acted as (?user_id=, else the bot).
 	User matrix.UserID
 	Body []byte
+	// Status is the status of the answer (0 while it is being answered).
+	Status int
 }
 
 // Event is an event the fake homeserver accepted (sent, state, or the
@@ -37,12 +40,14 @@ type Event struct {
 	Type     string
 	StateKey *string
 	Content  json.RawMessage
+	// Redacts is the event a redaction redacts.
+	Redacts matrix.EventID
 }
 
 // Homeserver is an in-process fake Matrix homeserver (httptest) speaking
 // the part of the client-server API that module unit tests need: user
 // registration, createRoom, joins and membership changes, message and
-// state events, aliases, profiles, typing and the room directories. It
+// state events, fetching an event, redactions, aliases, profiles, typing and the room directories. It
 // keeps what it was told, checks the appservice token and that users are
 // registered and in the rooms they act in, and records every request. It
 // is safe for concurrent use.
@@ -93,6 +98,8 @@ func NewHomeserver(t testing.TB, server string, bot matrix.UserID) *Homeserver {
 		"PUT " + v3 + "/rooms/{room}/state/{type}/{key...}":     hs.putState,
 		"GET " + v3 + "/rooms/{room}/state/{type}/{key...}":     hs.getState,
 		"GET " + v3 + "/rooms/{room}/joined_members":            hs.joinedMembers,
+		"GET " + v3 + "/rooms/{room}/event/{event}":             hs.getEvent,
+		"PUT " + v3 + "/rooms/{room}/redact/{event}/{txn}":      hs.redact,
 		"PUT " + v3 + "/rooms/{room}/typing/{user}":             answer(`{}`),
 		"POST " + v3 + "/rooms/{room}/receipt/{type}/{event}":   answer(`{}`),
 		"PUT " + v3 + "/directory/room/{alias}":                 hs.putAlias,
@@ -134,10 +141,18 @@ func (hs *Homeserver) wrap(pattern string, h func(w http.ResponseWriter, r *http
 			rec.User = matrix.UserID(u)
 		}
 		hs.mu.Lock()
+		i := len(hs.reqs)
 		hs.reqs = append(hs.reqs, rec)
 		over := hs.override[pattern]
 		registered := hs.registered[rec.User]
 		hs.mu.Unlock()
+		sw := &statusWriter{ResponseWriter: w}
+		w = sw
+		defer func() {
+			hs.mu.Lock()
+			hs.reqs[i].Status = cmp.Or(sw.status, http.StatusOK)
+			hs.mu.Unlock()
+		}()
 		if r.Header.Get("Authorization") != "Bearer "+ASToken {
 			writeErr(w, http.StatusUnauthorized, "M_UNKNOWN_TOKEN", "bad token")
 			return
@@ -153,6 +168,26 @@ func (hs *Homeserver) wrap(pattern string, h func(w http.ResponseWriter, r *http
 		}
 		h(w, r, rec)
 	}
+}
+
+// statusWriter remembers the status of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+	s.ResponseWriter.WriteHeader(status)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
 }
 
 func writeErr(w http.ResponseWriter, status int, code, msg string) {
@@ -236,6 +271,14 @@ func (hs *Homeserver) SetMembership(room matrix.RoomID, user matrix.UserID, memb
 	hs.setMember(room, user, membership)
 }
 
+// PutEvent adds e as if another client had sent it, keeping e.ID when it
+// is set, and returns its ID.
+func (hs *Homeserver) PutEvent(e Event) matrix.EventID {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	return hs.addEvent(e)
+}
+
 // setMember needs hs.mu.
 func (hs *Homeserver) setMember(room matrix.RoomID, u matrix.UserID, m string) {
 	if hs.members[room] == nil {
@@ -246,8 +289,10 @@ func (hs *Homeserver) setMember(room matrix.RoomID, u matrix.UserID, m string) {
 
 // addEvent needs hs.mu.
 func (hs *Homeserver) addEvent(e Event) matrix.EventID {
-	hs.next++
-	e.ID = matrix.EventID(fmt.Sprintf("$e%d:%s", hs.next, hs.ServerName))
+	if e.ID == "" {
+		hs.next++
+		e.ID = matrix.EventID(fmt.Sprintf("$e%d:%s", hs.next, hs.ServerName))
+	}
 	hs.events = append(hs.events, e)
 	return e.ID
 }
@@ -395,6 +440,10 @@ func (hs *Homeserver) getState(w http.ResponseWriter, r *http.Request, rec Reque
 	typ, key := r.PathValue("type"), r.PathValue("key")
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
+	if m := hs.members[room][matrix.UserID(key)]; typ == matrix.EventMember && m != "" {
+		writeJSON(w, map[string]string{"membership": m})
+		return
+	}
 	for i := len(hs.events) - 1; i >= 0; i-- {
 		e := hs.events[i]
 		if e.Room == room && e.Type == typ && e.StateKey != nil && *e.StateKey == key {
@@ -404,6 +453,33 @@ func (hs *Homeserver) getState(w http.ResponseWriter, r *http.Request, rec Reque
 		}
 	}
 	writeErr(w, http.StatusNotFound, "M_NOT_FOUND", "no such state")
+}
+
+func (hs *Homeserver) getEvent(w http.ResponseWriter, r *http.Request, rec Request) {
+	room, id := matrix.RoomID(r.PathValue("room")), matrix.EventID(r.PathValue("event"))
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	for _, e := range hs.events {
+		if e.Room == room && e.ID == id {
+			writeJSON(w, matrix.Event{ID: e.ID, Type: e.Type, RoomID: e.Room, Sender: e.Sender, StateKey: e.StateKey,
+				Content: e.Content, Redacts: e.Redacts})
+			return
+		}
+	}
+	writeErr(w, http.StatusNotFound, "M_NOT_FOUND", "no such event")
+}
+
+func (hs *Homeserver) redact(w http.ResponseWriter, r *http.Request, rec Request) {
+	room := matrix.RoomID(r.PathValue("room"))
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.members[room][rec.User] != "join" {
+		writeErr(w, http.StatusForbidden, "M_FORBIDDEN", "user not in room")
+		return
+	}
+	id := hs.addEvent(Event{Room: room, Sender: rec.User, Type: matrix.EventRedaction, Content: rec.Body,
+		Redacts: matrix.EventID(r.PathValue("event"))})
+	writeJSON(w, map[string]string{"event_id": string(id)})
 }
 
 func (hs *Homeserver) joinedMembers(w http.ResponseWriter, r *http.Request, rec Request) {

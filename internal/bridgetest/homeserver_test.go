@@ -1,0 +1,51 @@
+package bridgetest
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// TestHomeserverEventsRedactionsAndMembers: the fake homeserver serves an
+// event put there by the test in its room only, records a redaction by a
+// member, answers member state from the memberships, and records each
+// answer's status.
+func TestHomeserverEventsRedactionsAndMembers(t *testing.T) {
+	h := NewHost(t, HostOptions{})
+	ctx := t.Context()
+	const room = matrix.RoomID("!r:example.org")
+	bot := h.Matrix().Bot()
+	h.HS.PutEvent(Event{ID: "$x", Room: room, Sender: "@p:example.org", Type: matrix.EventMessage, Content: []byte(`{"body":"hi"}`)})
+	var evt matrix.Event
+	if err := bot.EventContent(ctx, room, "$x", &evt); err != nil || evt.Sender != "@p:example.org" || string(evt.Content) != `{"body":"hi"}` {
+		t.Fatalf("event = %+v, %v", evt, err)
+	}
+	if err := bot.EventContent(ctx, "!other:example.org", "$x", &evt); err == nil {
+		t.Fatal("the event was served from another room")
+	}
+	// The bot joins the room first.
+	if _, err := bot.Redact(ctx, room, "$x", "spam"); err != nil {
+		t.Fatal(err)
+	}
+	if evs := h.HS.Events(room); len(evs) != 2 || evs[1].Type != matrix.EventRedaction || evs[1].Redacts != "$x" || evs[1].Sender != h.HS.Bot {
+		t.Fatalf("events = %+v", evs)
+	}
+	var mc matrix.MemberContent
+	if err := bot.StateEventContent(ctx, room, matrix.EventMember, string(h.HS.Bot), &mc); err != nil || mc.Membership != "join" {
+		t.Fatalf("bot membership = %+v, %v", mc, err)
+	}
+	if err := bot.StateEventContent(ctx, room, matrix.EventMember, "@nobody:example.org", &mc); err == nil {
+		t.Fatal("membership of a stranger served")
+	}
+	var statuses []int
+	for _, r := range h.HS.Requests() {
+		if r.Method == http.MethodGet && strings.Contains(r.Path, "/event/") {
+			statuses = append(statuses, r.Status)
+		}
+	}
+	if len(statuses) != 2 || statuses[0] != http.StatusOK || statuses[1] != http.StatusNotFound {
+		t.Fatalf("event statuses %v, want [200 404]", statuses)
+	}
+}
