@@ -6,75 +6,52 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
-	"github.com/causewaybridge/causeway/intent"
-	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/internal/bridgetest"
 )
 
-// banHomeserver answers the bot's membership look-ups and records its
-// kicks; forbid makes it refuse them, as a room whose power levels no
-// longer let the bot kick.
-type banHomeserver struct {
-	mu         sync.Mutex
-	membership map[string]string // user → membership; "join" when unset
-	kicks      []string          // "room user reason"
-	forbid     bool
-}
-
-func (h *banHomeserver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	parts := strings.Split(r.URL.Path, "/")
-	last := parts[len(parts)-1]
-	switch {
-	case r.Method == http.MethodGet && len(parts) >= 3 && parts[len(parts)-2] == matrix.EventMember:
-		ms := h.membership[last]
-		if ms == "" {
-			ms = "join"
-		}
-		fmt.Fprintf(w, `{"membership":%q}`, ms)
-	case r.Method == http.MethodPost && last == "kick":
-		if h.forbid {
+// useBanHomeserver gives n a fake homeserver behind a running outbox,
+// where the bot and @a:localhost are in !chan; forbid makes it refuse
+// kicks, as a room whose power levels no longer let the bot kick.
+func useBanHomeserver(t *testing.T, n *network, forbid bool) *bridgetest.Homeserver {
+	hs := useHomeserver(t, n.m)
+	hs.SetMembership("!chan", hs.Bot, "join")
+	hs.SetMembership("!chan", "@a:localhost", "join")
+	if forbid {
+		hs.Handle("POST /_matrix/client/v3/rooms/{room}/kick", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusForbidden)
 			fmt.Fprint(w, `{"errcode":"M_FORBIDDEN","error":"You don't have permission to kick"}`)
-			return
+		})
+	}
+	return hs
+}
+
+// kicked returns the kicks hs made, as "room user reason".
+func kicked(hs *bridgetest.Homeserver) []string {
+	var out []string
+	for _, r := range hs.Requests() {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.Path, "/kick") || r.Status != http.StatusOK {
+			continue
 		}
 		var b struct {
 			UserID string `json:"user_id"`
 			Reason string `json:"reason"`
 		}
-		_ = json.NewDecoder(r.Body).Decode(&b)
-		h.kicks = append(h.kicks, parts[len(parts)-2]+" "+b.UserID+" "+b.Reason)
-		h.membership[b.UserID] = "leave"
-		fmt.Fprint(w, `{}`)
-	default:
-		http.NotFound(w, r)
+		_ = json.Unmarshal(r.Body, &b)
+		parts := strings.Split(r.Path, "/")
+		out = append(out, parts[len(parts)-2]+" "+b.UserID+" "+b.Reason)
 	}
-}
-
-func (h *banHomeserver) kicked() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.kicks...)
-}
-
-func (h *banHomeserver) set(user, membership string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.membership[user] = membership
+	return out
 }
 
 // newBanNetwork returns the network "test" on a scripted server that
 // refuses every JOIN by nick "a" with code and text, with #chan's portal
-// !chan (plumbed or made by the bridge) and a homeserver hs behind a
-// running outbox.
-func newBanNetwork(t *testing.T, code, text string, plumbed bool, hs *banHomeserver, logs *bytes.Buffer) *network {
+// !chan (plumbed or made by the bridge) and a homeserver (see
+// useBanHomeserver).
+func newBanNetwork(t *testing.T, code, text string, plumbed, forbid bool, logs *bytes.Buffer) (*network, *bridgetest.Homeserver) {
 	t.Helper()
 	srv := startDeliveryServer(t, "", func(nick, line string) ([]string, bool) {
 		if nick == "a" && strings.HasPrefix(line, "JOIN ") {
@@ -86,23 +63,7 @@ func newBanNetwork(t *testing.T, code, text string, plumbed bool, hs *banHomeser
 	if plumbed {
 		n.addPortal("#chan", "!chan", []byte(`{"name":"#chan","plumbed":true}`))
 	}
-	web := httptest.NewServer(hs)
-	t.Cleanup(web.Close)
-	client, err := intent.New(intent.Options{HomeserverURL: web.URL, ASToken: "as", BotUserID: "@bot:localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: storeOf(n.m),
-		Retry: intent.RetryPolicy{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ob.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ob.Stop(t.Context()) })
-	n.m.client, n.m.outbox = client, ob
-	return n
+	return n, useBanHomeserver(t, n, forbid)
 }
 
 // refusedJoin makes @a:localhost's connection join #chan, expects the
@@ -144,11 +105,10 @@ func TestBanRemovesUserFromBridgeMadePortal(t *testing.T) {
 			log: "could not remove a Matrix user banned on IRC from the portal"},
 	} {
 		t.Run(fmt.Sprint(i, " ", tc.name), func(t *testing.T) {
-			hs := &banHomeserver{membership: map[string]string{}, forbid: tc.forbid}
 			var logs bytes.Buffer
-			n := newBanNetwork(t, tc.code, tc.text, tc.plumbed, hs, &logs)
+			n, hs := newBanNetwork(t, tc.code, tc.text, tc.plumbed, tc.forbid, &logs)
 			refusedJoin(t, n, tc.code)
-			if got := hs.kicked(); fmt.Sprint(got) != fmt.Sprint(tc.kicks) {
+			if got := kicked(hs); fmt.Sprint(got) != fmt.Sprint(tc.kicks) {
 				t.Errorf("kicks %q, want %q", got, tc.kicks)
 			}
 			if tc.log != "" && !strings.Contains(logs.String(), tc.log) {
@@ -164,16 +124,15 @@ func TestBanRemovesUserFromBridgeMadePortal(t *testing.T) {
 // they are removed again.
 func TestBanKickOncePerJoin(t *testing.T) {
 	const ban = "!chan @a:localhost Banned from #chan on IRC: Cannot join channel (+b)"
-	hs := &banHomeserver{membership: map[string]string{}}
-	n := newBanNetwork(t, "474", "Cannot join channel (+b)", false, hs, nil)
+	n, hs := newBanNetwork(t, "474", "Cannot join channel (+b)", false, false, nil)
 	refusedJoin(t, n, "474")
 	refusedJoin(t, n, "474") // out of the room now: no second kick
-	if got := hs.kicked(); len(got) != 1 || got[0] != ban {
+	if got := kicked(hs); len(got) != 1 || got[0] != ban {
 		t.Fatalf("kicks %q, want one %q", got, ban)
 	}
-	hs.set("@a:localhost", "join") // back in the room
+	hs.SetMembership("!chan", "@a:localhost", "join") // back in the room
 	refusedJoin(t, n, "474")
-	if got := hs.kicked(); len(got) != 2 || got[1] != ban {
+	if got := kicked(hs); len(got) != 2 || got[1] != ban {
 		t.Fatalf("kicks %q, want a second %q after the user joined again", got, ban)
 	}
 }

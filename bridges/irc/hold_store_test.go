@@ -1,16 +1,13 @@
 package irc
 
 import (
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
@@ -144,15 +141,10 @@ func TestHeldCorrectionSurvivesACrash(t *testing.T) {
 
 	second := newHoldModule(t, srv.addr, db, 10*time.Millisecond)
 	// After the restart the old text comes from the homeserver.
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.URL.Path, "/rooms/!dm/event/$old") {
-			http.NotFound(w, r)
-			return
-		}
-		fmt.Fprint(w, `{"event_id":"$old","type":"m.room.message","sender":"@u:localhost","content":{"msgtype":"m.text","body":"the quick brwn fox"}}`)
-	}))
-	t.Cleanup(hs.Close)
-	client, err := intent.New(intent.Options{HomeserverURL: hs.URL, ASToken: "as", BotUserID: "@bot:localhost"})
+	hs := newHomeserver(t)
+	hs.PutEvent(bridgetest.Event{ID: "$old", Room: "!dm", Sender: "@u:localhost", Type: matrix.EventMessage,
+		Content: []byte(`{"msgtype":"m.text","body":"the quick brwn fox"}`)})
+	client, err := intent.New(intent.Options{HomeserverURL: hs.URL, ASToken: bridgetest.ASToken, BotUserID: hs.Bot})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -206,15 +206,36 @@ func newModule(t *testing.T, cfg Config, db string) *Module {
 // (read it with PendingOutbox, or queued).
 func useQueuedOutbox(t *testing.T, m *Module, url string) {
 	t.Helper()
-	client, err := intent.New(intent.Options{HomeserverURL: url, ASToken: "as", BotUserID: "@bot:localhost"})
+	client, err := intent.New(intent.Options{HomeserverURL: url, ASToken: bridgetest.ASToken, BotUserID: "@bot:localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: storeOf(m)})
+	ob, err := intent.NewOutbox(intent.OutboxOptions{Client: client, Store: storeOf(m),
+		Retry: intent.RetryPolicy{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.client, m.outbox = client, ob
+}
+
+// newHomeserver starts the shared fake homeserver of the tests' bot
+// @bot:localhost.
+func newHomeserver(t *testing.T) *bridgetest.Homeserver {
+	return bridgetest.NewHomeserver(t, "localhost", "@bot:localhost")
+}
+
+// useHomeserver gives m a client of a new fake homeserver and a started
+// outbox (quick retries), stopped when the test ends.
+func useHomeserver(t *testing.T, m *Module) *bridgetest.Homeserver {
+	t.Helper()
+	hs := newHomeserver(t)
+	useQueuedOutbox(t, m, hs.URL)
+	ob := m.outbox.(*intent.Outbox)
+	if err := ob.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ob.Stop(t.Context()) })
+	return hs
 }
 
 // newTestModule returns a module with one network "test" at addr, an
@@ -270,10 +291,9 @@ func TestRedactionAndReactionOnTheWire(t *testing.T) {
 func TestNoRedactWithoutTheCap(t *testing.T) {
 	srv := startScriptedServer(t, "message-tags")
 	m := newTestModule(t, srv.addr)
-	web := httptest.NewServer(&fakeHomeserver{}) // redact_test.go: knows no event, so $ev is no reaction
-	t.Cleanup(web.Close)
 	// Not started: the notice stays in the store, where the test reads it.
-	useQueuedOutbox(t, m, web.URL)
+	// The homeserver knows no event, so $ev is no reaction.
+	useQueuedOutbox(t, m, newHomeserver(t).URL)
 	evt := &matrix.Event{ID: "$red", RoomID: "!dm", Sender: "@u:localhost"}
 	if err := m.HandleMatrixRedaction(t.Context(), routed(t, m, &bridges.Redaction{Event: evt, Target: "$ev"})); err != nil {
 		t.Fatal(err)
