@@ -581,11 +581,15 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 		g.mu.Unlock()
 		return
 	}
+	// The puppet's leave is durable (the outbox), after its messages.
+	op := intent.Op{Kind: intent.OpMembership, Room: r.id, Sender: o.Puppet, Type: "leave"}
+	if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
+		g.mu.Unlock()
+		g.log.Warn("xmpp: could not queue the puppet's leave; the occupant stays", "puppet", o.Puppet, "room", r.id, "error", err)
+		return
+	}
 	g.removeLocked(ctx, r, o)
 	g.mu.Unlock()
-	if err := g.m.host.Matrix().Intent(o.Puppet).Leave(ctx, r.id, ""); err != nil {
-		g.log.Warn("xmpp: the puppet could not leave the Matrix room", "puppet", o.Puppet, "room", r.id, "error", err)
-	}
 }
 
 // removeLocked drops o from r (memory and KV) and tells the others.
