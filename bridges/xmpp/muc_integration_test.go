@@ -25,8 +25,10 @@ import (
 // back to it with a stanza-id; a Matrix user joining and leaving appears
 // and disappears; a second client taking a used nick (of an XMPP or a
 // Matrix occupant) gets 409; a missing room is item-not-found and a
-// private room registration-required; leaving sends the unavailable
-// self-presence and the puppet leaves the Matrix room.
+// private room registration-required; with another nick it joins, both
+// XMPP occupants see each other and get the room's messages; leaving
+// sends the unavailable self-presence (the other occupant sees it go)
+// and the puppet leaves the Matrix room.
 func TestIntegrationXMPPMUCGateway(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
@@ -191,6 +193,32 @@ func TestIntegrationXMPPMUCGateway(t *testing.T) {
 	refused(jidOf("#nope:localhost")+"/bob", "b3", "item-not-found")
 	refused(jidOf("#secret:localhost")+"/bob", "b4", "registration-required")
 
+	// A second XMPP occupant: both see each other, both get the room's
+	// messages.
+	if err := bob.Send(ctx, `<presence to='`+muc+`/Bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`); err != nil {
+		t.Fatal(err)
+	}
+	bobSelf := wait(bob, "bob's self-presence", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Bob" && strings.Contains(s.XML, `code="110"`)
+	})
+	aliceSeen := wait(bob, "alice's presence to bob", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Alice"
+	})
+	if index(bob, aliceSeen) > index(bob, bobSelf) {
+		t.Fatal("bob got alice's presence after his own")
+	}
+	wait(alice, "bob's presence to alice", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Bob" && s.Type == ""
+	})
+	if _, err := carol.SendText(ctx, room, "to both"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*integration.XMPPClient{alice, bob} {
+		wait(c, "a message to both", func(s integration.XMPPStanza) bool {
+			return s.Name == "message" && s.From == muc+"/Carol" && strings.Contains(s.XML, "to both")
+		})
+	}
+
 	// Leaving.
 	if err := alice.Send(ctx, `<presence to='`+muc+`/Alice' type='unavailable'/>`); err != nil {
 		t.Fatal(err)
@@ -201,6 +229,9 @@ func TestIntegrationXMPPMUCGateway(t *testing.T) {
 	if !strings.Contains(gone.XML, `code="110"`) {
 		t.Fatalf("unavailable self-presence: %s", gone.XML)
 	}
+	wait(bob, "alice's departure to bob", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Alice" && s.Type == "unavailable"
+	})
 	waitGone(ctx, t, carol, room, alicePuppet)
 }
 

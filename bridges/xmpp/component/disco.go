@@ -39,15 +39,17 @@ type RoomInfo struct {
 const MaxDiscoItems = 500
 
 // RoomFeatures returns the features a room's JID announces: those that
-// hold today. Matrix rooms outlive their members (muc_persistent) and
-// have no password (muc_unsecured). Planned, announced once they work
-// (issue 10 §2 and §4): muc_open/muc_membersonly and muc_public/
-// muc_hidden from join rules and directory visibility, muc_nonanonymous,
-// muc#stable_id, urn:xmpp:occupant-id:0, urn:xmpp:mam:2 (with
-// urn:xmpp:mam:2#extended), and the muc#roominfo form with the real
-// occupant count.
+// hold today. Matrix rooms outlive their members (muc_persistent), have
+// no password (muc_unsecured), show every occupant's JID
+// (muc_nonanonymous: Matrix membership is public), and give each
+// message a stanza-id by the room (urn:xmpp:sid:0). Planned, announced
+// once they work (issue 10 §2 and §4): muc_open/muc_membersonly and
+// muc_public/muc_hidden from join rules and directory visibility,
+// muc#stable_id (ids kept across edits), urn:xmpp:occupant-id:0,
+// urn:xmpp:mam:2 (with urn:xmpp:mam:2#extended), and the muc#roominfo
+// form with the real occupant count.
 func RoomFeatures() []string {
-	return []string{nsMUC, nsDiscoInfo, nsDiscoItems, "muc_persistent", "muc_unsecured"}
+	return []string{nsMUC, nsDiscoInfo, nsDiscoItems, "muc_persistent", "muc_unsecured", "muc_nonanonymous", "urn:xmpp:sid:0"}
 }
 
 type discoItem struct {
