@@ -26,8 +26,9 @@ import (
 // and disappears; a second client taking a used nick (of an XMPP or a
 // Matrix occupant) gets 409; a missing room is item-not-found and a
 // private room registration-required; with another nick it joins, both
-// XMPP occupants see each other and get the room's messages; leaving
-// sends the unavailable self-presence (the other occupant sees it go)
+// XMPP occupants see each other and get the room's messages; a Matrix
+// kick of a puppet ends its occupant with 307; a Matrix user's new
+// displayname is a new nick; leaving sends the unavailable self-presence
 // and the puppet leaves the Matrix room.
 func TestIntegrationXMPPMUCGateway(t *testing.T) {
 	t.Parallel()
@@ -170,11 +171,20 @@ func TestIntegrationXMPPMUCGateway(t *testing.T) {
 	wait(alice, "dave's presence", func(s integration.XMPPStanza) bool {
 		return s.Name == "presence" && s.From == muc+"/dave" && s.Type == ""
 	})
+	if err := dave.SetDisplayname(ctx, "Dave D"); err != nil {
+		t.Fatal(err)
+	}
+	wait(alice, "dave's old nick leaving", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/dave" && s.Type == "unavailable"
+	})
+	wait(alice, "dave's new nick", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Dave D" && s.Type == ""
+	})
 	if err := dave.Leave(ctx, room); err != nil {
 		t.Fatal(err)
 	}
 	wait(alice, "dave's departure", func(s integration.XMPPStanza) bool {
-		return s.Name == "presence" && s.From == muc+"/dave" && s.Type == "unavailable"
+		return s.Name == "presence" && s.From == muc+"/Dave D" && s.Type == "unavailable"
 	})
 
 	// Nick conflicts, a missing room, a private room.
@@ -218,6 +228,23 @@ func TestIntegrationXMPPMUCGateway(t *testing.T) {
 			return s.Name == "message" && s.From == muc+"/Carol" && strings.Contains(s.XML, "to both")
 		})
 	}
+	// Carol kicks bob's puppet: bob is out of the MUC (307), alice sees it.
+	bobPuppet, err := users.Format(puppet.Values{"name": "bob@" + integration.ProsodyHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.SendState(ctx, room, "m.room.member", string(bobPuppet), map[string]string{"membership": "leave"}); err != nil {
+		t.Fatal(err)
+	}
+	kicked := wait(bob, "bob's kick", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Bob" && s.Type == "unavailable"
+	})
+	if !strings.Contains(kicked.XML, `code="307"`) || !strings.Contains(kicked.XML, `code="110"`) {
+		t.Fatalf("bob's kick: %s", kicked.XML)
+	}
+	wait(alice, "bob's kick seen by alice", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Bob" && s.Type == "unavailable"
+	})
 
 	// Leaving.
 	if err := alice.Send(ctx, `<presence to='`+muc+`/Alice' type='unavailable'/>`); err != nil {
@@ -229,9 +256,6 @@ func TestIntegrationXMPPMUCGateway(t *testing.T) {
 	if !strings.Contains(gone.XML, `code="110"`) {
 		t.Fatalf("unavailable self-presence: %s", gone.XML)
 	}
-	wait(bob, "alice's departure to bob", func(s integration.XMPPStanza) bool {
-		return s.Name == "presence" && s.From == muc+"/Alice" && s.Type == "unavailable"
-	})
 	waitGone(ctx, t, carol, room, alicePuppet)
 }
 
