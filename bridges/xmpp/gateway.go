@@ -157,8 +157,9 @@ func (g *gateway) push(lane string, full func(), f func(ctx context.Context)) {
 // Presence implements component.Gateway.
 func (g *gateway) Presence(st *component.Stanza, from, to jid.JID) {
 	typ := st.Attr("type")
-	if to.Localpart() == "" {
-		return // presence to the service itself: nothing to do yet
+	if kind, _, err := address.Parse(to.Localpart()); to.Localpart() == "" || err != nil ||
+		(kind != address.Alias && kind != address.RoomID) {
+		return // presence to the service or to a Matrix user: not bridged yet
 	}
 	roomJID := to.Bare()
 	switch typ {
@@ -684,6 +685,18 @@ func parseSentKey(key string) (real, nick, roomJID, id, origin string, ok bool) 
 		parts[i] = s
 	}
 	return parts[0], parts[1], parts[2], parts[3], parts[4], true
+}
+
+// failed tells the sender of a groupchat message that Matrix refused it
+// for good (the outbox gave up): an error message from the room to its
+// bare JID, with the message's id.
+func (g *gateway) failed(ctx context.Context, op intent.Op) {
+	real, _, roomJID, id, _, ok := parseSentKey(op.Key)
+	if !ok {
+		return
+	}
+	g.enqueue(ctx, errorPresenceStanza("message", roomJID, real, id, roomJID, "cancel", "not-allowed",
+		"Matrix refused this message; it was not delivered"))
 }
 
 // reflect sends an XMPP occupant's message, now Matrix event ev, to every

@@ -246,6 +246,44 @@ func TestIntegrationXMPPMUCGateway(t *testing.T) {
 		return s.Name == "presence" && s.From == muc+"/Bob" && s.Type == "unavailable"
 	})
 
+	// A second resource of alice shares her occupant: it gets the join
+	// sequence and the room's messages, and its leaving keeps her in.
+	phone := integration.DialXMPPResource(t, p.C2SAddr(), "alice", "pw", "phone")
+	if phone.JID() == alice.JID() {
+		t.Fatalf("two sessions with one JID %s", phone.JID())
+	}
+	if err := phone.Send(ctx, `<presence to='`+muc+`/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`); err != nil {
+		t.Fatal(err)
+	}
+	phoneSelf := wait(phone, "the second resource's self-presence", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Alice"
+	})
+	if phoneSelf.Type != "" || !strings.Contains(phoneSelf.XML, `code="110"`) {
+		t.Fatalf("second resource's join: %s", phoneSelf.XML)
+	}
+	if _, err := carol.SendText(ctx, room, "to both resources"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*integration.XMPPClient{alice, phone} {
+		wait(c, "a message to both resources", func(s integration.XMPPStanza) bool {
+			return s.Name == "message" && strings.Contains(s.XML, "to both resources")
+		})
+	}
+	if err := phone.Send(ctx, `<presence to='`+muc+`/Alice' type='unavailable'/>`); err != nil {
+		t.Fatal(err)
+	}
+	wait(phone, "the second resource's leave", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Alice" && s.Type == "unavailable"
+	})
+	if members, err := carol.JoinedMembers(ctx, room); err != nil || !contains(members, alicePuppet) {
+		t.Fatalf("alice's puppet left with one of her resources: %v %v", members, err)
+	}
+	for _, st := range alice.Received() {
+		if st.Name == "presence" && st.From == muc+"/Alice" && st.Type == "unavailable" {
+			t.Fatalf("alice's first resource was told it left: %s", st.XML)
+		}
+	}
+
 	// Leaving.
 	if err := alice.Send(ctx, `<presence to='`+muc+`/Alice' type='unavailable'/>`); err != nil {
 		t.Fatal(err)

@@ -184,7 +184,17 @@ func (m *Module) OnOutboxSent(ctx context.Context, op intent.Op, ev matrix.Event
 	m.gw.reflect(ctx, op, ev)
 }
 
+// OnOutboxFailed implements bridges.FailureListener: the sender of a
+// groupchat message Matrix refused for good gets an error.
+func (m *Module) OnOutboxFailed(ctx context.Context, op intent.Op, err error) {
+	if m.gw == nil || op.Kind != intent.OpMessage || !strings.HasPrefix(op.Key, sentKeyPrefix) {
+		return
+	}
+	m.gw.failed(ctx, op)
+}
+
 var (
+	_ bridges.FailureListener   = (*Module)(nil)
 	_ bridges.Module            = (*Module)(nil)
 	_ bridges.MessageHandler    = (*Module)(nil)
 	_ bridges.MembershipHandler = (*Module)(nil)

@@ -182,3 +182,33 @@ func (c *XMPPClient) Received() []XMPPStanza {
 	defer c.mu.Unlock()
 	return append([]XMPPStanza(nil), c.received...)
 }
+
+// DialXMPPResource is [DialXMPP] with the given resource instead of
+// "test": a second session of the same account.
+func DialXMPPResource(t testing.TB, addr, user, password, resource string) *XMPPClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	origin, err := jid.New(user, ProsodyHost, resource)
+	if err != nil {
+		t.Fatalf("xmpp client jid: %v", err)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatalf("xmpp client dial %s: %v", addr, err)
+	}
+	features := []xmpp.StreamFeature{xmpp.SASL("", password, sasl.Plain), xmpp.BindResource()}
+	sess, err := xmpp.NewSession(ctx, origin.Domain(), origin, conn, xmpp.Secure,
+		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+			return xmpp.StreamConfig{Features: features}
+		}))
+	if err != nil {
+		_ = conn.Close()
+		t.Fatalf("xmpp client login %s: %v", origin, err)
+	}
+	c := &XMPPClient{jid: sess.LocalAddr(), sess: sess, changed: make(chan struct{}), done: make(chan struct{})}
+	go c.serve()
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
