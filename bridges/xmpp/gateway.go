@@ -283,7 +283,8 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 			g.refuse(ctx, st, from, to, "cancel", "not-allowed", "this JID cannot be bridged to Matrix")
 			return
 		}
-		o = &occupant{RoomJID: roomJID.String(), Nick: nick, Real: real, Resources: map[string]bool{}, Puppet: p, joining: true}
+		o = &occupant{RoomJID: roomJID.String(), Nick: nick, Real: real, Resources: map[string]bool{from.String(): true},
+			Puppet: p, joining: true}
 		// Registered before the puppet joins: Matrix messages from now
 		// on are held for it and sent after its join (none is lost).
 		r.occupants[real] = o
@@ -489,7 +490,18 @@ func (r *mucRoom) announce(limit int) []matrix.UserID {
 // §7.2: the others' presences, its own with 110, the subject) and, for
 // a new occupant, its presence to everyone else and what was held.
 func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, topic string, newOccupant bool) {
-	for _, u := range r.announce(g.m.cfg.MaxJoinOccupants) {
+	// The bounded list, and everyone the other occupants already know.
+	ids := r.announce(g.m.cfg.MaxJoinOccupants)
+	listed := map[matrix.UserID]bool{}
+	for _, u := range ids {
+		listed[u] = true
+	}
+	for u := range r.announced {
+		if !listed[u] && r.members[u] != nil {
+			ids = append(ids, u)
+		}
+	}
+	for _, u := range ids {
 		mb := r.members[u]
 		if !r.announced[u] {
 			r.announced[u] = true
@@ -515,7 +527,11 @@ func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, top
 		})
 	}
 	for _, b := range o.pending {
-		g.enqueue(ctx, b)
+		// Presences held during the join are older than the list just
+		// sent, which shows the room as it is now: only messages follow.
+		if !bytes.HasPrefix(b, []byte("<presence")) {
+			g.enqueue(ctx, b)
+		}
 	}
 	o.pending, o.joining = nil, false
 }
