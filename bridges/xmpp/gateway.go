@@ -311,10 +311,24 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 	topic := g.topic(ctx, room, o.Puppet)
 
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if r.occupants[real] != o {
+		g.mu.Unlock()
 		return // left meanwhile
 	}
+	if who := r.nickTaken(nick, real); newOccupant && who != "" {
+		// The first joiner of a room only learns its members now. The
+		// puppet leaves at once (not through the outbox), so that a
+		// retry with another nick cannot be undone by a late leave.
+		delete(r.occupants, real)
+		g.mu.Unlock()
+		if err := g.m.host.Matrix().Intent(o.Puppet).Leave(ctx, room, ""); err != nil {
+			g.log.Warn("xmpp: the puppet could not leave the Matrix room", "puppet", o.Puppet, "room", room, "error", err)
+		}
+		g.refuse(ctx, st, from, to, "cancel", "conflict",
+			fmt.Sprintf("the nickname %q is taken in this room by %s; join with another nickname", nick, who))
+		return
+	}
+	defer g.mu.Unlock()
 	o.Resources[from.String()] = true
 	g.store(ctx, room, o)
 	g.sendJoin(ctx, r, o, from.String(), topic, newOccupant)

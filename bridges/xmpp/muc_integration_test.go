@@ -98,6 +98,20 @@ func TestIntegrationXMPPMUCGateway(t *testing.T) {
 		}
 		return -1
 	}
+	// The first joiner taking a Matrix member's nick: 409, and its
+	// puppet does not stay.
+	bobPuppet, err := users.Format(puppet.Values{"name": "bob@" + integration.ProsodyHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Send(ctx, `<presence to='`+muc+`/Carol' id='b0'><x xmlns='http://jabber.org/protocol/muc'/></presence>`); err != nil {
+		t.Fatal(err)
+	}
+	if r := wait(bob, "first join as Carol", func(s integration.XMPPStanza) bool { return s.Name == "presence" && s.ID == "b0" }); r.Type != "error" || !strings.Contains(r.XML, "conflict") {
+		t.Fatalf("first join as Carol: %s", r.XML)
+	}
+	waitGone(ctx, t, carol, room, bobPuppet)
+
 	join := `<presence to='` + muc + `/Alice' id='j1'><x xmlns='http://jabber.org/protocol/muc'/></presence>`
 	if err := alice.Send(ctx, join); err != nil {
 		t.Fatal(err)
@@ -229,10 +243,6 @@ func TestIntegrationXMPPMUCGateway(t *testing.T) {
 		})
 	}
 	// Carol kicks bob's puppet: bob is out of the MUC (307), alice sees it.
-	bobPuppet, err := users.Format(puppet.Values{"name": "bob@" + integration.ProsodyHost})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := carol.SendState(ctx, room, "m.room.member", string(bobPuppet), map[string]string{"membership": "leave"}); err != nil {
 		t.Fatal(err)
 	}
