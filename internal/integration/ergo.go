@@ -77,12 +77,7 @@ func StartErgo(t testing.TB, opts ...ErgoOption) *IRCServer {
 		defaults = filepath.Join(filepath.Dir(bin), "ergo.default.yaml")
 	}
 	dir := t.TempDir()
-	s := &IRCServer{
-		name:    "ergo",
-		addr:    "127.0.0.1:" + strconv.Itoa(FreePort(t)),
-		dir:     dir,
-		logPath: filepath.Join(dir, "ergo.log"),
-	}
+	s := newIRCServer("ergo", "127.0.0.1:"+strconv.Itoa(FreePort(t)), dir, filepath.Join(dir, "ergo.log"))
 	conf := filepath.Join(dir, "ircd.yaml")
 	if err := writeErgoConfig(defaults, conf, s.addr, filepath.Join(dir, "ircd.db"), o); err != nil {
 		t.Fatalf("ergo config: %v", err)
@@ -91,7 +86,7 @@ func StartErgo(t testing.TB, opts ...ErgoOption) *IRCServer {
 		t.Fatalf("ergo initdb: %v: %s", err, out)
 	}
 	s.command = func() *exec.Cmd { return exec.Command(bin, "run", "--conf", conf) }
-	startIRCServer(t, s)
+	startProc(t, &s.proc)
 	return s
 }
 

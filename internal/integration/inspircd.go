@@ -71,12 +71,7 @@ func StartInspIRCd(t testing.TB, opts ...InspIRCdOption) *IRCServer {
 	}
 	bin := RequireEnv(t, EnvInspIRCdBin)
 	dir := t.TempDir()
-	s := &IRCServer{
-		name:    "inspircd",
-		addr:    "127.0.0.1:" + strconv.Itoa(FreePort(t)),
-		dir:     dir,
-		logPath: filepath.Join(dir, "inspircd.log"),
-	}
+	s := newIRCServer("inspircd", "127.0.0.1:"+strconv.Itoa(FreePort(t)), dir, filepath.Join(dir, "inspircd.log"))
 	conf := filepath.Join(dir, "inspircd.conf")
 	if err := os.WriteFile(conf, []byte(inspircdConfig(s.addr, dir, o)), 0o600); err != nil {
 		t.Fatalf("inspircd config: %v", err)
@@ -90,7 +85,7 @@ func StartInspIRCd(t testing.TB, opts ...InspIRCdOption) *IRCServer {
 		script := `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"`
 		return exec.Command("/bin/sh", append([]string{"-c", script, bin}, args...)...)
 	}
-	startIRCServer(t, s)
+	startProc(t, &s.proc)
 	return s
 }
 

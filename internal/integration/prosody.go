@@ -105,6 +105,7 @@ func StartProsody(t testing.TB, opts ...ProsodyOption) *Prosody {
 		name:    "prosody",
 		dir:     dir,
 		logPath: filepath.Join(dir, "prosody.log"),
+		outPath: filepath.Join(dir, "prosody.log.out"),
 		command: func() *exec.Cmd { return exec.Command(bin, "--config", p.config, "-F") },
 		ready:   []string{p.c2sAddr, p.compAddr},
 	}

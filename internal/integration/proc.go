@@ -12,20 +12,28 @@ import (
 	"time"
 )
 
-// Timeouts for XMPP server processes.
+// Timeouts for the test servers' processes.
 const (
-	xmppReadyTimeout = 30 * time.Second
-	xmppStopTimeout  = 20 * time.Second
+	procReadyTimeout = 30 * time.Second
+	procStopTimeout  = 20 * time.Second
 )
 
-// proc is a server process that runs in the foreground, is ready when all
-// its TCP listeners accept connections, and is stopped by its PID.
+// proc is a test server's process (Ergo, InspIRCd, Prosody): it runs in the
+// foreground, is started again with the same config, data and ports after
+// Stop or Kill, and is stopped by its PID.
 type proc struct {
 	name    string
 	dir     string
 	logPath string
+	// outPath receives the process's output (default logPath).
+	outPath string
 	command func() *exec.Cmd
-	ready   []string // host:port listeners
+	// ready lists host:port listeners: the server is ready when each
+	// accepts a TCP connection, unless readyFunc says otherwise.
+	ready []string
+	// readyFunc, when set, waits until the server is ready instead; it
+	// gives up when exited is closed.
+	readyFunc func(exited <-chan struct{}) error
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -64,6 +72,13 @@ func (p *proc) PID() int {
 	return p.cmd.Process.Pid
 }
 
+// Running reports whether the server process is running.
+func (p *proc) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.runningLocked()
+}
+
 func (p *proc) runningLocked() bool {
 	if p.cmd == nil {
 		return false
@@ -77,14 +92,18 @@ func (p *proc) runningLocked() bool {
 }
 
 // Start starts the server (again) with the same config, data and ports,
-// and waits until every listener accepts connections.
+// and waits until it is ready.
 func (p *proc) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.runningLocked() {
 		return fmt.Errorf("%s is already running", p.name)
 	}
-	out, err := os.OpenFile(p.logPath+".out", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	outPath := p.outPath
+	if outPath == "" {
+		outPath = p.logPath
+	}
+	out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open output file: %w", err)
 	}
@@ -102,12 +121,15 @@ func (p *proc) Start() error {
 		close(exited)
 	}()
 	p.cmd, p.exited = cmd, exited
-	return p.waitReady(exited)
+	if p.readyFunc != nil {
+		return p.readyFunc(exited)
+	}
+	return p.waitListening(exited, outPath)
 }
 
-// waitReady waits until every listener accepts a TCP connection.
-func (p *proc) waitReady(exited <-chan struct{}) error {
-	deadline := time.Now().Add(xmppReadyTimeout)
+// waitListening waits until every listener accepts a TCP connection.
+func (p *proc) waitListening(exited <-chan struct{}, outPath string) error {
+	deadline := time.Now().Add(procReadyTimeout)
 	for _, addr := range p.ready {
 		for {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -117,11 +139,11 @@ func (p *proc) waitReady(exited <-chan struct{}) error {
 			}
 			select {
 			case <-exited:
-				return fmt.Errorf("%s exited during startup (output %s.out)", p.name, p.logPath)
+				return fmt.Errorf("%s exited during startup (output %s)", p.name, outPath)
 			default:
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("%s not listening on %s after %s: %w", p.name, addr, xmppReadyTimeout, err)
+				return fmt.Errorf("%s not listening on %s after %s: %w", p.name, addr, procReadyTimeout, err)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -171,9 +193,9 @@ func (p *proc) signal(sig syscall.Signal) error {
 	select {
 	case <-p.exited:
 		return nil
-	case <-time.After(xmppStopTimeout):
+	case <-time.After(procStopTimeout):
 	}
 	_ = p.cmd.Process.Kill()
 	<-p.exited
-	return fmt.Errorf("%s ignored %v for %s and was killed", p.name, sig, xmppStopTimeout)
+	return fmt.Errorf("%s ignored %v for %s and was killed", p.name, sig, procStopTimeout)
 }
