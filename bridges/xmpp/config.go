@@ -36,10 +36,9 @@ type Config struct {
 	ReconnectMaxDelay time.Duration `yaml:"reconnect_max_delay"`
 	// MaxJoinOccupants bounds the Matrix members whose presence an XMPP
 	// user gets on joining a room: the most powerful first. Big rooms
-	// stay cheap to join; the others appear when they speak. Not yet a
-	// key of the file: it becomes one when example-config.yaml shows it
-	// (config_defaults_test.go checks that every key is shown there).
-	MaxJoinOccupants int `yaml:"-"`
+	// stay cheap to join; the others appear when they speak. 0 sends
+	// none.
+	MaxJoinOccupants int `yaml:"max_join_occupants"`
 }
 
 // DefaultConfig returns the configuration a section gets for every key
