@@ -2,13 +2,10 @@ package xmpp
 
 import (
 	"os"
-	"reflect"
-	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/causewaybridge/causeway/config"
+	"github.com/causewaybridge/causeway/internal/configtest"
 )
 
 // xmppExamples are the keys of the xmpp section whose value in
@@ -53,47 +50,5 @@ func TestExampleConfigXMPPDefaults(t *testing.T) {
 		t.Error("the example's xmpp section is enabled: it must stay off until configured")
 	}
 	empty, _ := decodeSection(t, []byte("homeserver: {url: http://127.0.0.1:8008, server_name: localhost}\nbridges:\n  xmpp:\n"), "empty")
-	got, want := reflect.ValueOf(example), reflect.ValueOf(empty)
-	for i := range got.NumField() {
-		key := yamlKey(got.Type().Field(i))
-		if _, ok := xmppExamples[key]; ok {
-			continue
-		}
-		if !reflect.DeepEqual(got.Field(i).Interface(), want.Field(i).Interface()) {
-			t.Errorf("%s: example-config.yaml shows %v, but the default is %v", key, got.Field(i), want.Field(i))
-		}
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(raw, &root); err != nil {
-		t.Fatal(err)
-	}
-	node := value(value(root.Content[0], "bridges"), ID)
-	shown := map[string]bool{}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		shown[node.Content[i].Value] = true
-	}
-	for i := range got.NumField() {
-		if key := yamlKey(got.Type().Field(i)); key != "" && !shown[key] {
-			t.Errorf("example-config.yaml's xmpp section does not show %s", key)
-		}
-	}
-}
-
-// value returns the value of key in mapping n, or an empty node.
-func value(n *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return &yaml.Node{}
-}
-
-// yamlKey is the key a struct field is decoded from, or "" for none.
-func yamlKey(f reflect.StructField) string {
-	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	if name == "-" || !f.IsExported() {
-		return ""
-	}
-	return name
+	configtest.CheckSection(t, raw, []string{"bridges", ID}, example, empty, xmppExamples)
 }
