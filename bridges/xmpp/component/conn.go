@@ -90,6 +90,27 @@ type Gateway interface {
 	Message(st *Stanza, from, to jid.JID)
 }
 
+// IQGateway is an optional interface of a [Gateway]: it is offered every
+// IQ get or set with one payload before the component's own answers
+// (ping to the domain, disco), and takes the ones it serves (MAM queries
+// to rooms, pings to occupants, vCards...). Like the Gateway's methods it
+// runs on the receive goroutine: when it returns true it has taken st and
+// must answer it later through [Conn.Enqueue]; false leaves st to the
+// component.
+type IQGateway interface {
+	IQ(st *Stanza, from, to jid.JID) bool
+}
+
+// ChatGateway is an optional interface of a [Gateway]: it is offered the
+// messages that are neither groupchat nor errors (chat, normal,
+// headline), such as 1:1 chats to Matrix users' JIDs and private
+// messages to occupants. It returns true when it has taken st; false
+// leaves the component's answer (service-unavailable for chat and normal
+// messages).
+type ChatGateway interface {
+	Chat(st *Stanza, from, to jid.JID) bool
+}
+
 // Conn is a self-healing component connection; see [Conn.Run].
 type Conn struct {
 	opts Options

@@ -1,6 +1,7 @@
 package component
 
 import (
+	"strings"
 	"testing"
 
 	"mellium.im/xmpp/jid"
@@ -54,5 +55,49 @@ func TestHandlerGateway(t *testing.T) {
 	}
 	if out := call(t, h, `<message from='a@x.org/r' to='u@matrix.test' type='chat' id='c1'><body>hi</body></message>`); out == "" {
 		t.Error("a chat got no error")
+	}
+}
+
+// hookGateway takes IQs and chats whose id starts with "mine".
+type hookGateway struct {
+	gatewayRecorder
+	iqs, chats []string
+}
+
+func (g *hookGateway) IQ(st *Stanza, from, to jid.JID) bool {
+	g.iqs = append(g.iqs, st.Attr("id")+" "+to.String())
+	return st.Attr("id") == "mine"
+}
+
+func (g *hookGateway) Chat(st *Stanza, from, to jid.JID) bool {
+	g.chats = append(g.chats, st.Attr("id")+" "+to.String())
+	return st.Attr("id") == "mine"
+}
+
+// TestHandlerOptionalGateways: an IQGateway and a ChatGateway are offered
+// IQ requests and chats first; what they take gets no answer from the
+// component (they answer later), what they decline gets the component's
+// usual answer; malformed IQs never reach them.
+func TestHandlerOptionalGateways(t *testing.T) {
+	h := testHandler()
+	g := &hookGateway{}
+	h.gateway = g
+	if out := call(t, h, `<iq from='a@x.org/r' to='#r@matrix.test' type='get' id='mine'><query xmlns='urn:xmpp:mam:2'/></iq>`); out != "" {
+		t.Errorf("a taken IQ was answered by the component: %s", out)
+	}
+	if out := call(t, h, `<iq from='a@x.org/r' to='matrix.test' type='get' id='other'><ping xmlns='urn:xmpp:ping'/></iq>`); !strings.Contains(out, `type="result"`) {
+		t.Errorf("a declined ping to the domain: %s", out)
+	}
+	if out := call(t, h, `<iq from='a@x.org/r' to='matrix.test' type='get' id='mine'/>`); !strings.Contains(out, "bad-request") {
+		t.Errorf("an IQ without payload: %s", out)
+	}
+	if out := call(t, h, `<message from='a@x.org/r' to='u@matrix.test' type='chat' id='mine'><body>hi</body></message>`); out != "" {
+		t.Errorf("a taken chat was answered: %s", out)
+	}
+	if out := call(t, h, `<message from='a@x.org/r' to='u@matrix.test' type='chat' id='no'><body>hi</body></message>`); !strings.Contains(out, "service-unavailable") {
+		t.Errorf("a declined chat: %s", out)
+	}
+	if len(g.iqs) != 2 || len(g.chats) != 2 {
+		t.Errorf("offered IQs %q, chats %q", g.iqs, g.chats)
 	}
 }

@@ -180,10 +180,13 @@ func (h *handler) handle(st *Stanza) *reply {
 	}
 	switch st.Kind() {
 	case "iq":
-		return h.handleIQ(st, to)
+		return h.handleIQ(st, from, to)
 	case "message":
 		if typ == "groupchat" && h.gateway != nil {
 			h.gateway.Message(st, from, to)
+			return nil
+		}
+		if cg, ok := h.gateway.(ChatGateway); ok && cg.Chat(st, from, to) {
 			return nil
 		}
 		return h.handleMessage(st, from, to)
@@ -233,7 +236,7 @@ func (h *handler) handleMessage(st *Stanza, from, to jid.JID) *reply {
 }
 
 // handleIQ answers a get or set IQ addressed to to.
-func (h *handler) handleIQ(st *Stanza, to jid.JID) *reply {
+func (h *handler) handleIQ(st *Stanza, from, to jid.JID) *reply {
 	typ := st.Attr("type")
 	if typ != string(stanza.GetIQ) && typ != string(stanza.SetIQ) {
 		r := errorReply(st, to.String(), stanza.Modify, stanza.BadRequest, "unknown IQ type")
@@ -243,6 +246,9 @@ func (h *handler) handleIQ(st *Stanza, to jid.JID) *reply {
 	if len(payloads) != 1 {
 		r := errorReply(st, to.String(), stanza.Modify, stanza.BadRequest, "an IQ request has exactly one payload")
 		return &r
+	}
+	if ig, ok := h.gateway.(IQGateway); ok && ig.IQ(st, from, to) {
+		return nil
 	}
 	p := payloads[0]
 	switch (xml.Name{Space: p.Name.Space, Local: p.Name.Local}) {
