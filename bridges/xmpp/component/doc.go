@@ -23,6 +23,9 @@
 // item-not-found. Messages and presences are not bridged yet (see
 // docs/xmpp.md).
 //
+// Queries the bridge makes (disco, MAM, vCards) go through [Conn.SendIQ],
+// which waits for the answer matched by id, off the receive goroutine.
+//
 // What the bridge sends to XMPP goes through [Conn.Enqueue]: a durable
 // [Queue] in the module's KV, sent in order on every session and deleted
 // once the server acknowledged it (at least once), because XMPP servers
