@@ -190,8 +190,16 @@ func TestIntegrationInvitePuppetAndTalk(t *testing.T) {
 	if _, err := user.WaitForMessage(ctx, room, fmt.Sprintf("alice heard: msg %02d", n-1)); err != nil {
 		t.Fatalf("last echo never arrived: %v", err)
 	}
-	time.Sleep(500 * time.Millisecond) // a duplicate would arrive right behind the last echo
+	// A last message: events are handled in order, so a duplicate echo
+	// would be in the room before this one's.
+	if _, err := user.SendText(ctx, room, "sentinel"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.WaitForMessage(ctx, room, "alice heard: sentinel"); err != nil {
+		t.Fatalf("sentinel echo never arrived: %v", err)
+	}
 	got := messagesFrom(t, ctx, user, room, alice)
+	got = slices.DeleteFunc(got, func(b string) bool { return b == "alice heard: sentinel" })
 	if len(got) != n {
 		t.Fatalf("got %d echoes, want %d (each event processed once): %q", len(got), n, got)
 	}

@@ -162,20 +162,17 @@ func TestIntegrationIntentPuppetOnDendrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	integration.Eventually(t, 30*time.Second, "the bot sees the user typing and reading", func() error {
 		mu.Lock()
 		done := seen[matrix.EventTyping] && seen[matrix.EventReceipt]
+		msg := fmt.Sprintf("ephemeral events seen: %v", seen)
 		mu.Unlock()
 		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ephemeral events seen: %v", seen)
+			return nil
 		}
 		// Repeat: the syncer may not have made its first /sync yet.
 		uc.Bot().SetTyping(ctx, room, true, 10*time.Second)
 		uc.Bot().SendReceipt(ctx, room, id1, ReceiptRead)
-		time.Sleep(300 * time.Millisecond)
-	}
+		return errors.New(msg)
+	})
 }

@@ -3,6 +3,7 @@
 package irc_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,20 +16,21 @@ import (
 // with msg.
 func whoisAway(t *testing.T, c *integration.IRCClient, nick, msg string) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
+	integration.Eventually(t, 90*time.Second, nick+" shown away with "+msg, func() error {
 		if err := c.Send("WHOIS " + nick); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		end, err := c.WaitFor(func(l *integration.Line) bool {
 			return (l.Command == "301" || l.Command == "318") && strings.EqualFold(l.Param(1), nick)
 		}, 10*time.Second)
-		if err == nil && end.Command == "301" && end.Last() == msg {
-			return
+		if err != nil {
+			return err
 		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("%s never shown away with %q", nick, msg)
+		if end.Command != "301" || end.Last() != msg {
+			return fmt.Errorf("WHOIS ends with %s", end.Raw)
+		}
+		return nil
+	})
 }
 
 // TestIntegrationAwayAfterServerRestart: a Matrix user who is away on

@@ -219,7 +219,11 @@ func TestIntegrationIRCPrivateMessages(t *testing.T) {
 		if err := carol.Quit("bye"); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(300 * time.Millisecond)
+		select { // the server closes the connection once the QUIT is done
+		case <-carol.Done():
+		case <-ctx.Done():
+			t.Fatal("the server never closed carol's connection after QUIT")
+		}
 		sent, err := user.SendText(ctx, inv.RoomID, "are you there?")
 		if err != nil {
 			t.Fatal(err)
@@ -261,24 +265,20 @@ func TestIntegrationIRCServerRestart(t *testing.T) {
 		}
 		// Both the bot and rita's own connection rejoin (they may have done so
 		// before watcher2 joined, so ask NAMES until both are listed).
-		deadline := time.Now().Add(60 * time.Second)
-		for {
+		integration.Eventually(t, 60*time.Second, "the bot and rita rejoined after the restart", func() error {
 			if err := watcher.Send("NAMES #restart"); err != nil {
-				t.Fatal(err)
+				return err
 			}
 			l, err := watcher.WaitFor(integration.IsCommand("353"), 10*time.Second)
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 			names := strings.ToLower(" " + strings.NewReplacer("@", "", "+", "").Replace(l.Last()) + " ")
-			if strings.Contains(names, " causeway ") && strings.Contains(names, " rita ") {
-				break
+			if !strings.Contains(names, " causeway ") || !strings.Contains(names, " rita ") {
+				return fmt.Errorf("NAMES %q", l.Last())
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("bot and rita did not both rejoin after the restart: NAMES %q", l.Last())
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+			return nil
+		})
 		if err := watcher.Privmsg("#restart", "after the restart"); err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ package irc_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -34,20 +35,17 @@ func TestIntegrationFullMembershipAtPortalCreation(t *testing.T) {
 	want := map[matrix.UserID]string{opID: "FullOp", quietID: "QuietOne"}
 	var names map[matrix.UserID]string
 	var level map[string]int
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+	integration.Eventually(t, 90*time.Second, "members already in the channel mirrored", func() error {
 		evs, err := user.RoomTimeline(ctx, room)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		names, level = joinedNames(evs), powerLevels(evs)
 		if names[opID] == want[opID] && names[quietID] == want[quietID] && level[string(opID)] == 50 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("members already in the channel not mirrored: joined puppets %v (want %v), power levels %v (want %s at 50)",
-				names, want, level, opID)
-		}
-	}
+		return fmt.Errorf("joined puppets %v (want %v), power levels %v (want %s at 50)", names, want, level, opID)
+	})
 	if l, ok := level[string(quietID)]; ok && l != 0 {
 		t.Fatalf("a user without channel modes got power level %d", l)
 	}

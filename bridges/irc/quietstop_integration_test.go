@@ -77,6 +77,8 @@ func TestIntegrationQuietStop(t *testing.T) {
 		}
 	}
 	last := fmt.Sprintf("burst %02d", burst-1)
+	// A tight loop, not integration.Eventually: the stop must come while
+	// the burst is still being delivered.
 	for deadline := time.Now().Add(time.Minute); !queued(t, s, last); time.Sleep(2 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%q never reached the outbox", last)

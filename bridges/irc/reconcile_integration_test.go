@@ -3,7 +3,9 @@
 package irc_test
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,24 +34,27 @@ func TestIntegrationQuitWhileBridgeDown(t *testing.T) {
 		}
 	}
 	var members []matrix.UserID
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+	integration.Eventually(t, time.Minute, "both puppets in the room before the outage", func() error {
 		members, err = hana.JoinedMembers(ctx, room)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if slices.Contains(members, gonerID) && slices.Contains(members, stayerID) {
-			break
+		if !slices.Contains(members, gonerID) || !slices.Contains(members, stayerID) {
+			return fmt.Errorf("members %v", members)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("puppets not in the room before the outage: %v", members)
-		}
-	}
+		return nil
+	})
 
 	s.StopBridge()
 	if err := goner.Quit("gone for good"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // let Ergo process the QUIT
+	// Ergo has processed the QUIT once the other member is told.
+	if _, err := stayer.WaitFor(func(l *integration.Line) bool {
+		return l.Command == "QUIT" && strings.EqualFold(l.Nick(), "goner")
+	}, 30*time.Second); err != nil {
+		t.Fatalf("stayer never saw goner quit: %v", err)
+	}
 	s.StartBridge()
 
 	if _, err := hana.WaitForMembership(ctx, room, gonerID, "leave"); err != nil {

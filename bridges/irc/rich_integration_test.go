@@ -286,15 +286,16 @@ func TestIntegrationAwayAndPresence(t *testing.T) {
 	say(e.ctx, t, e.irc, "#rich", "hi", e.user, e.room)
 	waitPresence := func(want, msg string) {
 		t.Helper()
-		var last map[string]any
-		for deadline := time.Now().Add(richWait); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		integration.Eventually(t, richWait, fmt.Sprintf("puppet presence %s %q", want, msg), func() error {
 			p, err := presence(e.ctx, e.user, http.MethodGet, puppet, nil)
-			last = p
-			if err == nil && p["presence"] == want && (msg == "" || p["status_msg"] == msg) {
-				return
+			if err != nil {
+				return err
 			}
-		}
-		t.Fatalf("puppet presence %v, want %s %q", last, want, msg)
+			if p["presence"] != want || (msg != "" && p["status_msg"] != msg) {
+				return fmt.Errorf("presence %v", p)
+			}
+			return nil
+		})
 	}
 	if err := e.irc.Send("AWAY :out for lunch"); err != nil {
 		t.Fatal(err)
