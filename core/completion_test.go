@@ -4,17 +4,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/fakehs"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -40,23 +37,13 @@ func (l *listener) OnOutboxFailed(_ context.Context, op intent.Op, _ error) {
 	l.failed = append(l.failed, op.Key)
 }
 
-// completionHS is a homeserver that accepts every event, except in rooms
-// whose ID starts with "!refused", where it answers 403 M_FORBIDDEN.
-func completionHS(t *testing.T) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case strings.Contains(r.URL.Path, "/rooms/!refused"):
-			w.WriteHeader(http.StatusForbidden)
-			io.WriteString(w, `{"errcode":"M_FORBIDDEN","error":"not allowed"}`)
-		case strings.Contains(r.URL.Path, "/send/"):
-			io.WriteString(w, `{"event_id":"$`+path.Base(r.URL.Path)+`"}`)
-		default:
-			io.WriteString(w, `{}`)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+// completionHS is the shared fake homeserver with the bot in !ok:hs and
+// banned from !refused:hs, where sending is refused with 403 M_FORBIDDEN.
+func completionHS(t *testing.T) *fakehs.Homeserver {
+	hs := fakehs.New(t, "hs", "@bot:hs")
+	hs.SetMembership("!ok:hs", "@bot:hs", "join")
+	hs.SetMembership("!refused:hs", "@bot:hs", "ban")
+	return hs
 }
 
 // TestOutboxCompletionReachesTheModuleThatQueued: an item a module queued
@@ -73,7 +60,7 @@ func TestOutboxCompletionReachesTheModuleThatQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	client, err := intent.New(intent.Options{HomeserverURL: completionHS(t).URL, ASToken: "as", ServerName: "hs", BotLocalpart: "bot"})
+	client, err := intent.New(intent.Options{HomeserverURL: completionHS(t).URL, ASToken: fakehs.ASToken, ServerName: "hs", BotLocalpart: "bot"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,13 +10,13 @@ import (
 	"testing"
 
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
-	"github.com/causewaybridge/causeway/internal/bridgetest"
+	"github.com/causewaybridge/causeway/internal/fakehs"
 )
 
 // useBanHomeserver gives n a fake homeserver behind a running outbox,
 // where the bot and @a:localhost are in !chan; forbid makes it refuse
 // kicks, as a room whose power levels no longer let the bot kick.
-func useBanHomeserver(t *testing.T, n *network, forbid bool) *bridgetest.Homeserver {
+func useBanHomeserver(t *testing.T, n *network, forbid bool) *fakehs.Homeserver {
 	hs := useHomeserver(t, n.m)
 	hs.SetMembership("!chan", hs.Bot, "join")
 	hs.SetMembership("!chan", "@a:localhost", "join")
@@ -30,7 +30,7 @@ func useBanHomeserver(t *testing.T, n *network, forbid bool) *bridgetest.Homeser
 }
 
 // kicked returns the kicks hs made, as "room user reason".
-func kicked(hs *bridgetest.Homeserver) []string {
+func kicked(hs *fakehs.Homeserver) []string {
 	var out []string
 	for _, r := range hs.Requests() {
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.Path, "/kick") || r.Status != http.StatusOK {
@@ -51,7 +51,7 @@ func kicked(hs *bridgetest.Homeserver) []string {
 // refuses every JOIN by nick "a" with code and text, with #chan's portal
 // !chan (plumbed or made by the bridge) and a homeserver (see
 // useBanHomeserver).
-func newBanNetwork(t *testing.T, code, text string, plumbed, forbid bool, logs *bytes.Buffer) (*network, *bridgetest.Homeserver) {
+func newBanNetwork(t *testing.T, code, text string, plumbed, forbid bool, logs *bytes.Buffer) (*network, *fakehs.Homeserver) {
 	t.Helper()
 	srv := startDeliveryServer(t, "", func(nick, line string) ([]string, bool) {
 		if nick == "a" && strings.HasPrefix(line, "JOIN ") {

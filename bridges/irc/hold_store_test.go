@@ -7,7 +7,7 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
-	"github.com/causewaybridge/causeway/internal/bridgetest"
+	"github.com/causewaybridge/causeway/internal/fakehs"
 	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
@@ -142,9 +142,9 @@ func TestHeldCorrectionSurvivesACrash(t *testing.T) {
 	second := newHoldModule(t, srv.addr, db, 10*time.Millisecond)
 	// After the restart the old text comes from the homeserver.
 	hs := newHomeserver(t)
-	hs.PutEvent(bridgetest.Event{ID: "$old", Room: "!dm", Sender: "@u:localhost", Type: matrix.EventMessage,
+	hs.PutEvent(fakehs.Event{ID: "$old", Room: "!dm", Sender: "@u:localhost", Type: matrix.EventMessage,
 		Content: []byte(`{"msgtype":"m.text","body":"the quick brwn fox"}`)})
-	client, err := intent.New(intent.Options{HomeserverURL: hs.URL, ASToken: bridgetest.ASToken, BotUserID: hs.Bot})
+	client, err := intent.New(intent.Options{HomeserverURL: hs.URL, ASToken: fakehs.ASToken, BotUserID: hs.Bot})
 	if err != nil {
 		t.Fatal(err)
 	}

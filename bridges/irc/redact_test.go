@@ -9,14 +9,14 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 
-	"github.com/causewaybridge/causeway/internal/bridgetest"
+	"github.com/causewaybridge/causeway/internal/fakehs"
 	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
 
 // redactions returns the events redacted in room, in order.
-func redactions(hs *bridgetest.Homeserver, room matrix.RoomID) []string {
+func redactions(hs *fakehs.Homeserver, room matrix.RoomID) []string {
 	var out []string
 	for _, e := range hs.Events(room) {
 		if e.Type == matrix.EventRedaction {
@@ -38,7 +38,7 @@ func TestRedactFromIRC(t *testing.T) {
 	hs := useHomeserver(t, m)
 	hs.SetMembership("!chan", hs.Bot, "join")
 	for _, id := range []matrix.EventID{"$bob1", "$bob2", "$bob3", "$bob4"} {
-		hs.PutEvent(bridgetest.Event{ID: id, Room: "!chan", Sender: "@irc_test_bob:localhost", Type: matrix.EventMessage,
+		hs.PutEvent(fakehs.Event{ID: id, Room: "!chan", Sender: "@irc_test_bob:localhost", Type: matrix.EventMessage,
 			Content: []byte(`{"msgtype":"m.text","body":"x"}`)})
 	}
 

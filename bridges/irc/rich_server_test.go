@@ -14,7 +14,7 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
-	"github.com/causewaybridge/causeway/internal/bridgetest"
+	"github.com/causewaybridge/causeway/internal/fakehs"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -206,7 +206,7 @@ func newModule(t *testing.T, cfg Config, db string) *Module {
 // (read it with PendingOutbox, or queued).
 func useQueuedOutbox(t *testing.T, m *Module, url string) {
 	t.Helper()
-	client, err := intent.New(intent.Options{HomeserverURL: url, ASToken: bridgetest.ASToken, BotUserID: "@bot:localhost"})
+	client, err := intent.New(intent.Options{HomeserverURL: url, ASToken: fakehs.ASToken, BotUserID: "@bot:localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,13 +220,13 @@ func useQueuedOutbox(t *testing.T, m *Module, url string) {
 
 // newHomeserver starts the shared fake homeserver of the tests' bot
 // @bot:localhost.
-func newHomeserver(t *testing.T) *bridgetest.Homeserver {
-	return bridgetest.NewHomeserver(t, "localhost", "@bot:localhost")
+func newHomeserver(t *testing.T) *fakehs.Homeserver {
+	return fakehs.New(t, "localhost", "@bot:localhost")
 }
 
 // useHomeserver gives m a client of a new fake homeserver and a started
 // outbox (quick retries), stopped when the test ends.
-func useHomeserver(t *testing.T, m *Module) *bridgetest.Homeserver {
+func useHomeserver(t *testing.T, m *Module) *fakehs.Homeserver {
 	t.Helper()
 	hs := newHomeserver(t)
 	useQueuedOutbox(t, m, hs.URL)

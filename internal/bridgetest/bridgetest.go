@@ -2,7 +2,7 @@
 // Start runs a complete Causeway bridge in-process against a real
 // homeserver (integration tests), and NewHost is a fake bridges.Host for
 // a module's unit tests, with a real store, a recording outbox and a
-// Matrix client pointed at NewHomeserver, an in-process fake homeserver.
+// Matrix client pointed at a fakehs.Homeserver, the shared in-process fake homeserver.
 package bridgetest
 
 import (

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/causewaybridge/causeway/internal/fakehs"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -17,7 +18,7 @@ func TestHomeserverEventsRedactionsAndMembers(t *testing.T) {
 	ctx := t.Context()
 	const room = matrix.RoomID("!r:example.org")
 	bot := h.Matrix().Bot()
-	h.HS.PutEvent(Event{ID: "$x", Room: room, Sender: "@p:example.org", Type: matrix.EventMessage, Content: []byte(`{"body":"hi"}`)})
+	h.HS.PutEvent(fakehs.Event{ID: "$x", Room: room, Sender: "@p:example.org", Type: matrix.EventMessage, Content: []byte(`{"body":"hi"}`)})
 	var evt matrix.Event
 	if err := bot.EventContent(ctx, room, "$x", &evt); err != nil || evt.Sender != "@p:example.org" || string(evt.Content) != `{"body":"hi"}` {
 		t.Fatalf("event = %+v, %v", evt, err)

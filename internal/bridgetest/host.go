@@ -15,6 +15,7 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/fakehs"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -44,7 +45,7 @@ type HostOptions struct {
 // joins, profiles and state. It is stopped when the test ends.
 type Host struct {
 	// HS is the fake homeserver Matrix() talks to.
-	HS *Homeserver
+	HS *fakehs.Homeserver
 	// Sent is the outbox: the ops the module queued.
 	Sent *Outbox
 
@@ -98,8 +99,8 @@ func NewHost(t testing.TB, opts HostOptions) *Host {
 		t.Fatalf("bridgetest: open store: %v", err)
 	}
 	bot := matrix.UserID("@" + opts.BotLocalpart + ":" + opts.ServerName)
-	hs := NewHomeserver(t, opts.ServerName, bot)
-	client, err := intent.New(intent.Options{HomeserverURL: hs.URL, ASToken: ASToken, BotUserID: bot,
+	hs := fakehs.New(t, opts.ServerName, bot)
+	client, err := intent.New(intent.Options{HomeserverURL: hs.URL, ASToken: fakehs.ASToken, BotUserID: bot,
 		ServerName: opts.ServerName, StateStore: st, Logger: log, RequestTimeout: 10 * time.Second,
 		Retry: intent.RetryPolicy{MaxAttempts: 1}})
 	if err != nil {

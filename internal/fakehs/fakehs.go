@@ -1,4 +1,4 @@
-package bridgetest
+package fakehs
 
 import (
 	"cmp"
@@ -17,7 +17,7 @@ import (
 )
 
 // ASToken is the appservice token the fake homeserver accepts.
-const ASToken = "bridgetest-as-token"
+const ASToken = "fakehs-as-token"
 
 // Request is one request the fake homeserver received.
 type Request struct {
@@ -71,9 +71,9 @@ type Homeserver struct {
 	override   map[string]http.HandlerFunc
 }
 
-// NewHomeserver starts a fake homeserver for server name server whose
+// New starts a fake homeserver for server name server whose
 // appservice bot is bot; it is closed when the test ends.
-func NewHomeserver(t testing.TB, server string, bot matrix.UserID) *Homeserver {
+func New(t testing.TB, server string, bot matrix.UserID) *Homeserver {
 	hs := &Homeserver{
 		ServerName: server,
 		Bot:        bot,
@@ -125,7 +125,7 @@ func NewHomeserver(t testing.TB, server string, bot matrix.UserID) *Homeserver {
 
 // Handle makes the server answer the requests of a route with h instead
 // (after recording them and checking the token). pattern is one of the
-// routes' patterns as written in NewHomeserver, such as
+// routes' patterns as written in New, such as
 // "POST /_matrix/client/v3/createRoom".
 func (hs *Homeserver) Handle(pattern string, h http.HandlerFunc) {
 	hs.mu.Lock()
@@ -380,6 +380,10 @@ func (hs *Homeserver) join(w http.ResponseWriter, r *http.Request, rec Request) 
 	room := hs.roomOf(r.PathValue("room"))
 	if room == "" {
 		writeErr(w, http.StatusNotFound, "M_NOT_FOUND", "no such room")
+		return
+	}
+	if hs.members[room][rec.User] == "ban" {
+		writeErr(w, http.StatusForbidden, "M_FORBIDDEN", "you are banned from this room")
 		return
 	}
 	hs.setMember(room, rec.User, "join")
