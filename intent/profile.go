@@ -140,3 +140,34 @@ func (i *Intent) NotificationsMuted(ctx context.Context) (bool, error) {
 	}
 	return out.Enabled, nil
 }
+
+// UserPresence is a user's presence as GET /presence/{userId}/status
+// answers it.
+type UserPresence struct {
+	// Presence is online, unavailable or offline.
+	Presence  string `json:"presence"`
+	StatusMsg string `json:"status_msg,omitempty"`
+}
+
+// Presence reads user's current presence as this intent's user sees it.
+func (i *Intent) Presence(ctx context.Context, user matrix.UserID) (UserPresence, error) {
+	var out UserPresence
+	err := i.do(ctx, request{method: http.MethodGet, path: p(clientV3+"/presence", string(user), "status"), out: &out})
+	if err != nil {
+		return UserPresence{}, fmt.Errorf("get presence of %s: %w", user, err)
+	}
+	return out, nil
+}
+
+// Displayname reads user's global display name ("" when they have none).
+// A user the homeserver does not know is ErrNotFound.
+func (i *Intent) Displayname(ctx context.Context, user matrix.UserID) (string, error) {
+	var out struct {
+		Displayname string `json:"displayname"`
+	}
+	err := i.do(ctx, request{method: http.MethodGet, path: p(clientV3+"/profile", string(user), "displayname"), out: &out})
+	if err != nil {
+		return "", fmt.Errorf("get displayname of %s: %w", user, err)
+	}
+	return out.Displayname, nil
+}

@@ -21,7 +21,7 @@ func (g *gateway) iqRoutes() []route {
 // chatRoutes are the gateway's services for chat, normal and headline
 // messages, tried in order. Each feature adds its route here.
 func (g *gateway) chatRoutes() []route {
-	return []route{}
+	return []route{g.chatRoute}
 }
 
 // IQ implements component.IQGateway.

@@ -84,10 +84,17 @@ type gateway struct {
 
 	mu    sync.Mutex
 	rooms map[matrix.RoomID]*mucRoom
+
+	// book is what XMPP users say of their availability (presence.go).
+	book *presenceBook
+	// mx is the last presence Matrix sent of each Matrix user.
+	mxMu sync.Mutex
+	mx   map[matrix.UserID]matrixPresence
 }
 
 func newGateway(m *Module, h bridges.Host) (*gateway, error) {
-	g := &gateway{m: m, log: h.Logger(), rooms: map[matrix.RoomID]*mucRoom{}}
+	g := &gateway{m: m, log: h.Logger(), rooms: map[matrix.RoomID]*mucRoom{}, book: newPresenceBook(),
+		mx: map[matrix.UserID]matrixPresence{}}
 	q, err := kit.NewRoomQueue(kit.QueueOptions{Spawn: h.Go, MaxPending: laneBacklog, Logger: h.Logger()})
 	if err != nil {
 		return nil, err
@@ -157,9 +164,13 @@ func (g *gateway) push(lane string, full func(), f func(ctx context.Context)) {
 // Presence implements component.Gateway.
 func (g *gateway) Presence(st *component.Stanza, from, to jid.JID) {
 	typ := st.Attr("type")
+	if u, ok := contactOf(to); ok {
+		g.contactPresence(st, from, to, u)
+		return
+	}
 	if kind, _, err := address.Parse(to.Localpart()); to.Localpart() == "" || err != nil ||
 		(kind != address.Alias && kind != address.RoomID) {
-		return // presence to the service or to a Matrix user: not bridged yet
+		return // presence to the service itself
 	}
 	roomJID := to.Bare()
 	switch typ {
@@ -265,8 +276,12 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 			return
 		}
 		if o.Resources[from.String()] && !isJoin {
+			if !o.joining { // an availability change
+				show, status := presenceOf(st)
+				g.occupantUpdate(ctx, r, o, from, show, status)
+			}
 			g.mu.Unlock()
-			return // a presence update: not bridged yet
+			return
 		}
 	} else if who := r.nickTaken(nick, real); who != "" {
 		g.mu.Unlock()
@@ -332,6 +347,8 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 	o.Resources[from.String()] = true
 	g.store(ctx, room, o)
 	g.sendJoin(ctx, r, o, from.String(), topic, newOccupant)
+	show, status := presenceOf(st)
+	g.xmppPresence(from, o.RoomJID, true, show, status)
 }
 
 // enter makes o's puppet a member of room (registered, named, joined)
@@ -520,10 +537,10 @@ func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, top
 		if !r.announced[u] {
 			r.announced[u] = true
 			g.toOthers(ctx, r, o, func(other *occupant) []byte {
-				return presenceStanza(nickJID(other.RoomJID, mb.nick), "", g.memberItem(u, mb), false)
+				return g.memberPresence(nickJID(other.RoomJID, mb.nick), "", u, mb)
 			})
 		}
-		g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, mb.nick), to, g.memberItem(u, mb), false))
+		g.enqueue(ctx, g.memberPresence(nickJID(o.RoomJID, mb.nick), to, u, mb))
 	}
 	for _, other := range r.occupants {
 		if other == o || other.joining {
@@ -598,6 +615,13 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 	if o == nil {
 		g.mu.Unlock()
 		return
+	}
+	for res := range o.Resources {
+		if res == from.String() || (bounced && from.Resourcepart() == "") {
+			if j, err := jid.Parse(res); err == nil {
+				g.xmppPresence(j, o.RoomJID, false, "", "")
+			}
+		}
 	}
 	if bounced && from.Resourcepart() == "" {
 		o.Resources = map[string]bool{}
@@ -689,15 +713,20 @@ func (g *gateway) say(ctx context.Context, from, roomJID jid.JID, id, origin, te
 // the key alone, after a restart too. Without ids a random one is made.
 func sentKey(real, nick, roomJID, id, origin string) string {
 	if id == "" && origin == "" {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		id = "causeway-" + hex.EncodeToString(b[:])
+		id = randomID()
 	}
 	parts := []string{real, nick, roomJID, id, origin}
 	for i, p := range parts {
 		parts[i] = address.Escape(p)
 	}
 	return sentKeyPrefix + strings.Join(parts, "/")
+}
+
+// randomID is an id for a stanza that came without one.
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "causeway-" + hex.EncodeToString(b[:])
 }
 
 // parseSentKey reverses sentKey.
@@ -789,7 +818,7 @@ func (g *gateway) fromMatrix(ctx context.Context, room matrix.RoomID, sender mat
 	if !r.announced[sender] {
 		r.announced[sender] = true
 		g.toOthers(ctx, r, nil, func(o *occupant) []byte {
-			return presenceStanza(nickJID(o.RoomJID, mb.nick), "", g.memberItem(sender, mb), false)
+			return g.memberPresence(nickJID(o.RoomJID, mb.nick), "", sender, mb)
 		})
 	}
 	for _, o := range r.occupants {
@@ -833,7 +862,7 @@ func (g *gateway) membership(ctx context.Context, room matrix.RoomID, u matrix.U
 	r.members[u] = mb
 	r.announced[u] = true
 	g.toOthers(ctx, r, nil, func(o *occupant) []byte {
-		return presenceStanza(nickJID(o.RoomJID, nick), "", g.memberItem(u, mb), false)
+		return g.memberPresence(nickJID(o.RoomJID, nick), "", u, mb)
 	})
 }
 

@@ -49,6 +49,8 @@ type occupantPresence struct {
 	From    string   `xml:"from,attr"`
 	To      string   `xml:"to,attr"`
 	Type    string   `xml:"type,attr,omitempty"`
+	Show    string   `xml:"show,omitempty"`
+	Status  string   `xml:"status,omitempty"`
 	X       mucUserX `xml:"x"`
 }
 
@@ -61,6 +63,16 @@ func presenceStanza(from, to string, item mucItem, unavailable bool, codes ...st
 		p.Type = "unavailable"
 		p.X.Item.Role = "none"
 	}
+	for _, c := range codes {
+		p.X.Status = append(p.X.Status, mucStatus{Code: c})
+	}
+	return mustMarshal(p)
+}
+
+// occupantPresenceStanza is the available presence of an occupant with
+// its show (away, xa, dnd, chat; "" for none) and status text.
+func occupantPresenceStanza(from, to string, item mucItem, show, status string, codes ...string) []byte {
+	p := occupantPresence{From: from, To: to, Show: show, Status: status, X: mucUserX{Item: item}}
 	for _, c := range codes {
 		p.X.Status = append(p.X.Status, mucStatus{Code: c})
 	}

@@ -140,8 +140,12 @@ func roomOf(p *bridges.Portal) (matrix.RoomID, bool) {
 // Other message types are not bridged yet. The core drops the events of
 // the bridge's own puppets, so XMPP messages never come back.
 func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) error {
+	if m.gw == nil || m.users.Owns(msg.Event.Sender) {
+		return nil
+	}
 	room, ok := roomOf(msg.Portal)
-	if !ok || m.gw == nil || m.users.Owns(msg.Event.Sender) {
+	dm := msg.Portal != nil && strings.HasPrefix(msg.Portal.Key.ID, dmPrefix)
+	if !ok && !dm {
 		return nil
 	}
 	text := msg.Content.Body
@@ -152,16 +156,29 @@ func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) 
 	default:
 		return nil
 	}
+	if dm {
+		m.gw.dmFromMatrix(ctx, msg.Portal, msg.Event.Sender, msg.Event.ID, text)
+		return nil
+	}
 	m.gw.fromMatrix(ctx, room, msg.Event.Sender, msg.Event.ID, text)
 	return nil
 }
 
 // HandleMatrixMembership implements bridges.MembershipHandler: Matrix
 // users joining, leaving or renamed in a hosted room appear to its XMPP
-// occupants; a puppet kicked or banned by a Matrix user leaves the MUC.
+// occupants; a puppet kicked or banned by a Matrix user leaves the MUC;
+// a puppet invited into a direct chat joins it (dm.go).
 func (m *Module) HandleMatrixMembership(ctx context.Context, mb *bridges.Membership) error {
+	if m.gw == nil {
+		return nil
+	}
+	if mb.Content.Membership == "invite" && mb.Content.IsDirect && m.users.Owns(mb.Target) &&
+		(mb.Portal == nil || strings.HasPrefix(mb.Portal.Key.ID, dmPrefix)) {
+		m.gw.invitedToDM(mb.Event.RoomID, mb.Target, mb.Event.Sender)
+		return nil
+	}
 	room, ok := roomOf(mb.Portal)
-	if !ok || m.gw == nil {
+	if !ok {
 		return nil
 	}
 	if m.users.Owns(mb.Target) {
@@ -185,12 +202,17 @@ func (m *Module) OnOutboxSent(ctx context.Context, op intent.Op, ev matrix.Event
 }
 
 // OnOutboxFailed implements bridges.FailureListener: the sender of a
-// groupchat message Matrix refused for good gets an error.
+// groupchat message or chat Matrix refused for good gets an error.
 func (m *Module) OnOutboxFailed(ctx context.Context, op intent.Op, err error) {
-	if m.gw == nil || op.Kind != intent.OpMessage || !strings.HasPrefix(op.Key, sentKeyPrefix) {
+	if m.gw == nil || op.Kind != intent.OpMessage {
 		return
 	}
-	m.gw.failed(ctx, op)
+	switch {
+	case strings.HasPrefix(op.Key, sentKeyPrefix):
+		m.gw.failed(ctx, op)
+	case strings.HasPrefix(op.Key, dmKeyPrefix):
+		m.gw.dmFailed(ctx, op)
+	}
 }
 
 var (

@@ -50,3 +50,29 @@ func TestHomeserverEventsRedactionsAndMembers(t *testing.T) {
 		t.Fatalf("event statuses %v, want [200 404]", statuses)
 	}
 }
+
+// TestHomeserverPresenceAndProfileFields: a user's presence is what it
+// last set (offline before), readable by others; a profile field is
+// served alone, and an unknown user's is M_NOT_FOUND.
+func TestHomeserverPresenceAndProfileFields(t *testing.T) {
+	h := NewHost(t, HostOptions{})
+	ctx := t.Context()
+	const u = matrix.UserID("@p:example.org")
+	bot := h.Matrix().Bot()
+	if p, err := bot.Presence(ctx, u); err != nil || p.Presence != "offline" {
+		t.Fatalf("presence before = %+v, %v", p, err)
+	}
+	if err := h.Matrix().Intent(u).SetPresence(ctx, "unavailable", "lunch"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := bot.Presence(ctx, u); err != nil || p.Presence != "unavailable" || p.StatusMsg != "lunch" {
+		t.Fatalf("presence = %+v, %v", p, err)
+	}
+	h.HS.SetProfile(u, "displayname", "Pat")
+	if n, err := bot.Displayname(ctx, u); err != nil || n != "Pat" {
+		t.Fatalf("displayname = %q, %v", n, err)
+	}
+	if _, err := bot.Displayname(ctx, "@nobody:example.org"); err == nil || !strings.Contains(err.Error(), "M_NOT_FOUND") {
+		t.Fatalf("displayname of a stranger: %v", err)
+	}
+}

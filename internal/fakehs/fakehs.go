@@ -47,7 +47,7 @@ type Event struct {
 // Homeserver is an in-process fake Matrix homeserver (httptest) speaking
 // the part of the client-server API that module unit tests need: user
 // registration, createRoom, joins and membership changes, message and
-// state events, fetching an event, redactions, aliases, profiles, typing and the room directories. It
+// state events, fetching an event, redactions, aliases, profiles, presence, typing and the room directories. It
 // keeps what it was told, checks the appservice token and that users are
 // registered and in the rooms they act in, and records every request. It
 // is safe for concurrent use.
@@ -66,6 +66,7 @@ type Homeserver struct {
 	events     []Event
 	aliases    map[matrix.RoomAlias]matrix.RoomID
 	profiles   map[matrix.UserID]map[string]string
+	presence   map[matrix.UserID]json.RawMessage
 	creates    []json.RawMessage
 	next       int
 	override   map[string]http.HandlerFunc
@@ -81,6 +82,7 @@ func New(t testing.TB, server string, bot matrix.UserID) *Homeserver {
 		members:    map[matrix.RoomID]map[matrix.UserID]string{},
 		aliases:    map[matrix.RoomAlias]matrix.RoomID{},
 		profiles:   map[matrix.UserID]map[string]string{},
+		presence:   map[matrix.UserID]json.RawMessage{},
 		override:   map[string]http.HandlerFunc{},
 	}
 	v3 := "/_matrix/client/v3"
@@ -108,7 +110,9 @@ func New(t testing.TB, server string, bot matrix.UserID) *Homeserver {
 		"PUT " + v3 + "/directory/list/appservice/{net}/{room}": answer(`{}`),
 		"PUT " + v3 + "/profile/{user}/{field}":                 hs.putProfile,
 		"GET " + v3 + "/profile/{user}":                         hs.getProfile,
-		"PUT " + v3 + "/presence/{user}/status":                 answer(`{}`),
+		"GET " + v3 + "/profile/{user}/{field}":                 hs.getProfile,
+		"PUT " + v3 + "/presence/{user}/status":                 hs.putPresence,
+		"GET " + v3 + "/presence/{user}/status":                 hs.getPresence,
 	}
 	mux := http.NewServeMux()
 	for pattern, h := range routes {
@@ -546,6 +550,7 @@ func (hs *Homeserver) putProfile(w http.ResponseWriter, r *http.Request, rec Req
 	writeJSON(w, map[string]string{})
 }
 
+// getProfile answers a whole profile, or one field of it.
 func (hs *Homeserver) getProfile(w http.ResponseWriter, r *http.Request, rec Request) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
@@ -554,7 +559,52 @@ func (hs *Homeserver) getProfile(w http.ResponseWriter, r *http.Request, rec Req
 		writeErr(w, http.StatusNotFound, "M_NOT_FOUND", "no profile")
 		return
 	}
+	if f := r.PathValue("field"); f != "" {
+		writeJSON(w, map[string]string{f: p[f]})
+		return
+	}
 	writeJSON(w, p)
+}
+
+// SetProfile sets a field of a user's profile, as the user would.
+func (hs *Homeserver) SetProfile(user matrix.UserID, field, value string) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.profiles[user] == nil {
+		hs.profiles[user] = map[string]string{}
+	}
+	hs.profiles[user][field] = value
+}
+
+func (hs *Homeserver) putPresence(w http.ResponseWriter, r *http.Request, rec Request) {
+	user := matrix.UserID(r.PathValue("user"))
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if user != rec.User {
+		writeErr(w, http.StatusForbidden, "M_FORBIDDEN", "not your presence")
+		return
+	}
+	hs.presence[user] = json.RawMessage(rec.Body)
+	writeJSON(w, map[string]string{})
+}
+
+// getPresence answers what the user last set, else offline.
+func (hs *Homeserver) getPresence(w http.ResponseWriter, r *http.Request, rec Request) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	p := hs.presence[matrix.UserID(r.PathValue("user"))]
+	if p == nil {
+		p = json.RawMessage(`{"presence":"offline"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(p)
+}
+
+// Presence returns the presence body a user last set ("" for none).
+func (hs *Homeserver) Presence(user matrix.UserID) string {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	return string(hs.presence[user])
 }
 
 // RemoveAlias deletes an alias, as an admin would.

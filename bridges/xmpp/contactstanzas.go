@@ -1,0 +1,58 @@
+package xmpp
+
+import "encoding/xml"
+
+// Stanzas of 1:1 chats and of Matrix users as contacts (roster
+// subscriptions and presence, RFC 6121; nicks, XEP-0172).
+
+// nsNick is XEP-0172's namespace.
+const nsNick = "http://jabber.org/protocol/nick"
+
+type nickEl struct {
+	XMLName xml.Name `xml:"http://jabber.org/protocol/nick nick"`
+	Text    string   `xml:",chardata"`
+}
+
+// contactPresenceEl is a presence from a Matrix user's JID.
+type contactPresenceEl struct {
+	XMLName xml.Name `xml:"presence"`
+	From    string   `xml:"from,attr"`
+	To      string   `xml:"to,attr"`
+	ID      string   `xml:"id,attr,omitempty"`
+	Type    string   `xml:"type,attr,omitempty"`
+	Show    string   `xml:"show,omitempty"`
+	Status  string   `xml:"status,omitempty"`
+	Nick    *nickEl  `xml:"nick,omitempty"`
+}
+
+// contactPresence is a presence of type typ ("" for available,
+// "unavailable", "subscribe", "subscribed"...) from a Matrix user's JID,
+// with show and status for availability and nick (XEP-0172) for a
+// subscription request. Text is escaped, never markup.
+func contactPresence(from, to, typ, show, status, nick string) []byte {
+	p := contactPresenceEl{From: from, To: to, Type: typ, Show: show, Status: status}
+	if nick != "" {
+		p.Nick = &nickEl{Text: nick}
+	}
+	return mustMarshal(p)
+}
+
+// chatMessage is a type='chat' message from a Matrix user's JID to an
+// XMPP user, with the Matrix event ID as id and as XEP-0359 stanza-id
+// (by the Matrix user's JID, which assigned it).
+func chatMessage(from, to string, ev string, body string) []byte {
+	return mustMarshal(groupchatMessage{From: from, To: to, ID: ev, Type: "chat", Body: &body,
+		StanzaID: &stanzaIDEl{ID: ev, By: from}})
+}
+
+// xmppShow maps a Matrix presence to an XMPP availability: online is
+// available (no show), unavailable is away, offline is unavailable.
+func xmppShow(presence string) (typ, show string) {
+	switch presence {
+	case "unavailable":
+		return "", "away"
+	case "offline":
+		return "unavailable", ""
+	}
+	return "", ""
+}

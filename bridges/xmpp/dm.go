@@ -1,0 +1,347 @@
+package xmpp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/kit"
+	"github.com/causewaybridge/causeway/bridges/xmpp/address"
+	"github.com/causewaybridge/causeway/bridges/xmpp/component"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// 1:1 chats (issue 10 §5). A Matrix user is reachable at its JID on the
+// component (address.UserJID). A chat from an XMPP user to that JID is
+// posted by the XMPP user's puppet in a direct chat with the Matrix user:
+// a per-user portal keyed dmPrefix + bare JID with the Matrix user as
+// Receiver, created by the puppet on first contact. Before each message
+// the puppet checks that the Matrix user is still in that room: one who
+// left is invited again, and when that is impossible (the puppet is no
+// longer in the room, the user is banned) a new direct chat replaces the
+// portal, so nothing is written into a room nobody reads (Bifrost #213).
+// A Matrix user who invites a puppet into a direct chat makes that room
+// the portal. The Matrix user's messages there go to the XMPP user's
+// bare JID as chats from the Matrix user's JID.
+
+const (
+	// dmPrefix starts the portal key ID of a direct chat: dm:<bare JID>.
+	dmPrefix = "dm:"
+	// dmKeyPrefix starts the outbox key of a chat from XMPP (see dmKey).
+	dmKeyPrefix = "d/"
+)
+
+// dmMeta is a direct chat portal's metadata.
+type dmMeta struct {
+	// JID is the XMPP user's bare JID.
+	JID string `json:"jid"`
+}
+
+// dmLane is the lane of the work about one XMPP user and one Matrix user.
+func dmLane(real string, u matrix.UserID) string { return "dm " + real + " " + string(u) }
+
+// dmPortalKey is the portal key of the direct chat of real and u.
+func dmPortalKey(real string, u matrix.UserID) bridges.PortalKey {
+	return bridges.PortalKey{ID: dmPrefix + real, Receiver: u}
+}
+
+// contactOf returns the Matrix user whose JID to is.
+func contactOf(to jid.JID) (matrix.UserID, bool) {
+	if to.Localpart() == "" {
+		return "", false
+	}
+	kind, id, err := address.Parse(to.Localpart())
+	if err != nil || kind != address.User {
+		return "", false
+	}
+	return matrix.UserID(id), true
+}
+
+// chatRoute takes chat and normal messages to Matrix users' JIDs (and
+// refuses private messages to MUC occupants).
+func (g *gateway) chatRoute(st *component.Stanza, from, to jid.JID) bool {
+	u, ok := contactOf(to)
+	if !ok {
+		if kind, _, err := address.Parse(to.Localpart()); err == nil && (kind == address.Alias || kind == address.RoomID) &&
+			to.Resourcepart() != "" && st.Attr("type") != "headline" {
+			g.enqueue(context.Background(), errorPresenceStanza("message", to.String(), from.String(), st.Attr("id"), to.Bare().String(),
+				"cancel", "service-unavailable", "private messages to room occupants are not bridged yet; write to the Matrix user's own JID (see the jid of their presence)"))
+			return true
+		}
+		return false
+	}
+	if st.Attr("type") == "headline" {
+		return true // RFC 6121 §8.5: no error for headlines
+	}
+	userJID := to.Bare()
+	if !g.matrixOccupant(u) {
+		g.enqueue(context.Background(), errorPresenceStanza("message", userJID.String(), from.String(), st.Attr("id"), userJID.String(),
+			"cancel", "not-allowed", "this JID is the bridge's own Matrix user; it cannot be written to"))
+		return true
+	}
+	text := body(st)
+	if text == "" {
+		return true // chat states and the like: not bridged yet
+	}
+	id, origin, nick := st.Attr("id"), originID(st), ""
+	if c, ok := find(st, nsNick, "nick"); ok {
+		nick = cleanNick(c.Text)
+	}
+	real := from.Bare().String()
+	g.push(dmLane(real, u), func() {
+		g.enqueue(context.Background(), errorPresenceStanza("message", userJID.String(), from.String(), id, userJID.String(),
+			"wait", "resource-constraint", "too many messages at once; send it again"))
+	}, func(ctx context.Context) { g.dmSay(ctx, from, userJID, u, id, origin, text, nick) })
+	return true
+}
+
+// dmSay posts a chat of from to the Matrix user u from from's puppet, in
+// their direct chat (opened, reopened or replaced as needed).
+func (g *gateway) dmSay(ctx context.Context, from, userJID jid.JID, u matrix.UserID, id, origin, text, nick string) {
+	real := from.Bare().String()
+	refuse := func(typ, cond, why string) {
+		g.enqueue(ctx, errorPresenceStanza("message", userJID.String(), from.String(), id, userJID.String(), typ, cond, why))
+	}
+	p, err := g.puppetOf(real)
+	if err != nil {
+		refuse("cancel", "not-allowed", "this JID cannot be bridged to Matrix")
+		return
+	}
+	room, err := g.dmRoom(ctx, real, u, p, nick)
+	switch {
+	case errors.Is(err, intent.ErrNotFound):
+		refuse("cancel", "item-not-found", "no such Matrix user")
+		return
+	case err != nil:
+		g.log.Warn("xmpp: could not open a direct chat", "xmpp_user", real, "matrix_user", u, "error", err)
+		refuse("wait", "remote-server-timeout", "the Matrix homeserver did not open the chat; send it again")
+		return
+	}
+	content := matrix.MessageContent{MsgType: matrix.MsgText, Body: text}
+	if rest, ok := strings.CutPrefix(text, "/me "); ok {
+		content = matrix.MessageContent{MsgType: matrix.MsgEmote, Body: rest}
+	}
+	raw, err := json.Marshal(content)
+	if err != nil {
+		return
+	}
+	key := dmKey(real, u, id, origin)
+	op := intent.Op{Kind: intent.OpMessage, Room: room, Sender: p, Type: matrix.EventMessage, Content: raw,
+		Key: key, Link: &intent.Link{Module: ID, RemoteID: key}}
+	if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
+		g.log.Warn("xmpp: could not queue a chat to Matrix", "room", room, "error", err)
+		refuse("wait", "internal-server-error", "the message could not be bridged; send it again")
+	}
+}
+
+// dmRoom returns the direct chat of real (puppet p) and u in which u
+// will read what p writes: the portal's room, after inviting u again if
+// they left, or a new room that replaces it.
+func (g *gateway) dmRoom(ctx context.Context, real string, u, p matrix.UserID, nick string) (matrix.RoomID, error) {
+	key := dmPortalKey(real, u)
+	portals := g.m.host.Portals()
+	existing, err := portals.ByKey(ctx, key)
+	switch {
+	case err == nil:
+		ok, err := g.dmUsable(ctx, existing.Room, p, u)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return existing.Room, nil
+		}
+		g.log.Info("xmpp: the direct chat cannot be reopened; a new one replaces it", "room", existing.Room, "matrix_user", u)
+		if err := portals.Delete(ctx, key); err != nil {
+			return "", fmt.Errorf("forget the old direct chat: %w", err)
+		}
+	case !errors.Is(err, bridges.ErrNotFound):
+		return "", fmt.Errorf("read the direct chat: %w", err)
+	}
+	return g.createDM(ctx, key, real, u, p, nick)
+}
+
+// dmUsable reports whether u reads room, where p writes: both members
+// (u joined or invited), after p invited u again when u had left. An
+// error means the homeserver could not tell.
+func (g *gateway) dmUsable(ctx context.Context, room matrix.RoomID, p, u matrix.UserID) (bool, error) {
+	in := g.m.host.Matrix().Intent(p)
+	var mc matrix.MemberContent
+	err := in.StateEventContent(ctx, room, matrix.EventMember, string(u), &mc)
+	switch {
+	case errors.Is(err, intent.ErrForbidden):
+		// The puppet is not in the room (it was kicked, or left).
+		if _, err := in.JoinRoom(ctx, string(room)); err != nil {
+			return false, nil
+		}
+		if err := in.StateEventContent(ctx, room, matrix.EventMember, string(u), &mc); err != nil && !errors.Is(err, intent.ErrNotFound) {
+			return false, nil
+		}
+	case errors.Is(err, intent.ErrNotFound):
+		mc.Membership = "" // never a member
+	case err != nil:
+		return false, err
+	}
+	switch mc.Membership {
+	case "join", "invite":
+		return true, nil
+	case "ban":
+		return false, nil
+	}
+	if err := in.Invite(ctx, room, u, ""); err != nil {
+		g.log.Info("xmpp: could not invite the Matrix user back into the direct chat", "room", room, "matrix_user", u, "error", err)
+		return false, nil
+	}
+	g.log.Info("xmpp: the Matrix user left the direct chat; invited again", "room", room, "matrix_user", u)
+	return true, nil
+}
+
+// createDM has p open a direct chat with u and stores it as the portal
+// of key. A Matrix user the homeserver does not know is ErrNotFound.
+func (g *gateway) createDM(ctx context.Context, key bridges.PortalKey, real string, u, p matrix.UserID, nick string) (matrix.RoomID, error) {
+	h := g.m.host
+	if _, err := h.Matrix().Bot().Displayname(ctx, u); errors.Is(err, intent.ErrNotFound) {
+		return "", err
+	}
+	in := h.Matrix().Intent(p)
+	if err := in.EnsureRegistered(ctx); err != nil {
+		return "", err
+	}
+	// The puppet's name: the nick the message gave (XEP-0172), else the
+	// bare JID when the puppet has no name of its own yet (a MUC nick).
+	name := nick
+	if name == "" {
+		if cur, err := in.Displayname(ctx, p); err == nil && (cur == "" || strings.HasPrefix(string(p), "@"+cur+":")) {
+			name = real
+		}
+	}
+	if name != "" {
+		_ = in.SetDisplayname(ctx, name) // before the room: its creation shows the name
+	}
+	portal, err := kit.CreatePortalRoom(ctx, h, kit.RoomSpec{
+		Key:      key,
+		Access:   kit.InviteOnly,
+		Preset:   "trusted_private_chat",
+		Creator:  p,
+		Invite:   []matrix.UserID{u},
+		IsDirect: true,
+		Protocol: intent.BridgeInfoSection{ID: ID, DisplayName: "XMPP"},
+		Channel:  intent.BridgeInfoSection{ID: real, DisplayName: real},
+		Meta:     dmMeta{JID: real},
+	})
+	if err != nil {
+		return "", err
+	}
+	return portal.Room, nil
+}
+
+// dmKey is the outbox key and link of a chat from XMPP: the sender, the
+// Matrix user, the stanza's id and origin-id, each escaped (no '/'
+// left). Without ids a random one is made.
+func dmKey(real string, u matrix.UserID, id, origin string) string {
+	if id == "" && origin == "" {
+		id = randomID()
+	}
+	parts := []string{real, string(u), id, origin}
+	for i, p := range parts {
+		parts[i] = address.Escape(p)
+	}
+	return dmKeyPrefix + strings.Join(parts, "/")
+}
+
+// parseDMKey reverses dmKey.
+func parseDMKey(key string) (real string, u matrix.UserID, id string, ok bool) {
+	rest, found := strings.CutPrefix(key, dmKeyPrefix)
+	parts := strings.Split(rest, "/")
+	if !found || len(parts) != 4 {
+		return "", "", "", false
+	}
+	for i, p := range parts {
+		s, err := address.Unescape(p)
+		if err != nil {
+			return "", "", "", false
+		}
+		parts[i] = s
+	}
+	return parts[0], matrix.UserID(parts[1]), parts[2], true
+}
+
+// dmFailed tells the sender of a chat that Matrix refused it for good.
+func (g *gateway) dmFailed(ctx context.Context, op intent.Op) {
+	real, u, id, ok := parseDMKey(op.Key)
+	if !ok {
+		return
+	}
+	userJID, err := address.UserJID(g.m.domain, u)
+	if err != nil {
+		return
+	}
+	g.enqueue(ctx, errorPresenceStanza("message", userJID.String(), real, id, userJID.String(), "cancel", "not-allowed",
+		"Matrix refused this message; it was not delivered"))
+}
+
+// dmFromMatrix sends the receiver's message in a direct chat portal to
+// the XMPP user's bare JID, as a chat from the receiver's JID.
+func (g *gateway) dmFromMatrix(ctx context.Context, p *bridges.Portal, sender matrix.UserID, ev matrix.EventID, text string) {
+	if sender != p.Key.Receiver {
+		return // someone else the receiver let in: not the XMPP user's contact
+	}
+	meta, err := bridges.PortalMeta[dmMeta](p)
+	if err != nil || meta.JID == "" {
+		meta.JID = strings.TrimPrefix(p.Key.ID, dmPrefix)
+	}
+	from, err := address.UserJID(g.m.domain, sender)
+	if err != nil {
+		return
+	}
+	g.enqueue(ctx, chatMessage(from.String(), meta.JID, string(ev), text))
+}
+
+// invitedToDM handles a Matrix user inviting puppet p into a direct chat:
+// the puppet joins and the room becomes their direct chat portal (a
+// newer one replaces an older one).
+func (g *gateway) invitedToDM(room matrix.RoomID, p, inviter matrix.UserID) {
+	v, err := g.m.users.Parse(p)
+	if err != nil || !g.matrixOccupant(inviter) {
+		return
+	}
+	real := v["name"]
+	g.push(dmLane(real, inviter), nil, func(ctx context.Context) {
+		if err := g.acceptDM(ctx, room, p, real, inviter); err != nil {
+			g.log.Warn("xmpp: could not accept a direct chat", "room", room, "puppet", p, "error", err)
+		}
+	})
+}
+
+func (g *gateway) acceptDM(ctx context.Context, room matrix.RoomID, p matrix.UserID, real string, inviter matrix.UserID) error {
+	h := g.m.host
+	if other, err := h.Portals().ByRoom(ctx, room); err == nil && other.Key != dmPortalKey(real, inviter) {
+		return nil // the room bridges something else
+	}
+	in := h.Matrix().Intent(p)
+	if err := in.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	if _, err := in.JoinRoom(ctx, string(room)); err != nil {
+		return fmt.Errorf("join: %w", err)
+	}
+	key := dmPortalKey(real, inviter)
+	if old, err := h.Portals().ByKey(ctx, key); err == nil && old.Room != room {
+		if err := h.Portals().Delete(ctx, key); err != nil {
+			return err
+		}
+	}
+	portal := &bridges.Portal{Key: key, Room: room}
+	if err := bridges.SetPortalMeta(portal, dmMeta{JID: real}); err != nil {
+		return err
+	}
+	if err := h.Portals().Put(ctx, portal); err != nil {
+		return fmt.Errorf("store the direct chat: %w", err)
+	}
+	return nil
+}

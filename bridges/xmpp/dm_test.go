@@ -1,0 +1,197 @@
+package xmpp
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/xmpp/address"
+	"github.com/causewaybridge/causeway/internal/bridgetest"
+	"github.com/causewaybridge/causeway/internal/poll"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+const (
+	carol       = matrix.UserID("@carol:localhost")
+	alicePuppet = matrix.UserID("@_xmpp_alice=40x.org:localhost")
+)
+
+func carolJID(t *testing.T) string {
+	t.Helper()
+	j, err := address.UserJID(jid.MustParse("matrix.test"), carol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j.String()
+}
+
+// chat offers a chat from alice@x.org/r to the gateway's chat routes.
+func chat(t *testing.T, g *gateway, to, id, text string) bool {
+	t.Helper()
+	s := parse(t, []byte(`<message xmlns='jabber:client' from='alice@x.org/r' to='`+to+`' type='chat' id='`+id+`'><body>`+text+`</body></message>`))
+	return g.Chat(s, jid.MustParse(s.Attr("from")), jid.MustParse(s.Attr("to")))
+}
+
+// waitOps waits until the outbox holds n ops.
+func waitOps(t *testing.T, h *bridgetest.Host, n int) {
+	t.Helper()
+	poll.Until(t, "ops in the outbox", 5*time.Second, func() bool { return len(h.Sent.Ops()) >= n })
+	if got := len(h.Sent.Ops()); got != n {
+		t.Fatalf("%d ops, want %d: %+v", got, n, h.Sent.Ops())
+	}
+}
+
+// TestDirectChatFromXMPP: a chat to a Matrix user's JID opens a direct
+// chat created by the puppet (invite, is_direct, trusted_private_chat),
+// stored as a per-user portal, and the message is posted by the puppet;
+// the next one reuses the room; after the Matrix user left it is invited
+// back into the same room; once banned, a new room replaces the portal.
+// The Matrix user's answer goes to the bare JID as a chat.
+func TestDirectChatFromXMPP(t *testing.T) {
+	ctx := context.Background()
+	m, g, h := testGateway(t)
+	h.HS.SetProfile(carol, "displayname", "Carol")
+	cj := carolJID(t)
+	if !chat(t, g, cj, "m1", "hello carol") {
+		t.Fatal("the chat route did not take a chat to a Matrix user's JID")
+	}
+	waitOps(t, h, 1)
+	op := h.Sent.Ops()[0]
+	if op.Sender != alicePuppet || !strings.Contains(string(op.Content), `"body":"hello carol"`) || op.Link == nil {
+		t.Fatalf("op: %+v %s", op, op.Content)
+	}
+	room := op.Room
+	p, err := h.Portals().ByKey(ctx, bridges.PortalKey{ID: "dm:alice@x.org", Receiver: carol})
+	if err != nil || p.Room != room {
+		t.Fatalf("portal: %+v %v (room %s)", p, err, room)
+	}
+	creates := h.HS.CreateRoomBodies()
+	if len(creates) != 1 {
+		t.Fatalf("%d rooms created", len(creates))
+	}
+	var cr struct {
+		Invite   []string `json:"invite"`
+		IsDirect bool     `json:"is_direct"`
+		Preset   string   `json:"preset"`
+	}
+	if err := json.Unmarshal(creates[0], &cr); err != nil || !cr.IsDirect || cr.Preset != "trusted_private_chat" ||
+		len(cr.Invite) != 1 || cr.Invite[0] != string(carol) {
+		t.Fatalf("createRoom: %s", creates[0])
+	}
+	creator := ""
+	for _, r := range h.HS.Requests() {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/createRoom") {
+			creator = string(r.User)
+		}
+	}
+	if creator != string(alicePuppet) {
+		t.Fatalf("room created by %s, want the puppet", creator)
+	}
+
+	h.HS.SetMembership(room, carol, "join")
+	chat(t, g, cj, "m2", "again")
+	waitOps(t, h, 2)
+	if r := h.Sent.Ops()[1].Room; r != room || len(h.HS.CreateRoomBodies()) != 1 {
+		t.Fatalf("second chat went to %s (%d rooms), want %s", r, len(h.HS.CreateRoomBodies()), room)
+	}
+
+	h.HS.SetMembership(room, carol, "leave")
+	chat(t, g, cj, "m3", "are you there?")
+	waitOps(t, h, 3)
+	if r := h.Sent.Ops()[2].Room; r != room || h.HS.Membership(room, carol) != "invite" {
+		t.Fatalf("after carol left: sent to %s, carol %q; want invited back into %s", r, h.HS.Membership(room, carol), room)
+	}
+
+	h.HS.SetMembership(room, carol, "ban")
+	chat(t, g, cj, "m4", "new room?")
+	waitOps(t, h, 4)
+	room2 := h.Sent.Ops()[3].Room
+	if room2 == room || len(h.HS.CreateRoomBodies()) != 2 {
+		t.Fatalf("after a ban: sent to %s, %d rooms", room2, len(h.HS.CreateRoomBodies()))
+	}
+	if p, err := h.Portals().ByKey(ctx, bridges.PortalKey{ID: "dm:alice@x.org", Receiver: carol}); err != nil || p.Room != room2 {
+		t.Fatalf("portal after a ban: %+v %v", p, err)
+	}
+
+	// Matrix → XMPP.
+	p, _ = h.Portals().ByRoom(ctx, room2)
+	msg := &bridges.Message{Portal: p, Event: &matrix.Event{ID: "$ans", Sender: carol, RoomID: room2},
+		Content: matrix.MessageContent{MsgType: matrix.MsgText, Body: "hi <alice> & co"}}
+	if err := m.HandleMatrixMessage(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	q := queued(t, h)
+	if len(q) != 1 {
+		t.Fatalf("queued: %q", q)
+	}
+	for _, want := range []string{`from="` + cj + `"`, `to="alice@x.org"`, `type="chat"`, `id="$ans"`, `hi &lt;alice&gt; &amp; co`,
+		`<stanza-id xmlns="urn:xmpp:sid:0" id="$ans" by="` + cj + `">`} {
+		if !strings.Contains(q[0], want) {
+			t.Errorf("chat to XMPP lacks %s: %s", want, q[0])
+		}
+	}
+}
+
+// TestDirectChatRefusals: chats to the bridge's own users, to unknown
+// Matrix users and private messages to room occupants get errors; a
+// chat to the domain is left to the component.
+func TestDirectChatRefusals(t *testing.T) {
+	_, g, h := testGateway(t)
+	pj, err := address.UserJID(jid.MustParse("matrix.test"), alicePuppet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !chat(t, g, pj.String(), "p1", "loop?") {
+		t.Fatal("a chat to a puppet's JID was not taken")
+	}
+	rj, _ := address.AliasJID(jid.MustParse("matrix.test"), "#room:localhost")
+	if !chat(t, g, rj.String()+"/Carol", "p2", "psst") {
+		t.Fatal("a private message to an occupant was not taken")
+	}
+	if chat(t, g, "matrix.test", "p3", "hi service") {
+		t.Fatal("a chat to the domain was taken")
+	}
+	chat(t, g, carolJID(t), "p4", "anyone?") // carol has no profile: unknown
+	poll.Until(t, "three errors", 5*time.Second, func() bool { return len(queued(t, h)) == 3 })
+	q := queued(t, h)
+	for i, want := range []string{"not-allowed", "service-unavailable", "item-not-found"} {
+		if !strings.Contains(q[i], want) || !strings.Contains(q[i], `type="error"`) {
+			t.Errorf("error %d: want %s: %s", i, want, q[i])
+		}
+	}
+	if len(h.Sent.Ops()) != 0 {
+		t.Fatalf("ops: %+v", h.Sent.Ops())
+	}
+}
+
+// TestDirectChatFromMatrix: a Matrix user inviting a puppet into a
+// direct chat has the puppet join, and the room becomes their portal,
+// replacing an older one.
+func TestDirectChatFromMatrix(t *testing.T) {
+	ctx := context.Background()
+	m, _, h := testGateway(t)
+	for _, room := range []matrix.RoomID{"!dm1:localhost", "!dm2:localhost"} {
+		h.HS.SetMembership(room, carol, "join")
+		ev := &matrix.Event{RoomID: room, Sender: carol, Type: matrix.EventMember}
+		if err := m.HandleMatrixMembership(ctx, &bridges.Membership{Event: ev, Target: alicePuppet,
+			Content: matrix.MemberContent{Membership: "invite", IsDirect: true}}); err != nil {
+			t.Fatal(err)
+		}
+		poll.Until(t, "the portal", 5*time.Second, func() bool {
+			p, err := h.Portals().ByKey(ctx, bridges.PortalKey{ID: "dm:alice@x.org", Receiver: carol})
+			return err == nil && p.Room == room
+		})
+		if h.HS.Membership(room, alicePuppet) != "join" {
+			t.Fatalf("the puppet did not join %s", room)
+		}
+	}
+	if _, err := h.Portals().ByRoom(ctx, "!dm1:localhost"); err == nil {
+		t.Fatal("the older direct chat is still a portal")
+	}
+}
