@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
 )
@@ -162,7 +163,7 @@ func TestIntegrationIntentPuppetOnDendrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	integration.Eventually(t, 30*time.Second, "the bot sees the user typing and reading", func() error {
+	poll.Check(t, "the bot sees the user typing and reading", 30*time.Second, func() error {
 		mu.Lock()
 		done := seen[matrix.EventTyping] && seen[matrix.EventReceipt]
 		msg := fmt.Sprintf("ephemeral events seen: %v", seen)

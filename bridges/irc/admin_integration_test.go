@@ -14,6 +14,7 @@ import (
 
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -357,7 +358,7 @@ func TestIntegrationNickRecoveryGhost(t *testing.T) {
 	}
 	// RegisterAccount's own connection may still hold the nick for a moment.
 	var squatter *integration.IRCClient
-	integration.Eventually(t, 10*time.Second, "the squatter connects as hank", func() error {
+	poll.Check(t, "the squatter connects as hank", 10*time.Second, func() error {
 		c, err := integration.ConnectIRC(ctx, ergo.Addr(), "hank", integration.WithSASLPlain("hank", "hank-pass-123"))
 		if err != nil {
 			return err

@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 )
 
 // whoisAway asks the server about nick until it answers that nick is away
 // with msg.
 func whoisAway(t *testing.T, c *integration.IRCClient, nick, msg string) {
 	t.Helper()
-	integration.Eventually(t, 90*time.Second, nick+" shown away with "+msg, func() error {
+	poll.Check(t, nick+" shown away with "+msg, 90*time.Second, func() error {
 		if err := c.Send("WHOIS " + nick); err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -265,7 +266,7 @@ func TestIntegrationIRCServerRestart(t *testing.T) {
 		}
 		// Both the bot and rita's own connection rejoin (they may have done so
 		// before watcher2 joined, so ask NAMES until both are listed).
-		integration.Eventually(t, 60*time.Second, "the bot and rita rejoined after the restart", func() error {
+		poll.Check(t, "the bot and rita rejoined after the restart", 60*time.Second, func() error {
 			if err := watcher.Send("NAMES #restart"); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -35,7 +36,7 @@ func TestIntegrationFullMembershipAtPortalCreation(t *testing.T) {
 	want := map[matrix.UserID]string{opID: "FullOp", quietID: "QuietOne"}
 	var names map[matrix.UserID]string
 	var level map[string]int
-	integration.Eventually(t, 90*time.Second, "members already in the channel mirrored", func() error {
+	poll.Check(t, "members already in the channel mirrored", 90*time.Second, func() error {
 		evs, err := user.RoomTimeline(ctx, room)
 		if err != nil {
 			return err

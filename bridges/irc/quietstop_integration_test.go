@@ -77,7 +77,7 @@ func TestIntegrationQuietStop(t *testing.T) {
 		}
 	}
 	last := fmt.Sprintf("burst %02d", burst-1)
-	// A tight loop, not integration.Eventually: the stop must come while
+	// A tight loop, not poll.Check: the stop must come while
 	// the burst is still being delivered.
 	for deadline := time.Now().Add(time.Minute); !queued(t, s, last); time.Sleep(2 * time.Millisecond) {
 		if time.Now().After(deadline) {

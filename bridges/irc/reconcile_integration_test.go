@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -34,7 +35,7 @@ func TestIntegrationQuitWhileBridgeDown(t *testing.T) {
 		}
 	}
 	var members []matrix.UserID
-	integration.Eventually(t, time.Minute, "both puppets in the room before the outage", func() error {
+	poll.Check(t, "both puppets in the room before the outage", time.Minute, func() error {
 		members, err = hana.JoinedMembers(ctx, room)
 		if err != nil {
 			return err

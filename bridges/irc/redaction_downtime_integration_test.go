@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -127,7 +128,7 @@ func TestIntegrationManyRedactionsWhileBridgeDown(t *testing.T) {
 	}
 	e.s.StartBridge()
 
-	integration.Eventually(t, 2*time.Minute, "every redaction made while the bridge was down handled", func() error {
+	poll.Check(t, "every redaction made while the bridge was down handled", 2*time.Minute, func() error {
 		got := notRemovedNotices(t, e.ctx, e.user, e.room)
 		var missing, twice int
 		for _, ev := range evs {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -286,7 +287,7 @@ func TestIntegrationAwayAndPresence(t *testing.T) {
 	say(e.ctx, t, e.irc, "#rich", "hi", e.user, e.room)
 	waitPresence := func(want, msg string) {
 		t.Helper()
-		integration.Eventually(t, richWait, fmt.Sprintf("puppet presence %s %q", want, msg), func() error {
+		poll.Check(t, fmt.Sprintf("puppet presence %s %q", want, msg), richWait, func() error {
 			p, err := presence(e.ctx, e.user, http.MethodGet, puppet, nil)
 			if err != nil {
 				return err

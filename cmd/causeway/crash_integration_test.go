@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -48,7 +49,7 @@ func (p *bridgeProc) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	logf.Close()
-	integration.Eventually(t, 30*time.Second, "the bridge started", func() error {
+	poll.Check(t, "the bridge started", 30*time.Second, func() error {
 		data, _ := os.ReadFile(p.logPath)
 		if bytes.Count(data, []byte("causeway started")) <= p.starts() {
 			return fmt.Errorf("log:\n%s", data)

@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -256,27 +254,5 @@ func TestClientWaitGivesUp(t *testing.T) {
 	_, err := c.WaitForMessage(ctx, "!r:hs", "never")
 	if err == nil || time.Since(start) > 3*time.Second {
 		t.Fatalf("got %v after %s, want a deadline error soon after 300ms", err, time.Since(start))
-	}
-}
-
-// TestPollRetriesUntilDone: the polling helper calls again until the
-// check passes, and gives up with the check's last error at the deadline.
-func TestPollRetriesUntilDone(t *testing.T) {
-	n := 0
-	if err := poll(5*time.Second, func() error {
-		if n++; n < 4 {
-			return fmt.Errorf("try %d", n)
-		}
-		return nil
-	}); err != nil || n != 4 {
-		t.Fatalf("poll: %v after %d tries, want nil after 4", err, n)
-	}
-	start := time.Now()
-	err := poll(100*time.Millisecond, func() error { return errors.New("never") })
-	if err == nil || err.Error() != "never" {
-		t.Fatalf("poll of a check that never passes: %v", err)
-	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Fatalf("poll overran its timeout: %v", took)
 	}
 }
