@@ -39,9 +39,9 @@ var allowed = map[string][]string{
 	"code": {"class"}, "hr": nil, "br": nil,
 	"div":   {"data-mx-maths"},
 	"table": nil, "thead": nil, "tbody": nil, "tr": nil, "th": nil, "td": nil, "caption": nil,
-	"pre":  nil,
-	"span": {"data-mx-bg-color", "data-mx-color", "data-mx-spoiler", "data-mx-maths"},
-	"img":  {"width", "height", "alt", "title", "src"},
+	"pre":     nil,
+	"span":    {"data-mx-bg-color", "data-mx-color", "data-mx-spoiler", "data-mx-maths"},
+	"img":     {"width", "height", "alt", "title", "src"},
 	"details": nil, "summary": nil,
 }
 
