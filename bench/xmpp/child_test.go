@@ -1,0 +1,147 @@
+//go:build benchxmpp
+
+package xmppbench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/xmpp"
+	"github.com/causewaybridge/causeway/config"
+	"github.com/causewaybridge/causeway/core"
+	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/registration"
+)
+
+// Environment of the child process (the test binary re-executed by the
+// parent tests), the bridge whose RSS, heap and CPU are measured alone.
+const (
+	envChild   = "BENCH_XMPP_CHILD"      // "1" in the child
+	envServer  = "BENCH_XMPP_SERVER"     // Prosody's component listener
+	envDomain  = "BENCH_XMPP_DOMAIN"     // the bridge's component domain
+	envSecret  = "BENCH_XMPP_SECRET"     // its secret
+	envLoadReg = "BENCH_XMPP_LOAD_REG"   // the load generator's appservice registration
+	envProf    = "BENCH_XMPP_CPUPROFILE" // file for a CPU profile of the whole child
+	childReply = "BENCH "                // prefix of the child's answers on stdout
+	childBound = 90 * time.Minute        // bound of the whole child
+)
+
+// TestXMPPBenchChild is the measured process: Dendrite (a process of its
+// own) and the whole bridge (core + XMPP module) in this one. It does
+// nothing unless started by a parent test with BENCH_XMPP_CHILD set; it
+// then answers commands on stdin, one per line, with "BENCH ok ..." or
+// "BENCH err ..." on stdout.
+func TestXMPPBenchChild(t *testing.T) {
+	if os.Getenv(envChild) == "" {
+		t.Skip("child process of the XMPP benchmarks; runs only when started by them (BENCH_XMPP_CHILD)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), childBound)
+	defer cancel()
+	if path := os.Getenv(envProf); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	b, hsURL := startBridge(t, ctx)
+	fmt.Printf("%sready %s\n", childReply, hsURL)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		switch f[0] {
+		case "quit":
+			stop(b)
+			return
+		case "gc":
+			runtime.GC()
+			debug.FreeOSMemory()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Printf("%sok %d %d %d\n", childReply, ms.HeapInuse, ms.HeapAlloc, runtime.NumGoroutine())
+		default:
+			fmt.Printf("%serr unknown command %q\n", childReply, f[0])
+		}
+	}
+	stop(b)
+}
+
+func stop(b *core.Bridge) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = b.Stop(ctx)
+}
+
+// startBridge writes the bridge's config and registration, starts
+// Dendrite with it and the load generator's registration, and runs the
+// bridge with only the XMPP module, logging errors only.
+func startBridge(t *testing.T, ctx context.Context) (*core.Bridge, string) {
+	dir := t.TempDir()
+	listen := fmt.Sprintf("127.0.0.1:%d", integration.FreePort(t))
+	regPath := filepath.Join(dir, "registration.yaml")
+	text := func(hsURL string) string {
+		return fmt.Sprintf("homeserver:\n  url: %s\n  server_name: localhost\n"+
+			"appservice:\n  address: %s\n  registration: %s\n"+
+			"database:\n  url: sqlite:%s\nlogging:\n  level: warn\nbridges:\n"+
+			"  xmpp: {server: %q, domain: %q, secret: %q}\n",
+			hsURL, listen, regPath, filepath.Join(dir, "causeway.db"),
+			os.Getenv(envServer), os.Getenv(envDomain), os.Getenv(envSecret))
+	}
+	reg := bridges.NewRegistry()
+	if err := reg.Add(xmpp.Info); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(text("http://127.0.0.1:1")), "bench-config", os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods, err := core.Modules(cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := registration.Generate(core.RegistrationSpec(cfg, mods), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.URL = "http://" + listen
+	if err := r.Save(regPath); err != nil {
+		t.Fatal(err)
+	}
+	regs := []string{regPath}
+	if p := os.Getenv(envLoadReg); p != "" {
+		regs = append(regs, p)
+	}
+	hs := integration.StartDendrite(t, integration.WithRegistration(regs...))
+	if cfg, err = config.Parse([]byte(text(hs.URL())), "bench-config", os.LookupEnv); err != nil {
+		t.Fatal(err)
+	}
+	if mods, err = core.Modules(cfg, reg); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	b, err := core.New(ctx, core.Options{Config: cfg, Registration: r, Modules: mods, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return b, hs.URL()
+}

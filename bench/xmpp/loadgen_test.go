@@ -1,0 +1,24 @@
+package xmppbench
+
+import "testing"
+
+// A marker split across two reads is counted once, with the read that
+// completes it; one wholly inside the kept bytes is not counted again.
+func TestCountMarksAcrossReads(t *testing.T) {
+	first := []byte(`<presence><status code='110'/></presence><status co`)
+	if got := countMarks(first, 0, selfMarks); got != 1 {
+		t.Fatalf("first read: %d, want 1", got)
+	}
+	const overlap = 16
+	keep := first[len(first)-overlap:]
+	second := append(append([]byte{}, keep...), []byte(`de="110"/><x type='error'/>`)...)
+	if got := countMarks(second, overlap, selfMarks); got != 1 {
+		t.Fatalf("second read: %d self-presences, want 1 (the split one)", got)
+	}
+	if got := countMarks(second, overlap, errorMarks); got != 1 {
+		t.Fatalf("second read: %d errors, want 1", got)
+	}
+	if got := countMarks([]byte(`code='110'`), len(`code='110'`), selfMarks); got != 0 {
+		t.Fatalf("kept bytes counted again: %d", got)
+	}
+}

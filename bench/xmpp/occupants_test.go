@@ -1,0 +1,221 @@
+//go:build benchxmpp
+
+package xmppbench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// joinWindow bounds the occupant joins in flight from the load generator.
+const joinWindow = 200
+
+// TestXMPPBenchOccupants measures the bridge's memory per XMPP occupant
+// puppet: occupants u<i>@loadgen.localhost join hosted rooms through the
+// load generator's component (one connection, presences from many JIDs)
+// until each count of BENCH_XMPP_OCCUPANTS is reached; every occupant is
+// a real join (a Matrix puppet registered, named and joined, the room's
+// members read, the join sequence sent). Memory is the bridge process's
+// Go heap in use and RSS, each after a GC that returns freed memory to
+// the OS, minus the same before the first occupant, over the occupants.
+func TestXMPPBenchOccupants(t *testing.T) {
+	for run := 1; run <= envInt(envRuns, 3); run++ {
+		t.Run(strconv.Itoa(run), func(t *testing.T) { occupantsRun(t, run) })
+	}
+}
+
+func occupantsRun(t *testing.T, run int) {
+	ctx := t.Context()
+	counts := envInts(envOccupants, []int{1000, 10000})
+	per := envInt(envPerRoom, 100)
+	nrooms := (counts[len(counts)-1] + per - 1) / per
+	s := startStack(t, "alice")
+	owner := s.user(ctx, "owner")
+	start := time.Now()
+	rooms := make([]string, nrooms)
+	if err := parallel(ctx, 0, nrooms, 4, func(ctx context.Context, i int) error {
+		id, err := owner.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat"})
+		rooms[i] = roomJID(t, string(id))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	record(t, run, "occupants/setup", fmt.Sprintf("s_create_%d_rooms", nrooms), time.Since(start).Seconds())
+	alice := integration.DialXMPP(t, s.prosody.C2SAddr(), "alice", "pw")
+	waitComponent(ctx, t, alice)
+	lg, err := DialComponent(ctx, s.prosody.ComponentAddr(), loadDomain, s.loadSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lg.Close()
+	base := s.child.settled()
+	done := 0
+	for _, n := range counts {
+		before, hs0 := s.child.proc(), s.child.homeserverCPU()
+		jctx, cancel := context.WithTimeout(ctx, 60*time.Minute)
+		for i := done; i < n; i++ {
+			if i-joinWindow >= 0 {
+				if err := lg.WaitSelf(jctx, int64(i-joinWindow+1)); err != nil {
+					cancel()
+					t.Fatal(err)
+				}
+			}
+			// Occupant i is in room i mod rooms: the joins in flight are
+			// spread over the rooms (each room runs its joins in order).
+			if err := lg.Send(fmt.Sprintf(`<presence from='u%d@%s/r' to='%s/u%d'><x xmlns='http://jabber.org/protocol/muc'/></presence>`,
+				i, loadDomain, rooms[i%nrooms], i)); err != nil {
+				cancel()
+				t.Fatal(err)
+			}
+			if err := lg.Flush(); err != nil {
+				cancel()
+				t.Fatal(err)
+			}
+		}
+		if err := lg.WaitSelf(jctx, int64(n)); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		_ = lg.Quiet(jctx, time.Second) // the presences to the other occupants are sent
+		cancel()
+		after, hs1 := s.child.proc(), s.child.homeserverCPU()
+		self, errs, read := lg.Counts()
+		if errs > 0 {
+			t.Errorf("%d error stanzas from the bridge during the joins", errs)
+		}
+		t.Logf("%d occupants: %d self-presences, %.1f MiB received by the load generator", n, self, float64(read)/kib/kib)
+		record(t, run, "occupants/join", fmt.Sprintf("joins_per_s_to_%d", n), float64(n-done)/after.At.Sub(before.At).Seconds())
+		record(t, run, "occupants/join", fmt.Sprintf("bridge_cpu_ms_per_join_to_%d", n), float64((after.CPU-before.CPU).Microseconds())/1000/float64(n-done))
+		record(t, run, "occupants/join", fmt.Sprintf("homeserver_cpu_ms_per_join_to_%d", n), float64((hs1-hs0).Microseconds())/1000/float64(n-done))
+		done = n
+		st := s.child.settled()
+		record(t, run, "occupants/memory", fmt.Sprintf("heap_kib_per_occupant_%d", n), float64(st.heapInuse-base.heapInuse)/kib/float64(n))
+		record(t, run, "occupants/memory", fmt.Sprintf("rss_kib_per_occupant_%d", n), float64(st.RSS-base.RSS)/kib/float64(n))
+		record(t, run, "occupants/memory", fmt.Sprintf("goroutines_%d", n), float64(st.goroutines-base.goroutines))
+	}
+}
+
+// TestXMPPBenchBigRoom measures joining a Matrix room of many members
+// from XMPP: the load generator's appservice users join one public room
+// until each count of BENCH_XMPP_MEMBERS (the setup, timed), then, for
+// each run, a fresh XMPP account joins the room's alias JID: the time
+// until its join sequence ends (the subject), the bridge's CPU for it,
+// its peak RSS during the join, and the heap and RSS it keeps while the
+// occupant stays (after GC). The occupant then leaves, which drops the
+// room's member table.
+func TestXMPPBenchBigRoom(t *testing.T) {
+	ctx := t.Context()
+	sizes := envInts(envMembers, []int{1000, 10000})
+	runs := envInt(envRuns, 3)
+	var users []string
+	for _, n := range sizes {
+		for run := 1; run <= runs; run++ {
+			users = append(users, fmt.Sprintf("j%dr%d", n, run))
+		}
+	}
+	s := startStack(t, users...)
+	owner := s.user(ctx, "owner")
+	room, err := owner.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat", Visibility: "public", RoomAliasName: "big", Topic: "big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	muc := roomJID(t, "#big:localhost")
+	members := 0
+	for _, n := range sizes {
+		start := time.Now()
+		hs0 := s.child.homeserverCPU()
+		var mu sync.Mutex
+		last := time.Now()
+		if err := parallel(ctx, members, n, 8, func(ctx context.Context, i int) error {
+			err := s.loadMember(ctx, room, i)
+			mu.Lock()
+			if time.Since(last) > 30*time.Second {
+				last = time.Now()
+				t.Logf("big room: member %d of %d after %v", i, n, time.Since(start).Round(time.Second))
+			}
+			mu.Unlock()
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		record(t, 1, "big-room/setup", fmt.Sprintf("s_to_%d_members", n), time.Since(start).Seconds())
+		record(t, 1, "big-room/setup", fmt.Sprintf("homeserver_cpu_s_to_%d_members", n), (s.child.homeserverCPU() - hs0).Seconds())
+		members = n
+		for run := 1; run <= runs; run++ {
+			bigJoin(ctx, t, s, run, n, muc, room)
+		}
+	}
+}
+
+func bigJoin(ctx context.Context, t *testing.T, s *stack, run, n int, muc string, room matrix.RoomID) {
+	name := fmt.Sprintf("j%dr%d", n, run)
+	c := integration.DialXMPP(t, s.prosody.C2SAddr(), name, "pw")
+	defer c.Close()
+	waitComponent(ctx, t, c)
+	base := s.child.settled()
+	stop := make(chan struct{})
+	peak := make(chan int64, 1)
+	go func() {
+		var max int64
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				peak <- max
+				return
+			case <-tick.C:
+				if p := s.child.proc(); p.RSS > max {
+					max = p.RSS
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	if err := c.Send(ctx, `<presence to='`+muc+`/`+name+`'><x xmlns='http://jabber.org/protocol/muc'/></presence>`); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	subject, err := c.Wait(wctx, func(st integration.XMPPStanza) bool {
+		return st.Name == "message" && st.From == muc && (st.Type == "error" || strings.Contains(st.XML, "<subject"))
+	})
+	cancel()
+	took := time.Since(start)
+	after := s.child.proc()
+	close(stop)
+	if err != nil || subject.Type == "error" {
+		t.Fatalf("join of %s: %v %s", name, err, subject.XML)
+	}
+	presences := 0
+	for _, st := range c.Received() {
+		if st.Name == "presence" && len(st.From) > len(muc) && st.From[:len(muc)] == muc {
+			presences++
+		}
+	}
+	kept := s.child.settled()
+	b := fmt.Sprintf("big-room/%d", n)
+	record(t, run, b, "join_s", took.Seconds())
+	record(t, run, b, "bridge_cpu_ms", float64((after.CPU-base.CPU).Microseconds())/1000)
+	record(t, run, b, "peak_rss_mib_above_idle", float64(<-peak-base.RSS)/kib/kib)
+	record(t, run, b, "kept_heap_mib", float64(kept.heapInuse-base.heapInuse)/kib/kib)
+	record(t, run, b, "kept_rss_mib", float64(kept.RSS-base.RSS)/kib/kib)
+	record(t, run, b, "presences_on_join", float64(presences))
+	if err := c.Send(ctx, `<presence type='unavailable' to='`+muc+`/`+name+`'/>`); err != nil {
+		t.Fatal(err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := c.Wait(lctx, func(st integration.XMPPStanza) bool {
+		return st.Name == "presence" && st.From == muc+"/"+name && st.Type == "unavailable"
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
