@@ -15,7 +15,7 @@ type route func(st *component.Stanza, from, to jid.JID) bool
 // iqRoutes are the gateway's IQ services, tried in order. Each feature
 // adds its route here.
 func (g *gateway) iqRoutes() []route {
-	return []route{}
+	return []route{g.routePing}
 }
 
 // chatRoutes are the gateway's services for chat, normal and headline

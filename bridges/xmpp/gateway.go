@@ -90,6 +90,8 @@ type gateway struct {
 	// mx is the last presence Matrix sent of each Matrix user.
 	mxMu sync.Mutex
 	mx   map[matrix.UserID]matrixPresence
+
+	occSecret []byte // the secret of occupant ids (occupantid.go)
 }
 
 func newGateway(m *Module, h bridges.Host) (*gateway, error) {
@@ -103,8 +105,14 @@ func newGateway(m *Module, h bridges.Host) (*gateway, error) {
 	return g, nil
 }
 
-// load restores the occupants a previous run stored.
+// load restores the occupants a previous run stored, and the secret of
+// occupant ids.
 func (g *gateway) load(ctx context.Context) error {
+	secret, err := loadOccupantSecret(ctx, g.m.host.KV())
+	if err != nil {
+		return err
+	}
+	g.occSecret = secret
 	entries, err := g.m.host.KV().WithPrefix(ctx, occKeyPrefix)
 	if err != nil {
 		return fmt.Errorf("xmpp: load occupants: %w", err)
@@ -385,6 +393,13 @@ func (g *gateway) enter(ctx context.Context, room matrix.RoomID, o *occupant) (c
 		}
 		return "remote-server-timeout", "the Matrix homeserver did not let the puppet join", err
 	}
+	// The bot joins too: homeservers that do not push typing and read
+	// receipts to the bridge (Dendrite) give them to the bot's /sync,
+	// which sees its own rooms only; disco counts the members through it.
+	if err := h.Matrix().Bot().EnsureJoined(ctx, room); err != nil {
+		g.log.Warn("xmpp: the bridge bot could not join a hosted room; typing and receipts may not reach XMPP",
+			"room", room, "error", err)
+	}
 	return "", "", nil
 }
 
@@ -490,10 +505,10 @@ func nickJID(roomJID, nick string) string { return roomJID + "/" + nick }
 // memberItem is the item of a Matrix member: affiliation and role from
 // the power level, the JID of the Matrix user on the component (the room
 // is non-anonymous: Matrix membership is public).
-func (g *gateway) memberItem(u matrix.UserID, mb *member) mucItem {
+func (g *gateway) memberItem(room matrix.RoomID, u matrix.UserID, mb *member) mucItem {
 	aff, role := affiliation(mb.level)
 	j, _ := address.UserJID(g.m.domain, u)
-	return mucItem{Affiliation: aff, Role: role, JID: j.String()}
+	return mucItem{Affiliation: aff, Role: role, JID: j.String(), OccupantID: g.occupantID(room, string(u))}
 }
 
 // announce returns the Matrix members whose presence a joiner gets: at
@@ -537,24 +552,24 @@ func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, top
 		if !r.announced[u] {
 			r.announced[u] = true
 			g.toOthers(ctx, r, o, func(other *occupant) []byte {
-				return g.memberPresence(nickJID(other.RoomJID, mb.nick), "", u, mb)
+				return g.memberPresence(r.id, nickJID(other.RoomJID, mb.nick), "", u, mb)
 			})
 		}
-		g.enqueue(ctx, g.memberPresence(nickJID(o.RoomJID, mb.nick), to, u, mb))
+		g.enqueue(ctx, g.memberPresence(r.id, nickJID(o.RoomJID, mb.nick), to, u, mb))
 	}
 	for _, other := range r.occupants {
 		if other == o || other.joining {
 			continue
 		}
 		g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, other.Nick), to,
-			mucItem{Affiliation: "member", Role: "participant", JID: other.Real}, false))
+			g.xmppItem(r.id, other.Real, other.Real), false))
 	}
 	g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), to,
-		mucItem{Affiliation: "member", Role: "participant", JID: to}, false, statusNonAnonymous, statusSelf, statusLogged))
+		g.xmppItem(r.id, o.Real, to), false, statusNonAnonymous, statusSelf, statusLogged))
 	g.enqueue(ctx, subjectStanza(o.RoomJID, to, topic))
 	if newOccupant {
 		g.toOthers(ctx, r, o, func(other *occupant) []byte {
-			return presenceStanza(nickJID(other.RoomJID, o.Nick), "", mucItem{Affiliation: "member", Role: "participant", JID: o.Real}, false)
+			return presenceStanza(nickJID(other.RoomJID, o.Nick), "", g.xmppItem(r.id, o.Real, o.Real), false)
 		})
 	}
 	for _, b := range o.pending {
@@ -629,7 +644,7 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 	delete(o.Resources, res)
 	if !bounced {
 		g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), res,
-			mucItem{Affiliation: "member", JID: res}, true, statusSelf))
+			g.xmppItem(r.id, o.Real, res), true, statusSelf))
 	}
 	if len(o.Resources) > 0 {
 		g.store(ctx, r.id, o)
@@ -654,7 +669,7 @@ func (g *gateway) removeLocked(ctx context.Context, r *mucRoom, o *occupant) {
 		g.log.Warn("xmpp: could not forget an occupant", "error", err)
 	}
 	g.toOthers(ctx, r, o, func(other *occupant) []byte {
-		return presenceStanza(nickJID(other.RoomJID, o.Nick), "", mucItem{Affiliation: "member", JID: o.Real}, true)
+		return presenceStanza(nickJID(other.RoomJID, o.Nick), "", g.xmppItem(r.id, o.Real, o.Real), true)
 	})
 	if len(r.occupants) == 0 {
 		// Nobody follows the room now: its members are read again on
@@ -762,7 +777,7 @@ func (g *gateway) failed(ctx context.Context, op intent.Op) {
 // occupant of the room, the sender included (XEP-0045 §7.4), with the
 // stanza-id the room gives it.
 func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) {
-	_, nick, _, id, origin, ok := parseSentKey(op.Key)
+	real, nick, _, id, origin, ok := parseSentKey(op.Key)
 	if !ok {
 		return
 	}
@@ -774,6 +789,7 @@ func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) 
 	if c.MsgType == matrix.MsgEmote {
 		text = "/me " + text
 	}
+	occID := g.occupantID(op.Room, real)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r := g.rooms[op.Room]
@@ -782,7 +798,7 @@ func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) 
 	}
 	for _, o := range r.occupants {
 		for res := range o.Resources {
-			g.deliver(ctx, o, messageStanza(nickJID(o.RoomJID, nick), res, id, text, origin, string(ev), o.RoomJID))
+			g.deliver(ctx, o, messageStanza(nickJID(o.RoomJID, nick), res, id, text, origin, string(ev), o.RoomJID, occID))
 		}
 	}
 }
@@ -818,12 +834,13 @@ func (g *gateway) fromMatrix(ctx context.Context, room matrix.RoomID, sender mat
 	if !r.announced[sender] {
 		r.announced[sender] = true
 		g.toOthers(ctx, r, nil, func(o *occupant) []byte {
-			return g.memberPresence(nickJID(o.RoomJID, mb.nick), "", sender, mb)
+			return g.memberPresence(r.id, nickJID(o.RoomJID, mb.nick), "", sender, mb)
 		})
 	}
+	occID := g.occupantID(room, string(sender))
 	for _, o := range r.occupants {
 		for res := range o.Resources {
-			g.deliver(ctx, o, messageStanza(nickJID(o.RoomJID, mb.nick), res, string(ev), text, "", string(ev), o.RoomJID))
+			g.deliver(ctx, o, messageStanza(nickJID(o.RoomJID, mb.nick), res, string(ev), text, "", string(ev), o.RoomJID, occID))
 		}
 	}
 }
@@ -840,7 +857,7 @@ func (g *gateway) membership(ctx context.Context, room matrix.RoomID, u matrix.U
 	gone := func() {
 		if old != nil && r.announced[u] {
 			g.toOthers(ctx, r, nil, func(o *occupant) []byte {
-				return presenceStanza(nickJID(o.RoomJID, old.nick), "", g.memberItem(u, old), true)
+				return presenceStanza(nickJID(o.RoomJID, old.nick), "", g.memberItem(r.id, u, old), true)
 			})
 		}
 		delete(r.announced, u)
@@ -862,7 +879,7 @@ func (g *gateway) membership(ctx context.Context, room matrix.RoomID, u matrix.U
 	r.members[u] = mb
 	r.announced[u] = true
 	g.toOthers(ctx, r, nil, func(o *occupant) []byte {
-		return g.memberPresence(nickJID(o.RoomJID, nick), "", u, mb)
+		return g.memberPresence(r.id, nickJID(o.RoomJID, nick), "", u, mb)
 	})
 }
 
@@ -884,7 +901,7 @@ func (g *gateway) kicked(ctx context.Context, room matrix.RoomID, p matrix.UserI
 			continue
 		}
 		for res := range o.Resources {
-			g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), res, mucItem{Affiliation: "member", JID: res}, true, statusSelf, code))
+			g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), res, g.xmppItem(r.id, o.Real, res), true, statusSelf, code))
 		}
 		g.removeLocked(ctx, r, o)
 		return

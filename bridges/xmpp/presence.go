@@ -183,7 +183,7 @@ func (g *gateway) matrixPresence(p *bridges.Presence) {
 				continue
 			}
 			g.toOthers(ctx, r, nil, func(o *occupant) []byte {
-				return g.memberPresence(nickJID(o.RoomJID, mb.nick), "", u, mb)
+				return g.memberPresence(r.id, nickJID(o.RoomJID, mb.nick), "", u, mb)
 			})
 		}
 	})
@@ -191,7 +191,7 @@ func (g *gateway) matrixPresence(p *bridges.Presence) {
 
 // memberPresence is the available presence of Matrix member u from
 // room/nick, with its show and status when Matrix told them.
-func (g *gateway) memberPresence(from, to string, u matrix.UserID, mb *member) []byte {
+func (g *gateway) memberPresence(room matrix.RoomID, from, to string, u matrix.UserID, mb *member) []byte {
 	g.mxMu.Lock()
 	p := g.mx[u]
 	g.mxMu.Unlock()
@@ -199,7 +199,7 @@ func (g *gateway) memberPresence(from, to string, u matrix.UserID, mb *member) [
 	if typ != "" {
 		show = "xa" // offline on Matrix but a member: still in the room
 	}
-	return occupantPresenceStanza(from, to, g.memberItem(u, mb), show, p.Status)
+	return occupantPresenceStanza(from, to, g.memberItem(room, u, mb), show, p.Status)
 }
 
 // occupantUpdate handles an occupant's new availability in its room
@@ -207,7 +207,7 @@ func (g *gateway) memberPresence(from, to string, u matrix.UserID, mb *member) [
 // and the puppet's Matrix presence follows. Called with g.mu held.
 func (g *gateway) occupantUpdate(ctx context.Context, r *mucRoom, o *occupant, from jid.JID, show, status string) {
 	for _, other := range r.occupants {
-		item := mucItem{Affiliation: "member", Role: "participant", JID: o.Real}
+		item := g.xmppItem(r.id, o.Real, o.Real)
 		var codes []string
 		if other == o {
 			item.JID, codes = from.String(), []string{statusSelf}

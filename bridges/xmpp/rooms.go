@@ -32,7 +32,10 @@ type rooms struct {
 // resolves it; a room ID when the bridge bot can read its state (a room
 // it is in) or the public directory lists it. The name is the room's
 // m.room.name when the bot can read it, else its name in the public
-// directory, else the ID asked for.
+// directory, else the ID asked for; the topic likewise. The occupants
+// are the joined members but the bot (the XMPP occupants' puppets are
+// among them, so none counts twice) when the bot is in the room, else
+// the directory's num_joined_members.
 func (r *rooms) Room(ctx context.Context, id string) (component.RoomInfo, error) {
 	bot := r.mx.Bot()
 	var room matrix.RoomID
@@ -68,8 +71,24 @@ func (r *rooms) Room(ctx context.Context, id string) (component.RoomInfo, error)
 		readable = true
 		if name.Name != "" {
 			info.Name = name.Name
-			return info, nil
 		}
+	}
+	var topic struct {
+		Topic string `json:"topic"`
+	}
+	if err := bot.StateEventContent(ctx, room, "m.room.topic", "", &topic); err == nil {
+		readable = true
+		info.Topic = topic.Topic
+	}
+	if joined, err := bot.JoinedMembers(ctx, room); err == nil {
+		readable = true
+		info.Occupants, info.OccupantsKnown = len(joined), true
+		if _, in := joined[r.mx.BotUserID()]; in {
+			info.Occupants--
+		}
+	}
+	if readable && info.Name != id && info.OccupantsKnown {
+		return info, nil
 	}
 	// The bot is not in the room: the public directory may know it.
 	found := false
@@ -78,8 +97,14 @@ func (r *rooms) Room(ctx context.Context, id string) (component.RoomInfo, error)
 			return true
 		}
 		found = true
-		if e.Name != "" {
+		if e.Name != "" && info.Name == id {
 			info.Name = e.Name
+		}
+		if e.Topic != "" && info.Topic == "" {
+			info.Topic = e.Topic
+		}
+		if !info.OccupantsKnown {
+			info.Occupants, info.OccupantsKnown = e.Members, true
 		}
 		return false
 	})
@@ -97,6 +122,8 @@ type publicRoom struct {
 	RoomID         string `json:"room_id"`
 	CanonicalAlias string `json:"canonical_alias"`
 	Name           string `json:"name"`
+	Topic          string `json:"topic"`
+	Members        int    `json:"num_joined_members"`
 }
 
 // PublicRooms implements component.Rooms: up to limit rooms of the

@@ -31,6 +31,9 @@ type mucItem struct {
 	Affiliation string `xml:"affiliation,attr"`
 	Role        string `xml:"role,attr"`
 	JID         string `xml:"jid,attr,omitempty"`
+	// OccupantID is the occupant's XEP-0421 id: presenceStanza puts it
+	// in an <occupant-id/> next to the <x/>.
+	OccupantID string `xml:"-"`
 }
 
 type mucStatus struct {
@@ -45,13 +48,14 @@ type mucUserX struct {
 
 // occupantPresence is an occupant's presence as the room sends it.
 type occupantPresence struct {
-	XMLName xml.Name `xml:"presence"`
-	From    string   `xml:"from,attr"`
-	To      string   `xml:"to,attr"`
-	Type    string   `xml:"type,attr,omitempty"`
-	Show    string   `xml:"show,omitempty"`
-	Status  string   `xml:"status,omitempty"`
-	X       mucUserX `xml:"x"`
+	XMLName    xml.Name      `xml:"presence"`
+	From       string        `xml:"from,attr"`
+	To         string        `xml:"to,attr"`
+	Type       string        `xml:"type,attr,omitempty"`
+	Show       string        `xml:"show,omitempty"`
+	Status     string        `xml:"status,omitempty"`
+	X          mucUserX      `xml:"x"`
+	OccupantID *occupantIDEl `xml:"occupant-id,omitempty"`
 }
 
 // presenceStanza returns the presence of an occupant (from is
@@ -59,6 +63,9 @@ type occupantPresence struct {
 // item and status codes.
 func presenceStanza(from, to string, item mucItem, unavailable bool, codes ...string) []byte {
 	p := occupantPresence{From: from, To: to, X: mucUserX{Item: item}}
+	if item.OccupantID != "" {
+		p.OccupantID = &occupantIDEl{ID: item.OccupantID}
+	}
 	if unavailable {
 		p.Type = "unavailable"
 		p.X.Item.Role = "none"
@@ -73,6 +80,9 @@ func presenceStanza(from, to string, item mucItem, unavailable bool, codes ...st
 // its show (away, xa, dnd, chat; "" for none) and status text.
 func occupantPresenceStanza(from, to string, item mucItem, show, status string, codes ...string) []byte {
 	p := occupantPresence{From: from, To: to, Show: show, Status: status, X: mucUserX{Item: item}}
+	if item.OccupantID != "" {
+		p.OccupantID = &occupantIDEl{ID: item.OccupantID}
+	}
 	for _, c := range codes {
 		p.X.Status = append(p.X.Status, mucStatus{Code: c})
 	}
@@ -141,22 +151,27 @@ type subjectEl struct {
 }
 
 type groupchatMessage struct {
-	XMLName  xml.Name    `xml:"message"`
-	From     string      `xml:"from,attr"`
-	To       string      `xml:"to,attr"`
-	ID       string      `xml:"id,attr,omitempty"`
-	Type     string      `xml:"type,attr"`
-	Subject  *subjectEl  `xml:"subject,omitempty"`
-	Body     *string     `xml:"body,omitempty"`
-	OriginID *originIDEl `xml:"origin-id,omitempty"`
-	StanzaID *stanzaIDEl `xml:"stanza-id,omitempty"`
+	XMLName    xml.Name      `xml:"message"`
+	From       string        `xml:"from,attr"`
+	To         string        `xml:"to,attr"`
+	ID         string        `xml:"id,attr,omitempty"`
+	Type       string        `xml:"type,attr"`
+	Subject    *subjectEl    `xml:"subject,omitempty"`
+	Body       *string       `xml:"body,omitempty"`
+	OriginID   *originIDEl   `xml:"origin-id,omitempty"`
+	StanzaID   *stanzaIDEl   `xml:"stanza-id,omitempty"`
+	OccupantID *occupantIDEl `xml:"occupant-id,omitempty"`
 }
 
 // messageStanza is a groupchat message from room@domain/nick to an
-// occupant, with the XEP-0359 stanza-id the room (by) gave it and the
-// sender's origin-id when it had one. Text is escaped, never markup.
-func messageStanza(from, to, id, body, originID, stanzaID, by string) []byte {
+// occupant, with the XEP-0359 stanza-id the room (by) gave it, the
+// sender's origin-id when it had one and its XEP-0421 occupant-id. Text
+// is escaped, never markup.
+func messageStanza(from, to, id, body, originID, stanzaID, by, occupantID string) []byte {
 	m := groupchatMessage{From: from, To: to, ID: id, Type: "groupchat", Body: &body}
+	if occupantID != "" {
+		m.OccupantID = &occupantIDEl{ID: occupantID}
+	}
 	if originID != "" {
 		m.OriginID = &originIDEl{ID: originID}
 	}

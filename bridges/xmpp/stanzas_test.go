@@ -80,7 +80,7 @@ func TestErrorStanzas(t *testing.T) {
 // parses back to the same body, with one body and the ids.
 func TestMessageEscaping(t *testing.T) {
 	for _, text := range []string{`</body><evil/>`, `a & b <c d="e">`, "]]>", "ctl\x01\x1b bytes", `"quotes' and /me`} {
-		b := messageStanza("#r@m.example/Carol", "alice@example.org/phone", "$ev", text, "", "$ev", "#r@m.example")
+		b := messageStanza("#r@m.example/Carol", "alice@example.org/phone", "$ev", text, "", "$ev", "#r@m.example", "")
 		st := parse(t, b)
 		if n := len(children(st)); n != 2 {
 			t.Fatalf("%q: %d children, want body and stanza-id: %s", text, n, b)
@@ -100,7 +100,7 @@ func TestMessageEscaping(t *testing.T) {
 			t.Fatalf("stanza-id: %s", b)
 		}
 	}
-	withOrigin := parse(t, messageStanza("#r@m.example/A", "a@example.org/x", "m1", "hi", "o1", "$e", "#r@m.example"))
+	withOrigin := parse(t, messageStanza("#r@m.example/A", "a@example.org/x", "m1", "hi", "o1", "$e", "#r@m.example", ""))
 	if originID(withOrigin) != "o1" || withOrigin.Attr("id") != "m1" {
 		t.Fatal("origin-id or id lost")
 	}

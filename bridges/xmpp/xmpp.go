@@ -47,6 +47,7 @@ type Module struct {
 	queue  *component.Queue
 	host   bridges.Host
 	gw     *gateway
+	rooms  *rooms // what disco and pings know of Matrix rooms
 }
 
 // New returns an unconfigured module.
@@ -99,6 +100,7 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 	if err := m.gw.load(ctx); err != nil {
 		return err
 	}
+	m.rooms = &rooms{mx: h.Matrix(), hs: m.hsURL, http: http.DefaultClient}
 	m.conn = component.New(component.Options{
 		Server:         m.cfg.Server,
 		Domain:         m.domain,
@@ -107,7 +109,7 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 		ReconnectMax:   m.cfg.ReconnectMaxDelay,
 		Logger:         log,
 		Queue:          q,
-		Rooms:          &rooms{mx: h.Matrix(), hs: m.hsURL, http: http.DefaultClient},
+		Rooms:          m.rooms,
 		Gateway:        m.gw,
 	})
 	h.Go(func(ctx context.Context) { _ = m.conn.Run(ctx) })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"strconv"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -33,6 +34,14 @@ type RoomInfo struct {
 	ID string
 	// Name is the room's name (default: ID).
 	Name string
+	// Topic is the room's topic ("" when it has none or it is unknown).
+	Topic string
+	// Occupants is how many occupants the room has: its joined Matrix
+	// members, the XMPP occupants' puppets among them (so none counts
+	// twice), without the bridge bot. It is told only when
+	// OccupantsKnown.
+	Occupants      int
+	OccupantsKnown bool
 }
 
 // MaxDiscoItems bounds the rooms disco#items on the domain lists.
@@ -41,15 +50,54 @@ const MaxDiscoItems = 500
 // RoomFeatures returns the features a room's JID announces: those that
 // hold today. Matrix rooms outlive their members (muc_persistent), have
 // no password (muc_unsecured), show every occupant's JID
-// (muc_nonanonymous: Matrix membership is public), and give each
-// message a stanza-id by the room (urn:xmpp:sid:0). Planned, announced
-// once they work (issue 10 §2 and §4): muc_open/muc_membersonly and
-// muc_public/muc_hidden from join rules and directory visibility,
-// muc#stable_id (ids kept across edits), urn:xmpp:occupant-id:0,
-// urn:xmpp:mam:2 (with urn:xmpp:mam:2#extended), and the muc#roominfo
-// form with the real occupant count.
+// (muc_nonanonymous: Matrix membership is public), give each message a
+// stanza-id by the room (urn:xmpp:sid:0), answer occupants' self-pings
+// themselves (XEP-0410 muc#self-ping-optimization) and mark every
+// occupant's presences and messages with a stable occupant-id (XEP-0421).
+// Planned, announced once they work (issue 10 §2 and §4):
+// muc_open/muc_membersonly and muc_public/muc_hidden from join rules and
+// directory visibility, muc#stable_id (ids kept across edits),
+// urn:xmpp:mam:2 (with urn:xmpp:mam:2#extended). The muc#roominfo form
+// (XEP-0128) follows the features.
 func RoomFeatures() []string {
-	return []string{nsMUC, nsDiscoInfo, nsDiscoItems, "muc_persistent", "muc_unsecured", "muc_nonanonymous", "urn:xmpp:sid:0"}
+	return []string{nsMUC, nsDiscoInfo, nsDiscoItems, "muc_persistent", "muc_unsecured", "muc_nonanonymous", "urn:xmpp:sid:0",
+		nsSelfPingOptimization, nsOccupantID}
+}
+
+// Namespaces a room announces.
+const (
+	nsSelfPingOptimization = "http://jabber.org/protocol/muc#self-ping-optimization"
+	nsOccupantID           = "urn:xmpp:occupant-id:0"
+	nsRoomInfo             = "http://jabber.org/protocol/muc#roominfo"
+)
+
+// dataForm is an XEP-0004 form of type result (XEP-0128 extended info).
+type dataForm struct {
+	XMLName xml.Name    `xml:"jabber:x:data x"`
+	Type    string      `xml:"type,attr"`
+	Fields  []formField `xml:"field"`
+}
+
+type formField struct {
+	Var   string `xml:"var,attr"`
+	Type  string `xml:"type,attr,omitempty"`
+	Label string `xml:"label,attr,omitempty"`
+	Value string `xml:"value"`
+}
+
+// roomInfoForm is the muc#roominfo form of a room (XEP-0045 §6.4): its
+// name, topic and, when known, the number of occupants.
+func roomInfoForm(info RoomInfo) dataForm {
+	f := dataForm{Type: "result", Fields: []formField{
+		{Var: "FORM_TYPE", Type: "hidden", Value: nsRoomInfo},
+		{Var: "muc#roomconfig_roomname", Label: "Natural-Language Room Name", Value: info.Name},
+		{Var: "muc#roominfo_description", Label: "Description", Value: info.Topic},
+	}}
+	if info.OccupantsKnown {
+		f.Fields = append(f.Fields, formField{Var: "muc#roominfo_occupants", Label: "Number of occupants",
+			Value: strconv.Itoa(info.Occupants)})
+	}
+	return f
 }
 
 type discoItem struct {
@@ -85,6 +133,7 @@ type discoInfoQuery struct {
 	Node       string         `xml:"node,attr,omitempty"`
 	Identities []Identity     `xml:"identity"`
 	Features   []discoFeature `xml:"feature"`
+	Forms      []dataForm     `xml:"x"`
 }
 
 type discoItemsQuery struct {
@@ -110,6 +159,7 @@ func (h *handler) discoInfo(st *Stanza, to jid.JID, typ string, q xml.StartEleme
 			for _, f := range RoomFeatures() {
 				out.Features = append(out.Features, discoFeature{Var: f})
 			}
+			out.Forms = []dataForm{roomInfoForm(info)}
 			return h.discoResult(st, to, out)
 		})
 	}

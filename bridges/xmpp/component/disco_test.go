@@ -37,7 +37,7 @@ func (f *fakeRooms) Room(ctx context.Context, id string) (RoomInfo, error) {
 		return RoomInfo{}, errors.New("homeserver down")
 	}
 	if id == "#room:hs.test" || id == "!AbC:hs.test" {
-		return RoomInfo{ID: id, Name: "The Room"}, nil
+		return RoomInfo{ID: id, Name: "The Room", Topic: "Hello <all>", Occupants: 7, OccupantsKnown: true}, nil
 	}
 	return RoomInfo{}, ErrNoRoom
 }
@@ -100,7 +100,12 @@ func TestDiscoRooms(t *testing.T) {
 	}
 	got := next(t, out)
 	for _, want := range []string{`from="` + alias + `"`, `id="1"`, `type="result"`, `category="conference"`, `type="text"`,
-		`name="The Room"`, `var="http://jabber.org/protocol/muc"`, `var="muc_persistent"`} {
+		`name="The Room"`, `var="http://jabber.org/protocol/muc"`, `var="muc_persistent"`,
+		`var="http://jabber.org/protocol/muc#self-ping-optimization"`, `var="urn:xmpp:occupant-id:0"`,
+		`<x xmlns="jabber:x:data" type="result"><field var="FORM_TYPE" type="hidden"><value>http://jabber.org/protocol/muc#roominfo</value></field>`,
+		`<field var="muc#roomconfig_roomname" label="Natural-Language Room Name"><value>The Room</value></field>`,
+		`<field var="muc#roominfo_description" label="Description"><value>Hello &lt;all&gt;</value></field>`,
+		`<field var="muc#roominfo_occupants" label="Number of occupants"><value>7</value></field>`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("disco#info of the room lacks %s: %s", want, got)
 		}

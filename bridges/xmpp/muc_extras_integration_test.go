@@ -1,0 +1,185 @@
+//go:build integration
+
+package xmpp
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/bridges/xmpp/address"
+	"github.com/causewaybridge/causeway/internal/bridgetest"
+	"github.com/causewaybridge/causeway/internal/integration"
+)
+
+var occupantIDRe = regexp.MustCompile(`<occupant-id(?: xmlns="urn:xmpp:occupant-id:0")* id="([^"]+)"`)
+
+// occupantIDOf returns the occupant-id of a stanza, failing when it has
+// none or several.
+func occupantIDOf(t *testing.T, st integration.XMPPStanza) string {
+	t.Helper()
+	m := occupantIDRe.FindAllStringSubmatch(st.XML, -1)
+	if len(m) != 1 {
+		t.Fatalf("want one occupant-id: %s", st.XML)
+	}
+	return m[0][1]
+}
+
+// TestIntegrationXMPPMUCExtras: on Dendrite and Prosody, the room's
+// XEP-0045 details and ephemeral bits: XEP-0410 self-pings (joined:
+// result; after leaving: not-acceptable; the bare room: result), XEP-0421
+// occupant-ids (the same for alice across two joins, on her presences
+// and her reflected messages, and Carol's on Carol's), the muc#roominfo
+// form's occupant count.
+func TestIntegrationXMPPMUCExtras(t *testing.T) {
+	t.Parallel()
+	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
+	domain := p.ComponentDomain()
+	s := bridgetest.Start(t, bridgetest.Options{EphemeralSync: true,
+		Bridges: fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	carol := s.User(ctx, "carol")
+	if err := carol.SetDisplayname(ctx, "Carol"); err != nil {
+		t.Fatal(err)
+	}
+	room, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat", Visibility: "public",
+		Name: "Extras", RoomAliasName: "Extras", Topic: "All the extras"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := address.Localpart("#Extras:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	muc := local + "@" + domain
+	alice := integration.DialXMPP(t, p.C2SAddr(), "alice", "pw")
+	bob := integration.DialXMPP(t, p.C2SAddr(), "bob", "pw")
+	n := 0
+	iq := func(c *integration.XMPPClient, to, payload string) integration.XMPPStanza {
+		t.Helper()
+		n++
+		id := fmt.Sprintf("q%d", n)
+		r, err := c.IQ(ctx, id, `<iq type='get' id='`+id+`' to='`+to+`'>`+payload+`</iq>`)
+		if err != nil {
+			t.Fatalf("iq to %s: %v", to, err)
+		}
+		return r
+	}
+	const ping = `<ping xmlns='urn:xmpp:ping'/>`
+	// The component connects in the background.
+	for r := iq(alice, domain, ping); r.Type != "result"; r = iq(alice, domain, ping) {
+		if ctx.Err() != nil {
+			t.Fatalf("component never answered: %s", r.XML)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wait := func(c *integration.XMPPClient, what string, match func(integration.XMPPStanza) bool) integration.XMPPStanza {
+		t.Helper()
+		st, err := c.Wait(ctx, match)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return st
+	}
+	// after waits for a stanza received after the first before ones
+	// (Wait calls match once per stanza, in order).
+	after := func(c *integration.XMPPClient, before int, what string, match func(integration.XMPPStanza) bool) integration.XMPPStanza {
+		t.Helper()
+		i := 0
+		return wait(c, what, func(s integration.XMPPStanza) bool {
+			i++
+			return i > before && match(s)
+		})
+	}
+	join := func(c *integration.XMPPClient, nick string, extra string) integration.XMPPStanza {
+		t.Helper()
+		before := len(c.Received())
+		if err := c.Send(ctx, `<presence to='`+muc+`/`+nick+`'><x xmlns='http://jabber.org/protocol/muc'/>`+extra+`</presence>`); err != nil {
+			t.Fatal(err)
+		}
+		return after(c, before, nick+"'s join", func(s integration.XMPPStanza) bool {
+			return s.Name == "presence" && s.From == muc+"/"+nick && strings.Contains(s.XML, `code="110"`)
+		})
+	}
+	leave := func(c *integration.XMPPClient, nick string) {
+		t.Helper()
+		before := len(c.Received())
+		if err := c.Send(ctx, `<presence to='`+muc+`/`+nick+`' type='unavailable'/>`); err != nil {
+			t.Fatal(err)
+		}
+		after(c, before, nick+"'s leave", func(s integration.XMPPStanza) bool {
+			return s.Name == "presence" && s.From == muc+"/"+nick && s.Type == "unavailable"
+		})
+	}
+
+	// Self-ping and occupant-id across two joins.
+	self := join(alice, "Alice", "")
+	if self.Type != "" || !strings.Contains(self.XML, `code="110"`) {
+		t.Fatalf("alice's join: %s", self.XML)
+	}
+	aliceID := occupantIDOf(t, self)
+	carolPresence := wait(alice, "Carol's presence", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Carol"
+	})
+	carolID := occupantIDOf(t, carolPresence)
+	if carolID == aliceID {
+		t.Fatal("Carol and alice share an occupant-id")
+	}
+	if r := iq(alice, muc+"/Alice", ping); r.Type != "result" {
+		t.Fatalf("self-ping while joined: %s", r.XML)
+	}
+	if r := iq(alice, muc, ping); r.Type != "result" {
+		t.Fatalf("ping to the room: %s", r.XML)
+	}
+	if r := iq(alice, muc+"/Nobody", ping); r.Type != "error" || !strings.Contains(r.XML, "item-not-found") {
+		t.Fatalf("ping to a nick nobody has: %s", r.XML)
+	}
+	if r := iq(bob, muc+"/Alice", ping); r.Type != "error" || !strings.Contains(r.XML, "not-acceptable") {
+		t.Fatalf("ping from a non-occupant: %s", r.XML)
+	}
+	leave(alice, "Alice")
+	if r := iq(alice, muc+"/Alice", ping); r.Type != "error" || !strings.Contains(r.XML, "not-acceptable") {
+		t.Fatalf("self-ping after leaving: %s", r.XML)
+	}
+	if again := occupantIDOf(t, join(alice, "Alice", "")); again != aliceID {
+		t.Fatalf("alice's occupant-id changed across joins: %s, then %s", aliceID, again)
+	}
+
+	// Occupant-ids on messages; a forged one never crosses.
+	if err := alice.Send(ctx, `<message to='`+muc+`' type='groupchat' id='m1'><body>hello extras</body>`+
+		`<occupant-id xmlns='urn:xmpp:occupant-id:0' id='forged'/></message>`); err != nil {
+		t.Fatal(err)
+	}
+	refl := wait(alice, "the reflection", func(s integration.XMPPStanza) bool { return s.Name == "message" && s.ID == "m1" })
+	if got := occupantIDOf(t, refl); got != aliceID {
+		t.Fatalf("reflection occupant-id %s, want %s", got, aliceID)
+	}
+	if _, err := carol.SendText(ctx, room, "carol speaks"); err != nil {
+		t.Fatal(err)
+	}
+	cm := wait(alice, "Carol's message", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && strings.Contains(s.XML, "carol speaks")
+	})
+	if got := occupantIDOf(t, cm); got != carolID {
+		t.Fatalf("Carol's message occupant-id %s, want %s", got, carolID)
+	}
+
+	// The room info form counts Carol and alice (not the bridge bot).
+	info := iq(alice, muc, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+	info.XML = regexp.MustCompile(` xmlns="[^"]*"`).ReplaceAllString(info.XML, "")
+	for _, want := range []string{`var="urn:xmpp:occupant-id:0"`, `var="http://jabber.org/protocol/muc#self-ping-optimization"`,
+		`<value>http://jabber.org/protocol/muc#roominfo</value>`, `var="muc#roominfo_occupants"`,
+		`<value>All the extras</value>`, `<value>Extras</value>`} {
+		if !strings.Contains(info.XML, want) {
+			t.Errorf("room disco#info lacks %s: %s", want, info.XML)
+		}
+	}
+	if !regexp.MustCompile(`var="muc#roominfo_occupants"[^>]*><value>2</value>`).MatchString(info.XML) {
+		t.Errorf("want 2 occupants (Carol, alice): %s", info.XML)
+	}
+}
