@@ -101,6 +101,7 @@ func newFakeHS(t testing.TB) *fakeHS {
 		"PUT " + v3 + "/rooms/{room}/redact/{event}/{txn}":      hs.redact,
 		"GET " + v3 + "/rooms/{room}/joined_members":            hs.joinedMembers,
 		"GET " + v3 + "/rooms/{room}/messages":                  hs.messages,
+		"GET " + v3 + "/rooms/{room}/context/{event}":           hs.context,
 		"POST " + v3 + "/createRoom":                            hs.createRoom,
 		"PUT " + v3 + "/directory/room/{alias}":                 hs.putAlias,
 		"GET " + v3 + "/directory/room/{alias}":                 hs.getAlias,
@@ -288,8 +289,12 @@ func (hs *fakeHS) send(w http.ResponseWriter, r *http.Request, rec recorded) {
 	writeJSON(w, map[string]string{"event_id": string(id)})
 }
 
-// messages answers GET /rooms/{room}/messages with dir=b: newest first,
-// honouring the senders and types of the filter.
+// messages answers GET /rooms/{room}/messages: dir=b newest first from
+// the token (default: the end), dir=f oldest first (default: the start),
+// honouring the senders and types of the filter. Tokens are "p<n>", a
+// position in the fake's event list: backward pages read the events
+// before it, forward pages those from it on; end is "" once nothing is
+// left.
 func (hs *fakeHS) messages(w http.ResponseWriter, r *http.Request, rec recorded) {
 	room := matrix.RoomID(r.PathValue("room"))
 	var filter struct {
@@ -298,19 +303,95 @@ func (hs *fakeHS) messages(w http.ResponseWriter, r *http.Request, rec recorded)
 	}
 	_ = json.Unmarshal([]byte(rec.Query.Get("filter")), &filter)
 	limit, _ := strconv.Atoi(rec.Query.Get("limit"))
+	if limit <= 0 {
+		limit = 10
+	}
+	backward := rec.Query.Get("dir") != "f"
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	var chunk []map[string]any
-	for i := len(hs.events) - 1; i >= 0 && len(chunk) < limit; i-- {
-		ev := hs.events[i]
-		if ev.Room != room || (len(filter.Senders) > 0 && !slices.Contains(filter.Senders, ev.Sender)) ||
-			(len(filter.Types) > 0 && !slices.Contains(filter.Types, ev.Type)) {
-			continue
-		}
-		chunk = append(chunk, map[string]any{"event_id": ev.ID, "room_id": ev.Room, "sender": ev.Sender,
-			"type": ev.Type, "content": ev.Content})
+	pos := 0
+	if backward {
+		pos = len(hs.events)
 	}
-	writeJSON(w, map[string]any{"chunk": chunk})
+	if from := rec.Query.Get("from"); from != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(from, "p"))
+		if err != nil || n < 0 || n > len(hs.events) {
+			writeErr(w, http.StatusBadRequest, "M_INVALID_PARAM", "bad token")
+			return
+		}
+		pos = n
+	}
+	match := func(ev fakeEvent) bool {
+		return ev.Room == room && (len(filter.Senders) == 0 || slices.Contains(filter.Senders, ev.Sender)) &&
+			(len(filter.Types) == 0 || slices.Contains(filter.Types, ev.Type))
+	}
+	chunk := []map[string]any{}
+	end := ""
+	if backward {
+		i := pos - 1
+		for ; i >= 0 && len(chunk) < limit; i-- {
+			if match(hs.events[i]) {
+				chunk = append(chunk, hs.events[i].client(i))
+			}
+		}
+		if i >= 0 {
+			end = fmt.Sprintf("p%d", i+1)
+		}
+	} else {
+		i := pos
+		for ; i < len(hs.events) && len(chunk) < limit; i++ {
+			if match(hs.events[i]) {
+				chunk = append(chunk, hs.events[i].client(i))
+			}
+		}
+		if i < len(hs.events) {
+			end = fmt.Sprintf("p%d", i)
+		}
+	}
+	writeJSON(w, map[string]any{"chunk": chunk, "start": fmt.Sprintf("p%d", pos), "end": end})
+}
+
+// context answers GET /rooms/{room}/context/{event}: up to limit events
+// of the room on either side, start and end as tokens of messages.
+func (hs *fakeHS) context(w http.ResponseWriter, r *http.Request, rec recorded) {
+	room := matrix.RoomID(r.PathValue("room"))
+	limit, _ := strconv.Atoi(rec.Query.Get("limit"))
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	k := slices.IndexFunc(hs.events, func(ev fakeEvent) bool { return ev.Room == room && ev.ID == matrix.EventID(r.PathValue("event")) })
+	if k < 0 {
+		writeErr(w, http.StatusNotFound, "M_NOT_FOUND", "no such event")
+		return
+	}
+	before, after := []map[string]any{}, []map[string]any{}
+	start, end := k, k+1
+	for i := k - 1; i >= 0 && len(before) < limit; i-- {
+		if hs.events[i].Room == room {
+			before, start = append(before, hs.events[i].client(i)), i
+		}
+	}
+	for i := k + 1; i < len(hs.events) && len(after) < limit; i++ {
+		if hs.events[i].Room == room {
+			after, end = append(after, hs.events[i].client(i)), i+1
+		}
+	}
+	writeJSON(w, map[string]any{"event": hs.events[k].client(k), "events_before": before, "events_after": after,
+		"start": fmt.Sprintf("p%d", start), "end": fmt.Sprintf("p%d", end)})
+}
+
+// client is the event at position i as the client-server API shows it;
+// without a ts, its origin_server_ts is i seconds after the epoch.
+func (ev fakeEvent) client(i int) map[string]any {
+	ts := int64(i) * 1000
+	if n, err := strconv.ParseInt(ev.TS, 10, 64); err == nil {
+		ts = n
+	}
+	out := map[string]any{"event_id": ev.ID, "room_id": ev.Room, "sender": ev.Sender, "type": ev.Type,
+		"content": ev.Content, "origin_server_ts": ts}
+	if ev.StateKey != nil {
+		out["state_key"] = *ev.StateKey
+	}
+	return out
 }
 
 // forgetTxns makes the fake forget every transaction ID, as Dendrite does

@@ -39,6 +39,11 @@ type Config struct {
 	// stay cheap to join; the others appear when they speak. 0 sends
 	// none.
 	MaxJoinOccupants int `yaml:"max_join_occupants"`
+	// HistoryOnJoin is how many of a room's latest messages (read from
+	// Matrix) an XMPP user gets on joining when its join does not say
+	// (XEP-0045 <history/>); 0 sends none unless asked. A join asking
+	// for more gets at most MaxHistoryStanzas.
+	HistoryOnJoin int `yaml:"history_on_join"`
 }
 
 // DefaultConfig returns the configuration a section gets for every key
@@ -50,6 +55,7 @@ func DefaultConfig() Config {
 		MaxStanzaBytes:    component.DefaultMaxStanzaBytes,
 		ReconnectMaxDelay: component.DefaultReconnectMax,
 		MaxJoinOccupants:  50,
+		HistoryOnJoin:     20,
 	}
 }
 
@@ -76,6 +82,9 @@ func (c Config) Validate() error {
 	if c.MaxJoinOccupants < 0 {
 		errs = append(errs, fmt.Errorf("max_join_occupants %d: at least 0", c.MaxJoinOccupants))
 	}
+	if c.HistoryOnJoin < 0 || c.HistoryOnJoin > MaxHistoryStanzas {
+		errs = append(errs, fmt.Errorf("history_on_join %d: from 0 to %d", c.HistoryOnJoin, MaxHistoryStanzas))
+	}
 	return errors.Join(errs...)
 }
 
@@ -89,6 +98,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("max_stanza_bytes", c.MaxStanzaBytes),
 		slog.Duration("reconnect_max_delay", c.ReconnectMaxDelay),
 		slog.Int("max_join_occupants", c.MaxJoinOccupants),
+		slog.Int("history_on_join", c.HistoryOnJoin),
 	)
 }
 

@@ -57,8 +57,18 @@ type occupant struct {
 	Resources map[string]bool `json:"resources"`
 	Puppet    matrix.UserID   `json:"puppet"`
 
-	joining bool     // the join sequence is not sent yet
-	pending [][]byte // stanzas held for it until the join is sent
+	joining bool   // the join sequence is not sent yet
+	pending []held // stanzas held for it until the join is sent
+	// histSent holds, per resource, the events its join sent as
+	// history: one that then arrives live is not sent again.
+	histSent map[string]map[matrix.EventID]bool
+}
+
+// held is a stanza held for a joining occupant; ev is the Matrix event
+// of a message ("" for presences).
+type held struct {
+	b  []byte
+	ev matrix.EventID
 }
 
 // member is a Matrix user in a hosted room as XMPP occupants see it.
@@ -332,6 +342,10 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 		g.log.Warn("xmpp: could not read the room's members", "room", room, "error", err)
 	}
 	topic := g.topic(ctx, room, o.Puppet)
+	var hist []histItem
+	if isJoin || newOccupant {
+		hist = g.history(ctx, r, o, from.String(), parseHistory(st))
+	}
 
 	g.mu.Lock()
 	if r.occupants[real] != o {
@@ -354,7 +368,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 	defer g.mu.Unlock()
 	o.Resources[from.String()] = true
 	g.store(ctx, room, o)
-	g.sendJoin(ctx, r, o, from.String(), topic, newOccupant)
+	g.sendJoin(ctx, r, o, from.String(), topic, newOccupant, hist)
 	show, status := presenceOf(st)
 	g.xmppPresence(from, o.RoomJID, true, show, status)
 }
@@ -533,9 +547,10 @@ func (r *mucRoom) announce(limit int) []matrix.UserID {
 }
 
 // sendJoin queues, under g.mu, what a joining resource gets (XEP-0045
-// §7.2: the others' presences, its own with 110, the subject) and, for
-// a new occupant, its presence to everyone else and what was held.
-func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, topic string, newOccupant bool) {
+// §7.2: the others' presences, its own with 110, the history, the
+// subject) and, for a new occupant, its presence to everyone else and
+// what was held, but the messages the history already had.
+func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, topic string, newOccupant bool, hist []histItem) {
 	// The bounded list, and everyone the other occupants already know.
 	ids := r.announce(g.m.cfg.MaxJoinOccupants)
 	listed := map[matrix.UserID]bool{}
@@ -566,20 +581,38 @@ func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, top
 	}
 	g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), to,
 		g.xmppItem(r.id, o.Real, to), false, statusNonAnonymous, statusSelf, statusLogged))
+	sent := map[matrix.EventID]bool{}
+	for _, h := range hist {
+		g.enqueue(ctx, h.Stanza)
+		sent[h.ID] = true
+	}
 	g.enqueue(ctx, subjectStanza(o.RoomJID, to, topic))
 	if newOccupant {
 		g.toOthers(ctx, r, o, func(other *occupant) []byte {
 			return presenceStanza(nickJID(other.RoomJID, o.Nick), "", g.xmppItem(r.id, o.Real, o.Real), false)
 		})
 	}
-	for _, b := range o.pending {
+	for _, h := range o.pending {
 		// Presences held during the join are older than the list just
-		// sent, which shows the room as it is now: only messages follow.
-		if !bytes.HasPrefix(b, []byte("<presence")) {
-			g.enqueue(ctx, b)
+		// sent, which shows the room as it is now: only messages follow,
+		// but those the history already had.
+		if h.ev != "" && sent[h.ev] {
+			delete(sent, h.ev)
+			continue
+		}
+		if !bytes.HasPrefix(h.b, []byte("<presence")) {
+			g.enqueue(ctx, h.b)
 		}
 	}
 	o.pending, o.joining = nil, false
+	if o.histSent == nil {
+		o.histSent = map[string]map[matrix.EventID]bool{}
+	}
+	if len(sent) > 0 {
+		o.histSent[to] = sent
+	} else {
+		delete(o.histSent, to)
+	}
 }
 
 // toOthers queues a stanza to every resource of every joined occupant of
@@ -599,8 +632,18 @@ func (g *gateway) toOthers(ctx context.Context, r *mucRoom, skip *occupant, buil
 
 // deliver queues b for o, or holds it while o's join is not sent.
 func (g *gateway) deliver(ctx context.Context, o *occupant, b []byte) {
+	g.deliverMsg(ctx, o, "", "", b)
+}
+
+// deliverMsg is deliver for the message of Matrix event ev to resource
+// res of o, which is skipped when res got it as history on joining.
+func (g *gateway) deliverMsg(ctx context.Context, o *occupant, res string, ev matrix.EventID, b []byte) {
+	if ev != "" && o.histSent[res][ev] {
+		delete(o.histSent[res], ev)
+		return
+	}
 	if o.joining {
-		o.pending = append(o.pending, b)
+		o.pending = append(o.pending, held{b: b, ev: ev})
 		return
 	}
 	g.enqueue(ctx, b)
@@ -642,6 +685,7 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 		o.Resources = map[string]bool{}
 	}
 	delete(o.Resources, res)
+	delete(o.histSent, res)
 	if !bounced {
 		g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), res,
 			g.xmppItem(r.id, o.Real, res), true, statusSelf))
@@ -798,7 +842,7 @@ func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) 
 	}
 	for _, o := range r.occupants {
 		for res := range o.Resources {
-			g.deliver(ctx, o, messageStanza(nickJID(o.RoomJID, nick), res, id, text, origin, string(ev), o.RoomJID, occID))
+			g.deliverMsg(ctx, o, res, ev, messageStanza(nickJID(o.RoomJID, nick), res, id, text, origin, string(ev), o.RoomJID, occID))
 		}
 	}
 }
@@ -840,7 +884,7 @@ func (g *gateway) fromMatrix(ctx context.Context, room matrix.RoomID, sender mat
 	occID := g.occupantID(room, string(sender))
 	for _, o := range r.occupants {
 		for res := range o.Resources {
-			g.deliver(ctx, o, messageStanza(nickJID(o.RoomJID, mb.nick), res, string(ev), text, "", string(ev), o.RoomJID, occID))
+			g.deliverMsg(ctx, o, res, ev, messageStanza(nickJID(o.RoomJID, mb.nick), res, string(ev), text, "", string(ev), o.RoomJID, occID))
 		}
 	}
 }

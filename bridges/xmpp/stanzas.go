@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"strings"
+	"time"
 
 	"github.com/causewaybridge/causeway/bridges/xmpp/component"
 )
@@ -161,6 +162,15 @@ type groupchatMessage struct {
 	OriginID   *originIDEl   `xml:"origin-id,omitempty"`
 	StanzaID   *stanzaIDEl   `xml:"stanza-id,omitempty"`
 	OccupantID *occupantIDEl `xml:"occupant-id,omitempty"`
+	Delay      *delayEl      `xml:"delay,omitempty"`
+}
+
+// delayEl is an XEP-0203 delay: when the message was first sent, and by
+// whom it was kept (the room).
+type delayEl struct {
+	XMLName xml.Name `xml:"urn:xmpp:delay delay"`
+	From    string   `xml:"from,attr,omitempty"`
+	Stamp   string   `xml:"stamp,attr"`
 }
 
 // messageStanza is a groupchat message from room@domain/nick to an
@@ -177,6 +187,21 @@ func messageStanza(from, to, id, body, originID, stanzaID, by, occupantID string
 	}
 	if stanzaID != "" {
 		m.StanzaID = &stanzaIDEl{ID: stanzaID, By: by}
+	}
+	return mustMarshal(m)
+}
+
+// delayedStanza is messageStanza for a message of the room's history
+// (XEP-0045 §7.2.15), with an XEP-0203 delay from the room (by) saying
+// when it was sent.
+func delayedStanza(from, to, id, body, originID, stanzaID, by, occupantID string, sent time.Time) []byte {
+	m := groupchatMessage{From: from, To: to, ID: id, Type: "groupchat", Body: &body,
+		StanzaID: &stanzaIDEl{ID: stanzaID, By: by}, Delay: &delayEl{From: by, Stamp: stamp(sent)}}
+	if occupantID != "" {
+		m.OccupantID = &occupantIDEl{ID: occupantID}
+	}
+	if originID != "" {
+		m.OriginID = &originIDEl{ID: originID}
 	}
 	return mustMarshal(m)
 }

@@ -1,10 +1,12 @@
 package bridgetest
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/internal/fakehs"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -74,5 +76,38 @@ func TestHomeserverPresenceAndProfileFields(t *testing.T) {
 	}
 	if _, err := bot.Displayname(ctx, "@nobody:example.org"); err == nil || !strings.Contains(err.Error(), "M_NOT_FOUND") {
 		t.Fatalf("displayname of a stranger: %v", err)
+	}
+}
+
+// TestHomeserverTimeline: the fake homeserver pages a room's events both
+// ways (other rooms' left out) and around an event, with their
+// timestamps.
+func TestHomeserverTimeline(t *testing.T) {
+	h := NewHost(t, HostOptions{})
+	ctx := t.Context()
+	const room = matrix.RoomID("!r:example.org")
+	var ids []matrix.EventID
+	for i := range 4 {
+		ids = append(ids, h.HS.PutEvent(fakehs.Event{Room: room, Sender: "@p:example.org", Type: matrix.EventMessage, TS: int64(1000 + i),
+			Content: []byte(`{"msgtype":"m.text","body":"hi"}`)}))
+		h.HS.PutEvent(fakehs.Event{Room: "!other:example.org", Sender: "@p:example.org", Type: matrix.EventMessage, Content: []byte(`{}`)})
+	}
+	bot := h.Matrix().Bot()
+	page, err := bot.Messages(ctx, room, "", intent.Backward, 3, nil)
+	if err != nil || len(page.Chunk) != 3 || page.Chunk[0].ID != ids[3] || page.Chunk[2].ID != ids[1] || page.Chunk[0].OriginServerTS != 1003 {
+		t.Fatalf("newest page: %+v %v", page, err)
+	}
+	if page, err = bot.Messages(ctx, room, page.End, intent.Backward, 3, nil); err != nil || len(page.Chunk) != 1 || page.Chunk[0].ID != ids[0] {
+		t.Fatalf("oldest page: %+v %v", page, err)
+	}
+	cx, err := bot.Context(ctx, room, ids[1], 1, nil)
+	if err != nil || cx.Event.ID != ids[1] || len(cx.EventsBefore) != 1 || cx.EventsBefore[0].ID != ids[0] || len(cx.EventsAfter) != 1 || cx.EventsAfter[0].ID != ids[2] {
+		t.Fatalf("context: %+v %v", cx, err)
+	}
+	if page, err = bot.Messages(ctx, room, cx.End, intent.Forward, 10, nil); err != nil || len(page.Chunk) != 1 || page.Chunk[0].ID != ids[3] || page.End != "" {
+		t.Fatalf("forward from the context: %+v %v", page, err)
+	}
+	if _, err := bot.Context(ctx, "!other:example.org", ids[1], 1, nil); !errors.Is(err, intent.ErrNotFound) {
+		t.Fatalf("context in another room: %v", err)
 	}
 }

@@ -42,15 +42,19 @@ type Event struct {
 	Content  json.RawMessage
 	// Redacts is the event a redaction redacts.
 	Redacts matrix.EventID
+	// TS is the event's origin_server_ts in ms (0: its position in
+	// the server's events, in seconds).
+	TS int64
 }
 
 // Homeserver is an in-process fake Matrix homeserver (httptest) speaking
 // the part of the client-server API that module unit tests need: user
 // registration, createRoom, joins and membership changes, message and
-// state events, fetching an event, redactions, aliases, profiles, presence, typing and the room directories. It
-// keeps what it was told, checks the appservice token and that users are
-// registered and in the rooms they act in, and records every request. It
-// is safe for concurrent use.
+// state events, fetching an event, a room's timeline (messages and
+// context, see timeline.go), redactions, aliases, profiles, presence,
+// typing and the room directories. It keeps what it was told, checks the
+// appservice token and that users are registered and in the rooms they
+// act in, and records every request. It is safe for concurrent use.
 type Homeserver struct {
 	// URL is the server's base URL.
 	URL string
@@ -101,6 +105,8 @@ func New(t testing.TB, server string, bot matrix.UserID) *Homeserver {
 		"GET " + v3 + "/rooms/{room}/state/{type}/{key...}":     hs.getState,
 		"GET " + v3 + "/rooms/{room}/joined_members":            hs.joinedMembers,
 		"GET " + v3 + "/rooms/{room}/event/{event}":             hs.getEvent,
+		"GET " + v3 + "/rooms/{room}/messages":                  hs.messages,
+		"GET " + v3 + "/rooms/{room}/context/{event}":           hs.context,
 		"PUT " + v3 + "/rooms/{room}/redact/{event}/{txn}":      hs.redact,
 		"PUT " + v3 + "/rooms/{room}/typing/{user}":             answer(`{}`),
 		"POST " + v3 + "/rooms/{room}/receipt/{type}/{event}":   answer(`{}`),

@@ -1,0 +1,284 @@
+package xmpp
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/causewaybridge/causeway/bridges/xmpp/address"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// A room's archive, as history on join and MAM show it, is its Matrix
+// timeline read with GET /rooms/{room}/messages as an occupant's puppet
+// (so Matrix's history visibility applies): the m.room.message events
+// of type text, notice and emote, edits left out. Their stanza ids are
+// the event IDs, stable across queries and restarts.
+
+const (
+	// contextLimit is how many events /context is asked for around an
+	// event the archive starts from.
+	contextLimit = 20
+	// walkPage is the largest page one /messages request asks for.
+	walkPage = 100
+)
+
+// archived is one message of a room's archive.
+type archived struct {
+	ID     matrix.EventID
+	TS     time.Time
+	Sender matrix.UserID
+	Text   string // "/me " starts an emote
+}
+
+// archivedOf returns the archived message of ev, or false when ev is
+// not a message the gateway bridges (text, notice, emote; not an edit).
+func archivedOf(ev *matrix.Event) (archived, bool) {
+	if ev == nil || ev.Type != matrix.EventMessage || ev.StateKey != nil {
+		return archived{}, false
+	}
+	var c struct {
+		MsgType   string `json:"msgtype"`
+		Body      string `json:"body"`
+		RelatesTo *struct {
+			RelType string `json:"rel_type"`
+		} `json:"m.relates_to"`
+	}
+	if json.Unmarshal(ev.Content, &c) != nil || (c.RelatesTo != nil && c.RelatesTo.RelType == "m.replace") {
+		return archived{}, false
+	}
+	text := c.Body
+	switch c.MsgType {
+	case matrix.MsgText, matrix.MsgNotice:
+	case matrix.MsgEmote:
+		text = "/me " + text
+	default:
+		return archived{}, false
+	}
+	return archived{ID: ev.ID, TS: time.UnixMilli(ev.OriginServerTS).UTC(), Sender: ev.Sender, Text: text}, true
+}
+
+// walker reads a room's timeline one way, one event at a time, from the
+// newest or oldest event or from next to a given one. Homeservers
+// differ on whether a pagination token includes the event it points at,
+// so the walker skips events it has already returned. budget bounds the
+// events it reads from the homeserver.
+type walker struct {
+	in     *intent.Intent
+	room   matrix.RoomID
+	dir    string
+	page   int
+	token  string
+	buf    []*matrix.Event
+	seen   map[matrix.EventID]bool
+	done   bool
+	budget int
+	// exhausted reports that the walk stopped on its budget, not at
+	// the end of the timeline.
+	exhausted bool
+}
+
+// newWalker walks room as in in direction dir (intent.Backward from the
+// newest event, intent.Forward from the oldest), page events per
+// request, reading at most budget events.
+func newWalker(in *intent.Intent, room matrix.RoomID, dir string, page, budget int) *walker {
+	return &walker{in: in, room: room, dir: dir, page: min(max(page, 1), walkPage), budget: budget,
+		seen: map[matrix.EventID]bool{}}
+}
+
+// from makes the walk start next to event ev (excluded) and returns ev.
+// It fails with intent.ErrNotFound when the room has no such event.
+func (w *walker) from(ctx context.Context, ev matrix.EventID) (*matrix.Event, error) {
+	cx, err := w.in.Context(ctx, w.room, ev, contextLimit, nil)
+	if err != nil {
+		return nil, err
+	}
+	if cx.Event.ID != ev {
+		return nil, intent.ErrNotFound
+	}
+	w.seen[ev] = true
+	if w.dir == intent.Backward {
+		w.buf, w.token = cx.EventsBefore, cx.Start
+		w.done = len(cx.EventsBefore) == 0 || cx.Start == ""
+	} else {
+		// Without events after it, an end token may point anywhere
+		// (Dendrite's points at the room's start): nothing follows.
+		w.buf, w.token = cx.EventsAfter, cx.End
+		w.done = len(cx.EventsAfter) == 0 || cx.End == ""
+	}
+	return cx.Event, nil
+}
+
+// next returns the next event of the walk, or nil at its end.
+func (w *walker) next(ctx context.Context) (*matrix.Event, error) {
+	for {
+		for len(w.buf) > 0 {
+			ev := w.buf[0]
+			w.buf = w.buf[1:]
+			if ev == nil || w.seen[ev.ID] {
+				continue
+			}
+			w.seen[ev.ID] = true
+			return ev, nil
+		}
+		if w.done {
+			return nil, nil
+		}
+		if w.budget <= 0 {
+			w.exhausted, w.done = true, true
+			return nil, nil
+		}
+		p, err := w.in.Messages(ctx, w.room, w.token, w.dir, min(w.page, w.budget), nil)
+		if err != nil {
+			return nil, err
+		}
+		w.budget -= max(len(p.Chunk), 1)
+		w.buf = p.Chunk
+		if p.End == "" || p.End == w.token || len(p.Chunk) == 0 {
+			w.done = true
+		}
+		w.token = p.End
+	}
+}
+
+// nextMessage returns the next archived message of the walk; ok is
+// false at its end.
+func (w *walker) nextMessage(ctx context.Context) (a archived, ok bool, err error) {
+	for {
+		ev, err := w.next(ctx)
+		if err != nil || ev == nil {
+			return archived{}, false, err
+		}
+		if a, ok := archivedOf(ev); ok {
+			return a, true, nil
+		}
+	}
+}
+
+// sender is how an archived message's sender appears in the room.
+type sender struct {
+	Nick string
+	// Real is the sender's JID: an XMPP user's bare JID, or a Matrix
+	// user's JID on the component.
+	Real string
+	// ID and OriginID are an XMPP message's own ids, when it came from
+	// XMPP through the gateway.
+	ID, OriginID string
+	// OccupantID is its XEP-0421 occupant-id in the room.
+	OccupantID string
+}
+
+// senders finds the nicks of a room's archive: an occupant's nick, a
+// Matrix member's as occupants know it, the nick an XMPP message was
+// sent with (from its link), else the sender's displayname in the room,
+// else the localpart. It asks the homeserver without g.mu held, and
+// remembers the displaynames it read.
+type senders struct {
+	g      *gateway
+	r      *mucRoom
+	reader *intent.Intent
+	names  map[matrix.UserID]string
+}
+
+func (g *gateway) senders(r *mucRoom, reader matrix.UserID) *senders {
+	return &senders{g: g, r: r, reader: g.m.host.Matrix().Intent(reader), names: map[matrix.UserID]string{}}
+}
+
+// of returns how the sender of a appears.
+func (s *senders) of(ctx context.Context, a archived) sender {
+	out := s.find(ctx, a)
+	if s.g.m.users.Owns(a.Sender) {
+		out.OccupantID = s.g.occupantID(s.r.id, out.Real)
+	} else {
+		out.OccupantID = s.g.occupantID(s.r.id, string(a.Sender))
+	}
+	return out
+}
+
+func (s *senders) find(ctx context.Context, a archived) sender {
+	g := s.g
+	if g.m.users.Owns(a.Sender) {
+		if l, err := g.m.host.Links().ByEvent(ctx, a.ID); err == nil {
+			if real, nick, _, id, origin, ok := parseSentKey(l.Remote.ID); ok {
+				return sender{Nick: nick, Real: real, ID: id, OriginID: origin}
+			}
+		}
+		real := g.realOf(a.Sender)
+		g.mu.Lock()
+		for _, o := range s.r.occupants {
+			if o.Puppet == a.Sender {
+				real = o.Real
+				nick := o.Nick
+				g.mu.Unlock()
+				return sender{Nick: nick, Real: real}
+			}
+		}
+		g.mu.Unlock()
+		return sender{Nick: s.displayname(ctx, a.Sender, func() string { return localOf(real) }), Real: real}
+	}
+	j, _ := address.UserJID(g.m.domain, a.Sender)
+	g.mu.Lock()
+	mb := s.r.members[a.Sender]
+	var nick string
+	if mb != nil {
+		nick = mb.nick
+	}
+	g.mu.Unlock()
+	if nick == "" {
+		nick = s.displayname(ctx, a.Sender, func() string { return g.nickOf(a.Sender, "") })
+	}
+	return sender{Nick: nick, Real: j.String()}
+}
+
+// displayname returns u's displayname in the room as a nick, or
+// fallback's answer.
+func (s *senders) displayname(ctx context.Context, u matrix.UserID, fallback func() string) string {
+	if n, ok := s.names[u]; ok {
+		return n
+	}
+	var c matrix.MemberContent
+	n := ""
+	if err := s.reader.StateEventContent(ctx, s.r.id, matrix.EventMember, string(u), &c); err == nil && cleanNick(c.Displayname) != "" {
+		n = s.g.nickOf(u, c.Displayname)
+	}
+	if n == "" {
+		n = fallback()
+	}
+	s.names[u] = n
+	return n
+}
+
+// realOf returns the bare JID of an XMPP puppet ("" when it is none).
+func (g *gateway) realOf(p matrix.UserID) string {
+	v, err := g.m.users.Parse(p)
+	if err != nil {
+		return ""
+	}
+	return v["name"]
+}
+
+// localOf returns the localpart of a JID, else the JID.
+func localOf(s string) string {
+	if j, err := jid.Parse(s); err == nil && j.Localpart() != "" {
+		return j.Localpart()
+	}
+	return s
+}
+
+// reader returns the puppet that reads r's archive for the XMPP user
+// real: its own when it is an occupant, else "" (the archive is read
+// only for occupants).
+func (g *gateway) reader(r *mucRoom, real string) matrix.UserID {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if o := r.occupants[real]; o != nil && !o.joining {
+		return o.Puppet
+	}
+	return ""
+}
+
+// stamp is an XEP-0082 DateTime in UTC with milliseconds.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

@@ -1,0 +1,158 @@
+package xmpp
+
+import (
+	"context"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/causewaybridge/causeway/bridges/xmpp/component"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// History on join (XEP-0045 §7.2.15): after the occupants' presences and
+// the self-presence, before the subject, a joining resource gets the
+// room's latest messages from Matrix as its <history/> asks, each with
+// an XEP-0203 delay and its stanza-id.
+
+const (
+	// MaxHistoryStanzas bounds the messages a join gets, whatever it
+	// asks for.
+	MaxHistoryStanzas = 100
+	// historyBudget bounds the events read from Matrix for one join's
+	// history (non-message events count too).
+	historyBudget = 500
+)
+
+// historyLimits is a join's <history/>: each limit is -1 when absent.
+type historyLimits struct {
+	MaxChars, MaxStanzas, Seconds int
+	Since                         time.Time // zero when absent
+}
+
+// noLimits is a join without <history/>.
+var noLimits = historyLimits{MaxChars: -1, MaxStanzas: -1, Seconds: -1}
+
+// parseHistory reads the <history/> of a join presence's MUC <x/>.
+// Malformed or negative attributes count as absent.
+func parseHistory(st *component.Stanza) historyLimits {
+	h := noLimits
+	x := tree(st.Inner).child(nsMUC, "x")
+	if x == nil {
+		return h
+	}
+	el := x.child(nsMUC, "history")
+	if el == nil {
+		return h
+	}
+	num := func(name string) int {
+		n, err := strconv.Atoi(el.attr(name))
+		if err != nil || n < 0 {
+			return -1
+		}
+		return n
+	}
+	h.MaxChars, h.MaxStanzas, h.Seconds = num("maxchars"), num("maxstanzas"), num("seconds")
+	if t, err := parseStamp(el.attr("since")); err == nil {
+		h.Since = t.UTC()
+	}
+	return h
+}
+
+// parseStamp reads an XEP-0082 DateTime.
+func parseStamp(s string) (time.Time, error) {
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// stanzas is how many messages to read at most: maxstanzas when given,
+// else def, at most MaxHistoryStanzas; 0 when maxchars or maxstanzas is 0.
+func (h historyLimits) stanzas(def int) int {
+	n := def
+	if h.MaxStanzas >= 0 {
+		n = h.MaxStanzas
+	}
+	if h.MaxChars == 0 {
+		n = 0
+	}
+	return min(max(n, 0), MaxHistoryStanzas)
+}
+
+// cutoff returns the oldest time a message may have, and whether any.
+func (h historyLimits) cutoff(now time.Time) (time.Time, bool) {
+	var c time.Time
+	if h.Seconds >= 0 {
+		c = now.Add(-time.Duration(h.Seconds) * time.Second)
+	}
+	if !h.Since.IsZero() && h.Since.After(c) {
+		c = h.Since
+	}
+	return c, !c.IsZero()
+}
+
+// histItem is one message of a join's history, as its stanza.
+type histItem struct {
+	ID     matrix.EventID
+	TS     time.Time
+	Stanza []byte
+}
+
+// pick returns the messages of items (oldest first) a join gets: the
+// newest ones that satisfy every limit at once (XEP-0045 §7.2.15: the
+// smallest history that meets them all), oldest first. maxchars counts
+// the characters of the whole stanzas.
+func (h historyLimits) pick(items []histItem, now time.Time, def int) []histItem {
+	n := h.stanzas(def)
+	cut, hasCut := h.cutoff(now)
+	chars, first := 0, len(items)
+	for i := len(items) - 1; i >= 0 && len(items)-i <= n; i-- {
+		if hasCut && items[i].TS.Before(cut) {
+			break
+		}
+		chars += utf8.RuneCount(items[i].Stanza)
+		if h.MaxChars >= 0 && chars > h.MaxChars {
+			break
+		}
+		first = i
+	}
+	return items[first:]
+}
+
+// history reads the history a joining resource to of occupant o gets,
+// as o's puppet, without g.mu held: the room's latest messages, oldest
+// first, as stanzas from their senders' nicks. Errors are logged: a join
+// without its history still completes.
+func (g *gateway) history(ctx context.Context, r *mucRoom, o *occupant, to string, h historyLimits) []histItem {
+	n := h.stanzas(g.m.cfg.HistoryOnJoin)
+	if n == 0 {
+		return nil
+	}
+	now := time.Now()
+	cut, hasCut := h.cutoff(now)
+	w := newWalker(g.m.host.Matrix().Intent(o.Puppet), r.id, intent.Backward, n+n/2+5, historyBudget)
+	var msgs []archived
+	for len(msgs) < n {
+		a, ok, err := w.nextMessage(ctx)
+		if err != nil {
+			g.log.Warn("xmpp: could not read the room's history", "room", r.id, "error", err)
+			break
+		}
+		if !ok || (hasCut && a.TS.Before(cut)) {
+			break
+		}
+		msgs = append(msgs, a)
+	}
+	s := g.senders(r, o.Puppet)
+	items := make([]histItem, 0, len(msgs))
+	for i := len(msgs) - 1; i >= 0; i-- {
+		a := msgs[i]
+		from := s.of(ctx, a)
+		id := string(a.ID)
+		if from.ID != "" {
+			id = from.ID
+		}
+		b := delayedStanza(nickJID(o.RoomJID, from.Nick), to, id, a.Text, from.OriginID, string(a.ID), o.RoomJID, from.OccupantID, a.TS)
+		items = append(items, histItem{ID: a.ID, TS: a.TS, Stanza: b})
+	}
+	return h.pick(items, now, g.m.cfg.HistoryOnJoin)
+}
