@@ -46,20 +46,6 @@ func TestAdminStateZeroValuesReady(t *testing.T) {
 	if pr.get("#c") != nil {
 		t.Error("plumbRequests.remove kept the request")
 	}
-
-	var h historyMarks
-	if !h.keep("#c", historyMark{TS: 2}) {
-		t.Error("first keep did not ask for a flush")
-	}
-	if h.keep("#c", historyMark{TS: 1}) {
-		t.Error("second keep asked for another flush")
-	}
-	if mk, _ := h.get("#c"); mk.TS != 2 {
-		t.Errorf("an older mark replaced a newer one: TS %d", mk.TS)
-	}
-	if marks := h.take(); len(marks) != 1 || !h.keep("#c", historyMark{TS: 3}) {
-		t.Error("take did not hand over the marks and rearm the flush")
-	}
 }
 
 func TestBotCommandsTable(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
+	"github.com/causewaybridge/causeway/bridges/kit/mark"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -90,7 +91,7 @@ type catchUp struct {
 	room    matrix.RoomID
 	// from is the start point (exclusive); zero TS for a new portal's
 	// backfill, which asks for the LATEST messages instead.
-	from  historyMark
+	from  mark.Mark
 	limit int
 	page  int
 
@@ -207,7 +208,7 @@ func (n *network) planCatchUp(ctx context.Context, c *ircconn.Conn, chans []stri
 		f := n.fold(ch)
 		from, ok := n.resumePoint(ctx, f, p.room)
 		if !ok && seenOK {
-			from, ok = historyMark{TS: seen.UnixMilli()}, true
+			from, ok = mark.Mark{TS: seen.UnixMilli()}, true
 		}
 		if !ok {
 			continue // never bridged anything and never connected: nothing was missed
@@ -386,7 +387,7 @@ func (n *network) missed(ctx context.Context, st *catchUp, l *ircmsg.Message) bo
 	if (l.Command != "PRIVMSG" && l.Command != "NOTICE") || len(l.Params) < 2 {
 		return false
 	}
-	if id := ircconn.MsgID(l); id != "" && id == st.from.MsgID {
+	if id := ircconn.MsgID(l); id != "" && id == st.from.ID {
 		return false
 	}
 	if ts, ok := ircconn.ServerTime(l); ok && st.from.TS != 0 && ts.UnixMilli() < st.from.TS {
@@ -411,11 +412,11 @@ func (n *network) missed(ctx context.Context, st *catchUp, l *ircmsg.Message) bo
 // it does not, what was said between the start point and the page's first
 // line is gone from the server, and the room is told (finishCatchUp).
 func (st *catchUp) checkReach(entries []*ircmsg.Message) {
-	if st.from.MsgID == "" || st.from.TS == 0 {
+	if st.from.ID == "" || st.from.TS == 0 {
 		return // a time only (the heartbeat) or a new portal: nothing to check
 	}
 	for _, l := range entries {
-		if ircconn.MsgID(l) == st.from.MsgID {
+		if ircconn.MsgID(l) == st.from.ID {
 			return
 		}
 	}
@@ -548,14 +549,14 @@ func (n *network) sendBotNotice(ctx context.Context, room matrix.RoomID, body, k
 // resumePoint is the newest message of a channel known to be on its way
 // to Matrix: the newest IRC message in the room's outbox, or the mark in
 // the KV (messages Matrix users sent themselves) when newer.
-func (n *network) resumePoint(ctx context.Context, folded string, room matrix.RoomID) (historyMark, bool) {
+func (n *network) resumePoint(ctx context.Context, folded string, room matrix.RoomID) (mark.Mark, bool) {
 	best, ok := n.historyMark(ctx, folded)
 	op, found, err := n.m.outbox.LatestKeyed(ctx, room, "irc:")
 	if err != nil {
 		n.log().Warn("could not read where a channel's messages stopped", "room_id", room, "err", err)
 	}
 	if found && !op.Timestamp.IsZero() && (!ok || op.Timestamp.UnixMilli() >= best.TS) {
-		best, ok = historyMark{MsgID: strings.TrimPrefix(op.Key, "irc:"), TS: op.Timestamp.UnixMilli()}, true
+		best, ok = mark.Mark{ID: strings.TrimPrefix(op.Key, "irc:"), TS: op.Timestamp.UnixMilli()}, true
 	}
 	return best, ok
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ergochat/irc-go/ircmsg"
 
+	"github.com/causewaybridge/causeway/bridges/kit/mark"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
@@ -306,7 +307,7 @@ func TestCatchUpSkipsWhatIsQueued(t *testing.T) {
 	h := historyServer{t0: time.Now().Add(-time.Hour).Truncate(time.Second), total: 50}
 	m, n := catchUpModule(t, h, "draft/chathistory batch server-time message-tags", 1000)
 	alreadyBridged(t, m, h, 45) // pending: the outbox is not started
-	st := &catchUp{room: "!chan", from: historyMark{MsgID: "h040", TS: h.t0.Add(40 * time.Second).UnixMilli()}}
+	st := &catchUp{room: "!chan", from: mark.Mark{ID: "h040", TS: h.t0.Add(40 * time.Second).UnixMilli()}}
 	for i, want := range map[int]bool{40: false, 45: false, 46: true} {
 		msg, err := ircmsg.ParseLine(h.msg(i))
 		if err != nil {

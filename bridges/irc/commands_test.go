@@ -108,13 +108,13 @@ func TestHistoryMarksSurviveRestart(t *testing.T) {
 	m.noteBridged(intent.Op{Room: "!go", Timestamp: t0}, "a")        // older: ignored
 	m.noteBridged(intent.Op{Room: "!elsewhere", Timestamp: t0}, "c") // not a channel portal
 	m.noteBridged(intent.Op{Room: "!go"}, "no-time")                 // no server time: ignored
-	m.flushHistoryMarks(t.Context())
+	m.networks["test"].marks.Close(t.Context())
 
 	// A fresh module (a restart) reads the mark from the store.
 	m2 := adminTestModule(t, false, "test")
 	useStore(m2, storeOf(m))
 	mk, ok := m2.networks["test"].historyMark(t.Context(), "#go")
-	if !ok || mk.MsgID != "b" || mk.TS != t0.Add(time.Second).UnixMilli() {
+	if !ok || mk.ID != "b" || mk.TS != t0.Add(time.Second).UnixMilli() {
 		t.Fatalf("mark after restart = %+v, %v", mk, ok)
 	}
 	if _, ok := m2.networks["test"].historyMark(t.Context(), "#other"); ok {

@@ -2,21 +2,20 @@ package irc
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"strings"
-	"time"
 
 	"github.com/ergochat/irc-go/ircmsg"
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
+	"github.com/causewaybridge/causeway/bridges/kit/mark"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
 // History marks: the module remembers, per channel, the last IRC message
-// that reached Matrix (its msgid and server time, in the module KV),
+// that reached Matrix (its msgid and server time, in the module KV, kept
+// by the kit's mark.Book of each network),
 // including the ones Matrix users' own connections sent, which never pass
 // through the outbox. The catch-up after downtime (catchup.go) starts from
 // this mark or from the newest message the outbox holds for the room,
@@ -24,22 +23,12 @@ import (
 // lazily. Duplicates are dropped by msgid (message links and the outbox
 // keys).
 
-// historyMark is the last bridged message of a channel.
-type historyMark struct {
-	MsgID string `json:"msgid,omitempty"`
-	// TS is the message's server time in Unix milliseconds.
-	TS int64 `json:"ts"`
-}
-
-// historyFlushDelay batches writes of marks: a crash loses at most this
-// much, which only makes the next catch-up ask for a little more.
-const historyFlushDelay = 2 * time.Second
-
 // chathistoryTime is the timestamp format of CHATHISTORY selectors.
 const chathistoryTime = "2006-01-02T15:04:05.000Z"
 
-// kvHistory is the store key of a channel's mark.
-func kvHistory(network, folded string) string { return "hist:" + network + ":" + folded }
+// marksPrefix is the KV prefix of a network's marks (kit/mark), by
+// casefolded channel: "hist:<network>:<channel>".
+func marksPrefix(network string) string { return "hist:" + network + ":" }
 
 // noteBridged records that the IRC message msgid reached Matrix in op.Room.
 func (m *Module) noteBridged(op intent.Op, msgid string) {
@@ -49,7 +38,7 @@ func (m *Module) noteBridged(op intent.Op, msgid string) {
 	for _, id := range m.order {
 		n := m.networks[id]
 		if f, ok := n.channelOfRoom(op.Room); ok {
-			n.markBridged(f, historyMark{MsgID: msgid, TS: op.Timestamp.UnixMilli()})
+			n.markBridged(f, mark.Mark{ID: msgid, TS: op.Timestamp.UnixMilli()})
 			return
 		}
 	}
@@ -67,53 +56,19 @@ func (n *network) channelOfRoom(room matrix.RoomID) (string, bool) {
 	return "", false
 }
 
-// markBridged keeps the newest mark of a channel and schedules a flush.
-func (n *network) markBridged(folded string, mk historyMark) {
-	if n.m.ctx == nil || n.m.ctx.Err() != nil {
-		// Stopping: the store may close before a flush. The outbox keeps
-		// the IRC messages' point; links keep the ones Matrix sent.
-		return
-	}
-	if n.marks.keep(folded, mk) {
-		time.AfterFunc(historyFlushDelay, func() { n.flushMarks(context.WithoutCancel(n.m.ctx)) })
-	}
-}
-
-// flushMarks writes the pending marks to the store.
-func (n *network) flushMarks(ctx context.Context) {
-	marks := n.marks.take()
-	for f, mk := range marks {
-		raw, _ := json.Marshal(mk)
-		if err := n.m.kv.Put(ctx, kvHistory(n.id, f), raw); err != nil {
-			n.log().Warn("could not store a channel's history mark", "channel", f, "err", err)
-		}
-	}
-}
-
-// flushHistoryMarks writes every network's pending marks (on Stop).
-func (m *Module) flushHistoryMarks(ctx context.Context) {
-	for _, id := range m.order {
-		m.networks[id].flushMarks(context.WithoutCancel(ctx))
+// markBridged moves a channel's mark (kit/mark writes it lazily).
+func (n *network) markBridged(folded string, mk mark.Mark) {
+	if n.marks != nil {
+		n.marks.Note(folded, mk)
 	}
 }
 
 // historyMark returns the last bridged message of a channel.
-func (n *network) historyMark(ctx context.Context, folded string) (historyMark, bool) {
-	mk, ok := n.marks.get(folded)
-	if ok {
-		return mk, true
+func (n *network) historyMark(ctx context.Context, folded string) (mark.Mark, bool) {
+	if n.marks == nil {
+		return mark.Mark{}, false
 	}
-	raw, err := n.m.kv.Get(ctx, kvHistory(n.id, folded))
-	if err != nil {
-		if !errors.Is(err, bridges.ErrNotFound) {
-			n.log().Warn("could not read a channel's history mark", "channel", folded, "err", err)
-		}
-		return historyMark{}, false
-	}
-	if err := json.Unmarshal(raw, &mk); err != nil || mk.TS == 0 {
-		return historyMark{}, false
-	}
-	return mk, true
+	return n.marks.Get(ctx, folded)
 }
 
 // noteSent moves a channel's mark past a message a Matrix user's own
@@ -122,7 +77,7 @@ func (n *network) noteSent(channel string, d *ircconn.Delivery) {
 	if d == nil || d.MsgID == "" || d.ServerTime.IsZero() || n.portal(channel) == nil {
 		return
 	}
-	n.markBridged(n.fold(channel), historyMark{MsgID: d.MsgID, TS: d.ServerTime.UnixMilli()})
+	n.markBridged(n.fold(channel), mark.Mark{ID: d.MsgID, TS: d.ServerTime.UnixMilli()})
 }
 
 // relaySuffix ends the nicks the bot relays Matrix users under with

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/bridges/kit/mark"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/store"
@@ -15,6 +16,9 @@ import (
 // useStore gives m its tables in st, as the core's Host does.
 func useStore(m *Module, st *store.Store) {
 	m.portals, m.links, m.kv, m.members = bridges.StoredPortals(st, ID), bridges.StoredLinks(st, ID), bridges.StoredKV(st, ID), storeMembers{st}
+	for id, n := range m.networks { // written by Close (no background work here)
+		n.marks = mark.New(mark.Options{KV: m.kv, Prefix: marksPrefix(id)})
+	}
 }
 
 // storeMembers reads memberships from the store, as the intent client's

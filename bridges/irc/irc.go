@@ -27,6 +27,7 @@ import (
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/irc/identd"
 	"github.com/causewaybridge/causeway/bridges/irc/secret"
+	"github.com/causewaybridge/causeway/bridges/kit/mark"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -139,6 +140,9 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 	m.members = h.Matrix()
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	m.goHost = h.Go
+	for _, id := range m.order {
+		m.networks[id].marks = mark.New(mark.Options{KV: m.kv, Prefix: marksPrefix(id), Spawn: h.Go, Logger: m.log})
+	}
 	if m.cfg.PublicMediaURL != "" {
 		m.log.Warn("irc.public_media_url is deprecated: set homeserver.public_url instead (it still overrides it for IRC media links)",
 			"public_media_url", m.cfg.PublicMediaURL)
@@ -181,7 +185,11 @@ func (m *Module) Stop(ctx context.Context) error {
 		m.log.Warn("messages held for edits not all sent before stopping", "err", err)
 	}
 	m.cancel()
-	m.flushHistoryMarks(ctx)
+	for _, id := range m.order {
+		if b := m.networks[id].marks; b != nil {
+			b.Close(ctx)
+		}
+	}
 	for _, id := range m.order {
 		m.networks[id].closeAll("Causeway bridge shutting down")
 	}

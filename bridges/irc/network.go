@@ -18,6 +18,7 @@ import (
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
 	"github.com/causewaybridge/causeway/bridges/irc/netstate"
+	"github.com/causewaybridge/causeway/bridges/kit/mark"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/puppet"
 )
@@ -54,7 +55,7 @@ type network struct {
 	monitors  monitorWaits  // nicks being won back with MONITOR
 	whoises   whoisWaits    // pending WHOIS queries
 	plumbs    plumbRequests // pending "!irc link" requests
-	marks     historyMarks  // last bridged messages not yet stored
+	marks     *mark.Book    // last bridged messages (history.go), set by Start
 	// puppets remembers which puppets were sent into which portal rooms
 	// (nickchange.go); powerQ orders power-level updates per room
 	// (fromirc.go). Their zero values are ready.

@@ -12,6 +12,11 @@
 //   - [RoomQueue] runs work items in order per Matrix room, rooms
 //     independently, on one goroutine per busy room.
 //
+// Sub-packages: kit/hold (the durable edit grace window), kit/notice
+// (notices and failure reports worded the same for every module) and
+// kit/mark (backfill positions: the last remote message bridged into
+// each portal, written lazily, for catch-ups after downtime).
+//
 // Everything takes the module's [bridges.Host]: the kit keeps no state of
 // its own beyond what it writes to the host's store (portals, and the last
 // values it sent, under the "kit/" prefix of the module's [bridges.KV]).
