@@ -2,7 +2,7 @@
 # stack.sh installs, starts and stops the real servers Causeway is tested
 # against, all on 127.0.0.1 and all under .stack/ in the repository:
 #
-#   bash scripts/stack.sh install                    apt packages (InspIRCd, Prosody), Dendrite, Ergo and staticcheck builds
+#   bash scripts/stack.sh install                    apt packages (InspIRCd, Prosody, ejabberd), Dendrite, Ergo and staticcheck builds
 #   bash scripts/stack.sh start [--registration F] [SERVER...]
 #                   SERVER: postgres dendrite ergo (:6667) inspircd (:6668) (default: all)
 #   bash scripts/stack.sh stop [SERVER...]           stop what start started
@@ -23,9 +23,9 @@ PIDS=$STACK/pids
 # Servers in start order; stop runs in reverse.
 SERVERS=(postgres dendrite ergo inspircd)
 # Tools that install builds but start never runs (scripts/test.sh uses them).
-# Prosody is one: tests start their own instances (internal/integration
-# StartProsody).
-TOOLS=(staticcheck prosody)
+# Prosody and ejabberd are among them: tests start their own instances
+# (internal/integration StartProsody, StartEjabberd).
+TOOLS=(staticcheck prosody ejabberd)
 
 PG_ROLE=causeway
 PG_PASSWORD=causeway
@@ -42,6 +42,7 @@ ERGO_PKG=github.com/ergochat/ergo
 INSPIRCD_BIN=/usr/sbin/inspircd
 PROSODY_BIN=/usr/bin/prosody
 PROSODYCTL_BIN=/usr/bin/prosodyctl
+EJABBERDCTL_BIN=/usr/sbin/ejabberdctl
 STATICCHECK_MODULE=$ROOT/build/staticcheck
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -179,6 +180,27 @@ install_prosody() {
 	[[ -f $pidfile ]] && pid=$(<"$pidfile") || return 0
 	if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q prosody; then
 		log "prosody: stopping the system instance (pid $pid from $pidfile)"
+		as_root kill -TERM "$pid" 2>/dev/null || true
+	fi
+}
+
+# install_ejabberd installs Debian's ejabberd 23.01, the second XMPP server
+# of the tests (internal/integration StartEjabberd runs private instances
+# from the Erlang runtime and library directory named in ejabberdctl). As for
+# Prosody, the system service is kept from starting during the install,
+# disabled, and a system instance that runs anyway is stopped by its PID file.
+install_ejabberd() {
+	apt_ensure ejabberd
+	[[ -x $EJABBERDCTL_BIN ]] || die "ejabberd: $EJABBERDCTL_BIN missing after install"
+	if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+		as_root systemctl disable --now ejabberd.service >/dev/null 2>&1 || true
+	elif [[ -e /etc/init.d/ejabberd ]] && command -v update-rc.d >/dev/null; then
+		as_root update-rc.d ejabberd disable >/dev/null 2>&1 || true
+	fi
+	local pidfile=/run/ejabberd/ejabberd.pid pid
+	[[ -f $pidfile ]] && pid=$(<"$pidfile") || return 0
+	if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'beam.*ejabberd'; then
+		log "ejabberd: stopping the system instance (pid $pid from $pidfile)"
 		as_root kill -TERM "$pid" 2>/dev/null || true
 	fi
 }
@@ -535,6 +557,7 @@ cmd_env() {
 	printf "export CAUSEWAY_ERGO_DEFAULT_CONFIG='%s'\n" "$BIN/ergo.default.yaml"
 	printf "export CAUSEWAY_INSPIRCD_BIN='%s'\n" "$INSPIRCD_BIN"
 	printf "export CAUSEWAY_PROSODY_BIN='%s'\n" "$PROSODY_BIN"
+	printf "export CAUSEWAY_EJABBERDCTL_BIN='%s'\n" "$EJABBERDCTL_BIN"
 }
 
 cmd_status() {

@@ -114,14 +114,15 @@ check_staticcheck() {
 require_env() {
 	local v missing=0
 	for v in CAUSEWAY_TEST_POSTGRES_URL CAUSEWAY_DENDRITE_BIN CAUSEWAY_STACK_BIN \
-		CAUSEWAY_ERGO_BIN CAUSEWAY_ERGO_DEFAULT_CONFIG CAUSEWAY_INSPIRCD_BIN CAUSEWAY_PROSODY_BIN; do
+		CAUSEWAY_ERGO_BIN CAUSEWAY_ERGO_DEFAULT_CONFIG CAUSEWAY_INSPIRCD_BIN CAUSEWAY_PROSODY_BIN \
+		CAUSEWAY_EJABBERDCTL_BIN; do
 		if [[ -z ${!v:-} ]]; then
 			printf 'missing %s\n' "$v" >&2
 			missing=1
 		fi
 	done
 	[[ -x ${CAUSEWAY_DENDRITE_BIN:-} ]] || { printf 'CAUSEWAY_DENDRITE_BIN is not executable\n' >&2; missing=1; }
-	for v in CAUSEWAY_ERGO_BIN CAUSEWAY_INSPIRCD_BIN CAUSEWAY_PROSODY_BIN; do
+	for v in CAUSEWAY_ERGO_BIN CAUSEWAY_INSPIRCD_BIN CAUSEWAY_PROSODY_BIN CAUSEWAY_EJABBERDCTL_BIN; do
 		[[ -x ${!v:-} ]] || { printf '%s is not executable\n' "$v" >&2; missing=1; }
 	done
 	[[ -f ${CAUSEWAY_ERGO_DEFAULT_CONFIG:-} ]] || { printf 'CAUSEWAY_ERGO_DEFAULT_CONFIG is not a file\n' >&2; missing=1; }
@@ -130,7 +131,7 @@ require_env() {
 
 main() {
 	trap summary EXIT
-	log "install (apt packages incl. InspIRCd and Prosody, Dendrite, Ergo and staticcheck builds)"
+	log "install (apt packages incl. InspIRCd, Prosody and ejabberd, Dendrite, Ergo and staticcheck builds)"
 	"${STACK[@]}" install
 	log "start PostgreSQL"
 	if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then STARTED+=(postgres); fi

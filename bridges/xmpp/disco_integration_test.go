@@ -25,23 +25,28 @@ import (
 func TestIntegrationXMPPDiscoRooms(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
-	domain := p.ComponentDomain()
-	s := bridgetest.Start(t, bridgetest.Options{
-		Bridges: fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
-	})
+	s := startBridge(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	carol := s.User(ctx, "carol")
-	pub, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat", Visibility: "public",
+	checkDiscoRooms(ctx, t, s, p)
+}
+
+// checkDiscoRooms is TestIntegrationXMPPDiscoRooms's flow on the bridge s
+// and the server p, which has the user alice (password "pw").
+func checkDiscoRooms(ctx context.Context, t *testing.T, s *bridgetest.Stack, p integration.XMPPServer) {
+	t.Helper()
+	domain := p.ComponentDomain()
+	erin := s.User(ctx, "erin")
+	pub, err := erin.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat", Visibility: "public",
 		Name: "Public Room", RoomAliasName: "Pub"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "private_chat", Name: "Hidden Room",
+	if _, err := erin.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "private_chat", Name: "Hidden Room",
 		RoomAliasName: "hidden"}); err != nil {
 		t.Fatal(err)
 	}
-	alice := integration.DialXMPP(t, p.C2SAddr(), "alice", "pw")
+	alice := integration.DialXMPPResource(t, p.C2SAddr(), "alice", "pw", "disco")
 	n := 0
 	iq := func(to, query string) integration.XMPPStanza {
 		t.Helper()

@@ -33,12 +33,26 @@ import (
 func TestIntegrationXMPPMUCGateway(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
-	domain := p.ComponentDomain()
-	s := bridgetest.Start(t, bridgetest.Options{
-		Bridges: fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
-	})
+	s := startBridge(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	checkMUCGateway(ctx, t, s, p)
+}
+
+// startBridge starts Dendrite and the bridge with its XMPP module as a
+// component of p.
+func startBridge(t *testing.T, p integration.XMPPServer) *bridgetest.Stack {
+	t.Helper()
+	return bridgetest.Start(t, bridgetest.Options{
+		Bridges: fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), p.ComponentDomain(), p.ComponentSecret()),
+	})
+}
+
+// checkMUCGateway is TestIntegrationXMPPMUCGateway's flow on the bridge s
+// and the server p, which has the users alice and bob (password "pw").
+func checkMUCGateway(ctx context.Context, t *testing.T, s *bridgetest.Stack, p integration.XMPPServer) {
+	t.Helper()
+	domain := p.ComponentDomain()
 	carol := s.User(ctx, "carol")
 	if err := carol.SetDisplayname(ctx, "Carol"); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,12 @@
 // messages, profiles, aliases, /sync with waiting helpers). [NewPostgresDB]
 // creates a throwaway database on CAUSEWAY_TEST_POSTGRES_URL.
 //
+// XMPP servers: [StartProsody] (CAUSEWAY_PROSODY_BIN) and [StartEjabberd]
+// (CAUSEWAY_EJABBERDCTL_BIN) run private servers with the same names, users
+// and component, both behind the [XMPPServer] interface, so a test written
+// once runs on both ([StartXMPPServer], [XMPPServerNames]); [XMPPClient] is
+// a real client on mellium.
+//
 // The environment comes from `bash scripts/stack.sh env`; scripts/test.sh
 // sets it. Without it tests skip with a message, except when CI=true, where a
 // missing server is a failure so that integration tests can never silently

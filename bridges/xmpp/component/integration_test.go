@@ -42,16 +42,28 @@ func (l *logBuffer) count(s string) int {
 	return strings.Count(l.b.String(), s)
 }
 
+// onEachServer runs test as a parallel subtest per XMPP server the
+// harness knows (Prosody and ejabberd), each with its own server.
+func onEachServer(t *testing.T, test func(t *testing.T, server string)) {
+	t.Helper()
+	for _, server := range integration.XMPPServerNames() {
+		t.Run(server, func(t *testing.T) {
+			t.Parallel()
+			test(t, server)
+		})
+	}
+}
+
 // startComponent runs a component against p until the test ends and waits
 // for its first session.
-func startComponent(t *testing.T, p *integration.Prosody, maxBytes int) (*component.Conn, *logBuffer) {
+func startComponent(t *testing.T, p integration.XMPPServer, maxBytes int) (*component.Conn, *logBuffer) {
 	t.Helper()
 	return startComponentWith(t, p, component.Options{MaxStanzaBytes: maxBytes})
 }
 
 // startComponentWith is startComponent with more options; server, domain,
 // secret, logger and a 2 s reconnect cap are filled in.
-func startComponentWith(t *testing.T, p *integration.Prosody, opts component.Options) (*component.Conn, *logBuffer) {
+func startComponentWith(t *testing.T, p integration.XMPPServer, opts component.Options) (*component.Conn, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
 	opts.Server, opts.Domain, opts.Secret = p.ComponentAddr(), jid.MustParse(p.ComponentDomain()), p.ComponentSecret()
@@ -92,12 +104,16 @@ func iq(ctx context.Context, t *testing.T, c *integration.XMPPClient, id, typ, t
 const pingPayload = `<ping xmlns='urn:xmpp:ping'/>`
 
 // TestIntegrationXMPPComponentAnswers: the component authenticates to a
-// real Prosody; a client's ping and disco#info/#items to the domain are
+// real Prosody and a real ejabberd; a client's ping and disco#info/#items to the domain are
 // answered from the domain; a ping and disco to a JID on the domain that
 // does not exist get item-not-found from that JID.
 func TestIntegrationXMPPComponentAnswers(t *testing.T) {
 	t.Parallel()
-	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
+	onEachServer(t, testComponentAnswers)
+}
+
+func testComponentAnswers(t *testing.T, server string) {
+	p := integration.StartXMPPServer(t, server, [2]string{"alice", "pw"})
 	startComponent(t, p, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -126,10 +142,15 @@ func TestIntegrationXMPPComponentAnswers(t *testing.T) {
 }
 
 // TestIntegrationXMPPComponentWrongSecret: a wrong secret is
-// ErrNotAuthorized with a message that names the secret.
+// ErrNotAuthorized with a message that names the secret, on Prosody and
+// on ejabberd.
 func TestIntegrationXMPPComponentWrongSecret(t *testing.T) {
 	t.Parallel()
-	p := integration.StartProsody(t)
+	onEachServer(t, testComponentWrongSecret)
+}
+
+func testComponentWrongSecret(t *testing.T, server string) {
+	p := integration.StartXMPPServer(t, server)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	_, err := component.Dial(ctx, component.Options{
@@ -197,11 +218,16 @@ func TestIntegrationXMPPComponentHostileStanzas(t *testing.T) {
 	}
 }
 
-// TestIntegrationXMPPComponentReconnects: Prosody killed (SIGKILL) and
-// started again, the component reconnects by itself and answers pings.
+// TestIntegrationXMPPComponentReconnects: the server (Prosody, ejabberd)
+// killed (SIGKILL) and started again, twice, the component reconnects by
+// itself and answers pings.
 func TestIntegrationXMPPComponentReconnects(t *testing.T) {
 	t.Parallel()
-	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
+	onEachServer(t, testComponentReconnects)
+}
+
+func testComponentReconnects(t *testing.T, server string) {
+	p := integration.StartXMPPServer(t, server, [2]string{"alice", "pw"})
 	c, logs := startComponent(t, p, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
