@@ -44,6 +44,16 @@ type Config struct {
 	// (XEP-0045 <history/>); 0 sends none unless asked. A join asking
 	// for more gets at most MaxHistoryStanzas.
 	HistoryOnJoin int `yaml:"history_on_join"`
+	// AliasTemplate is the Matrix room alias template of portals to
+	// existing MUCs on the XMPP network (reverse.go): {room} is the MUC's
+	// localpart, {service} its service domain. Joining
+	// #_xmpp_lounge_conference.example.org:server opens a portal to
+	// lounge@conference.example.org.
+	AliasTemplate string `yaml:"alias_template"`
+	// MUCBackfill is how many of an existing MUC's latest messages (from
+	// its XEP-0313 archive) a new portal room gets, with their original
+	// times. 0 backfills nothing.
+	MUCBackfill int `yaml:"muc_backfill"`
 }
 
 // DefaultConfig returns the configuration a section gets for every key
@@ -56,8 +66,13 @@ func DefaultConfig() Config {
 		ReconnectMaxDelay: component.DefaultReconnectMax,
 		MaxJoinOccupants:  50,
 		HistoryOnJoin:     20,
+		AliasTemplate:     "#_xmpp_{room}_{service}:{server}",
+		MUCBackfill:       50,
 	}
 }
+
+// maxMUCBackfill bounds Config.MUCBackfill.
+const maxMUCBackfill = 1000
 
 // Validate checks what decoding cannot.
 func (c Config) Validate() error {
@@ -85,6 +100,9 @@ func (c Config) Validate() error {
 	if c.HistoryOnJoin < 0 || c.HistoryOnJoin > MaxHistoryStanzas {
 		errs = append(errs, fmt.Errorf("history_on_join %d: from 0 to %d", c.HistoryOnJoin, MaxHistoryStanzas))
 	}
+	if c.MUCBackfill < 0 || c.MUCBackfill > maxMUCBackfill {
+		errs = append(errs, fmt.Errorf("muc_backfill %d: between 0 and %d", c.MUCBackfill, maxMUCBackfill))
+	}
 	return errors.Join(errs...)
 }
 
@@ -99,6 +117,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("reconnect_max_delay", c.ReconnectMaxDelay),
 		slog.Int("max_join_occupants", c.MaxJoinOccupants),
 		slog.Int("history_on_join", c.HistoryOnJoin),
+		slog.String("alias_template", c.AliasTemplate),
+		slog.Int("muc_backfill", c.MUCBackfill),
 	)
 }
 

@@ -15,13 +15,21 @@ type route func(st *component.Stanza, from, to jid.JID) bool
 // iqRoutes are the gateway's IQ services, tried in order. Each feature
 // adds its route here.
 func (g *gateway) iqRoutes() []route {
-	return []route{g.routePing}
+	rs := []route{}
+	if g.m.rev != nil {
+		rs = append(rs, g.m.rev.pingRoute)
+	}
+	return append(rs, g.routePing)
 }
 
 // chatRoutes are the gateway's services for chat, normal and headline
 // messages, tried in order. Each feature adds its route here.
 func (g *gateway) chatRoutes() []route {
-	return []route{g.chatRoute}
+	rs := []route{}
+	if g.m.rev != nil {
+		rs = append(rs, g.m.rev.mamRoute)
+	}
+	return append(rs, g.chatRoute)
 }
 
 // IQ implements component.IQGateway.

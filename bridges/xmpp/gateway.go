@@ -181,6 +181,9 @@ func (g *gateway) push(lane string, full func(), f func(ctx context.Context)) {
 
 // Presence implements component.Gateway.
 func (g *gateway) Presence(st *component.Stanza, from, to jid.JID) {
+	if g.m.rev != nil && g.m.rev.takePresence(st, from, to) {
+		return // from an existing MUC to a Matrix user's occupant (reverse.go)
+	}
 	typ := st.Attr("type")
 	if u, ok := contactOf(to); ok {
 		g.contactPresence(st, from, to, u)
@@ -213,6 +216,9 @@ func (g *gateway) Presence(st *component.Stanza, from, to jid.JID) {
 
 // Message implements component.Gateway.
 func (g *gateway) Message(st *component.Stanza, from, to jid.JID) {
+	if g.m.rev != nil && g.m.rev.takeMessage(st, from, to) {
+		return // from an existing MUC to a Matrix user's occupant (reverse.go)
+	}
 	roomJID := to.Bare()
 	if st.Attr("type") == "error" {
 		g.push(roomJID.String(), nil, func(ctx context.Context) { g.leave(ctx, from, roomJID, true) })

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"mellium.im/xmpp/jid"
@@ -48,6 +49,9 @@ type Module struct {
 	host   bridges.Host
 	gw     *gateway
 	rooms  *rooms // what disco and pings know of Matrix rooms
+	// aliases are the aliases of portals to existing MUCs (reverse.go).
+	aliases *puppet.Namespace[matrix.RoomAlias]
+	rev     *reverse
 }
 
 // New returns an unconfigured module.
@@ -71,12 +75,28 @@ func (m *Module) Configure(env bridges.Env, sec bridges.Decoder) error {
 	if m.users, err = puppet.NewUsers(m.cfg.UserTemplate, env.ServerName); err != nil {
 		return fmt.Errorf("user_template: %w", err)
 	}
+	if m.aliases, err = puppet.NewAliases(m.cfg.AliasTemplate, env.ServerName); err != nil {
+		return fmt.Errorf("alias_template: %w", err)
+	}
+	if ph := m.aliases.Template().Placeholders(); !slices.Contains(ph, "room") || !slices.Contains(ph, "service") || len(ph) != 2 {
+		return fmt.Errorf("alias_template %q: want the placeholders {room} and {service}", m.cfg.AliasTemplate)
+	}
 	return nil
 }
 
-// Namespaces implements bridges.Module: the puppet users of XMPP people.
+// Namespaces implements bridges.Module: the puppet users of XMPP people
+// and the aliases of portals to existing MUCs.
 func (m *Module) Namespaces() bridges.Namespaces {
-	return bridges.Namespaces{UserRegexes: []string{m.users.Regex()}}
+	return bridges.Namespaces{UserRegexes: []string{m.users.Regex()}, AliasRegexes: []string{m.aliases.Regex()}}
+}
+
+// QueryAlias implements bridges.AliasQuerier: an alias of
+// alias_template opens a portal to the existing MUC it names (reverse.go).
+func (m *Module) QueryAlias(ctx context.Context, alias matrix.RoomAlias) (bool, error) {
+	if m.rev == nil {
+		return false, nil
+	}
+	return m.rev.queryAlias(ctx, alias)
 }
 
 // Start implements bridges.Module: it connects the component in the
@@ -101,6 +121,7 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 		return err
 	}
 	m.rooms = &rooms{mx: h.Matrix(), hs: m.hsURL, http: http.DefaultClient}
+	m.rev = newReverse(m, m.gw)
 	m.conn = component.New(component.Options{
 		Server:         m.cfg.Server,
 		Domain:         m.domain,
@@ -112,6 +133,9 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 		Rooms:          m.rooms,
 		Gateway:        m.gw,
 	})
+	if err := m.rev.load(ctx); err != nil {
+		return err
+	}
 	h.Go(func(ctx context.Context) { _ = m.conn.Run(ctx) })
 	return nil
 }
@@ -142,6 +166,12 @@ func roomOf(p *bridges.Portal) (matrix.RoomID, bool) {
 // Other message types are not bridged yet. The core drops the events of
 // the bridge's own puppets, so XMPP messages never come back.
 func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) error {
+	if rp := m.reversePortal(msg.Portal); rp != nil && !m.users.Owns(msg.Event.Sender) {
+		if text, ok := matrixText(msg.Content); ok {
+			m.rev.fromMatrix(ctx, rp, msg.Event.Sender, msg.Event.ID, text)
+		}
+		return nil
+	}
 	if m.gw == nil || m.users.Owns(msg.Event.Sender) {
 		return nil
 	}
@@ -171,6 +201,10 @@ func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) 
 // occupants; a puppet kicked or banned by a Matrix user leaves the MUC;
 // a puppet invited into a direct chat joins it (dm.go).
 func (m *Module) HandleMatrixMembership(ctx context.Context, mb *bridges.Membership) error {
+	if rp := m.reversePortal(mb.Portal); rp != nil {
+		m.rev.membership(ctx, rp, mb.Target, mb.Content)
+		return nil
+	}
 	if m.gw == nil {
 		return nil
 	}
@@ -217,7 +251,28 @@ func (m *Module) OnOutboxFailed(ctx context.Context, op intent.Op, err error) {
 	}
 }
 
+// reversePortal returns the reverse portal p is, or nil.
+func (m *Module) reversePortal(p *bridges.Portal) *revPortal {
+	if m.rev == nil {
+		return nil
+	}
+	return m.rev.portal(p)
+}
+
+// matrixText is the text a Matrix message is on XMPP: the body, "/me "
+// and the body for an emote; false for what is not bridged yet.
+func matrixText(c matrix.MessageContent) (string, bool) {
+	switch c.MsgType {
+	case matrix.MsgText, matrix.MsgNotice:
+		return c.Body, true
+	case matrix.MsgEmote:
+		return "/me " + c.Body, true
+	}
+	return "", false
+}
+
 var (
+	_ bridges.AliasQuerier      = (*Module)(nil)
 	_ bridges.FailureListener   = (*Module)(nil)
 	_ bridges.Module            = (*Module)(nil)
 	_ bridges.MessageHandler    = (*Module)(nil)

@@ -94,3 +94,19 @@ func UnsupportedText(kind, network string) (text string, ok bool) {
 	}
 	return fmt.Sprintf(f, network), true
 }
+
+// Tell queues text as an m.notice from the bridge bot in room: news
+// from the remote side that a Matrix user there should read (a nickname
+// changed to fit, a kick). Notices with the same non-empty key in one
+// room are queued once.
+func Tell(ctx context.Context, out Sender, room matrix.RoomID, text, key string) error {
+	raw, err := json.Marshal(matrix.MessageContent{MsgType: matrix.MsgNotice, Body: text})
+	if err != nil {
+		return fmt.Errorf("encode notice: %w", err)
+	}
+	if _, err := out.Send(ctx, intent.Op{Kind: intent.OpMessage, Room: room, Type: matrix.EventMessage,
+		Content: raw, Key: key}); err != nil {
+		return fmt.Errorf("queue notice: %w", err)
+	}
+	return nil
+}

@@ -52,3 +52,19 @@ func TestNotDelivered(t *testing.T) {
 		t.Error("a kind without words was worded")
 	}
 }
+
+// TestTell: a notice from the bot in the room, with its key.
+func TestTell(t *testing.T) {
+	var out ops
+	if err := Tell(t.Context(), &out, "!r", "You were kicked.", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	var c matrix.MessageContent
+	if len(out) != 1 || json.Unmarshal(out[0].Content, &c) != nil {
+		t.Fatalf("ops %+v", out)
+	}
+	if op := out[0]; op.Room != "!r" || op.Sender != "" || op.Key != "k1" || op.Kind != intent.OpMessage ||
+		c.MsgType != matrix.MsgNotice || c.Body != "You were kicked." || c.RelatesTo != nil {
+		t.Errorf("op %+v content %+v", op, c)
+	}
+}

@@ -1,0 +1,307 @@
+package xmpp
+
+import (
+	"encoding/xml"
+	"fmt"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/causewaybridge/causeway/bridges/xmpp/component"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// The occupant client: one Matrix user inside one existing MUC on the
+// XMPP network, joined from the user's JID on the component (issue 10
+// §6). It is a small state machine fed with the presences the MUC sends
+// to that JID, written here rather than with mellium's muc.Client, which
+// deadlocks after an unsolicited kick. It does no I/O: each input
+// returns the step to take (stanzas to queue, a notice for the Matrix
+// user, held messages now sendable), which reverse.go carries out.
+
+// clientState is where an occupant client is.
+type clientState int
+
+const (
+	// clientJoining: the join presence is sent, no self-presence yet.
+	clientJoining clientState = iota
+	// clientJoined: the MUC sent the self-presence (status 110).
+	clientJoined
+	// clientGone: left, kicked, banned or refused. The client is not
+	// joined again until the Matrix user joins the portal room again.
+	clientGone
+)
+
+const (
+	// occupantResource is the resource of Matrix users' occupant JIDs.
+	occupantResource = "causeway"
+	// maxNickTries bounds the nicks tried after 409 conflicts: the
+	// displayname, then with the suffixes nickSuffix, nickSuffix+"2"...
+	maxNickTries = 4
+	nickSuffix   = "[m]"
+	// maxHeld bounds the Matrix messages held while a join is under way.
+	maxHeld = 50
+)
+
+// heldMessage is a Matrix message waiting for its sender's join.
+type heldMessage struct {
+	Event matrix.EventID
+	Text  string
+}
+
+// mucClient is one Matrix user's occupant in a remote MUC.
+type mucClient struct {
+	user  matrix.UserID
+	self  string // full occupant JID on the component (real JID the MUC sees)
+	muc   string // bare MUC JID
+	base  string // the nick wanted: the user's displayname
+	nick  string // the nick of the current join attempt, or as joined
+	tries int    // conflicts so far
+	state clientState
+	held  []heldMessage
+}
+
+// newClient returns the client of user (whose JID on the component is
+// bare) for muc, wanting nick, not yet joining.
+func newClient(user matrix.UserID, bare jid.JID, muc, nick string) *mucClient {
+	return &mucClient{user: user, self: bare.String() + "/" + occupantResource, muc: muc, base: nick, nick: nick}
+}
+
+// clientStep is what a client input asks for.
+type clientStep struct {
+	// send are stanzas to queue, in order.
+	send [][]byte
+	// tell is a notice for the Matrix user ("" for none).
+	tell string
+	// flush are the held messages, now sendable.
+	flush []heldMessage
+	// gone: the client left for good; forget it.
+	gone bool
+}
+
+// join starts a join with the current nick and returns the presence. No
+// history is asked for: the portal gets the room's history from MAM.
+func (c *mucClient) join() []byte {
+	c.state = clientJoining
+	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + c.nick,
+		X: &mucJoinX{History: &mucHistory{MaxStanzas: "0"}}})
+}
+
+// leave returns the unavailable presence that ends the occupancy.
+func (c *mucClient) leave() []byte {
+	c.state = clientGone
+	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + c.nick, Type: "unavailable"})
+}
+
+// hold keeps a Matrix message until the join completes; false when the
+// client is not joining or holds too many.
+func (c *mucClient) hold(m heldMessage) bool {
+	if c.state != clientJoining || len(c.held) >= maxHeld {
+		return false
+	}
+	c.held = append(c.held, m)
+	return true
+}
+
+// nickFor is the nick of try n: the base, then with the suffix.
+func nickFor(base string, n int) string {
+	switch n {
+	case 0:
+		return base
+	case 1:
+		return base + nickSuffix
+	}
+	return fmt.Sprintf("%s[m%d]", base, n)
+}
+
+// isSelf reports whether p, addressed to the client's JID, is about the
+// client itself: status 110, or an error to its join attempt.
+func (c *mucClient) isSelf(p mucPresence) bool {
+	if p.Type == "error" {
+		return p.Nick == c.nick || p.Nick == ""
+	}
+	return p.Codes[statusSelf]
+}
+
+// onSelf takes a presence about the client itself (see isSelf).
+func (c *mucClient) onSelf(p mucPresence) clientStep {
+	switch {
+	case p.Type == "error":
+		return c.onError(p)
+	case p.Type == "unavailable":
+		return c.onUnavailable(p)
+	case p.Type != "":
+		return clientStep{}
+	}
+	// Available with 110: joined (the nick may be the service's, 210).
+	if p.Nick != "" {
+		c.nick = p.Nick
+	}
+	if c.state == clientJoined {
+		return clientStep{}
+	}
+	c.state = clientJoined
+	st := clientStep{flush: c.held}
+	c.held = nil
+	if c.nick != c.base {
+		st.tell = fmt.Sprintf("You are in the XMPP room %s as %q: the nickname %q was taken there.", c.muc, c.nick, c.base)
+	}
+	return st
+}
+
+// onError takes an error presence to a join: a taken nick is tried
+// again with a suffix; anything else ends the client with a notice.
+func (c *mucClient) onError(p mucPresence) clientStep {
+	if c.state == clientGone {
+		return clientStep{gone: true}
+	}
+	if p.Cond == "conflict" && c.state == clientJoining && c.tries+1 < maxNickTries {
+		c.tries++
+		c.nick = nickFor(c.base, c.tries)
+		return clientStep{send: [][]byte{c.join()}}
+	}
+	c.state = clientGone
+	return clientStep{gone: true, tell: fmt.Sprintf("Could not join the XMPP room %s: %s.", c.muc, joinErrorText(p)),
+		flush: c.dropHeld()}
+}
+
+// onUnavailable takes the client's own unavailable presence: a nick
+// change (303) keeps it; a kick, ban or removal ends it with a notice; a
+// plain one (the answer to its leave) ends it quietly.
+func (c *mucClient) onUnavailable(p mucPresence) clientStep {
+	if p.Codes[statusNickChange] && p.NewNick != "" {
+		c.nick = p.NewNick
+		return clientStep{}
+	}
+	wasGone := c.state == clientGone
+	c.state = clientGone
+	why := ""
+	switch {
+	case p.Codes[statusBanned]:
+		why = "You were banned from the XMPP room %s"
+	case p.Codes[statusKicked]:
+		why = "You were kicked from the XMPP room %s"
+	case p.Codes["321"], p.Codes["322"]:
+		why = "You were removed from the XMPP room %s (your affiliation changed)"
+	case p.Codes["332"]:
+		why = "The XMPP room %s's service shut down"
+	case !wasGone:
+		why = "You left the XMPP room %s"
+	}
+	st := clientStep{gone: true, flush: c.dropHeld()}
+	if why != "" {
+		st.tell = fmt.Sprintf(why, c.muc)
+		if p.Reason != "" {
+			st.tell += ": " + p.Reason
+		}
+		st.tell += ". Leave and join this Matrix room again to rejoin it."
+	}
+	return st
+}
+
+// dropHeld returns nothing to send: held messages of a client that will
+// not join are not sendable (they are reported by the caller through
+// the notice).
+func (c *mucClient) dropHeld() []heldMessage {
+	c.held = nil
+	return nil
+}
+
+// joinErrorText words the error of a refused join for the Matrix user.
+func joinErrorText(p mucPresence) string {
+	var why string
+	switch p.Cond {
+	case "conflict":
+		why = "every nickname tried was taken"
+	case "forbidden":
+		why = "you are banned from it"
+	case "registration-required":
+		why = "it is for members only"
+	case "not-authorized":
+		why = "it needs a password"
+	case "service-unavailable":
+		why = "it is full"
+	case "item-not-found":
+		why = "it does not exist (or is locked)"
+	case "not-allowed":
+		why = "it may not be created"
+	case "jid-malformed", "not-acceptable":
+		why = "the nickname was not accepted"
+	default:
+		why = "it refused the join (" + p.Cond + ")"
+	}
+	if p.Text != "" {
+		why += ": " + p.Text
+	}
+	return why
+}
+
+// Status codes the client reads, besides those of stanzas.go.
+const statusNickChange = "303"
+
+// mucPresence is a presence from a MUC occupant (room@service/nick), as
+// the client and the portal read it.
+type mucPresence struct {
+	Nick    string // resource of from
+	Type    string // "", "unavailable", "error"...
+	Codes   map[string]bool
+	JID     string // the item's real JID, when the MUC reveals it
+	NewNick string // the item's nick (303)
+	Role    string
+	Reason  string
+	Cond    string // error condition
+	Text    string // error text
+}
+
+// parseMUCPresence reads a presence from from.
+func parseMUCPresence(st *component.Stanza, from jid.JID) mucPresence {
+	p := mucPresence{Nick: from.Resourcepart(), Type: st.Attr("type"), Codes: map[string]bool{}}
+	var path []string
+	for _, t := range st.Inner {
+		switch t := t.(type) {
+		case xml.StartElement:
+			name := t.Name.Local
+			if len(path) == 0 && name == "x" && t.Name.Space == nsMUCUser {
+				name = "muc#user"
+			}
+			path = append(path, name)
+			switch {
+			case len(path) == 2 && path[0] == "muc#user" && name == "item":
+				p.JID, p.NewNick, p.Role = attr(t, "jid"), attr(t, "nick"), attr(t, "role")
+			case len(path) == 2 && path[0] == "muc#user" && name == "status":
+				p.Codes[attr(t, "code")] = true
+			case len(path) == 2 && path[0] == "error" && t.Name.Space == nsStanzas && t.Name.Local != "text":
+				p.Cond = t.Name.Local
+			}
+		case xml.EndElement:
+			if len(path) > 0 {
+				path = path[:len(path)-1]
+			}
+		case xml.CharData:
+			switch {
+			case len(path) == 3 && path[0] == "muc#user" && path[1] == "item" && path[2] == "reason":
+				p.Reason += string(t)
+			case len(path) == 2 && path[0] == "error" && path[1] == "text":
+				p.Text += string(t)
+			}
+		}
+	}
+	return p
+}
+
+// joinPresence is a presence the client sends to a MUC.
+type joinPresence struct {
+	XMLName xml.Name  `xml:"presence"`
+	From    string    `xml:"from,attr"`
+	To      string    `xml:"to,attr"`
+	Type    string    `xml:"type,attr,omitempty"`
+	X       *mucJoinX `xml:"x"`
+}
+
+type mucJoinX struct {
+	XMLName xml.Name    `xml:"http://jabber.org/protocol/muc x"`
+	History *mucHistory `xml:"history"`
+}
+
+type mucHistory struct {
+	MaxStanzas string `xml:"maxstanzas,attr"`
+}

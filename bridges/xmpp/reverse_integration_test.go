@@ -1,0 +1,214 @@
+//go:build integration
+
+package xmpp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/internal/bridgetest"
+	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/puppet"
+)
+
+// TestIntegrationXMPPReversePortal: on Dendrite and Prosody, an XMPP
+// user makes a MUC on Prosody's MUC service (real JIDs shown to all) and
+// says two things; a Matrix user joins the alias
+// #_xmpp_lounge_conference.localhost:localhost: the portal room exists
+// with those two messages from the XMPP user's puppet, in order, with
+// their original times. The Matrix user is in the MUC as an occupant
+// from their JID on the component; their displayname was taken by
+// another XMPP occupant, so they are there with the suffix and a notice
+// in the room says so. A live XMPP message reaches Matrix from the
+// puppet; a Matrix message reaches the XMPP user once, and nothing of
+// it comes back to Matrix. A ping through the MUC to the Matrix user's
+// occupant is answered. Leaving the Matrix room leaves the MUC.
+func TestIntegrationXMPPReversePortal(t *testing.T) {
+	t.Parallel()
+	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
+	domain := p.ComponentDomain()
+	s := bridgetest.Start(t, bridgetest.Options{
+		Bridges: fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wait := func(c *integration.XMPPClient, what string, match func(integration.XMPPStanza) bool) integration.XMPPStanza {
+		t.Helper()
+		st, err := c.Wait(ctx, match)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return st
+	}
+	send := func(c *integration.XMPPClient, raw string) {
+		t.Helper()
+		if err := c.Send(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	muc := "lounge@" + integration.ProsodyMUC
+	alice := integration.DialXMPP(t, p.C2SAddr(), "alice", "pw")
+	bob := integration.DialXMPP(t, p.C2SAddr(), "bob", "pw")
+
+	// Alice makes the room (an instant room whose real JIDs everyone
+	// sees) and says two things, archived by the MUC.
+	send(alice, `<presence to='`+muc+`/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	wait(alice, "alice's self-presence", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/alice" && strings.Contains(s.XML, `code="110"`)
+	})
+	cfg, err := alice.IQ(ctx, "cfg", `<iq type='set' id='cfg' to='`+muc+`'><query xmlns='http://jabber.org/protocol/muc#owner'>`+
+		`<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>`+
+		`<field var='muc#roomconfig_whois'><value>anyone</value></field></x></query></iq>`)
+	if err != nil || cfg.Type != "result" {
+		t.Fatalf("room configuration: %v %s", err, cfg.XML)
+	}
+	for i, text := range []string{"first from xmpp", "second from xmpp"} {
+		id := fmt.Sprintf("h%d", i)
+		send(alice, `<message to='`+muc+`' type='groupchat' id='`+id+`'><body>`+text+`</body></message>`)
+		wait(alice, "reflection of "+text, func(s integration.XMPPStanza) bool { return s.Name == "message" && s.ID == id })
+	}
+	// Bob takes the nick the Matrix user will want.
+	send(bob, `<presence to='`+muc+`/Carol'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>`)
+	wait(bob, "bob's self-presence", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Carol" && strings.Contains(s.XML, `code="110"`)
+	})
+	// The component connects in the background.
+	for n := 0; ; n++ {
+		id := fmt.Sprintf("c%d", n)
+		r, err := alice.IQ(ctx, id, `<iq type='get' id='`+id+`' to='`+domain+`'><ping xmlns='urn:xmpp:ping'/></iq>`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Type == "result" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	users, err := puppet.NewUsers("@_xmpp_{name}:{server}", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alicePuppet, err := users.Format(puppet.Values{"name": "alice@" + integration.ProsodyHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol := s.User(ctx, "carol")
+	if err := carol.SetDisplayname(ctx, "Carol"); err != nil {
+		t.Fatal(err)
+	}
+	joinedAt := time.Now()
+	room, err := carol.Join(ctx, "#_xmpp_lounge_conference.localhost:localhost")
+	if err != nil {
+		t.Fatalf("join the MUC's alias: %v", err)
+	}
+
+	// Backfill: both messages, from alice's puppet, at their own times,
+	// in order; and the notice about the nick.
+	var history []*matrix.Event
+	var note string
+	if _, err := carol.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+		var c matrix.MessageContent
+		if ev.RoomID != room || ev.Type != matrix.EventMessage || json.Unmarshal(ev.Content, &c) != nil {
+			return false
+		}
+		if strings.Contains(c.Body, "from xmpp") {
+			e := *ev
+			history = append(history, &e)
+		}
+		if c.MsgType == matrix.MsgNotice && strings.Contains(c.Body, "Carol[m]") {
+			note = c.Body
+		}
+		return len(history) == 2 && note != ""
+	}); err != nil {
+		t.Fatalf("history %d messages, notice %q: %v", len(history), note, err)
+	}
+	for i, want := range []string{"first from xmpp", "second from xmpp"} {
+		ev := history[i]
+		var c matrix.MessageContent
+		_ = json.Unmarshal(ev.Content, &c)
+		if c.Body != want || ev.Sender != alicePuppet {
+			t.Errorf("history %d: %q from %s, want %q from %s", i, c.Body, ev.Sender, want, alicePuppet)
+		}
+		if ts := time.UnixMilli(ev.OriginServerTS); !ts.Before(joinedAt) {
+			t.Errorf("history %d at %v, not its original time (before the join at %v)", i, ts, joinedAt)
+		}
+	}
+	if history[0].OriginServerTS > history[1].OriginServerTS {
+		t.Errorf("history out of order: %d then %d", history[0].OriginServerTS, history[1].OriginServerTS)
+	}
+
+	// Carol is in the MUC from her JID on the component, with the suffix.
+	occ := muc + "/Carol[m]"
+	pres := wait(alice, "carol's occupant", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == occ && s.Type == ""
+	})
+	if !strings.Contains(pres.XML, `carol\3alocalhost@`+domain+`/`) {
+		t.Errorf("carol's occupant presence without her JID: %s", pres.XML)
+	}
+
+	// Live, both ways.
+	send(alice, `<message to='`+muc+`' type='groupchat' id='l1'><body>live from xmpp</body></message>`)
+	if ev, err := carol.WaitForMessage(ctx, room, "live from xmpp"); err != nil || ev.Sender != alicePuppet {
+		t.Fatalf("live message: %v %v", ev, err)
+	}
+	ev, err := carol.SendText(ctx, room, "hello from matrix <b>&</b>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := wait(alice, "carol's message", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "hello from matrix")
+	})
+	if got.Type != "groupchat" || !strings.Contains(got.XML, "hello from matrix &lt;b&gt;&amp;&lt;/b&gt;") ||
+		!strings.Contains(got.XML, string(ev)) {
+		t.Errorf("carol's message on XMPP: %s", got.XML)
+	}
+
+	// A ping through the MUC to carol's occupant is answered by the bridge.
+	if r, err := alice.IQ(ctx, "op1", `<iq type='get' id='op1' to='`+occ+`'><ping xmlns='urn:xmpp:ping'/></iq>`); err != nil || r.Type != "result" {
+		t.Fatalf("ping to carol's occupant: %v %s", err, r.XML)
+	}
+
+	// A marker after it: once it is in Matrix, the Matrix message would
+	// have come back by now if it were to.
+	send(alice, `<message to='`+muc+`' type='groupchat' id='l2'><body>marker</body></message>`)
+	if _, err := carol.WaitForMessage(ctx, room, "marker"); err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, s := range alice.Received() {
+		if s.Name == "message" && strings.Contains(s.XML, "hello from matrix") {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("alice got carol's message %d times", count)
+	}
+	timeline, err := carol.RoomTimeline(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoes := 0
+	for _, e := range timeline {
+		var c matrix.MessageContent
+		if e.Type == matrix.EventMessage && json.Unmarshal(e.Content, &c) == nil && strings.Contains(c.Body, "hello from matrix") {
+			echoes++
+		}
+	}
+	if echoes != 1 {
+		t.Errorf("carol's message is %d times in the Matrix room", echoes)
+	}
+
+	// Leaving the Matrix room leaves the MUC.
+	if err := carol.Leave(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	wait(alice, "carol's occupant leaving", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == occ && s.Type == "unavailable"
+	})
+}

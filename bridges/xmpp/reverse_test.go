@@ -1,0 +1,215 @@
+package xmpp
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/causewaybridge/causeway/bridges"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+const (
+	testMUC  = "lounge@conference.x.org"
+	testSelf = `carol\3alocalhost@matrix.test/` + occupantResource
+)
+
+// selfPresence is the MUC's presence about nick to the client, with codes.
+func selfPresence(nick, typ string, codes ...string) string {
+	s := `<presence from='` + testMUC + `/` + nick + `' to='` + testSelf + `'`
+	if typ != "" {
+		s += ` type='` + typ + `'`
+	}
+	s += `><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'><reason>spam</reason></item>`
+	for _, c := range codes {
+		s += `<status code='` + c + `'/>`
+	}
+	return s + `</x></presence>`
+}
+
+func conflictPresence(nick string) string {
+	return `<presence from='` + testMUC + `/` + nick + `' to='` + testSelf + `' type='error'><x xmlns='http://jabber.org/protocol/muc'/>` +
+		`<error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>`
+}
+
+func mucPresenceOf(t *testing.T, raw string) mucPresence {
+	t.Helper()
+	st := parse(t, []byte(raw))
+	return parseMUCPresence(st, jid.MustParse(st.Attr("from")))
+}
+
+// TestMUCClientJoinConflictKick: the client joins without history, holds
+// Matrix messages meanwhile, retries a taken nick with a suffix, is
+// joined on its self-presence (the held messages go out, the user is
+// told the nick), and a kick ends it with a notice and no re-join.
+func TestMUCClientJoinConflictKick(t *testing.T) {
+	c := newClient("@carol:localhost", jid.MustParse(`carol\3alocalhost@matrix.test`), testMUC, "Carol")
+	join := string(c.join())
+	for _, want := range []string{`from="` + testSelf + `"`, `to="` + testMUC + `/Carol"`, `<history maxstanzas="0">`, `http://jabber.org/protocol/muc`} {
+		if !strings.Contains(join, want) {
+			t.Errorf("join lacks %s: %s", want, join)
+		}
+	}
+	if !c.hold(heldMessage{Event: "$1", Text: "early"}) {
+		t.Fatal("a joining client did not hold a message")
+	}
+	p := mucPresenceOf(t, conflictPresence("Carol"))
+	if !c.isSelf(p) {
+		t.Fatal("the join's error is not about the client")
+	}
+	st := c.onSelf(p)
+	if st.gone || len(st.send) != 1 || !strings.Contains(string(st.send[0]), `to="`+testMUC+`/Carol[m]"`) {
+		t.Fatalf("after a conflict: %+v %q", st, st.send)
+	}
+	// Another occupant's presence is not the client's.
+	if c.isSelf(mucPresenceOf(t, selfPresence("Dave", ""))) {
+		t.Fatal("another occupant's presence taken as the client's")
+	}
+	st = c.onSelf(mucPresenceOf(t, selfPresence("Carol[m]", "", "110")))
+	if c.state != clientJoined || c.nick != "Carol[m]" || len(st.flush) != 1 || st.flush[0].Text != "early" ||
+		!strings.Contains(st.tell, `as "Carol[m]"`) {
+		t.Fatalf("joined: state %d nick %q step %+v", c.state, c.nick, st)
+	}
+	if c.hold(heldMessage{Event: "$2"}) {
+		t.Fatal("a joined client held a message")
+	}
+	st = c.onSelf(mucPresenceOf(t, selfPresence("Carol[m]", "unavailable", "110", "307")))
+	if !st.gone || c.state != clientGone || !strings.Contains(st.tell, "kicked") || !strings.Contains(st.tell, "spam") {
+		t.Fatalf("kicked: %+v", st)
+	}
+	// Whatever the MUC says next, the client does not join again.
+	if st := c.onSelf(mucPresenceOf(t, conflictPresence("Carol[m]"))); len(st.send) != 0 {
+		t.Fatalf("re-joined after a kick: %q", st.send)
+	}
+}
+
+// TestMUCClientGivesUp: after maxNickTries taken nicks, or any other
+// refusal, the client ends with a notice saying why.
+func TestMUCClientGivesUp(t *testing.T) {
+	c := newClient("@carol:localhost", jid.MustParse(`carol\3alocalhost@matrix.test`), testMUC, "Carol")
+	c.join()
+	var st clientStep
+	for i := 0; i < maxNickTries; i++ {
+		st = c.onSelf(mucPresenceOf(t, conflictPresence(c.nick)))
+	}
+	if !st.gone || !strings.Contains(st.tell, "every nickname tried was taken") {
+		t.Fatalf("after %d conflicts: %+v", maxNickTries, st)
+	}
+	c = newClient("@carol:localhost", jid.MustParse(`carol\3alocalhost@matrix.test`), testMUC, "Carol")
+	c.join()
+	st = c.onSelf(mucPresenceOf(t, `<presence from='`+testMUC+`/Carol' type='error'><error type='auth'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>`))
+	if !st.gone || !strings.Contains(st.tell, "banned") {
+		t.Fatalf("forbidden: %+v", st)
+	}
+}
+
+// TestReversePortal: a Matrix member's join sends the occupant's join;
+// other occupants become puppets that join the portal room, and their
+// message, received by two of the bridge's occupants, is posted once;
+// the reflection of a Matrix message is linked, not posted; a Matrix
+// message goes to the MUC with its event ID as origin-id; the MUC's
+// pings to a joined occupant are answered, others refused.
+func TestReversePortal(t *testing.T) {
+	ctx := context.Background()
+	m, g, h := testGateway(t)
+	m.cfg.MUCBackfill = 0
+	rv := newReverse(m, g)
+	m.rev = rv
+	room := matrix.RoomID("!portal:localhost")
+	rp := rv.add(room, testMUC)
+	from := func(nick string) jid.JID { return jid.MustParse(testMUC + "/" + nick) }
+
+	rv.membership(ctx, rp, "@carol:localhost", matrix.MemberContent{Membership: "join", Displayname: "Carol"})
+	rv.membership(ctx, rp, "@dave:localhost", matrix.MemberContent{Membership: "join", Displayname: "Dave"})
+	q := queued(t, h)
+	if len(q) != 2 || !strings.Contains(q[0], `to="`+testMUC+`/Carol"`) {
+		t.Fatalf("joins: %q", q)
+	}
+	daveSelf := `dave\3alocalhost@matrix.test/` + occupantResource
+	// Before the self-presence, a Matrix message is held.
+	rv.fromMatrix(ctx, rp, "@carol:localhost", "$early", "early bird")
+	if len(queued(t, h)) != 2 {
+		t.Fatal("a message was sent before the join completed")
+	}
+	rv.presence(ctx, rp, parse(t, []byte(selfPresence("Carol", "", "110"))), from("Carol"), jid.MustParse(testSelf))
+	q = queued(t, h)
+	if len(q) != 3 || !strings.Contains(q[2], "early bird") || !strings.Contains(q[2], `<origin-id xmlns="urn:xmpp:sid:0" id="$early">`) ||
+		!strings.Contains(q[2], `type="groupchat"`) || !strings.Contains(q[2], `to="`+testMUC+`"`) {
+		t.Fatalf("after the join: %q", q)
+	}
+	dave := strings.ReplaceAll(selfPresence("Dave", "", "110"), testSelf, daveSelf)
+	rv.presence(ctx, rp, parse(t, []byte(dave)), from("Dave"), jid.MustParse(daveSelf))
+
+	// A real occupant, seen by both of the bridge's occupants; the
+	// bridge's own nicks are not puppets.
+	alice := `<presence from='` + testMUC + `/Alice' to='%s'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='alice@x.org/phone' role='participant'/></x></presence>`
+	for _, to := range []string{testSelf, daveSelf} {
+		rv.presence(ctx, rp, parse(t, []byte(strings.Replace(alice, "%s", to, 1))), from("Alice"), jid.MustParse(to))
+		rv.presence(ctx, rp, parse(t, []byte(strings.Replace(selfPresence("Dave", ""), testSelf, to, 1))), from("Dave"), jid.MustParse(to))
+	}
+	var joins []intent.Op
+	for _, op := range h.Sent.Ops() {
+		if op.Kind == intent.OpMembership {
+			joins = append(joins, op)
+		}
+	}
+	if len(joins) != 1 || joins[0].Sender != "@_xmpp_alice=40x.org:localhost" || joins[0].Type != "join" || joins[0].Room != room {
+		t.Fatalf("puppet joins: %+v", joins)
+	}
+
+	// Alice's message, received twice, is posted once.
+	msg := `<message from='` + testMUC + `/Alice' to='%s' type='groupchat' id='a1'><body>hello</body><stanza-id xmlns='urn:xmpp:sid:0' id='s1' by='` + testMUC + `'/></message>`
+	for _, to := range []string{testSelf, daveSelf} {
+		rv.message(ctx, rp, parse(t, []byte(strings.Replace(msg, "%s", to, 1))), from("Alice"), jid.MustParse(to))
+	}
+	var posts []intent.Op
+	for _, op := range h.Sent.Ops() {
+		if op.Kind == intent.OpMessage {
+			posts = append(posts, op)
+		}
+	}
+	if len(posts) != 1 || posts[0].Sender != "@_xmpp_alice=40x.org:localhost" || !strings.Contains(string(posts[0].Content), "hello") ||
+		posts[0].Key != "r/"+testMUC+"/s1" {
+		t.Fatalf("posts: %+v", posts)
+	}
+
+	// The reflection of Carol's message: linked, not posted.
+	refl := `<message from='` + testMUC + `/Carol' to='` + testSelf + `' type='groupchat' id='$early'><body>early bird</body>` +
+		`<origin-id xmlns='urn:xmpp:sid:0' id='$early'/><stanza-id xmlns='urn:xmpp:sid:0' id='s2' by='` + testMUC + `'/></message>`
+	rv.message(ctx, rp, parse(t, []byte(refl)), from("Carol"), jid.MustParse(testSelf))
+	if n := len(h.Sent.Ops()); n != len(joins)+len(posts)+1 { // + Alice's profile
+		t.Fatalf("the reflection was posted: %+v", h.Sent.Ops())
+	}
+	if l, err := h.Links().ByRemote(ctx, bridges.MessageID{ID: "r/" + testMUC + "/s2"}); err != nil || l.Event != "$early" {
+		t.Fatalf("reflection link: %+v %v", l, err)
+	}
+
+	// Pings from the MUC.
+	before := len(queued(t, h))
+	ping := func(to string) {
+		st := parse(t, []byte(`<iq type='get' id='p1' from='`+testMUC+`/Alice' to='`+to+`'><ping xmlns='urn:xmpp:ping'/></iq>`))
+		if !rv.pingRoute(st, from("Alice"), jid.MustParse(to)) {
+			t.Fatalf("ping to %s not taken", to)
+		}
+	}
+	ping(testSelf)
+	ping(`erin\3alocalhost@matrix.test/` + occupantResource)
+	q = queued(t, h)[before:]
+	if len(q) != 2 || !strings.Contains(q[0], `type="result"`) || !strings.Contains(q[0], `from="`+testSelf+`"`) ||
+		!strings.Contains(q[1], "not-acceptable") {
+		t.Fatalf("ping answers: %q", q)
+	}
+	if rv.pingRoute(parse(t, []byte(`<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>`)), jid.MustParse("other@x.org/r"), jid.MustParse(testSelf)) {
+		t.Fatal("a ping from outside the portals was taken")
+	}
+
+	// A Matrix leave leaves the MUC.
+	rv.membership(ctx, rp, "@carol:localhost", matrix.MemberContent{Membership: "leave"})
+	q = queued(t, h)
+	if last := q[len(q)-1]; !strings.Contains(last, `type="unavailable"`) || !strings.Contains(last, `from="`+testSelf+`"`) {
+		t.Fatalf("leave: %s", last)
+	}
+}
