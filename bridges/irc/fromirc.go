@@ -161,7 +161,7 @@ func (n *network) bridgeMessage(ctx context.Context, m *ircmsg.Message, channel,
 		n.log().Error("could not queue IRC message for Matrix", "channel", channel, "err", err)
 		return
 	}
-	n.puppets.set(p.room, sender, true) // nickchange.go: the puppet joins to speak
+	n.puppets.Set(p.room, sender, true) // kit.PuppetRooms: the puppet joins to speak
 }
 
 // contentFromIRC converts IRC text to Matrix content; nil for CTCPs other
@@ -257,7 +257,7 @@ func (n *network) puppetMembership(ctx context.Context, channel, nick, membershi
 	if m != nil {
 		ts, _ = ircconn.ServerTime(m)
 	}
-	undo := n.puppets.set(p.room, sender, membership == "join") // nickchange.go: before the op can be carried out
+	undo := n.puppets.Set(p.room, sender, membership == "join") // kit.PuppetRooms: before the op can be carried out
 	if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMembership, Room: p.room, Sender: sender,
 		Type: membership, Reason: reason, Timestamp: ts}); err != nil {
 		undo()

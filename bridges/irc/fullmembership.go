@@ -21,7 +21,7 @@ func (n *network) applyMembers(ctx context.Context, channel string) {
 		}
 		if n.cfg.Membership == "full" {
 			if id, err := n.puppetID(mem.Nick); err == nil {
-				if in, _ := n.puppets.get(p.room, id); !in {
+				if in, _ := n.puppets.Get(p.room, id); !in {
 					n.puppetMembership(ctx, channel, mem.Nick, "join", "", nil)
 				}
 			}

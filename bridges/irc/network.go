@@ -18,6 +18,7 @@ import (
 	"github.com/causewaybridge/causeway/bridges/irc/ircconn"
 	"github.com/causewaybridge/causeway/bridges/irc/ircfmt"
 	"github.com/causewaybridge/causeway/bridges/irc/netstate"
+	"github.com/causewaybridge/causeway/bridges/kit"
 	"github.com/causewaybridge/causeway/bridges/kit/mark"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/puppet"
@@ -59,7 +60,7 @@ type network struct {
 	// puppets remembers which puppets were sent into which portal rooms
 	// (nickchange.go); powerQ orders power-level updates per room
 	// (fromirc.go). Their zero values are ready.
-	puppets puppetRooms
+	puppets kit.PuppetRooms
 	powerQ  powerQueue
 	// dlv holds relay-mode and password-trouble state (delivery_relay.go);
 	// its zero value is ready.

@@ -2,12 +2,10 @@ package irc
 
 import (
 	"context"
-	"sync"
 
 	"github.com/ergochat/irc-go/ircmsg"
 
 	"github.com/causewaybridge/causeway/bridges/irc/netstate"
-	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -19,106 +17,6 @@ import (
 // in the room is replaced; the new one otherwise appears when it speaks.
 // A change of letter case keeps the puppet and changes its display name.
 
-// puppetRooms remembers, per portal room, whether an IRC user's puppet was
-// last sent in (a message or a join queued) or out (a leave queued), so a
-// nick change knows whether the old puppet is there before the outbox has
-// carried out what is queued. An "out" is needed only until its leave is
-// carried out (then the Matrix client's recorded membership says the
-// same): it is forgotten then, so the memory follows the puppets in the
-// portals, not every puppet ever seen. Its zero value is ready.
-type puppetRooms struct {
-	mu sync.Mutex
-	in map[puppetRoom]puppetState
-	// rooms counts the entries of each puppet in in.
-	rooms map[matrix.UserID]int
-}
-
-type puppetRoom struct {
-	room   matrix.RoomID
-	puppet matrix.UserID
-}
-
-// puppetState is what was last queued for a puppet in a room, and how many
-// of the leaves queued for it there the outbox has not carried out yet.
-type puppetState struct {
-	in      bool
-	leaving int
-}
-
-// set records that puppet was sent into room (in) or out of it. A leave
-// is recorded before it is queued (the outbox may carry it out, and call
-// leaveDone, before the queueing call returns); undo takes the record back
-// when queueing failed.
-func (p *puppetRooms) set(room matrix.RoomID, puppet matrix.UserID, in bool) (undo func()) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.in == nil {
-		p.in = map[puppetRoom]puppetState{}
-		p.rooms = map[matrix.UserID]int{}
-	}
-	k := puppetRoom{room, puppet}
-	prev, known := p.in[k]
-	if !known {
-		p.rooms[puppet]++
-	}
-	// Known to be out: kept (as false) until the queued leave is carried
-	// out, so that the membership recorded before it is not believed.
-	st := prev
-	st.in = in
-	if !in {
-		st.leaving++
-	}
-	p.in[k] = st
-	return func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if known {
-			p.in[k] = prev
-			return
-		}
-		delete(p.in, k)
-		if p.rooms[puppet]--; p.rooms[puppet] <= 0 {
-			delete(p.rooms, puppet)
-		}
-	}
-}
-
-// get reports what was last recorded for puppet in room, and whether
-// anything was.
-func (p *puppetRooms) get(room matrix.RoomID, puppet matrix.UserID) (in, known bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st, known := p.in[puppetRoom{room, puppet}]
-	return st.in, known
-}
-
-// leaveDone notes that the outbox carried out a leave of puppet in room.
-// Once the last leave queued there is carried out, with nothing queued
-// since, the entry is forgotten: the recorded membership says the puppet
-// is out. It reports whether the puppet has no entry left in any room.
-func (p *puppetRooms) leaveDone(room matrix.RoomID, puppet matrix.UserID) (gone bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	k := puppetRoom{room, puppet}
-	st, known := p.in[k]
-	if !known {
-		return false // queued by an earlier run, or never recorded
-	}
-	if st.leaving > 0 {
-		st.leaving--
-	}
-	if st.in || st.leaving > 0 {
-		p.in[k] = st
-		return false
-	}
-	delete(p.in, k)
-	if p.rooms[puppet]--; p.rooms[puppet] > 0 {
-		return false
-	}
-	delete(p.rooms, puppet)
-	return true
-}
-
 // puppetLeft is told by the outbox that a leave of an IRC user's puppet
 // was carried out in room (OnOutboxSent). Once the puppet has left every
 // portal this run put it in, the bridge forgets it: its room entries and
@@ -126,7 +24,7 @@ func (p *puppetRooms) leaveDone(room matrix.RoomID, puppet matrix.UserID) (gone 
 // the nick comes back; the Matrix client skips a name it already set).
 func (m *Module) puppetLeft(room matrix.RoomID, puppet matrix.UserID) {
 	n := m.networkForUser(puppet)
-	if n == nil || !n.puppets.leaveDone(room, puppet) {
+	if n == nil || !n.puppets.LeaveDone(room, puppet) {
 		return
 	}
 	n.mu.Lock()
@@ -139,15 +37,11 @@ func (m *Module) puppetLeft(room matrix.RoomID, puppet matrix.UserID) {
 // queued, else the membership the Matrix client recorded (kept across
 // restarts).
 func (n *network) puppetInRoom(ctx context.Context, room matrix.RoomID, puppet matrix.UserID) bool {
-	if in, known := n.puppets.get(room, puppet); known {
-		return in
-	}
-	m, err := n.m.members.Membership(ctx, room, puppet)
+	in, err := n.puppets.InRoom(ctx, n.m.members, room, puppet)
 	if err != nil {
 		n.log().Warn("could not read a puppet's membership", "room_id", room, "user", puppet, "err", err)
-		return false
 	}
-	return m == intent.MembershipJoin
+	return in
 }
 
 // nickToMatrix mirrors the NICK of an IRC user from old to nick, given the

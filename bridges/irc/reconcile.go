@@ -34,7 +34,7 @@ func (n *network) reconcileMembers(ctx context.Context, channel string) {
 				continue
 			}
 			n.log().Info("puppet left: its IRC user is no longer in the channel", "channel", channel, "nick", nick)
-			undo := n.puppets.set(p.room, id, false) // nickchange.go: out until the leave is carried out
+			undo := n.puppets.Set(p.room, id, false) // kit.PuppetRooms: out until the leave is carried out
 			if _, err := n.m.outbox.Send(ctx, intent.Op{Kind: intent.OpMembership, Room: p.room, Sender: id,
 				Type: "leave", Reason: "no longer in " + channel}); err != nil {
 				undo()

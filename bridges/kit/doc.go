@@ -11,6 +11,9 @@
 //     outbox, only when they changed.
 //   - [RoomQueue] runs work items in order per Matrix room, rooms
 //     independently, on one goroutine per busy room.
+//   - [PuppetRooms] is the bookkeeping of puppets' memberships in portal
+//     rooms: where each puppet was last sent (in or out) until the outbox
+//     carried it out, then the Matrix client's recorded membership.
 //
 // Sub-packages: kit/hold (the durable edit grace window), kit/notice
 // (notices and failure reports worded the same for every module) and
