@@ -54,6 +54,17 @@ type Config struct {
 	// its XEP-0313 archive) a new portal room gets, with their original
 	// times. 0 backfills nothing.
 	MUCBackfill int `yaml:"muc_backfill"`
+	// MaxFileBytes bounds a file the bridge downloads from an XMPP link
+	// (XEP-0066/XEP-0363) to upload it to Matrix; larger files, and all
+	// files when it is 0, stay links.
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
+	// FetchPrivateURLs lets the bridge download XMPP links that resolve
+	// to loopback, private or link-local addresses. Off by default: an
+	// XMPP user must not make the bridge fetch from its own network.
+	FetchPrivateURLs bool `yaml:"fetch_private_urls"`
+	// XHTMLIM adds an XHTML-IM payload (XEP-0071) to Matrix messages with
+	// formatting, for the XMPP clients that still render it.
+	XHTMLIM bool `yaml:"xhtml_im"`
 }
 
 // DefaultConfig returns the configuration a section gets for every key
@@ -68,6 +79,8 @@ func DefaultConfig() Config {
 		HistoryOnJoin:     20,
 		AliasTemplate:     "#_xmpp_{room}_{service}:{server}",
 		MUCBackfill:       50,
+		MaxFileBytes:      20 << 20,
+		XHTMLIM:           true,
 	}
 }
 
@@ -103,6 +116,9 @@ func (c Config) Validate() error {
 	if c.MUCBackfill < 0 || c.MUCBackfill > maxMUCBackfill {
 		errs = append(errs, fmt.Errorf("muc_backfill %d: between 0 and %d", c.MUCBackfill, maxMUCBackfill))
 	}
+	if c.MaxFileBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_file_bytes %d: at least 0", c.MaxFileBytes))
+	}
 	return errors.Join(errs...)
 }
 
@@ -119,6 +135,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("history_on_join", c.HistoryOnJoin),
 		slog.String("alias_template", c.AliasTemplate),
 		slog.Int("muc_backfill", c.MUCBackfill),
+		slog.Int64("max_file_bytes", c.MaxFileBytes),
+		slog.Bool("fetch_private_urls", c.FetchPrivateURLs),
+		slog.Bool("xhtml_im", c.XHTMLIM),
 	)
 }
 

@@ -85,8 +85,8 @@ func (g *gateway) chatRoute(st *component.Stanza, from, to jid.JID) bool {
 			"cancel", "not-allowed", "this JID is the bridge's own Matrix user; it cannot be written to"))
 		return true
 	}
-	text := body(st)
-	if text == "" {
+	in := inboundOf(st)
+	if in.text == "" {
 		return true // chat states and the like: not bridged yet
 	}
 	id, origin, nick := st.Attr("id"), originID(st), ""
@@ -97,13 +97,13 @@ func (g *gateway) chatRoute(st *component.Stanza, from, to jid.JID) bool {
 	g.push(dmLane(real, u), func() {
 		g.enqueue(context.Background(), errorPresenceStanza("message", userJID.String(), from.String(), id, userJID.String(),
 			"wait", "resource-constraint", "too many messages at once; send it again"))
-	}, func(ctx context.Context) { g.dmSay(ctx, from, userJID, u, id, origin, text, nick) })
+	}, func(ctx context.Context) { g.dmSay(ctx, from, userJID, u, id, origin, nick, in) })
 	return true
 }
 
 // dmSay posts a chat of from to the Matrix user u from from's puppet, in
 // their direct chat (opened, reopened or replaced as needed).
-func (g *gateway) dmSay(ctx context.Context, from, userJID jid.JID, u matrix.UserID, id, origin, text, nick string) {
+func (g *gateway) dmSay(ctx context.Context, from, userJID jid.JID, u matrix.UserID, id, origin, nick string, in inbound) {
 	real := from.Bare().String()
 	refuse := func(typ, cond, why string) {
 		g.enqueue(ctx, errorPresenceStanza("message", userJID.String(), from.String(), id, userJID.String(), typ, cond, why))
@@ -123,10 +123,7 @@ func (g *gateway) dmSay(ctx context.Context, from, userJID jid.JID, u matrix.Use
 		refuse("wait", "remote-server-timeout", "the Matrix homeserver did not open the chat; send it again")
 		return
 	}
-	content := matrix.MessageContent{MsgType: matrix.MsgText, Body: text}
-	if rest, ok := strings.CutPrefix(text, "/me "); ok {
-		content = matrix.MessageContent{MsgType: matrix.MsgEmote, Body: rest}
-	}
+	content := g.toMatrix(ctx, p, in) // formatting, files (content.go)
 	raw, err := json.Marshal(content)
 	if err != nil {
 		return
@@ -287,7 +284,7 @@ func (g *gateway) dmFailed(ctx context.Context, op intent.Op) {
 
 // dmFromMatrix sends the receiver's message in a direct chat portal to
 // the XMPP user's bare JID, as a chat from the receiver's JID.
-func (g *gateway) dmFromMatrix(ctx context.Context, p *bridges.Portal, sender matrix.UserID, ev matrix.EventID, text string) {
+func (g *gateway) dmFromMatrix(ctx context.Context, p *bridges.Portal, sender matrix.UserID, ev matrix.EventID, text string, extra []byte) {
 	if sender != p.Key.Receiver {
 		return // someone else the receiver let in: not the XMPP user's contact
 	}
@@ -299,7 +296,7 @@ func (g *gateway) dmFromMatrix(ctx context.Context, p *bridges.Portal, sender ma
 	if err != nil {
 		return
 	}
-	g.enqueue(ctx, chatMessage(from.String(), meta.JID, string(ev), text))
+	g.enqueue(ctx, withPayload(chatMessage(from.String(), meta.JID, string(ev), text), extra))
 }
 
 // invitedToDM handles a Matrix user inviting puppet p into a direct chat:

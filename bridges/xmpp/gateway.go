@@ -91,6 +91,7 @@ type gateway struct {
 	m     *Module
 	log   *slog.Logger
 	lanes *kit.RoomQueue
+	fetch *fetcher // downloads files shared from XMPP (content.go)
 
 	mu    sync.Mutex
 	rooms map[matrix.RoomID]*mucRoom
@@ -112,6 +113,7 @@ func newGateway(m *Module, h bridges.Host) (*gateway, error) {
 		return nil, err
 	}
 	g.lanes = q
+	g.fetch = newFetcher(m.cfg.MaxFileBytes, m.cfg.FetchPrivateURLs)
 	return g, nil
 }
 
@@ -229,15 +231,15 @@ func (g *gateway) Message(st *component.Stanza, from, to jid.JID) {
 			roomJID.String(), "modify", "bad-request", "groupchat messages go to the room's bare JID"))
 		return
 	}
-	text := body(st)
-	if text == "" {
+	in := inboundOf(st)
+	if in.text == "" {
 		return // chat states and the like: not bridged yet
 	}
 	id, origin := st.Attr("id"), originID(st)
 	g.push(roomJID.String(), func() {
 		g.enqueue(context.Background(), errorPresenceStanza("message", roomJID.String(), from.String(), id,
 			roomJID.String(), "wait", "resource-constraint", "the room is busy; try again"))
-	}, func(ctx context.Context) { g.say(ctx, from, roomJID, id, origin, text) })
+	}, func(ctx context.Context) { g.say(ctx, from, roomJID, id, origin, in) })
 }
 
 // refuse sends an error presence for a join of from to to.
@@ -733,7 +735,7 @@ func (g *gateway) removeLocked(ctx context.Context, r *mucRoom, o *occupant) {
 
 // say sends a groupchat message of an occupant to Matrix; its reflection
 // to the occupants follows once the Matrix event exists (OnOutboxSent).
-func (g *gateway) say(ctx context.Context, from, roomJID jid.JID, id, origin, text string) {
+func (g *gateway) say(ctx context.Context, from, roomJID jid.JID, id, origin string, in inbound) {
 	real := from.Bare().String()
 	g.mu.Lock()
 	var room matrix.RoomID
@@ -754,10 +756,7 @@ func (g *gateway) say(ctx context.Context, from, roomJID jid.JID, id, origin, te
 			"modify", "not-acceptable", "you are not in this room: join it first"))
 		return
 	}
-	content := matrix.MessageContent{MsgType: matrix.MsgText, Body: text}
-	if rest, ok := strings.CutPrefix(text, "/me "); ok {
-		content = matrix.MessageContent{MsgType: matrix.MsgEmote, Body: rest}
-	}
+	content := g.toMatrix(ctx, o.Puppet, in) // formatting, files (content.go)
 	raw, err := json.Marshal(content)
 	if err != nil {
 		return
@@ -831,13 +830,9 @@ func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) 
 	if !ok {
 		return
 	}
-	var c matrix.MessageContent
-	if json.Unmarshal(op.Content, &c) != nil {
+	text, extra, err := g.reflected(op.Content)
+	if err != nil {
 		return
-	}
-	text := c.Body
-	if c.MsgType == matrix.MsgEmote {
-		text = "/me " + text
 	}
 	occID := g.occupantID(op.Room, real)
 	g.mu.Lock()
@@ -848,14 +843,15 @@ func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) 
 	}
 	for _, o := range r.occupants {
 		for res := range o.Resources {
-			g.deliverMsg(ctx, o, res, ev, messageStanza(nickJID(o.RoomJID, nick), res, id, text, origin, string(ev), o.RoomJID, occID))
+			g.deliverMsg(ctx, o, res, ev, withPayload(messageStanza(nickJID(o.RoomJID, nick), res, id, text, origin, string(ev), o.RoomJID, occID), extra))
 		}
 	}
 }
 
-// fromMatrix sends a Matrix user's message to every occupant of its room
-// from the user's nick, with the event ID as stanza-id.
-func (g *gateway) fromMatrix(ctx context.Context, room matrix.RoomID, sender matrix.UserID, ev matrix.EventID, text string) {
+// fromMatrix sends a Matrix user's message (body text, payloads extra:
+// see outgoing) to every occupant of its room from the user's nick, with
+// the event ID as stanza-id.
+func (g *gateway) fromMatrix(ctx context.Context, room matrix.RoomID, sender matrix.UserID, ev matrix.EventID, text string, extra []byte) {
 	g.mu.Lock()
 	r := g.rooms[room]
 	if r == nil || len(r.occupants) == 0 {
@@ -890,7 +886,7 @@ func (g *gateway) fromMatrix(ctx context.Context, room matrix.RoomID, sender mat
 	occID := g.occupantID(room, string(sender))
 	for _, o := range r.occupants {
 		for res := range o.Resources {
-			g.deliverMsg(ctx, o, res, ev, messageStanza(nickJID(o.RoomJID, mb.nick), res, string(ev), text, "", string(ev), o.RoomJID, occID))
+			g.deliverMsg(ctx, o, res, ev, withPayload(messageStanza(nickJID(o.RoomJID, mb.nick), res, string(ev), text, "", string(ev), o.RoomJID, occID), extra))
 		}
 	}
 }

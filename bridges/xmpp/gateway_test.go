@@ -66,7 +66,7 @@ func TestJoinHoldsMatrixMessages(t *testing.T) {
 		Resources: map[string]bool{"alice@x.org/r": true}, Puppet: "@_xmpp_alice=40x.org:localhost", joining: true}
 	r.occupants[o.Real] = o
 
-	g.fromMatrix(ctx, room, "@carol:localhost", "$e1", "said during the join")
+	g.fromMatrix(ctx, room, "@carol:localhost", "$e1", "said during the join", nil)
 	if q := queued(t, h); len(q) != 0 {
 		t.Fatalf("sent before the join: %q", q)
 	}
@@ -103,7 +103,7 @@ func TestSayAndReflect(t *testing.T) {
 	} {
 		r.occupants[o.Real] = o
 	}
-	g.say(ctx, jid.MustParse("alice@x.org/r"), jid.MustParse("room@matrix.test"), "m1", "o1", "/me waves")
+	g.say(ctx, jid.MustParse("alice@x.org/r"), jid.MustParse("room@matrix.test"), "m1", "o1", inbound{text: "/me waves"})
 	ops := h.Sent.Ops()
 	if len(ops) != 1 {
 		t.Fatalf("ops: %+v", ops)
@@ -134,7 +134,7 @@ func TestSayAndReflect(t *testing.T) {
 		t.Error("an op that is not the gateway's was reflected")
 	}
 
-	g.say(ctx, jid.MustParse("mallory@x.org/r"), jid.MustParse("room@matrix.test"), "m2", "", "hi")
+	g.say(ctx, jid.MustParse("mallory@x.org/r"), jid.MustParse("room@matrix.test"), "m2", "", inbound{text: "hi"})
 	q = queued(t, h)
 	if len(q) != 3 || !strings.Contains(q[2], "not-acceptable") || !strings.Contains(q[2], `to="mallory@x.org/r"`) {
 		t.Fatalf("a non-occupant's message: %q", q)

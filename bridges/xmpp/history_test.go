@@ -164,11 +164,11 @@ func TestJoinHistory(t *testing.T) {
 		}
 		return out
 	}
-	g.fromMatrix(ctx, room, carol, e3, "/me waves")
+	g.fromMatrix(ctx, room, carol, e3, "/me waves", nil)
 	if m := messages(); len(m) != 0 {
 		t.Fatalf("a history message was sent again live: %q", m)
 	}
-	g.fromMatrix(ctx, room, carol, "$new", "new")
+	g.fromMatrix(ctx, room, carol, "$new", "new", nil)
 	if m := messages(); len(m) != 1 || !strings.Contains(m[0], "new") {
 		t.Fatalf("the live message: %q", m)
 	}

@@ -94,9 +94,9 @@ func TestOccupantIDOnStanzas(t *testing.T) {
 	spoof := `<message type='groupchat' id='m9' to='room@matrix.test' from='bob@x.org/r'><body>hi</body>` +
 		`<occupant-id xmlns='urn:xmpp:occupant-id:0' id='forged'/></message>`
 	n := len(q)
-	g.say(ctx, jid.MustParse("bob@x.org/r"), jid.MustParse("room@matrix.test"), "m9", "", body(parse(t, []byte(spoof))))
+	g.say(ctx, jid.MustParse("bob@x.org/r"), jid.MustParse("room@matrix.test"), "m9", "", inboundOf(parse(t, []byte(spoof))))
 	m.OnOutboxSent(ctx, h.Sent.Ops()[0], "$ev")
-	g.fromMatrix(ctx, room, "@carol:localhost", "$c1", "from carol")
+	g.fromMatrix(ctx, room, "@carol:localhost", "$c1", "from carol", nil)
 	q = queued(t, h)[n:]
 	if len(q) != 4 {
 		t.Fatalf("messages: %q", q)

@@ -180,19 +180,15 @@ func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) 
 	if !ok && !dm {
 		return nil
 	}
-	text := msg.Content.Body
-	switch msg.Content.MsgType {
-	case matrix.MsgText, matrix.MsgNotice:
-	case matrix.MsgEmote:
-		text = "/me " + text
-	default:
+	text, extra, ok := m.gw.outgoing(&msg.Content, "") // formatting, files (content.go)
+	if !ok {
 		return nil
 	}
 	if dm {
-		m.gw.dmFromMatrix(ctx, msg.Portal, msg.Event.Sender, msg.Event.ID, text)
+		m.gw.dmFromMatrix(ctx, msg.Portal, msg.Event.Sender, msg.Event.ID, text, extra)
 		return nil
 	}
-	m.gw.fromMatrix(ctx, room, msg.Event.Sender, msg.Event.ID, text)
+	m.gw.fromMatrix(ctx, room, msg.Event.Sender, msg.Event.ID, text, extra)
 	return nil
 }
 
