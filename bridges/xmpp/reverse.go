@@ -287,8 +287,14 @@ func (rv *reverse) membership(ctx context.Context, rp *revPortal, u matrix.UserI
 	cl := rp.clients[u]
 	if c.Membership == "join" {
 		if cl != nil {
+			// A profile change: a new displayname is a new nick.
+			b := cl.rename(rv.g.nickOf(u, c.Displayname))
 			rv.mu.Unlock()
-			return // a profile change; nick changes are not followed yet
+			if b != nil {
+				rv.storeClient(ctx, rp.room, u, cl)
+				rv.g.enqueue(ctx, b)
+			}
+			return
 		}
 		cl, err := rv.client(rp, u, rv.g.nickOf(u, c.Displayname))
 		if err != nil {
@@ -300,7 +306,6 @@ func (rv *reverse) membership(ctx context.Context, rp *revPortal, u matrix.UserI
 		rv.mu.Unlock()
 		rv.storeClient(ctx, rp.room, u, cl)
 		rv.g.enqueue(ctx, b)
-		rv.catchUp(rp)
 		return
 	}
 	if cl == nil {
@@ -413,6 +418,7 @@ func (rv *reverse) presence(ctx context.Context, rp *revPortal, st *component.St
 	p := parseMUCPresence(st, from)
 	rv.mu.Lock()
 	if c := rp.clientAt(to.String()); c != nil && c.isSelf(p) {
+		first := rp.listener() == nil // no occupant of the bridge was in
 		step := c.onSelf(p)
 		var msgs [][]byte
 		for _, m := range step.flush {
@@ -429,6 +435,9 @@ func (rv *reverse) presence(ctx context.Context, rp *revPortal, st *component.St
 		rv.storeClient(ctx, rp.room, c.user, c)
 		if step.tell != "" {
 			rv.tell(ctx, rp, c.user, step.tell)
+		}
+		if step.joined && first {
+			rv.followAgain(rp)
 		}
 		return
 	}
@@ -666,18 +675,33 @@ func (rv *reverse) pingRoute(st *component.Stanza, from, to jid.JID) bool {
 	return true
 }
 
-// catchUp fetches what the MUC said while nobody of the bridge was in
-// it, once the first occupant joins (reverse_mam.go); messages already
-// posted are not posted again.
-func (rv *reverse) catchUp(rp *revPortal) {
+// followAgain runs when the first of the bridge's occupants is in rp's
+// MUC again (a first join, a join after nobody was in, a restart): the
+// MUC sent every occupant's presence before the self-presence, so
+// puppets in the portal room that are not among them left while nobody
+// was listening, and leave; and what the MUC said meanwhile is fetched
+// from its archive (messages already posted are not posted again).
+func (rv *reverse) followAgain(rp *revPortal) {
 	rv.mu.Lock()
-	first := len(rp.clients) == 1
-	rv.mu.Unlock()
-	if n := rv.m.cfg.MUCBackfill; first && n > 0 {
-		rv.m.host.Go(func(ctx context.Context) {
-			ctx, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			rv.backfill(ctx, rp, n)
-		})
+	present := map[matrix.UserID]bool{}
+	for _, o := range rp.remote {
+		present[o.puppet] = true
 	}
+	rv.mu.Unlock()
+	rv.m.host.Go(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		members, err := rv.m.host.Matrix().Bot().JoinedMembers(ctx, rp.room)
+		if err != nil {
+			rv.log.Warn("xmpp: could not read a portal's members", "room", rp.room, "error", err)
+		}
+		for u := range members {
+			if rv.m.users.Owns(u) && !present[u] {
+				rv.puppetMembership(ctx, rp, u, "leave")
+			}
+		}
+		if n := rv.m.cfg.MUCBackfill; n > 0 {
+			rv.backfill(ctx, rp, n)
+		}
+	})
 }

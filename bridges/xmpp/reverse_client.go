@@ -58,6 +58,8 @@ type mucClient struct {
 	tries int    // conflicts so far
 	state clientState
 	held  []heldMessage
+	// prev is the nick before a nick change under way ("" when none).
+	prev string
 }
 
 // newClient returns the client of user (whose JID on the component is
@@ -76,6 +78,8 @@ type clientStep struct {
 	flush []heldMessage
 	// gone: the client left for good; forget it.
 	gone bool
+	// joined: the client just joined (it was not joined before).
+	joined bool
 }
 
 // join starts a join with the current nick and returns the presence. No
@@ -84,6 +88,21 @@ func (c *mucClient) join() []byte {
 	c.state = clientJoining
 	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + c.nick,
 		X: &mucJoinX{History: &mucHistory{MaxStanzas: "0"}}})
+}
+
+// rename starts a nick change of a joined client to nick and returns
+// its presence, or nil when there is nothing to change. The MUC answers
+// with the old nick's unavailable presence (303) and the new one's, or
+// an error that keeps the old nick.
+func (c *mucClient) rename(nick string) []byte {
+	if c.state != clientJoined || nick == c.base || c.prev != "" {
+		if c.state == clientJoining {
+			c.base = nick // the next attempt takes it
+		}
+		return nil
+	}
+	c.prev, c.base, c.nick, c.tries = c.nick, nick, nick, 0
+	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + nick})
 }
 
 // leave returns the unavailable presence that ends the occupancy.
@@ -137,12 +156,13 @@ func (c *mucClient) onSelf(p mucPresence) clientStep {
 		c.nick = p.Nick
 	}
 	if c.state == clientJoined {
+		c.prev = ""
 		return clientStep{}
 	}
 	c.state = clientJoined
-	st := clientStep{flush: c.held}
+	st := clientStep{flush: c.held, joined: true}
 	c.held = nil
-	if c.nick != c.base {
+	if c.tries > 0 {
 		st.tell = fmt.Sprintf("You are in the XMPP room %s as %q: the nickname %q was taken there.", c.muc, c.nick, c.base)
 	}
 	return st
@@ -153,6 +173,16 @@ func (c *mucClient) onSelf(p mucPresence) clientStep {
 func (c *mucClient) onError(p mucPresence) clientStep {
 	if c.state == clientGone {
 		return clientStep{gone: true}
+	}
+	if c.state == clientJoined {
+		// A nick change refused: the client keeps its nick.
+		if c.prev == "" {
+			return clientStep{}
+		}
+		wanted := c.nick
+		c.nick, c.prev, c.base = c.prev, "", c.prev
+		return clientStep{tell: fmt.Sprintf("Your nickname in the XMPP room %s stays %q: %q was refused (%s).",
+			c.muc, c.nick, wanted, joinErrorText(p))}
 	}
 	if p.Cond == "conflict" && c.state == clientJoining && c.tries+1 < maxNickTries {
 		c.tries++
@@ -169,7 +199,7 @@ func (c *mucClient) onError(p mucPresence) clientStep {
 // plain one (the answer to its leave) ends it quietly.
 func (c *mucClient) onUnavailable(p mucPresence) clientStep {
 	if p.Codes[statusNickChange] && p.NewNick != "" {
-		c.nick = p.NewNick
+		c.nick, c.prev = p.NewNick, ""
 		return clientStep{}
 	}
 	wasGone := c.state == clientGone

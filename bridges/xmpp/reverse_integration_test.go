@@ -27,7 +27,10 @@ import (
 // in the room says so. A live XMPP message reaches Matrix from the
 // puppet; a Matrix message reaches the XMPP user once, and nothing of
 // it comes back to Matrix. A ping through the MUC to the Matrix user's
-// occupant is answered. Leaving the Matrix room leaves the MUC.
+// occupant is answered. A new displayname is a nick change. After a
+// bridge restart the Matrix user is in the MUC again and what was said
+// meanwhile reaches Matrix from the archive. Leaving the Matrix room
+// leaves the MUC.
 func TestIntegrationXMPPReversePortal(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
@@ -204,11 +207,48 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 		t.Errorf("carol's message is %d times in the Matrix room", echoes)
 	}
 
+	// A new displayname is a new nick in the MUC.
+	if err := carol.SetDisplayname(ctx, "Caroline"); err != nil {
+		t.Fatal(err)
+	}
+	moved := wait(alice, "carol's nick change", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == occ && s.Type == "unavailable"
+	})
+	if !strings.Contains(moved.XML, `code="303"`) || !strings.Contains(moved.XML, `nick="Caroline"`) {
+		t.Errorf("nick change: %s", moved.XML)
+	}
+	occ = muc + "/Caroline"
+	wait(alice, "carol's new nick", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == occ && s.Type == ""
+	})
+
+	// A bridge restart: carol is back in the MUC, and what was said
+	// meanwhile reaches Matrix from the archive.
+	s.StopBridge()
+	before := len(alice.Received())
+	send(alice, `<message to='`+muc+`' type='groupchat' id='d1'><body>said while the bridge was down</body></message>`)
+	wait(alice, "reflection while down", func(s integration.XMPPStanza) bool { return s.Name == "message" && s.ID == "d1" })
+	s.StartBridge()
+	if ev, err := carol.WaitForMessage(ctx, room, "said while the bridge was down"); err != nil || ev.Sender != alicePuppet {
+		t.Fatalf("caught up after the restart: %v %v", ev, err)
+	}
+	seen := 0
+	wait(alice, "carol's occupant after the restart", func(s integration.XMPPStanza) bool {
+		seen++
+		return seen > before && s.Name == "presence" && s.From == occ && s.Type == ""
+	})
+	if _, err := carol.SendText(ctx, room, "after the restart"); err != nil {
+		t.Fatal(err)
+	}
+	wait(alice, "carol's message after the restart", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "after the restart")
+	})
+
 	// Leaving the Matrix room leaves the MUC.
 	if err := carol.Leave(ctx, room); err != nil {
 		t.Fatal(err)
 	}
 	wait(alice, "carol's occupant leaving", func(s integration.XMPPStanza) bool {
-		return s.Name == "presence" && s.From == occ && s.Type == "unavailable"
+		return s.Name == "presence" && s.From == occ && s.Type == "unavailable" && !strings.Contains(s.XML, `code="303"`)
 	})
 }

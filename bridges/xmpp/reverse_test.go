@@ -4,11 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -69,19 +71,35 @@ func TestMUCClientJoinConflictKick(t *testing.T) {
 		t.Fatal("another occupant's presence taken as the client's")
 	}
 	st = c.onSelf(mucPresenceOf(t, selfPresence("Carol[m]", "", "110")))
-	if c.state != clientJoined || c.nick != "Carol[m]" || len(st.flush) != 1 || st.flush[0].Text != "early" ||
+	if !st.joined || c.state != clientJoined || c.nick != "Carol[m]" || len(st.flush) != 1 || st.flush[0].Text != "early" ||
 		!strings.Contains(st.tell, `as "Carol[m]"`) {
 		t.Fatalf("joined: state %d nick %q step %+v", c.state, c.nick, st)
 	}
 	if c.hold(heldMessage{Event: "$2"}) {
 		t.Fatal("a joined client held a message")
 	}
-	st = c.onSelf(mucPresenceOf(t, selfPresence("Carol[m]", "unavailable", "110", "307")))
+	// A new displayname is a nick change: the MUC's 303 moves the
+	// client; a refused change keeps the old nick, with a notice.
+	if b := c.rename("Caroline"); !strings.Contains(string(b), `to="`+testMUC+`/Caroline"`) || strings.Contains(string(b), "history") {
+		t.Fatalf("nick change: %s", b)
+	}
+	moved := `<presence from='` + testMUC + `/Carol[m]' to='` + testSelf + `' type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'>` +
+		`<item nick='Caroline' role='participant'/><status code='303'/><status code='110'/></x></presence>`
+	if p := mucPresenceOf(t, moved); !c.isSelf(p) || c.onSelf(p).gone || c.nick != "Caroline" || c.state != clientJoined {
+		t.Fatalf("after the 303: nick %q state %d", c.nick, c.state)
+	}
+	c.onSelf(mucPresenceOf(t, selfPresence("Caroline", "", "110")))
+	c.rename("Zed")
+	if st := c.onSelf(mucPresenceOf(t, conflictPresence("Zed"))); st.gone || c.nick != "Caroline" || c.state != clientJoined ||
+		!strings.Contains(st.tell, `stays "Caroline"`) {
+		t.Fatalf("a refused nick change: nick %q state %d step %+v", c.nick, c.state, st)
+	}
+	st = c.onSelf(mucPresenceOf(t, selfPresence("Caroline", "unavailable", "110", "307")))
 	if !st.gone || c.state != clientGone || !strings.Contains(st.tell, "kicked") || !strings.Contains(st.tell, "spam") {
 		t.Fatalf("kicked: %+v", st)
 	}
 	// Whatever the MUC says next, the client does not join again.
-	if st := c.onSelf(mucPresenceOf(t, conflictPresence("Carol[m]"))); len(st.send) != 0 {
+	if st := c.onSelf(mucPresenceOf(t, conflictPresence("Caroline"))); len(st.send) != 0 {
 		t.Fatalf("re-joined after a kick: %q", st.send)
 	}
 }
@@ -107,6 +125,7 @@ func TestMUCClientGivesUp(t *testing.T) {
 }
 
 // TestReversePortal: a Matrix member's join sends the occupant's join;
+// once it is in, puppets of occupants not in the MUC leave the room;
 // other occupants become puppets that join the portal room, and their
 // message, received by two of the bridge's occupants, is posted once;
 // the reflection of a Matrix message is linked, not posted; a Matrix
@@ -134,7 +153,19 @@ func TestReversePortal(t *testing.T) {
 	if len(queued(t, h)) != 2 {
 		t.Fatal("a message was sent before the join completed")
 	}
+	// A puppet in the portal room whose occupant left while nobody of
+	// the bridge was in the MUC leaves once the first occupant is in.
+	ghost := matrix.UserID("@_xmpp_ghost=40x.org:localhost")
+	h.HS.SetMembership(room, ghost, "join")
 	rv.presence(ctx, rp, parse(t, []byte(selfPresence("Carol", "", "110"))), from("Carol"), jid.MustParse(testSelf))
+	poll.Until(t, "the ghost puppet leaves", 5*time.Second, func() bool {
+		for _, op := range h.Sent.Ops() {
+			if op.Kind == intent.OpMembership && op.Sender == ghost && op.Type == "leave" {
+				return true
+			}
+		}
+		return false
+	})
 	q = queued(t, h)
 	if len(q) != 3 || !strings.Contains(q[2], "early bird") || !strings.Contains(q[2], `<origin-id xmlns="urn:xmpp:sid:0" id="$early">`) ||
 		!strings.Contains(q[2], `type="groupchat"`) || !strings.Contains(q[2], `to="`+testMUC+`"`) {
@@ -150,13 +181,22 @@ func TestReversePortal(t *testing.T) {
 		rv.presence(ctx, rp, parse(t, []byte(strings.Replace(alice, "%s", to, 1))), from("Alice"), jid.MustParse(to))
 		rv.presence(ctx, rp, parse(t, []byte(strings.Replace(selfPresence("Dave", ""), testSelf, to, 1))), from("Dave"), jid.MustParse(to))
 	}
+	// An occupant whose real JID the MUC hides is a puppet of its
+	// occupant JID.
+	bob := `<presence from='` + testMUC + `/Bob' to='` + testSelf + `'><x xmlns='http://jabber.org/protocol/muc#user'><item role='participant'/></x></presence>`
+	rv.presence(ctx, rp, parse(t, []byte(bob)), from("Bob"), jid.MustParse(testSelf))
+	bobPuppet, err := g.puppetOf(testMUC + "/Bob")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var joins []intent.Op
 	for _, op := range h.Sent.Ops() {
-		if op.Kind == intent.OpMembership {
+		if op.Kind == intent.OpMembership && op.Type == "join" {
 			joins = append(joins, op)
 		}
 	}
-	if len(joins) != 1 || joins[0].Sender != "@_xmpp_alice=40x.org:localhost" || joins[0].Type != "join" || joins[0].Room != room {
+	if len(joins) != 2 || joins[0].Sender != "@_xmpp_alice=40x.org:localhost" || joins[0].Type != "join" || joins[0].Room != room ||
+		joins[1].Sender != bobPuppet {
 		t.Fatalf("puppet joins: %+v", joins)
 	}
 
@@ -180,7 +220,7 @@ func TestReversePortal(t *testing.T) {
 	refl := `<message from='` + testMUC + `/Carol' to='` + testSelf + `' type='groupchat' id='$early'><body>early bird</body>` +
 		`<origin-id xmlns='urn:xmpp:sid:0' id='$early'/><stanza-id xmlns='urn:xmpp:sid:0' id='s2' by='` + testMUC + `'/></message>`
 	rv.message(ctx, rp, parse(t, []byte(refl)), from("Carol"), jid.MustParse(testSelf))
-	if n := len(h.Sent.Ops()); n != len(joins)+len(posts)+1 { // + Alice's profile
+	if n := len(h.Sent.Ops()); n != len(joins)+len(posts)+3 { // + the puppets' profiles and the ghost's leave
 		t.Fatalf("the reflection was posted: %+v", h.Sent.Ops())
 	}
 	if l, err := h.Links().ByRemote(ctx, bridges.MessageID{ID: "r/" + testMUC + "/s2"}); err != nil || l.Event != "$early" {
