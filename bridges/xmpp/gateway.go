@@ -103,6 +103,8 @@ type gateway struct {
 	mx   map[matrix.UserID]matrixPresence
 
 	occSecret []byte // the secret of occupant ids (occupantid.go)
+	typing    typingState
+	recent    map[matrix.RoomID]*recentMessages // XMPP ids for markers (markers.go)
 }
 
 func newGateway(m *Module, h bridges.Host) (*gateway, error) {
@@ -233,7 +235,11 @@ func (g *gateway) Message(st *component.Stanza, from, to jid.JID) {
 	}
 	in := inboundOf(st)
 	if in.text == "" {
-		return // chat states and the like: not bridged yet
+		g.ephemeral(st, from, roomJID) // chat states and markers
+		return
+	}
+	if chatState(st) != "" {
+		g.push(roomJID.String(), nil, func(ctx context.Context) { g.chatStateFromXMPP(ctx, from, roomJID, "active") })
 	}
 	id, origin := st.Attr("id"), originID(st)
 	g.push(roomJID.String(), func() {
@@ -837,6 +843,7 @@ func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) 
 	occID := g.occupantID(op.Room, real)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.rememberSent(op.Room, ev, id, origin)
 	r := g.rooms[op.Room]
 	if r == nil {
 		return

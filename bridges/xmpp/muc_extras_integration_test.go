@@ -4,8 +4,12 @@ package xmpp
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +17,8 @@ import (
 	"github.com/causewaybridge/causeway/bridges/xmpp/address"
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/puppet"
 )
 
 var occupantIDRe = regexp.MustCompile(`<occupant-id(?: xmlns="urn:xmpp:occupant-id:0")* id="([^"]+)"`)
@@ -33,7 +39,8 @@ func occupantIDOf(t *testing.T, st integration.XMPPStanza) string {
 // result; after leaving: not-acceptable; the bare room: result), XEP-0421
 // occupant-ids (the same for alice across two joins, on her presences
 // and her reflected messages, and Carol's on Carol's), the muc#roominfo
-// form's occupant count.
+// form's occupant count, XEP-0085 chat states ↔ typing both ways, and
+// XEP-0333 displayed markers ↔ read receipts both ways.
 func TestIntegrationXMPPMUCExtras(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
@@ -57,6 +64,14 @@ func TestIntegrationXMPPMUCExtras(t *testing.T) {
 		t.Fatal(err)
 	}
 	muc := local + "@" + domain
+	users, err := puppet.NewUsers("@_xmpp_{name}:{server}", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alicePuppet, err := users.Format(puppet.Values{"name": "alice@" + integration.ProsodyHost})
+	if err != nil {
+		t.Fatal(err)
+	}
 	alice := integration.DialXMPP(t, p.C2SAddr(), "alice", "pw")
 	bob := integration.DialXMPP(t, p.C2SAddr(), "bob", "pw")
 	n := 0
@@ -181,5 +196,100 @@ func TestIntegrationXMPPMUCExtras(t *testing.T) {
 	}
 	if !regexp.MustCompile(`var="muc#roominfo_occupants"[^>]*><value>2</value>`).MatchString(info.XML) {
 		t.Errorf("want 2 occupants (Carol, alice): %s", info.XML)
+	}
+
+	// Chat states: alice composing is her puppet typing on Matrix, and
+	// pausing stops it; Carol typing is composing from Carol, and
+	// stopping is active.
+	puppetTyping := func(on bool) {
+		t.Helper()
+		if _, err := carol.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+			var c struct {
+				UserIDs []matrix.UserID `json:"user_ids"`
+			}
+			return ev.RoomID == room && ev.Type == matrix.EventTyping && json.Unmarshal(ev.Content, &c) == nil &&
+				slices.Contains(c.UserIDs, alicePuppet) == on
+		}); err != nil {
+			t.Fatalf("alice's puppet typing %t: %v", on, err)
+		}
+	}
+	const cs = `xmlns='http://jabber.org/protocol/chatstates'`
+	if err := alice.Send(ctx, `<message to='`+muc+`' type='groupchat'><composing `+cs+`/></message>`); err != nil {
+		t.Fatal(err)
+	}
+	puppetTyping(true)
+	if err := alice.Send(ctx, `<message to='`+muc+`' type='groupchat'><paused `+cs+`/></message>`); err != nil {
+		t.Fatal(err)
+	}
+	puppetTyping(false)
+	before := len(alice.Received())
+	matrixPut(ctx, t, carol, http.MethodPut, "/rooms/"+url.PathEscape(string(room))+"/typing/"+url.PathEscape(string(carol.UserID)),
+		`{"typing":true,"timeout":30000}`)
+	composing := after(alice, before, "Carol composing", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == muc+"/Carol" && strings.Contains(s.XML, "composing")
+	})
+	if strings.Contains(composing.XML, "<body") || !strings.Contains(composing.XML, "no-store") || occupantIDOf(t, composing) != carolID {
+		t.Fatalf("Carol composing: %s", composing.XML)
+	}
+	matrixPut(ctx, t, carol, http.MethodPut, "/rooms/"+url.PathEscape(string(room))+"/typing/"+url.PathEscape(string(carol.UserID)),
+		`{"typing":false}`)
+	after(alice, before, "Carol active", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == muc+"/Carol" && strings.Contains(s.XML, "<active")
+	})
+
+	// Markers: alice's displayed marker on Carol's message is her
+	// puppet's read receipt; Carol's read receipt on alice's message is
+	// a displayed marker from Carol. The room's messages are markable.
+	if !strings.Contains(cm.XML, "markable") {
+		t.Errorf("Carol's message is not markable: %s", cm.XML)
+	}
+	if err := alice.Send(ctx, `<message to='`+muc+`' type='groupchat'><displayed xmlns='urn:xmpp:chat-markers:0' id='`+cm.ID+`'/></message>`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+		var c map[matrix.EventID]map[string]map[matrix.UserID]json.RawMessage
+		return ev.RoomID == room && ev.Type == matrix.EventReceipt && json.Unmarshal(ev.Content, &c) == nil &&
+			c[matrix.EventID(cm.ID)]["m.read"][alicePuppet] != nil
+	}); err != nil {
+		t.Fatalf("alice's read receipt: %v", err)
+	}
+	aliceEvent := stanzaIDOf(t, refl)
+	matrixPut(ctx, t, carol, http.MethodPost, "/rooms/"+url.PathEscape(string(room))+"/receipt/m.read/"+url.PathEscape(aliceEvent), `{}`)
+	shown := after(alice, before, "Carol's displayed marker", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == muc+"/Carol" && strings.Contains(s.XML, "displayed")
+	})
+	if !strings.Contains(shown.XML, `id="`+aliceEvent+`"`) {
+		t.Fatalf("Carol's displayed marker: %s", shown.XML)
+	}
+}
+
+var stanzaIDRe = regexp.MustCompile(`<stanza-id[^>]* id="([^"]+)"`)
+
+// stanzaIDOf returns the XEP-0359 stanza-id of a stanza.
+func stanzaIDOf(t *testing.T, st integration.XMPPStanza) string {
+	t.Helper()
+	m := stanzaIDRe.FindStringSubmatch(st.XML)
+	if m == nil {
+		t.Fatalf("no stanza-id: %s", st.XML)
+	}
+	return m[1]
+}
+
+// matrixPut sends a client-server API request as c (path under
+// /_matrix/client/v3) and fails the test unless it is answered 200.
+func matrixPut(ctx context.Context, t *testing.T, c *integration.Client, method, path, body string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, c.HomeserverURL+"/_matrix/client/v3"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: %s", method, path, resp.Status)
 	}
 }

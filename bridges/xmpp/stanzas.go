@@ -162,6 +162,7 @@ type groupchatMessage struct {
 	OriginID   *originIDEl   `xml:"origin-id,omitempty"`
 	StanzaID   *stanzaIDEl   `xml:"stanza-id,omitempty"`
 	OccupantID *occupantIDEl `xml:"occupant-id,omitempty"`
+	Markable   *markableEl   `xml:"markable,omitempty"`
 	Delay      *delayEl      `xml:"delay,omitempty"`
 }
 
@@ -178,7 +179,7 @@ type delayEl struct {
 // sender's origin-id when it had one and its XEP-0421 occupant-id. Text
 // is escaped, never markup.
 func messageStanza(from, to, id, body, originID, stanzaID, by, occupantID string) []byte {
-	m := groupchatMessage{From: from, To: to, ID: id, Type: "groupchat", Body: &body}
+	m := groupchatMessage{From: from, To: to, ID: id, Type: "groupchat", Body: &body, Markable: &markableEl{}}
 	if occupantID != "" {
 		m.OccupantID = &occupantIDEl{ID: occupantID}
 	}
@@ -195,7 +196,7 @@ func messageStanza(from, to, id, body, originID, stanzaID, by, occupantID string
 // (XEP-0045 §7.2.15), with an XEP-0203 delay from the room (by) saying
 // when it was sent.
 func delayedStanza(from, to, id, body, originID, stanzaID, by, occupantID string, sent time.Time) []byte {
-	m := groupchatMessage{From: from, To: to, ID: id, Type: "groupchat", Body: &body,
+	m := groupchatMessage{From: from, To: to, ID: id, Type: "groupchat", Body: &body, Markable: &markableEl{},
 		StanzaID: &stanzaIDEl{ID: stanzaID, By: by}, Delay: &delayEl{From: by, Stamp: stamp(sent)}}
 	if occupantID != "" {
 		m.OccupantID = &occupantIDEl{ID: occupantID}

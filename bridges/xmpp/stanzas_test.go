@@ -77,13 +77,13 @@ func TestErrorStanzas(t *testing.T) {
 }
 
 // TestMessageEscaping: Matrix text cannot inject XML; what goes out
-// parses back to the same body, with one body and the ids.
+// parses back to the same body, with one body, the ids and markable.
 func TestMessageEscaping(t *testing.T) {
 	for _, text := range []string{`</body><evil/>`, `a & b <c d="e">`, "]]>", "ctl\x01\x1b bytes", `"quotes' and /me`} {
 		b := messageStanza("#r@m.example/Carol", "alice@example.org/phone", "$ev", text, "", "$ev", "#r@m.example", "")
 		st := parse(t, b)
-		if n := len(children(st)); n != 2 {
-			t.Fatalf("%q: %d children, want body and stanza-id: %s", text, n, b)
+		if n := len(children(st)); n != 3 {
+			t.Fatalf("%q: %d children, want body, stanza-id and markable: %s", text, n, b)
 		}
 		got := body(st)
 		want := strings.Map(func(r rune) rune {
