@@ -327,7 +327,7 @@ func (rv *reverse) membership(ctx context.Context, rp *revPortal, u matrix.UserI
 // fromMatrix sends a Matrix user's message to the MUC from their
 // occupant, or holds it while the occupant joins; a user who is not in
 // the MUC gets a notice.
-func (rv *reverse) fromMatrix(ctx context.Context, rp *revPortal, sender matrix.UserID, ev matrix.EventID, text string) {
+func (rv *reverse) fromMatrix(ctx context.Context, rp *revPortal, sender matrix.UserID, ev matrix.EventID, text string, extra []byte) {
 	rv.mu.Lock()
 	c := rp.clients[sender]
 	var b []byte
@@ -336,11 +336,11 @@ func (rv *reverse) fromMatrix(ctx context.Context, rp *revPortal, sender matrix.
 	case c == nil || c.state == clientGone:
 		reason = "you are not in the XMPP room " + rp.muc + "; leave and join this room again to rejoin it"
 	case c.state == clientJoining:
-		if !c.hold(heldMessage{Event: ev, Text: text}) {
+		if !c.hold(heldMessage{Event: ev, Text: text, Extra: extra}) {
 			reason = "you are still joining the XMPP room " + rp.muc
 		}
 	default:
-		b = rv.groupchat(c, ev, text)
+		b = rv.groupchat(c, ev, text, extra)
 	}
 	rv.mu.Unlock()
 	if b != nil {
@@ -353,10 +353,11 @@ func (rv *reverse) fromMatrix(ctx context.Context, rp *revPortal, sender matrix.
 	}
 }
 
-// groupchat is a Matrix message from c's occupant to its MUC: the event
-// ID is its id and origin-id, which its reflection carries back.
-func (rv *reverse) groupchat(c *mucClient, ev matrix.EventID, text string) []byte {
-	return messageStanza(c.self, c.muc, string(ev), text, string(ev), "", "", "")
+// groupchat is a Matrix message from c's occupant to its MUC, with the
+// payloads extra (XHTML-IM, OOB): the event ID is its id and origin-id,
+// which its reflection carries back.
+func (rv *reverse) groupchat(c *mucClient, ev matrix.EventID, text string, extra []byte) []byte {
+	return withPayload(messageStanza(c.self, c.muc, string(ev), text, string(ev), "", "", ""), extra)
 }
 
 // take hands a stanza from a MUC to one of the bridge's occupants to the
@@ -422,7 +423,7 @@ func (rv *reverse) presence(ctx context.Context, rp *revPortal, st *component.St
 		step := c.onSelf(p)
 		var msgs [][]byte
 		for _, m := range step.flush {
-			msgs = append(msgs, rv.groupchat(c, m.Event, m.Text))
+			msgs = append(msgs, rv.groupchat(c, m.Event, m.Text, m.Extra))
 		}
 		if step.gone {
 			// Kept as gone until the Matrix user leaves: no re-join loop.
@@ -598,11 +599,7 @@ func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, ni
 			rv.log.Warn("xmpp: could not queue a puppet's name", "puppet", pu, "error", err)
 		}
 	}
-	content := matrix.MessageContent{MsgType: matrix.MsgText, Body: m.Body}
-	if rest, ok := strings.CutPrefix(m.Body, "/me "); ok {
-		content = matrix.MessageContent{MsgType: matrix.MsgEmote, Body: rest}
-	}
-	raw, err := json.Marshal(content)
+	raw, err := json.Marshal(rv.g.toMatrix(ctx, pu, m.In)) // formatting, files (content.go)
 	if err != nil {
 		return
 	}

@@ -46,6 +46,7 @@ const (
 type heldMessage struct {
 	Event matrix.EventID
 	Text  string
+	Extra []byte // payloads: XHTML-IM, OOB
 }
 
 // mucClient is one Matrix user's occupant in a remote MUC.

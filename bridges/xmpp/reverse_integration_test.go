@@ -25,8 +25,9 @@ import (
 // from their JID on the component; their displayname was taken by
 // another XMPP occupant, so they are there with the suffix and a notice
 // in the room says so. A live XMPP message reaches Matrix from the
-// puppet; a Matrix message reaches the XMPP user once, and nothing of
-// it comes back to Matrix. A ping through the MUC to the Matrix user's
+// puppet (its XEP-0393 styling formatted); a Matrix message (with HTML,
+// sent as XHTML-IM too) reaches the XMPP user once, and nothing of it
+// comes back to Matrix. A ping through the MUC to the Matrix user's
 // occupant is answered. A new displayname is a nick change. After a
 // bridge restart the Matrix user is in the MUC again and what was said
 // meanwhile reaches Matrix from the archive. Leaving the Matrix room
@@ -156,11 +157,17 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 	}
 
 	// Live, both ways.
-	send(alice, `<message to='`+muc+`' type='groupchat' id='l1'><body>live from xmpp</body></message>`)
-	if ev, err := carol.WaitForMessage(ctx, room, "live from xmpp"); err != nil || ev.Sender != alicePuppet {
-		t.Fatalf("live message: %v %v", ev, err)
+	send(alice, `<message to='`+muc+`' type='groupchat' id='l1'><body>live *from* xmpp</body></message>`)
+	live, err := carol.WaitForMessage(ctx, room, "live *from* xmpp")
+	if err != nil || live.Sender != alicePuppet {
+		t.Fatalf("live message: %v %v", live, err)
 	}
-	ev, err := carol.SendText(ctx, room, "hello from matrix <b>&</b>")
+	var lc matrix.MessageContent
+	if json.Unmarshal(live.Content, &lc) != nil || !strings.Contains(lc.FormattedBody, "<strong>from</strong>") {
+		t.Errorf("live message's styling not formatted: %s", live.Content)
+	}
+	ev, err := carol.SendEvent(ctx, room, matrix.EventMessage, matrix.MessageContent{MsgType: matrix.MsgText,
+		Body: "hello from matrix <b>&</b>", Format: "org.matrix.custom.html", FormattedBody: "hello <em>from</em> matrix &lt;b&gt;&amp;&lt;/b&gt;"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +175,8 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "hello from matrix")
 	})
 	if got.Type != "groupchat" || !strings.Contains(got.XML, "hello from matrix &lt;b&gt;&amp;&lt;/b&gt;") ||
-		!strings.Contains(got.XML, string(ev)) {
+		!strings.Contains(got.XML, string(ev)) || !strings.Contains(got.XML, "http://jabber.org/protocol/xhtml-im") ||
+		!strings.Contains(got.XML, ">from</em>") {
 		t.Errorf("carol's message on XMPP: %s", got.XML)
 	}
 

@@ -32,6 +32,7 @@ const (
 // mucMessage is what the bridge reads of a MUC's groupchat message.
 type mucMessage struct {
 	Body     string
+	In       inbound // body, XHTML-IM and OOB link, for Matrix
 	Subject  *string
 	StanzaID string // the MUC's stanza-id (by the room), or the archive id
 	OriginID string
@@ -53,7 +54,9 @@ type mamCollect struct {
 
 // parseMUCMessage reads a groupchat message of muc.
 func parseMUCMessage(st *component.Stanza, muc string) mucMessage {
-	return readMessage(st.Inner, muc)
+	m := readMessage(st.Inner, muc)
+	m.In = inboundOf(st)
+	return m
 }
 
 // readMessage reads the content tokens of a message (its children at the
@@ -181,6 +184,7 @@ func (rv *reverse) mamRoute(st *component.Stanza, from, _ jid.JID) bool {
 		return true
 	}
 	m := readMessage(msg.inner, col.muc)
+	m.In = inboundOf(&component.Stanza{Start: msg.start, Inner: msg.inner})
 	m.StanzaID = attr(res.start, "id")
 	if d, ok := element(fwd.inner, "delay"); ok {
 		if t, err := time.Parse(time.RFC3339, attr(d.start, "stamp")); err == nil {

@@ -149,7 +149,7 @@ func TestReversePortal(t *testing.T) {
 	}
 	daveSelf := `dave\3alocalhost@matrix.test/` + occupantResource
 	// Before the self-presence, a Matrix message is held.
-	rv.fromMatrix(ctx, rp, "@carol:localhost", "$early", "early bird")
+	rv.fromMatrix(ctx, rp, "@carol:localhost", "$early", "early bird", nil)
 	if len(queued(t, h)) != 2 {
 		t.Fatal("a message was sent before the join completed")
 	}

@@ -167,8 +167,8 @@ func roomOf(p *bridges.Portal) (matrix.RoomID, bool) {
 // the bridge's own puppets, so XMPP messages never come back.
 func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) error {
 	if rp := m.reversePortal(msg.Portal); rp != nil && !m.users.Owns(msg.Event.Sender) {
-		if text, ok := matrixText(msg.Content); ok {
-			m.rev.fromMatrix(ctx, rp, msg.Event.Sender, msg.Event.ID, text)
+		if text, extra, ok := m.gw.outgoing(&msg.Content, ""); ok { // formatting, files (content.go)
+			m.rev.fromMatrix(ctx, rp, msg.Event.Sender, msg.Event.ID, text, extra)
 		}
 		return nil
 	}
@@ -253,18 +253,6 @@ func (m *Module) reversePortal(p *bridges.Portal) *revPortal {
 		return nil
 	}
 	return m.rev.portal(p)
-}
-
-// matrixText is the text a Matrix message is on XMPP: the body, "/me "
-// and the body for an emote; false for what is not bridged yet.
-func matrixText(c matrix.MessageContent) (string, bool) {
-	switch c.MsgType {
-	case matrix.MsgText, matrix.MsgNotice:
-		return c.Body, true
-	case matrix.MsgEmote:
-		return "/me " + c.Body, true
-	}
-	return "", false
 }
 
 var (
