@@ -4,7 +4,8 @@
 #
 #   bash scripts/stack.sh install                    apt packages (InspIRCd, Prosody, ejabberd), Dendrite, Ergo and staticcheck builds
 #   bash scripts/stack.sh start [--registration F] [SERVER...]
-#                   SERVER: postgres dendrite ergo (:6667) inspircd (:6668) (default: all)
+#                   SERVER: postgres dendrite ergo (:6667) inspircd (:6668)
+#                           prosody (c2s :5222, component :5347) (default: all)
 #   bash scripts/stack.sh stop [SERVER...]           stop what start started
 #   bash scripts/stack.sh env                        print export lines for tests
 #   bash scripts/stack.sh status                     show what is running
@@ -21,11 +22,11 @@ LOGS=$STACK/logs
 PIDS=$STACK/pids
 
 # Servers in start order; stop runs in reverse.
-SERVERS=(postgres dendrite ergo inspircd)
+SERVERS=(postgres dendrite ergo inspircd prosody)
 # Tools that install builds but start never runs (scripts/test.sh uses them).
-# Prosody and ejabberd are among them: tests start their own instances
-# (internal/integration StartProsody, StartEjabberd).
-TOOLS=(staticcheck prosody ejabberd)
+# ejabberd is one: tests start their own instances (internal/integration
+# StartEjabberd), as they do for Prosody (start_prosody is for demos).
+TOOLS=(staticcheck ejabberd)
 
 PG_ROLE=causeway
 PG_PASSWORD=causeway
@@ -497,6 +498,77 @@ stop_inspircd() {
 	local pid
 	if pid=$(recorded_pid inspircd); then stop_pid inspircd "$pid"; fi
 	forget_pid inspircd
+}
+
+# ---------------------------------------------------------------- XMPP server
+# Tests start their own Prosody (internal/integration StartProsody); this one
+# is for manual use and the demo: users on "localhost", a MUC service on
+# conference.localhost, and the external component matrix.localhost whose
+# secret is made once and kept in .stack/prosody/component_secret.
+
+PROSODY_C2S=127.0.0.1:5222
+PROSODY_COMPONENT_ADDR=127.0.0.1:5347
+PROSODY_COMPONENT=matrix.localhost
+
+# prosody_config writes .stack/prosody/prosody.cfg.lua: plain-text c2s (SASL
+# without TLS: for local tests only), the component port, no s2s or HTTP.
+prosody_config() {
+	local dir=$STACK/prosody secret root=false
+	mkdir -p "$dir/data" "$dir/certs"
+	[[ -f $dir/component_secret ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/component_secret"
+	secret=$(<"$dir/component_secret")
+	[[ $(id -u) -eq 0 ]] && root=true
+	cat >"$dir/prosody.cfg.lua" <<-LUA
+		-- Written by scripts/stack.sh for the demo and manual tests; not for production.
+		run_as_root = $root
+		data_path = "$dir/data"
+		certificates = "$dir/certs"
+		pidfile = "$dir/prosody.pid"
+		log = { { levels = { min = "info" }, to = "file", filename = "$LOGS/prosody.log" } }
+		interfaces = { "${PROSODY_C2S%:*}" }
+		c2s_ports = { ${PROSODY_C2S##*:} }
+		c2s_direct_tls_ports = { }
+		legacy_ssl_ports = { }
+		component_interfaces = { "${PROSODY_COMPONENT_ADDR%:*}" }
+		component_ports = { ${PROSODY_COMPONENT_ADDR##*:} }
+		s2s_ports = { }
+		http_ports = { }
+		https_ports = { }
+		c2s_require_encryption = false
+		s2s_require_encryption = false
+		allow_unencrypted_plain_auth = true
+		authentication = "internal_hashed"
+		storage = "internal"
+		modules_enabled = { "disco", "roster", "saslauth", "ping", "mam", "posix", "offline" }
+		modules_disabled = { "s2s", "tls", "limits", "http" }
+
+		VirtualHost "localhost"
+
+		Component "conference.localhost" "muc"
+		    modules_enabled = { "muc_mam" }
+
+		Component "$PROSODY_COMPONENT"
+		    component_secret = "$secret"
+	LUA
+}
+
+start_prosody() {
+	local pid log_file=$LOGS/prosody.log dir=$STACK/prosody
+	[[ -x $PROSODY_BIN ]] || die "prosody not installed (run: stack.sh install)"
+	if pid=$(recorded_pid prosody); then log "prosody: already running (pid $pid)"; return 0; fi
+	prosody_config
+	(cd "$dir" && exec "$PROSODY_BIN" --config "$dir/prosody.cfg.lua" -F) </dev/null >>"$log_file" 2>&1 &
+	pid=$!
+	record_pid prosody "$pid"
+	wait_tcp prosody "$pid" "$PROSODY_C2S" "$log_file"
+	wait_tcp prosody "$pid" "$PROSODY_COMPONENT_ADDR" "$log_file"
+	log "prosody: ready, c2s at $PROSODY_C2S, component $PROSODY_COMPONENT at $PROSODY_COMPONENT_ADDR (pid $pid, log $log_file)"
+}
+
+stop_prosody() {
+	local pid
+	if pid=$(recorded_pid prosody); then stop_pid prosody "$pid"; fi
+	forget_pid prosody
 }
 
 # ---------------------------------------------------------------- commands

@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,48 +166,53 @@ func (e *Ejabberd) env() []string {
 	return append(os.Environ(), "ERL_LIBS="+e.erlLibs, "HOME="+e.dir)
 }
 
-// registerAll registers users concurrently (each is a short-lived VM).
-func (e *Ejabberd) registerAll(users [][2]string) error {
-	errs := make([]error, len(users))
-	var wg sync.WaitGroup
-	for i, u := range users {
-		wg.Go(func() { errs[i] = e.Register(u[0], u[1]) })
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ejabberdRegister is run by a hidden Erlang node: it calls, on the
-// server's node, what `ejabberdctl register` calls (ejabberd_admin:register),
+// ejabberdRegister is run by a hidden Erlang node with the arguments
+// node, host, then user and password pairs: it calls, on the server's node,
+// what `ejabberdctl register` calls (ejabberd_admin:register) for each user,
 // then flushes the user table (Mnesia keeps it in a dets file that writes
 // with a delay), so that a user registered just before a Kill survives it.
-const ejabberdRegister = `[Node, U, H, P] = init:get_plain_arguments(),
-R = rpc:call(list_to_atom(Node), ejabberd_admin, register, [list_to_binary(U), list_to_binary(H), list_to_binary(P)]),
-S = rpc:call(list_to_atom(Node), dets, sync, [passwd]),
-io:format("~p~n~p~n", [R, S]),
-halt(case {R, S} of {{ok, _}, ok} -> 0; _ -> 1 end).`
+const ejabberdRegister = `[Node0, H | Users] = init:get_plain_arguments(),
+Node = list_to_atom(Node0),
+Reg = fun Reg([U, P | More]) ->
+        case rpc:call(Node, ejabberd_admin, register, [list_to_binary(U), list_to_binary(H), list_to_binary(P)]) of
+            {ok, _} -> Reg(More);
+            Err -> io:format("register ~s: ~p~n", [U, Err]), error
+        end;
+    Reg([]) -> ok
+end,
+R = Reg(Users),
+S = rpc:call(Node, dets, sync, [passwd]),
+io:format("~p ~p~n", [R, S]),
+halt(case {R, S} of {ok, ok} -> 0; _ -> 1 end).`
 
 // Register creates the user name@[ProsodyHost] as `ejabberdctl register`
 // does, through the server's Erlang node, and makes it durable at once.
 // The server must be running.
 func (e *Ejabberd) Register(name, password string) error {
+	return e.registerAll([][2]string{{name, password}})
+}
+
+// registerAll registers users (name, password) with one short-lived
+// Erlang node.
+func (e *Ejabberd) registerAll(users [][2]string) error {
+	if len(users) == 0 {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), ejabberdCtlTimeout)
 	defer cancel()
 	// A node name of its own: several registrations may run at once.
 	ctlNode := fmt.Sprintf("ctl%d_%s", e.ctlSeq.Add(1), e.node)
-	cmd := exec.CommandContext(ctx, e.erl, e.erlArgs(ctlNode,
-		"-hidden", "-noinput", "-dist_listen", "false",
-		"-eval", ejabberdRegister, "-extra", e.node, name, ProsodyHost, password)...)
+	args := e.erlArgs(ctlNode, "-hidden", "-noinput", "-dist_listen", "false",
+		"-eval", ejabberdRegister, "-extra", e.node, ProsodyHost)
+	for _, u := range users {
+		args = append(args, u[0], u[1])
+	}
+	cmd := exec.CommandContext(ctx, e.erl, args...)
 	cmd.Env = e.env()
 	cmd.Dir = e.dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("ejabberd register %s: %w: %s", name, err, out)
+		return fmt.Errorf("ejabberd register %d users: %w: %s", len(users), err, out)
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 // TestIntegrationEjabberdXMPPClient: StartEjabberd's server logs a user
 // registered through its Erlang node in over plain SASL PLAIN, answers its
 // ping, hosts MUCs with MAM on ProsodyMUC, refuses a wrong password,
-// registers a user while it runs, and comes back on the same port with
+// registers a user while it runs (and refuses her a second time), and comes back on the same port with
 // the same users after a kill and a start. Two servers run side by side
 // (own node names, cookies and distribution ports). Start times are logged.
 func TestIntegrationEjabberdXMPPClient(t *testing.T) {
@@ -66,6 +66,9 @@ func TestIntegrationEjabberdXMPPClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	ping(DialXMPP(t, e.C2SAddr(), "carol", "carolpass"), "pc")
+	if err := e.Register("carol", "other"); err == nil || !strings.Contains(err.Error(), "carol") {
+		t.Fatalf("registering carol twice: %v, want an error naming her", err)
+	}
 	if err := e.Kill(); err != nil {
 		t.Fatal(err)
 	}
