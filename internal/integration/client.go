@@ -234,6 +234,30 @@ func (c *Client) Profile(ctx context.Context, user matrix.UserID) (Profile, erro
 	return p, err
 }
 
+// Presence is a user's presence as GET /presence/{userId}/status answers it.
+type Presence struct {
+	Presence  string `json:"presence"`
+	StatusMsg string `json:"status_msg,omitempty"`
+}
+
+// SetPresence sets the client user's presence (online, unavailable,
+// offline) and status message.
+func (c *Client) SetPresence(ctx context.Context, presence, statusMsg string) error {
+	path := "/_matrix/client/v3/presence/" + url.PathEscape(string(c.UserID)) + "/status"
+	body := map[string]string{"presence": presence}
+	if statusMsg != "" {
+		body["status_msg"] = statusMsg
+	}
+	return c.do(ctx, http.MethodPut, path, nil, body, nil)
+}
+
+// Presence reads a user's presence.
+func (c *Client) Presence(ctx context.Context, user matrix.UserID) (Presence, error) {
+	var p Presence
+	err := c.do(ctx, http.MethodGet, "/_matrix/client/v3/presence/"+url.PathEscape(string(user))+"/status", nil, nil, &p)
+	return p, err
+}
+
 // ResolveAlias resolves a room alias (GET /directory/room/{alias}).
 func (c *Client) ResolveAlias(ctx context.Context, alias matrix.RoomAlias) (matrix.RoomID, error) {
 	var resp struct {

@@ -1,0 +1,212 @@
+//go:build integration
+
+package xmpp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/bridges/xmpp/address"
+	"github.com/causewaybridge/causeway/internal/bridgetest"
+	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/puppet"
+)
+
+// TestIntegrationXMPPDirectChats: on Dendrite and Prosody, an XMPP client
+// chats to a Matrix user's JID: a direct chat from its puppet invites the
+// Matrix user, with the message; the Matrix user's answer reaches the
+// client as a chat from the Matrix user's JID with the event ID as id
+// and stanza-id; after the Matrix user left, the next chat invites them
+// back into the same room; a Matrix user opening a direct chat with the
+// puppet reaches the client, and the client's answer lands in that new
+// room; a subscription is answered subscribed and a subscribe with the
+// displayname as nick; the Matrix user's presence reaches the client;
+// the client's away presence with status becomes the puppet's Matrix
+// presence.
+func TestIntegrationXMPPDirectChats(t *testing.T) {
+	t.Parallel()
+	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
+	domain := p.ComponentDomain()
+	s := bridgetest.Start(t, bridgetest.Options{
+		Bridges:       fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
+		EphemeralSync: true, // Dendrite does not push presence to appservices
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	carol := s.User(ctx, "carol")
+	if err := carol.SetDisplayname(ctx, "Carol"); err != nil {
+		t.Fatal(err)
+	}
+	// The bot shares a room with carol, so its /sync sees her presence.
+	bot := matrix.UserID(s.Config.BotUserID())
+	mgmt, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "private_chat", Invite: []matrix.UserID{bot}, IsDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.WaitForMembership(ctx, mgmt, bot, "join"); err != nil {
+		t.Fatalf("the bot did not join carol's room: %v", err)
+	}
+	local, err := address.Localpart("@carol:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	carolJID := local + "@" + domain
+	users, err := puppet.NewUsers("@_xmpp_{name}:{server}", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alicePuppet, err := users.Format(puppet.Values{"name": "alice@" + integration.ProsodyHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	alice := integration.DialXMPP(t, p.C2SAddr(), "alice", "pw")
+	// The roster first, so that Prosody hands subscription presences
+	// to this resource; then available, to get chats to the bare JID.
+	if r, err := alice.IQ(ctx, "r1", `<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`); err != nil || r.Type != "result" {
+		t.Fatalf("roster: %+v %v", r, err)
+	}
+	if err := alice.Send(ctx, `<presence/>`); err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; ; n++ { // the component connects in the background
+		id := fmt.Sprintf("c%d", n)
+		r, err := alice.IQ(ctx, id, `<iq type='get' id='`+id+`' to='`+domain+`'><ping xmlns='urn:xmpp:ping'/></iq>`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Type == "result" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wait := func(what string, match func(integration.XMPPStanza) bool) integration.XMPPStanza {
+		t.Helper()
+		st, err := alice.Wait(ctx, match)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return st
+	}
+	chatTo := func(id, text string) {
+		t.Helper()
+		if err := alice.Send(ctx, `<message to='`+carolJID+`' type='chat' id='`+id+`'><body>`+text+`</body></message>`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isInvite := func(ev *matrix.Event) bool {
+		var c matrix.MemberContent
+		return ev.Type == matrix.EventMember && ev.StateKey != nil && *ev.StateKey == string(carol.UserID) &&
+			ev.Sender == alicePuppet && json.Unmarshal(ev.Content, &c) == nil && c.Membership == "invite"
+	}
+
+	// XMPP → Matrix: a new direct chat.
+	chatTo("m1", "hello carol")
+	inv, err := carol.WaitForEvent(ctx, isInvite)
+	if err != nil {
+		t.Fatalf("no direct chat invite from the puppet: %v", err)
+	}
+	dm := inv.RoomID
+	if _, err := carol.Join(ctx, string(dm)); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := carol.WaitForMessage(ctx, dm, "hello carol"); err != nil || ev.Sender != alicePuppet {
+		t.Fatalf("first chat: %+v %v", ev, err)
+	}
+
+	// Matrix → XMPP.
+	ev, err := carol.SendText(ctx, dm, "hi <alice>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := wait("carol's answer", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && strings.HasPrefix(s.From, carolJID) && strings.Contains(s.XML, "hi &lt;alice&gt;")
+	})
+	if got.Type != "chat" || got.ID != string(ev) || !strings.Contains(got.XML, `by="`+carolJID+`"`) ||
+		strings.Count(got.XML, `id="`+string(ev)+`"`) != 2 { // the message's and the stanza-id's
+		t.Fatalf("carol's answer: %s", got.XML)
+	}
+
+	// The Matrix user leaves; the next chat invites her back.
+	if err := carol.Leave(ctx, dm); err != nil {
+		t.Fatal(err)
+	}
+	chatTo("m2", "still there?")
+	if _, err := carol.WaitForMembership(ctx, dm, carol.UserID, "invite"); err != nil {
+		t.Fatalf("not invited back: %v", err)
+	}
+	if _, err := carol.Join(ctx, string(dm)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.WaitForMessage(ctx, dm, "still there?"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A Matrix user opens a direct chat with the puppet.
+	dm2, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "trusted_private_chat", Invite: []matrix.UserID{alicePuppet}, IsDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.WaitForMembership(ctx, dm2, alicePuppet, "join"); err != nil {
+		t.Fatalf("the puppet did not accept the direct chat: %v", err)
+	}
+	if _, err := carol.SendText(ctx, dm2, "from a new chat"); err != nil {
+		t.Fatal(err)
+	}
+	wait("the new chat's message", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.Type == "chat" && strings.HasPrefix(s.From, carolJID) && strings.Contains(s.XML, "from a new chat")
+	})
+	chatTo("m3", "answer in the new chat")
+	if _, err := carol.WaitForMessage(ctx, dm2, "answer in the new chat"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Subscriptions: subscribed, then a subscribe with the displayname.
+	if err := alice.Send(ctx, `<presence to='`+carolJID+`' type='subscribe'/>`); err != nil {
+		t.Fatal(err)
+	}
+	wait("subscribed", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == carolJID && s.Type == "subscribed"
+	})
+	sub := wait("the component's subscribe", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == carolJID && s.Type == "subscribe"
+	})
+	if !strings.Contains(sub.XML, `xmlns="http://jabber.org/protocol/nick">Carol</nick>`) {
+		t.Fatalf("subscribe without the nick: %s", sub.XML)
+	}
+	if err := alice.Send(ctx, `<presence to='`+carolJID+`' type='subscribed'/>`); err != nil {
+		t.Fatal(err)
+	}
+
+	// Matrix → XMPP presence.
+	if err := carol.SetPresence(ctx, "unavailable", "in a meeting"); err != nil {
+		t.Fatal(err)
+	}
+	away := wait("carol's presence", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && strings.HasPrefix(s.From, carolJID) && strings.Contains(s.XML, "in a meeting")
+	})
+	if !strings.Contains(away.XML, ">away</show>") {
+		t.Fatalf("carol's presence: %s", away.XML)
+	}
+
+	// XMPP → Matrix presence: the client's broadcast reaches its contact
+	// carol, and the puppet's presence follows.
+	if err := alice.Send(ctx, `<presence><show>away</show><status>out for lunch</status></presence>`); err != nil {
+		t.Fatal(err)
+	}
+	integration.Eventually(t, 30*time.Second, "the puppet's presence", func() error {
+		pr, err := carol.Presence(ctx, alicePuppet)
+		if err != nil {
+			return err
+		}
+		if pr.Presence != "unavailable" || pr.StatusMsg != "out for lunch" {
+			return fmt.Errorf("presence %+v", pr)
+		}
+		return nil
+	})
+}
