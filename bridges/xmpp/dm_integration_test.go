@@ -13,6 +13,7 @@ import (
 	"github.com/causewaybridge/causeway/bridges/xmpp/address"
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/puppet"
 )
@@ -74,17 +75,16 @@ func TestIntegrationXMPPDirectChats(t *testing.T) {
 	if err := alice.Send(ctx, `<presence/>`); err != nil {
 		t.Fatal(err)
 	}
-	for n := 0; ; n++ { // the component connects in the background
+	n := 0
+	poll.Check(t, "the component's connection", 30*time.Second, func() error { // it connects in the background
+		n++
 		id := fmt.Sprintf("c%d", n)
 		r, err := alice.IQ(ctx, id, `<iq type='get' id='`+id+`' to='`+domain+`'><ping xmlns='urn:xmpp:ping'/></iq>`)
-		if err != nil {
-			t.Fatal(err)
+		if err == nil && r.Type != "result" {
+			err = fmt.Errorf("ping answered %s", r.XML)
 		}
-		if r.Type == "result" {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err
+	})
 	wait := func(what string, match func(integration.XMPPStanza) bool) integration.XMPPStanza {
 		t.Helper()
 		st, err := alice.Wait(ctx, match)
@@ -199,7 +199,7 @@ func TestIntegrationXMPPDirectChats(t *testing.T) {
 	if err := alice.Send(ctx, `<presence><show>away</show><status>out for lunch</status></presence>`); err != nil {
 		t.Fatal(err)
 	}
-	integration.Eventually(t, 30*time.Second, "the puppet's presence", func() error {
+	poll.Check(t, "the puppet's presence", 30*time.Second, func() error {
 		pr, err := carol.Presence(ctx, alicePuppet)
 		if err != nil {
 			return err

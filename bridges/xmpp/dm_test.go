@@ -195,3 +195,24 @@ func TestDirectChatFromMatrix(t *testing.T) {
 		t.Fatal("the older direct chat is still a portal")
 	}
 }
+
+// TestDirectChatNotFromReverseMUC: a private message from an occupant of
+// an existing MUC bridged the other way (reverse.go) to a Matrix user's
+// occupant JID is refused, not taken as a 1:1 chat with the MUC.
+func TestDirectChatNotFromReverseMUC(t *testing.T) {
+	m, g, h := testGateway(t)
+	m.rev = newReverse(m, g)
+	m.rev.add("!portal:localhost", testMUC)
+	to := carolJID(t) + "/Carol"
+	s := parse(t, []byte(`<message xmlns='jabber:client' from='`+testMUC+`/Eve' to='`+to+`' type='chat' id='pm1'><body>psst</body></message>`))
+	if !g.Chat(s, jid.MustParse(s.Attr("from")), jid.MustParse(s.Attr("to"))) {
+		t.Fatal("the private message was not taken")
+	}
+	q := queued(t, h)
+	if len(q) != 1 || !strings.Contains(q[0], "service-unavailable") || !strings.Contains(q[0], `to="`+testMUC+`/Eve"`) {
+		t.Fatalf("answer: %q", q)
+	}
+	if len(h.Sent.Ops()) != 0 || len(h.HS.CreateRoomBodies()) != 0 {
+		t.Fatal("a private message from a MUC opened a direct chat")
+	}
+}
