@@ -27,7 +27,7 @@ func (g *gateway) iqRoutes() []route {
 func (g *gateway) chatRoutes() []route {
 	rs := []route{}
 	if g.m.rev != nil {
-		rs = append(rs, g.m.rev.mamRoute)
+		rs = append(rs, g.m.rev.mamRoute, g.m.rev.privateRoute)
 	}
 	return append(rs, g.chatRoute)
 }

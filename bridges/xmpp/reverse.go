@@ -679,6 +679,27 @@ func (rv *reverse) pingRoute(st *component.Stanza, from, to jid.JID) bool {
 	return true
 }
 
+// privateRoute takes the other messages from a reverse portal's MUC to
+// the bridge's occupants: a private message of an occupant (chat from
+// room@service/nick) is refused with a text, since only the room is
+// bridged; the MUC's own notices and invitations are dropped.
+func (rv *reverse) privateRoute(st *component.Stanza, from, to jid.JID) bool {
+	if kind, _, err := address.Parse(to.Localpart()); err != nil || kind != address.User || to.Localpart() == "" {
+		return false
+	}
+	rv.mu.Lock()
+	rp := rv.byMUC[from.Bare().String()]
+	rv.mu.Unlock()
+	if rp == nil {
+		return false
+	}
+	if st.Attr("type") == "chat" && from.Resourcepart() != "" {
+		rv.g.enqueue(context.Background(), errorPresenceStanza("message", to.String(), from.String(), st.Attr("id"), "",
+			"cancel", "service-unavailable", "private messages in this room are not bridged to Matrix; write in the room"))
+	}
+	return true
+}
+
 // followAgain runs when the first of the bridge's occupants is in rp's
 // MUC again (a first join, a join after nobody was in, a restart): the
 // MUC sent every occupant's presence before the self-presence, so

@@ -246,6 +246,32 @@ func TestReversePortal(t *testing.T) {
 		t.Fatal("a ping from outside the portals was taken")
 	}
 
+	// A private message from an occupant is refused with a text; the
+	// MUC's own notices are dropped.
+	before = len(queued(t, h))
+	pm := parse(t, []byte(`<message type='chat' id='pm1' from='`+testMUC+`/Alice' to='`+testSelf+`'><body>psst</body></message>`))
+	notice := parse(t, []byte(`<message from='`+testMUC+`' to='`+testSelf+`'><body>room notice</body></message>`))
+	if !rv.privateRoute(pm, from("Alice"), jid.MustParse(testSelf)) || !rv.privateRoute(notice, jid.MustParse(testMUC), jid.MustParse(testSelf)) {
+		t.Fatal("a message from the MUC was not taken")
+	}
+	if q := queued(t, h)[before:]; len(q) != 1 || !strings.Contains(q[0], "service-unavailable") || !strings.Contains(q[0], `to="`+testMUC+`/Alice"`) {
+		t.Fatalf("answers to a private message and a notice: %q", q)
+	}
+	if rv.privateRoute(pm, jid.MustParse("other@x.org/r"), jid.MustParse(testSelf)) {
+		t.Fatal("a chat from outside the portals was taken")
+	}
+
+	// A message the MUC refuses gets a notice replying to it.
+	refusedMsg := `<message type='error' id='$early' from='` + testMUC + `' to='` + testSelf + `'><error type='modify'>` +
+		`<not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>no voice</text></error></message>`
+	rv.message(ctx, rp, parse(t, []byte(refusedMsg)), jid.MustParse(testMUC), jid.MustParse(testSelf))
+	ops := h.Sent.Ops()
+	last := ops[len(ops)-1]
+	if !strings.Contains(string(last.Content), "Not delivered to XMPP") || !strings.Contains(string(last.Content), "no voice") ||
+		!strings.Contains(string(last.Content), "$early") {
+		t.Fatalf("refusal notice: %s", last.Content)
+	}
+
 	// A Matrix leave leaves the MUC.
 	rv.membership(ctx, rp, "@carol:localhost", matrix.MemberContent{Membership: "leave"})
 	q = queued(t, h)
