@@ -175,23 +175,23 @@ func (g *gateway) dmRoom(ctx context.Context, real string, u, p matrix.UserID, n
 // error means the homeserver could not tell.
 func (g *gateway) dmUsable(ctx context.Context, room matrix.RoomID, p, u matrix.UserID) (bool, error) {
 	in := g.m.host.Matrix().Intent(p)
-	var mc matrix.MemberContent
-	err := in.StateEventContent(ctx, room, matrix.EventMember, string(u), &mc)
-	switch {
-	case errors.Is(err, intent.ErrForbidden):
-		// The puppet is not in the room (it was kicked, or left).
-		if _, err := in.JoinRoom(ctx, string(room)); err != nil {
-			return false, nil
-		}
-		if err := in.StateEventContent(ctx, room, matrix.EventMember, string(u), &mc); err != nil && !errors.Is(err, intent.ErrNotFound) {
-			return false, nil
-		}
-	case errors.Is(err, intent.ErrNotFound):
-		mc.Membership = "" // never a member
-	case err != nil:
+	// The puppet first: a former member may still read the room's state
+	// as it was when it left, so the Matrix user's membership alone
+	// does not tell.
+	own, err := g.memberOf(ctx, in, room, p)
+	if err != nil {
 		return false, err
 	}
-	switch mc.Membership {
+	if own != "join" {
+		if _, err := in.JoinRoom(ctx, string(room)); err != nil {
+			return false, nil // kicked from an invite-only room: a new one
+		}
+	}
+	theirs, err := g.memberOf(ctx, in, room, u)
+	if err != nil {
+		return false, err
+	}
+	switch theirs {
 	case "join", "invite":
 		return true, nil
 	case "ban":
@@ -203,6 +203,20 @@ func (g *gateway) dmUsable(ctx context.Context, room matrix.RoomID, p, u matrix.
 	}
 	g.log.Info("xmpp: the Matrix user left the direct chat; invited again", "room", room, "matrix_user", u)
 	return true, nil
+}
+
+// memberOf reads who's membership in room as in sees it: "" when who
+// never was a member or in cannot read the room.
+func (g *gateway) memberOf(ctx context.Context, in *intent.Intent, room matrix.RoomID, who matrix.UserID) (string, error) {
+	var mc matrix.MemberContent
+	err := in.StateEventContent(ctx, room, matrix.EventMember, string(who), &mc)
+	switch {
+	case errors.Is(err, intent.ErrForbidden), errors.Is(err, intent.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return mc.Membership, nil
 }
 
 // createDM has p open a direct chat with u and stores it as the portal

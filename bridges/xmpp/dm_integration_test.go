@@ -25,10 +25,13 @@ import (
 // and stanza-id; after the Matrix user left, the next chat invites them
 // back into the same room; a Matrix user opening a direct chat with the
 // puppet reaches the client, and the client's answer lands in that new
-// room; a subscription is answered subscribed and a subscribe with the
-// displayname as nick; the Matrix user's presence reaches the client;
-// the client's away presence with status becomes the puppet's Matrix
-// presence.
+// room; once the Matrix user removed the puppet from it, the next chat
+// opens another direct chat; a subscription is answered subscribed and
+// a subscribe with the displayname as nick; the Matrix user's presence
+// reaches the client; the client's away presence with status becomes
+// the puppet's Matrix presence; in a hosted room, the occupant's dnd
+// with status is shown to it (110) and becomes the puppet's presence,
+// and the Matrix member's presence comes from its nick.
 func TestIntegrationXMPPDirectChats(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
@@ -148,7 +151,7 @@ func TestIntegrationXMPPDirectChats(t *testing.T) {
 	}
 
 	// A Matrix user opens a direct chat with the puppet.
-	dm2, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "trusted_private_chat", Invite: []matrix.UserID{alicePuppet}, IsDirect: true})
+	dm2, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "private_chat", Invite: []matrix.UserID{alicePuppet}, IsDirect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +166,24 @@ func TestIntegrationXMPPDirectChats(t *testing.T) {
 	})
 	chatTo("m3", "answer in the new chat")
 	if _, err := carol.WaitForMessage(ctx, dm2, "answer in the new chat"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The XMPP side leaves: carol removes the puppet. The next chat
+	// cannot go to that room (the puppet cannot join it back): a new
+	// direct chat invites carol.
+	if err := carol.Kick(ctx, dm2, alicePuppet, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	chatTo("m4", "after the kick")
+	inv3, err := carol.WaitForEvent(ctx, func(ev *matrix.Event) bool { return isInvite(ev) && ev.RoomID != dm && ev.RoomID != dm2 })
+	if err != nil {
+		t.Fatalf("no new direct chat after the kick: %v", err)
+	}
+	if _, err := carol.Join(ctx, string(inv3.RoomID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.WaitForMessage(ctx, inv3.RoomID, "after the kick"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -208,5 +229,54 @@ func TestIntegrationXMPPDirectChats(t *testing.T) {
 			return fmt.Errorf("presence %+v", pr)
 		}
 		return nil
+	})
+
+	// In a hosted room: the occupant's new availability reaches the
+	// occupants (itself with 110) and its puppet; the Matrix member's
+	// presence reaches the occupants from its nick.
+	if _, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat", Visibility: "public", RoomAliasName: "lounge"}); err != nil {
+		t.Fatal(err)
+	}
+	lp, err := address.Localpart("#lounge:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	muc := lp + "@" + domain
+	if err := alice.Send(ctx, `<presence to='`+muc+`/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`); err != nil {
+		t.Fatal(err)
+	}
+	wait("the join", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Alice" && strings.Contains(s.XML, `code="110"`)
+	})
+	if err := alice.Send(ctx, `<presence to='`+muc+`/Alice'><show>dnd</show><status>focus</status></presence>`); err != nil {
+		t.Fatal(err)
+	}
+	upd := wait("the occupant's new availability", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Alice" && strings.Contains(s.XML, ">focus</status>")
+	})
+	if !strings.Contains(upd.XML, ">dnd</show>") || !strings.Contains(upd.XML, `code="110"`) {
+		t.Fatalf("the occupant's new availability: %s", upd.XML)
+	}
+	poll.Check(t, "the puppet's presence from the room", 30*time.Second, func() error {
+		pr, err := carol.Presence(ctx, alicePuppet)
+		if err != nil {
+			return err
+		}
+		if pr.Presence != "unavailable" || pr.StatusMsg != "focus" {
+			return fmt.Errorf("presence %+v", pr)
+		}
+		return nil
+	})
+	if err := carol.SetPresence(ctx, "online", "back"); err != nil {
+		t.Fatal(err)
+	}
+	back := wait("carol's presence in the room", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Carol" && strings.Contains(s.XML, ">back</status>")
+	})
+	if strings.Contains(back.XML, "<show") || back.Type != "" {
+		t.Fatalf("carol's presence in the room: %s", back.XML)
+	}
+	wait("carol's presence as a contact", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == carolJID && strings.Contains(s.XML, ">back</status>")
 	})
 }

@@ -51,7 +51,8 @@ func waitOps(t *testing.T, h *bridgetest.Host, n int) {
 // chat created by the puppet (invite, is_direct, trusted_private_chat),
 // stored as a per-user portal, and the message is posted by the puppet;
 // the next one reuses the room; after the Matrix user left it is invited
-// back into the same room; once banned, a new room replaces the portal.
+// back into the same room; once banned, a new room replaces the portal,
+// and so it does once the puppet cannot join back.
 // The Matrix user's answer goes to the bare JID as a chat.
 func TestDirectChatFromXMPP(t *testing.T) {
 	ctx := context.Background()
@@ -119,9 +120,19 @@ func TestDirectChatFromXMPP(t *testing.T) {
 		t.Fatalf("portal after a ban: %+v %v", p, err)
 	}
 
+	// The puppet removed for good (it cannot join back): a new room.
+	h.HS.SetMembership(room2, carol, "join")
+	h.HS.SetMembership(room2, alicePuppet, "ban")
+	chat(t, g, cj, "m5", "puppet gone")
+	waitOps(t, h, 5)
+	room3 := h.Sent.Ops()[4].Room
+	if room3 == room2 || room3 == room || len(h.HS.CreateRoomBodies()) != 3 {
+		t.Fatalf("after the puppet was banned: sent to %s, %d rooms", room3, len(h.HS.CreateRoomBodies()))
+	}
+
 	// Matrix → XMPP.
-	p, _ = h.Portals().ByRoom(ctx, room2)
-	msg := &bridges.Message{Portal: p, Event: &matrix.Event{ID: "$ans", Sender: carol, RoomID: room2},
+	p, _ = h.Portals().ByRoom(ctx, room3)
+	msg := &bridges.Message{Portal: p, Event: &matrix.Event{ID: "$ans", Sender: carol, RoomID: room3},
 		Content: matrix.MessageContent{MsgType: matrix.MsgText, Body: "hi <alice> & co"}}
 	if err := m.HandleMatrixMessage(ctx, msg); err != nil {
 		t.Fatal(err)

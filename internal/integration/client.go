@@ -135,6 +135,12 @@ func (c *Client) Invite(ctx context.Context, room matrix.RoomID, user matrix.Use
 	return c.do(ctx, http.MethodPost, path, nil, map[string]any{"user_id": user}, nil)
 }
 
+// Kick removes user from room.
+func (c *Client) Kick(ctx context.Context, room matrix.RoomID, user matrix.UserID, reason string) error {
+	path := "/_matrix/client/v3/rooms/" + url.PathEscape(string(room)) + "/kick"
+	return c.do(ctx, http.MethodPost, path, nil, map[string]any{"user_id": user, "reason": reason}, nil)
+}
+
 // Join joins a room by ID or alias and returns the room ID.
 func (c *Client) Join(ctx context.Context, roomIDOrAlias string) (matrix.RoomID, error) {
 	var resp struct {
