@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// TestPresenceAndDisplayname: Presence and Displayname read another
-// user's presence and name as the intent's user; an unknown user's name
-// is ErrNotFound.
+// TestPresenceAndDisplayname: Presence, Displayname and AvatarURL read
+// another user's presence, name and avatar as the intent's user; an
+// unknown user's name or avatar is ErrNotFound.
 func TestPresenceAndDisplayname(t *testing.T) {
 	ctx := context.Background()
 	hs := newFakeHS(t)
@@ -20,6 +20,8 @@ func TestPresenceAndDisplayname(t *testing.T) {
 			_, _ = w.Write([]byte(`{"presence":"unavailable","status_msg":"lunch","last_active_ago":5}`))
 		case r.Method == http.MethodGet && rec.Path == "/_matrix/client/v3/profile/@carol:example.org/displayname":
 			_, _ = w.Write([]byte(`{"displayname":"Carol"}`))
+		case r.Method == http.MethodGet && rec.Path == "/_matrix/client/v3/profile/@carol:example.org/avatar_url":
+			_, _ = w.Write([]byte(`{"avatar_url":"mxc://example.org/abc"}`))
 		case r.Method == http.MethodGet && strings.HasPrefix(rec.Path, "/_matrix/client/v3/profile/"):
 			writeErr(w, http.StatusNotFound, "M_NOT_FOUND", "no such user")
 		default:
@@ -40,5 +42,11 @@ func TestPresenceAndDisplayname(t *testing.T) {
 	}
 	if _, err := c.Bot().Displayname(ctx, "@nobody:example.org"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown user's displayname: %v, want ErrNotFound", err)
+	}
+	if u, err := c.Bot().AvatarURL(ctx, "@carol:example.org"); err != nil || u != "mxc://example.org/abc" {
+		t.Fatalf("avatar: %q %v", u, err)
+	}
+	if _, err := c.Bot().AvatarURL(ctx, "@nobody:example.org"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown user's avatar: %v, want ErrNotFound", err)
 	}
 }

@@ -171,3 +171,16 @@ func (i *Intent) Displayname(ctx context.Context, user matrix.UserID) (string, e
 	}
 	return out.Displayname, nil
 }
+
+// AvatarURL reads user's global avatar, an mxc:// URI ("" when they have
+// none). A user the homeserver does not know is ErrNotFound.
+func (i *Intent) AvatarURL(ctx context.Context, user matrix.UserID) (string, error) {
+	var out struct {
+		AvatarURL string `json:"avatar_url"`
+	}
+	err := i.do(ctx, request{method: http.MethodGet, path: p(clientV3+"/profile", string(user), "avatar_url"), out: &out})
+	if err != nil {
+		return "", fmt.Errorf("get avatar of %s: %w", user, err)
+	}
+	return out.AvatarURL, nil
+}

@@ -212,6 +212,7 @@ func (g *gateway) Presence(st *component.Stanza, from, to jid.JID) {
 		switch typ {
 		case "":
 			g.join(ctx, st, from, to)
+			g.avatarHint(st, from, roomJID) // avatars.go
 		default:
 			g.leave(ctx, from, roomJID, typ == "error")
 		}

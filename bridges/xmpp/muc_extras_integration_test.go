@@ -3,9 +3,15 @@
 package xmpp
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,9 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/jid"
+
 	"github.com/causewaybridge/causeway/bridges/xmpp/address"
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/puppet"
 )
@@ -40,10 +49,13 @@ func occupantIDOf(t *testing.T, st integration.XMPPStanza) string {
 // occupant-ids (the same for alice across two joins, on her presences
 // and her reflected messages, and Carol's on Carol's), the muc#roominfo
 // form's occupant count, XEP-0085 chat states ↔ typing both ways, and
-// XEP-0333 displayed markers ↔ read receipts both ways.
+// XEP-0333 displayed markers ↔ read receipts both ways, and avatars
+// both ways through vCards (XEP-0153 hash → puppet avatar_url; Matrix
+// avatar → vCard of the occupant JID and of the user's JID).
 func TestIntegrationXMPPMUCExtras(t *testing.T) {
 	t.Parallel()
-	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
+	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"),
+		integration.WithProsodyModules("vcard"))
 	domain := p.ComponentDomain()
 	s := bridgetest.Start(t, bridgetest.Options{EphemeralSync: true,
 		Bridges: fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
@@ -261,6 +273,87 @@ func TestIntegrationXMPPMUCExtras(t *testing.T) {
 	if !strings.Contains(shown.XML, `id="`+aliceEvent+`"`) {
 		t.Fatalf("Carol's displayed marker: %s", shown.XML)
 	}
+
+	// Avatars: alice publishes a vCard photo and tells its hash in her
+	// presence: her puppet gets it as its avatar. Carol's avatar is in
+	// the vCard of her occupant JID and of her JID.
+	pic := []byte("\x89PNG\r\n\x1a\nalice's avatar, not really a png")
+	sum := sha1.Sum(pic)
+	if r, err := alice.IQ(ctx, "vc1", `<iq type='set' id='vc1'><vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>`+
+		base64.StdEncoding.EncodeToString(pic)+`</BINVAL></PHOTO></vCard></iq>`); err != nil || r.Type != "result" {
+		t.Fatalf("publishing alice's vCard: %v %s", err, r.XML)
+	}
+	if err := alice.Send(ctx, `<presence to='`+muc+`/Alice'><x xmlns='vcard-temp:x:update'><photo>`+hex.EncodeToString(sum[:])+`</photo></x></presence>`); err != nil {
+		t.Fatal(err)
+	}
+	var avatar string
+	poll.Check(t, "alice's puppet avatar", 20*time.Second, func() error {
+		p, err := carol.Profile(ctx, alicePuppet)
+		if err != nil {
+			return err
+		}
+		if avatar = p.AvatarURL; !strings.HasPrefix(avatar, "mxc://") {
+			return fmt.Errorf("avatar_url %q", avatar)
+		}
+		return nil
+	})
+	if got := matrixGet(ctx, t, carol, "/_matrix/media/v3/download/"+strings.TrimPrefix(avatar, "mxc://")); !bytes.Equal(got, pic) {
+		t.Fatalf("alice's puppet avatar is %q, want her vCard photo", got)
+	}
+	carolPic := []byte("GIF89a carol's avatar")
+	var up struct {
+		ContentURI string `json:"content_uri"`
+	}
+	if err := json.Unmarshal(matrixDo(ctx, t, carol, http.MethodPost, "/_matrix/media/v3/upload?filename=c.gif", "image/gif", carolPic), &up); err != nil {
+		t.Fatal(err)
+	}
+	matrixPut(ctx, t, carol, http.MethodPut, "/profile/"+url.PathEscape(string(carol.UserID))+"/avatar_url",
+		`{"avatar_url":"`+up.ContentURI+`"}`)
+	carolJID, err := address.UserJID(jid.MustParse(domain), carol.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{muc + "/Carol", carolJID.String()} {
+		r := iq(alice, to, `<vCard xmlns='vcard-temp'/>`)
+		var card struct {
+			FN     string `xml:"vCard>FN"`
+			BinVal string `xml:"vCard>PHOTO>BINVAL"`
+		}
+		if err := xml.Unmarshal([]byte(r.XML), &card); err != nil || r.Type != "result" || card.FN != "Carol" ||
+			card.BinVal != base64.StdEncoding.EncodeToString(carolPic) {
+			t.Fatalf("vCard of %s: %v %s", to, err, r.XML)
+		}
+	}
+}
+
+// matrixDo sends a request with a body of type ctype as c to path (from
+// the server root) and returns the answer's body, failing unless 200.
+func matrixDo(ctx context.Context, t *testing.T, c *integration.Client, method, path, ctype string, body []byte) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, c.HomeserverURL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.AccessToken)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: %s %v %s", method, path, resp.Status, err, out)
+	}
+	return out
+}
+
+// matrixGet GETs path (from the server root) as c.
+func matrixGet(ctx context.Context, t *testing.T, c *integration.Client, path string) []byte {
+	t.Helper()
+	return matrixDo(ctx, t, c, http.MethodGet, path, "", nil)
 }
 
 var stanzaIDRe = regexp.MustCompile(`<stanza-id[^>]* id="([^"]+)"`)

@@ -32,6 +32,7 @@ type prosodyOptions struct {
 	components [][2]string // domain, secret
 	extra      []string
 	offline    bool
+	modules    []string
 }
 
 // WithProsodyUser registers a user name@[ProsodyHost] with password before
@@ -52,6 +53,12 @@ func WithProsodyComponent(domain, secret string) ProsodyOption {
 // initial presence (without it they bounce).
 func WithProsodyOffline() ProsodyOption {
 	return func(o *prosodyOptions) { o.offline = true }
+}
+
+// WithProsodyModules loads more Prosody modules on every host, such as
+// "vcard" (XEP-0054 vCards stored per account).
+func WithProsodyModules(names ...string) ProsodyOption {
+	return func(o *prosodyOptions) { o.modules = append(o.modules, names...) }
 }
 
 // WithProsodyConfig appends raw Lua lines to the global section of the
@@ -160,6 +167,10 @@ func prosodyConfig(dir, c2sAddr, compAddr string, o prosodyOptions) string {
 	if o.offline {
 		offline = ""
 	}
+	moreModules := ""
+	for _, m := range o.modules {
+		moreModules += fmt.Sprintf(", %q", m)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `-- Written by internal/integration StartProsody; for tests only.
 run_as_root = %t
@@ -182,11 +193,11 @@ s2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 storage = "internal"
-modules_enabled = { "disco", "roster", "saslauth", "ping", "mam", "posix" }
+modules_enabled = { "disco", "roster", "saslauth", "ping", "mam", "posix"%s }
 modules_disabled = { "s2s", "tls", "limits", "http"%s }
 archive_expires_after = "never"
 `, os.Geteuid() == 0, filepath.Join(dir, "data"), filepath.Join(dir, "certs"), filepath.Join(dir, "prosody.pid"),
-		filepath.Join(dir, "prosody.log"), c2sPort, compPort, offline)
+		filepath.Join(dir, "prosody.log"), c2sPort, compPort, moreModules, offline)
 	for _, l := range o.extra {
 		b.WriteString(l + "\n")
 	}

@@ -1,0 +1,289 @@
+package xmpp
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"strings"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/causewaybridge/causeway/bridges/kit"
+	"github.com/causewaybridge/causeway/bridges/xmpp/component"
+	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/matrix"
+)
+
+// Avatars both ways, with vCards (XEP-0054 vcard-temp, XEP-0153).
+//
+// XMPP → Matrix: an occupant's presence in a room may carry the SHA-1 of
+// its avatar (<x xmlns='vcard-temp:x:update'><photo>hash</photo></x>).
+// When the hash differs from the last one its puppet got (kept in the
+// module's KV per bare JID), the bridge asks the user's server for the
+// vCard of the bare JID, uploads its PHOTO (at most maxAvatarBytes) to
+// the Matrix media repository as the puppet and makes it the puppet's
+// avatar with kit.SyncProfile. This runs in a lane of its own per JID,
+// so a slow vCard answer never holds a room's messages. An empty
+// <photo/> (no avatar) leaves the puppet's avatar as it is.
+//
+// Matrix → XMPP: a vCard get to a Matrix user's JID, or to the occupant
+// JID of a Matrix member in a hosted room, is answered with the user's
+// displayname (FN) and avatar (PHOTO, downloaded from the media
+// repository; left out when larger than maxAvatarBytes or unreadable).
+// Presences of Matrix members carry no photo hash (the bridge would have
+// to download every member's avatar to compute it); XEP-0084 (PEP
+// avatars) is not served.
+
+const (
+	nsVCard       = "vcard-temp"
+	nsVCardUpdate = "vcard-temp:x:update"
+	// maxAvatarBytes bounds an avatar image either way.
+	maxAvatarBytes = 128 << 10
+	// avatarKeyPrefix + bare JID is the photo hash the puppet's avatar
+	// was last made from.
+	avatarKeyPrefix = "muc/avatar/"
+)
+
+// photoHash returns the XEP-0153 photo hash of a presence ("" when it
+// tells none or an empty one).
+func photoHash(st *component.Stanza) string {
+	depth, inX, inPhoto := 0, false, false
+	var b strings.Builder
+	for _, t := range st.Inner {
+		switch t := t.(type) {
+		case xml.StartElement:
+			depth++
+			switch {
+			case depth == 1:
+				inX = t.Name.Space == nsVCardUpdate && t.Name.Local == "x"
+			case depth == 2 && inX:
+				inPhoto = t.Name.Local == "photo" && t.Name.Space == nsVCardUpdate
+			}
+		case xml.EndElement:
+			if depth == 2 && inPhoto {
+				return strings.ToLower(strings.TrimSpace(b.String()))
+			}
+			depth--
+		case xml.CharData:
+			if inPhoto && depth == 2 && b.Len() < 128 {
+				b.Write(t)
+			}
+		}
+	}
+	return ""
+}
+
+// vcardPhoto returns the type and bytes of the PHOTO of the vCard in an
+// IQ's content (the tokens inside the iq), or ok false when it has none
+// or it cannot be read. The bytes are bounded by maxAvatarBytes.
+func vcardPhoto(toks []xml.Token) (mime string, data []byte, ok bool) {
+	var path []string
+	var typ, binval strings.Builder
+	for _, t := range toks {
+		switch t := t.(type) {
+		case xml.StartElement:
+			if len(path) == 0 && (t.Name.Space != nsVCard || t.Name.Local != "vCard") {
+				return "", nil, false
+			}
+			path = append(path, t.Name.Local)
+		case xml.EndElement:
+			if len(path) > 0 {
+				path = path[:len(path)-1]
+			}
+		case xml.CharData:
+			if len(path) == 3 && path[1] == "PHOTO" {
+				switch path[2] {
+				case "TYPE":
+					if typ.Len() < 100 {
+						typ.Write(t)
+					}
+				case "BINVAL":
+					if binval.Len() > base64.StdEncoding.EncodedLen(maxAvatarBytes)+4096 {
+						return "", nil, false
+					}
+					binval.Write(t)
+				}
+			}
+		}
+	}
+	raw := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
+			return -1
+		}
+		return r
+	}, binval.String())
+	if raw == "" {
+		return "", nil, false
+	}
+	data, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(data) == 0 || len(data) > maxAvatarBytes {
+		return "", nil, false
+	}
+	mime = strings.TrimSpace(typ.String())
+	if !strings.HasPrefix(mime, "image/") {
+		mime = http.DetectContentType(data)
+	}
+	return mime, data, true
+}
+
+// avatarHint follows the photo hash of a presence from from to roomJID
+// (after its join, in the room's lane): a new hash of a joined occupant
+// is fetched in the JID's own lane.
+func (g *gateway) avatarHint(st *component.Stanza, from, roomJID jid.JID) {
+	hash := photoHash(st)
+	if hash == "" {
+		return
+	}
+	g.mu.Lock()
+	r, o := g.findOccupant(from, roomJID)
+	var room matrix.RoomID
+	var p matrix.UserID
+	if o != nil {
+		room, p = r.id, o.Puppet
+	}
+	g.mu.Unlock()
+	if o == nil {
+		return
+	}
+	real := from.Bare()
+	g.push("avatar/"+real.String(), nil, func(ctx context.Context) { g.avatarFromXMPP(ctx, real, p, room, hash) })
+}
+
+// avatarFromXMPP makes the avatar with photo hash hash of the XMPP user
+// real the avatar of its puppet p, unless it already is.
+func (g *gateway) avatarFromXMPP(ctx context.Context, real jid.JID, p matrix.UserID, room matrix.RoomID, hash string) {
+	kv := g.m.host.KV()
+	key := avatarKeyPrefix + real.String()
+	if last, err := kv.Get(ctx, key); err == nil && string(last) == hash {
+		return
+	}
+	req := mustMarshal(iqStanza{From: g.m.domain.String(), To: real.String(), Type: "get",
+		Inner: []byte(`<vCard xmlns='vcard-temp'/>`)})
+	st, err := g.m.conn.SendIQ(ctx, decoder(req))
+	if err != nil {
+		g.log.Info("xmpp: could not fetch a vCard", "jid", real.String(), "error", err)
+		return
+	}
+	if st.Attr("type") != "result" || st.Oversize {
+		g.log.Info("xmpp: no usable vCard", "jid", real.String(), "type", st.Attr("type"), "oversize", st.Oversize)
+		return
+	}
+	mime, data, ok := vcardPhoto(st.Inner)
+	if !ok {
+		g.log.Info("xmpp: the vCard has no usable photo", "jid", real.String(), "limit", maxAvatarBytes)
+		return
+	}
+	if sum := sha1.Sum(data); hex.EncodeToString(sum[:]) != hash {
+		g.log.Debug("xmpp: the vCard photo does not match the presence's hash", "jid", real.String())
+	}
+	mxc, err := g.m.host.Matrix().Intent(p).UploadMedia(ctx, mime, "avatar", data)
+	if err != nil {
+		g.log.Warn("xmpp: could not upload an avatar", "puppet", p, "error", err)
+		return
+	}
+	if _, err := kit.SyncProfile(ctx, g.m.host, room, p, kit.Profile{AvatarURL: mxc}); err != nil {
+		g.log.Warn("xmpp: could not queue a puppet's avatar", "puppet", p, "error", err)
+		return
+	}
+	if err := kv.Put(ctx, key, []byte(hash)); err != nil {
+		g.log.Warn("xmpp: could not remember an avatar", "jid", real.String(), "error", err)
+	}
+}
+
+// routeVCard takes vCard requests to Matrix users' JIDs and to the
+// occupant JIDs of hosted rooms.
+func (g *gateway) routeVCard(st *component.Stanza, from, to jid.JID) bool {
+	p := st.Payloads()
+	if len(p) != 1 || p[0].Name.Space != nsVCard || p[0].Name.Local != "vCard" {
+		return false
+	}
+	u, ok := contactOf(to)
+	switch {
+	case ok && to.Resourcepart() == "":
+	case isRoomJID(to) && to.Resourcepart() != "":
+		if u, ok = g.memberByNick(to); !ok {
+			g.enqueue(context.Background(), iqErrorStanza(st, to, "cancel", "item-not-found", "no Matrix user has this nick here"))
+			return true
+		}
+	default:
+		return false
+	}
+	if st.Attr("type") != "get" {
+		g.enqueue(context.Background(), iqErrorStanza(st, to, "cancel", "not-allowed", "the vCards of Matrix users are read-only"))
+		return true
+	}
+	g.push("vcard/"+string(u), func() {
+		g.enqueue(context.Background(), iqErrorStanza(st, to, "wait", "resource-constraint", "too many requests; try again"))
+	}, func(ctx context.Context) { g.enqueue(ctx, g.vcardOf(ctx, st, to, u)) })
+	return true
+}
+
+// memberByNick returns the Matrix member of the hosted room whose
+// occupant JID is to.
+func (g *gateway) memberByNick(to jid.JID) (matrix.UserID, bool) {
+	bare, nick := to.Bare().String(), to.Resourcepart()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, r := range g.rooms {
+		joinedThrough := false
+		for _, o := range r.occupants {
+			if o.RoomJID == bare {
+				joinedThrough = true
+				break
+			}
+		}
+		if !joinedThrough {
+			continue
+		}
+		for u, mb := range r.members {
+			if mb.nick == nick {
+				return u, true
+			}
+		}
+	}
+	return "", false
+}
+
+// vcardOf answers the vCard request st to to with Matrix user u's name
+// and avatar.
+func (g *gateway) vcardOf(ctx context.Context, st *component.Stanza, to jid.JID, u matrix.UserID) []byte {
+	bot := g.m.host.Matrix().Bot()
+	name, err := bot.Displayname(ctx, u)
+	if errors.Is(err, intent.ErrNotFound) {
+		return iqErrorStanza(st, to, "cancel", "item-not-found", "no such Matrix user")
+	}
+	if err != nil {
+		g.log.Info("xmpp: could not read a Matrix user's name", "user", u, "error", err)
+	}
+	card := vcardEl{FN: name}
+	if mxc, err := bot.AvatarURL(ctx, u); err == nil && mxc != "" {
+		data, mime, err := bot.DownloadMedia(ctx, mxc)
+		switch {
+		case err != nil:
+			g.log.Info("xmpp: could not download an avatar", "user", u, "error", err)
+		case len(data) > maxAvatarBytes:
+			g.log.Info("xmpp: avatar too large for a vCard", "user", u, "bytes", len(data), "limit", maxAvatarBytes)
+		default:
+			if !strings.HasPrefix(mime, "image/") {
+				mime = http.DetectContentType(data)
+			}
+			card.Photo = &vcardPhotoEl{Type: mime, BinVal: base64.StdEncoding.EncodeToString(data)}
+		}
+	}
+	return iqResultStanza(st, to, mustMarshal(card))
+}
+
+type vcardEl struct {
+	XMLName xml.Name      `xml:"vcard-temp vCard"`
+	FN      string        `xml:"FN,omitempty"`
+	Photo   *vcardPhotoEl `xml:"PHOTO,omitempty"`
+}
+
+type vcardPhotoEl struct {
+	Type   string `xml:"TYPE"`
+	BinVal string `xml:"BINVAL"`
+}
