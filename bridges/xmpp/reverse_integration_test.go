@@ -31,7 +31,10 @@ import (
 // occupant is answered. A new displayname is a nick change. After a
 // bridge restart the Matrix user is in the MUC again and what was said
 // meanwhile reaches Matrix from the archive. Leaving the Matrix room
-// leaves the MUC.
+// leaves the MUC. Another Matrix user kicked by the MUC's owner gets a
+// notice, is not joined again and gets a not-delivered notice for their
+// next message. In a MUC that hides real JIDs the puppets are of
+// occupant JIDs; a MUC that does not exist has no alias.
 func TestIntegrationXMPPReversePortal(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
@@ -259,4 +262,72 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 	wait(alice, "carol's occupant leaving", func(s integration.XMPPStanza) bool {
 		return s.Name == "presence" && s.From == occ && s.Type == "unavailable" && !strings.Contains(s.XML, `code="303"`)
 	})
+
+	// Kicked by the room's owner: dave is told, is not joined again,
+	// and his next message is reported as not delivered.
+	dave := s.User(ctx, "dave")
+	if _, err := dave.Join(ctx, string(room)); err != nil {
+		t.Fatal(err)
+	}
+	daveOcc := muc + "/dave"
+	wait(alice, "dave's occupant", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == daveOcc && s.Type == ""
+	})
+	kick, err := alice.IQ(ctx, "k1", `<iq type='set' id='k1' to='`+muc+`'><query xmlns='http://jabber.org/protocol/muc#admin'>`+
+		`<item nick='dave' role='none'><reason>off topic</reason></item></query></iq>`)
+	if err != nil || kick.Type != "result" {
+		t.Fatalf("kick: %v %s", err, kick.XML)
+	}
+	if _, err := dave.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+		var c matrix.MessageContent
+		return ev.RoomID == room && json.Unmarshal(ev.Content, &c) == nil && c.MsgType == matrix.MsgNotice &&
+			strings.Contains(c.Body, "kicked") && strings.Contains(c.Body, "off topic")
+	}); err != nil {
+		t.Fatalf("kick notice: %v", err)
+	}
+	late, err := dave.SendText(ctx, room, "after the kick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dave.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+		var c matrix.MessageContent
+		return ev.RoomID == room && json.Unmarshal(ev.Content, &c) == nil && c.MsgType == matrix.MsgNotice &&
+			strings.Contains(c.Body, "Not delivered to XMPP") && c.RelatesTo != nil && c.RelatesTo.InReplyTo != nil &&
+			c.RelatesTo.InReplyTo.EventID == late
+	}); err != nil {
+		t.Fatalf("not-delivered notice: %v", err)
+	}
+	for _, st := range alice.Received() {
+		if st.Name == "message" && strings.Contains(st.XML, "after the kick") {
+			t.Errorf("a kicked user's message reached the MUC: %s", st.XML)
+		}
+	}
+
+	// A room that hides real JIDs: its occupants are puppets of their
+	// occupant JIDs. A MUC that does not exist has no alias.
+	back := "backroom@" + integration.ProsodyMUC
+	send(bob, `<presence to='`+back+`/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	wait(bob, "bob's backroom", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == back+"/bob" && strings.Contains(s.XML, `code="110"`)
+	})
+	if r, err := bob.IQ(ctx, "cfg2", `<iq type='set' id='cfg2' to='`+back+`'><query xmlns='http://jabber.org/protocol/muc#owner'>`+
+		`<x xmlns='jabber:x:data' type='submit'/></query></iq>`); err != nil || r.Type != "result" {
+		t.Fatalf("instant room: %v %s", err, r.XML)
+	}
+	send(bob, `<message to='`+back+`' type='groupchat' id='b1'><body>behind closed doors</body></message>`)
+	wait(bob, "backroom reflection", func(s integration.XMPPStanza) bool { return s.Name == "message" && s.ID == "b1" })
+	backRoom, err := dave.Join(ctx, "#_xmpp_backroom_conference.localhost:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobNick, err := users.Format(puppet.Values{"name": back + "/bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := dave.WaitForMessage(ctx, backRoom, "behind closed doors"); err != nil || ev.Sender != bobNick {
+		t.Fatalf("backroom history: %v %v (want from %s)", ev, err, bobNick)
+	}
+	if _, err := dave.Join(ctx, "#_xmpp_nosuchroom_conference.localhost:localhost"); err == nil {
+		t.Error("the alias of a MUC that does not exist was joined")
+	}
 }
