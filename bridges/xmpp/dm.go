@@ -79,13 +79,6 @@ func (g *gateway) chatRoute(st *component.Stanza, from, to jid.JID) bool {
 	if st.Attr("type") == "headline" {
 		return true // RFC 6121 §8.5: no error for headlines
 	}
-	if g.m.rev != nil && g.m.rev.knows(from.Bare().String()) {
-		// A private message from an occupant of an existing MUC to a
-		// Matrix user's occupant there (reverse.go): not a 1:1 chat.
-		g.enqueue(context.Background(), errorPresenceStanza("message", to.String(), from.String(), st.Attr("id"), to.String(),
-			"cancel", "service-unavailable", "private messages in this room are not bridged to Matrix; write in the room"))
-		return true
-	}
 	userJID := to.Bare()
 	if !g.matrixOccupant(u) {
 		g.enqueue(context.Background(), errorPresenceStanza("message", userJID.String(), from.String(), st.Attr("id"), userJID.String(),

@@ -209,7 +209,8 @@ func TestDirectChatFromMatrix(t *testing.T) {
 
 // TestDirectChatNotFromReverseMUC: a private message from an occupant of
 // an existing MUC bridged the other way (reverse.go) to a Matrix user's
-// occupant JID is refused, not taken as a 1:1 chat with the MUC.
+// occupant JID is refused (the reverse portals' route comes before the
+// 1:1 chat route), not taken as a 1:1 chat with the MUC.
 func TestDirectChatNotFromReverseMUC(t *testing.T) {
 	m, g, h := testGateway(t)
 	m.rev = newReverse(m, g)

@@ -380,13 +380,6 @@ func (rv *reverse) take(from, to jid.JID, f func(ctx context.Context, rp *revPor
 	return true
 }
 
-// knows reports whether muc (a bare JID) is the MUC of a reverse portal.
-func (rv *reverse) knows(muc string) bool {
-	rv.mu.Lock()
-	defer rv.mu.Unlock()
-	return rv.byMUC[muc] != nil
-}
-
 // takePresence takes a presence from a reverse portal's MUC to an
 // occupant of the bridge.
 func (rv *reverse) takePresence(st *component.Stanza, from, to jid.JID) bool {
