@@ -7,6 +7,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"image"
+	_ "image/gif"  // image sizes for info.w/h
+	_ "image/jpeg" // image sizes for info.w/h
+	_ "image/png"  // image sizes for info.w/h
 	"net/url"
 	"strings"
 
@@ -80,10 +84,13 @@ type matrixContent struct {
 	ExternalURL string `json:"external_url,omitempty"`
 }
 
-// fileInfo is the info of a Matrix file message.
+// fileInfo is the info of a Matrix file message; w and h for images
+// whose size the standard decoders read (PNG, JPEG, GIF).
 type fileInfo struct {
 	Mimetype string `json:"mimetype,omitempty"`
 	Size     int    `json:"size"`
+	W        int    `json:"w,omitempty"`
+	H        int    `json:"h,omitempty"`
 }
 
 // toMatrix returns the Matrix content of an XMPP message sent by puppet
@@ -123,7 +130,11 @@ func (g *gateway) fileToMatrix(ctx context.Context, p matrix.UserID, link string
 	if err != nil {
 		return matrixContent{}, fmt.Errorf("xmpp: upload a shared file: %w", err)
 	}
-	info, err := json.Marshal(fileInfo{Mimetype: f.mimetype, Size: len(f.data)})
+	fi := fileInfo{Mimetype: f.mimetype, Size: len(f.data)}
+	if cfg, _, err := image.DecodeConfig(bytes.NewReader(f.data)); err == nil && strings.HasPrefix(f.mimetype, "image/") {
+		fi.W, fi.H = cfg.Width, cfg.Height
+	}
+	info, err := json.Marshal(fi)
 	if err != nil {
 		return matrixContent{}, err
 	}

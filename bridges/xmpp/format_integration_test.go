@@ -177,7 +177,7 @@ func TestIntegrationXMPPFormatAndFiles(t *testing.T) {
 	ev, c := fromAlice("shared image", func(c matrixContent) bool { return c.MsgType == matrix.MsgImage })
 	var info fileInfo
 	if c.Body != "cat.png" || !strings.HasPrefix(c.URL, "mxc://") || json.Unmarshal(c.Info, &info) != nil ||
-		info.Mimetype != "image/png" || info.Size != img.Len() {
+		info.Mimetype != "image/png" || info.Size != img.Len() || info.W != 3 || info.H != 2 {
 		t.Fatalf("shared image: %s", ev.Content)
 	}
 	if data, err := downloadMedia(ctx, carol, c.URL); err != nil || !bytes.Equal(data, img.Bytes()) {

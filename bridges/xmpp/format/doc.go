@@ -28,6 +28,11 @@ const (
 	NSXHTML = "http://www.w3.org/1999/xhtml"
 )
 
+// maxInput bounds the input, in bytes, the converters format: a Matrix
+// event holds at most 64 KiB, body and formatted_body together, so
+// larger messages are sent plain.
+const maxInput = 24 << 10
+
 // maxDepth bounds the elements the converters open at once; deeper
 // elements are replaced by their content.
 const maxDepth = matrixhtml.MaxDepth

@@ -161,3 +161,27 @@ func TestFromMatrixDeepNesting(t *testing.T) {
 		t.Fatalf("%d nested elements", n)
 	}
 }
+
+// TestStylingLimits: quotes nested deeper than maxQuoteDepth (the
+// styling decoder's time grows with the square of the depth) and bodies
+// over maxInput (too large for a Matrix event with its HTML) are left
+// plain; up to the limits they are formatted.
+func TestStylingLimits(t *testing.T) {
+	deep := strings.Repeat(">", maxQuoteDepth) + " *x*"
+	if got := ToMatrix(deep, nil, ToMatrixOptions{}); strings.Count(got, "<blockquote>") != maxQuoteDepth {
+		t.Errorf("%d levels: %q", maxQuoteDepth, got)
+	}
+	for i, body := range []string{
+		strings.Repeat("> ", maxQuoteDepth+1) + "*x*",
+		strings.Repeat(">", 200000) + " *x*",
+		strings.Repeat("*a* ", maxInput/4+1),
+	} {
+		if got := ToMatrix(body, nil, ToMatrixOptions{}); got != "" {
+			t.Errorf("%d: %d bytes formatted", i, len(got))
+		}
+	}
+	in := xhtmlStart + strings.Repeat("<strong>a</strong>", maxInput) + xhtmlEnd
+	if got := ToMatrix("a", FindXHTML(tokens(t, in)), ToMatrixOptions{}); got != "" {
+		t.Errorf("a huge XHTML-IM body gave %d bytes of HTML", len(got))
+	}
+}

@@ -24,6 +24,9 @@ var spanTags = []struct {
 // HTML, the directives themselves left out; formatted is false when the
 // body has no styling at all.
 func stylingToHTML(body string) (out string, formatted bool) {
+	if len(body) > maxInput || quoteDepth(body) > maxQuoteDepth {
+		return "", false // the decoder's time grows with the square of the depth
+	}
 	c := stylingConv{}
 	d := styling.NewDecoder(strings.NewReader(body))
 	for d.Next() {
@@ -177,4 +180,26 @@ func validLanguage(s string) bool {
 		}
 	}
 	return true
+}
+
+// maxQuoteDepth is the deepest block quote styling is parsed for; a body
+// with deeper quotes gets no formatting.
+const maxQuoteDepth = 32
+
+// quoteDepth returns the deepest quote level a line of s starts with
+// (each '>' counts, spaces between them are skipped).
+func quoteDepth(s string) int {
+	deepest := 0
+	for line := range strings.SplitSeq(s, "\n") {
+		n := 0
+		for _, r := range line {
+			if r == '>' {
+				n++
+			} else if r != ' ' {
+				break
+			}
+		}
+		deepest = max(deepest, n)
+	}
+	return deepest
 }

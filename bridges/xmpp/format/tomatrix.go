@@ -27,8 +27,11 @@ func ToMatrix(body string, xhtmlIM []xml.Token, opts ToMatrixOptions) string {
 	} else {
 		out, formatted = stylingToHTML(body)
 	}
-	if !formatted {
-		return ""
+	if !formatted || len(out) > 2*maxInput {
+		return "" // formatting only; an event that would be too large stays plain
 	}
-	return matrixhtml.Sanitize(out)
+	if html := matrixhtml.Sanitize(out); len(html) <= maxInput {
+		return html
+	}
+	return ""
 }
