@@ -16,9 +16,11 @@
 //     carried it out, then the Matrix client's recorded membership.
 //
 // Sub-packages: kit/hold (the durable edit grace window), kit/notice
-// (notices and failure reports worded the same for every module) and
+// (notices and failure reports worded the same for every module),
 // kit/mark (backfill positions: the last remote message bridged into
-// each portal, written lazily, for catch-ups after downtime).
+// each portal, written lazily, for catch-ups after downtime) and
+// kit/matrixhtml (HTML made from remote markup kept to the tags and
+// attributes Matrix permits in formatted_body).
 //
 // Everything takes the module's [bridges.Host]: the kit keeps no state of
 // its own beyond what it writes to the host's store (portals, and the last
