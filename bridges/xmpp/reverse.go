@@ -591,9 +591,17 @@ func (rp *revPortal) see(id string) bool {
 
 // post queues a MUC message to the portal room from puppet pu, keyed and
 // linked by its stanza-id (a message posted live and found again in the
-// archive is posted once), at its original time when it has one. nick,
+// archive, even after the outbox forgot it, is posted once), at its original time when it has one. nick,
 // when set, names a puppet not yet known (it gets its name first).
 func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, nick string, m mucMessage) {
+	key := revKeyPrefix + rp.muc + "/" + m.StanzaID
+	// The outbox forgets keys after its retention; links stay, so an
+	// old message read again from the archive is not posted twice.
+	if _, err := rv.m.host.Links().ByRemote(ctx, bridges.MessageID{ID: key}); err == nil {
+		return
+	} else if !errors.Is(err, bridges.ErrNotFound) {
+		rv.log.Warn("xmpp: could not read a message link", "key", key, "error", err)
+	}
 	if nick != "" {
 		if _, err := kit.SyncProfile(ctx, rv.m.host, rp.room, pu, kit.Profile{Displayname: nick}); err != nil {
 			rv.log.Warn("xmpp: could not queue a puppet's name", "puppet", pu, "error", err)
@@ -603,7 +611,6 @@ func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, ni
 	if err != nil {
 		return
 	}
-	key := revKeyPrefix + rp.muc + "/" + m.StanzaID
 	op := intent.Op{Kind: intent.OpMessage, Room: rp.room, Sender: pu, Type: matrix.EventMessage, Content: raw,
 		Key: key, Link: &intent.Link{Module: ID, RemoteID: key}, Timestamp: m.Stamp}
 	if _, err := rv.m.host.Outbox().Send(ctx, op); err != nil {

@@ -243,6 +243,24 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 	if ev, err := carol.WaitForMessage(ctx, room, "said while the bridge was down"); err != nil || ev.Sender != alicePuppet {
 		t.Fatalf("caught up after the restart: %v %v", ev, err)
 	}
+	// The catch-up read the archive again: what was posted is not posted
+	// twice (it would come before the message just seen).
+	timeline, err = carol.RoomTimeline(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := map[string]int{}
+	for _, e := range timeline {
+		var c matrix.MessageContent
+		if e.Type == matrix.EventMessage && json.Unmarshal(e.Content, &c) == nil {
+			bodies[c.Body]++
+		}
+	}
+	for _, b := range []string{"first from xmpp", "second from xmpp", "live *from* xmpp", "marker", "said while the bridge was down"} {
+		if bodies[b] != 1 {
+			t.Errorf("%q is %d times in the room after the catch-up", b, bodies[b])
+		}
+	}
 	seen := 0
 	wait(alice, "carol's occupant after the restart", func(s integration.XMPPStanza) bool {
 		seen++

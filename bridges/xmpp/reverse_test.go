@@ -216,6 +216,14 @@ func TestReversePortal(t *testing.T) {
 		t.Fatalf("posts: %+v", posts)
 	}
 
+	// A message already linked (posted long ago: the outbox forgot its
+	// key) is not posted again.
+	if err := h.Links().Put(ctx, bridges.Link{Remote: bridges.MessageID{ID: "r/" + testMUC + "/s0"}, Room: room, Event: "$old"}); err != nil {
+		t.Fatal(err)
+	}
+	old := strings.Replace(strings.Replace(msg, "'s1'", "'s0'", 1), "%s", testSelf, 1)
+	rv.message(ctx, rp, parse(t, []byte(old)), from("Alice"), jid.MustParse(testSelf))
+
 	// The reflection of Carol's message: linked, not posted.
 	refl := `<message from='` + testMUC + `/Carol' to='` + testSelf + `' type='groupchat' id='$early'><body>early bird</body>` +
 		`<origin-id xmlns='urn:xmpp:sid:0' id='$early'/><stanza-id xmlns='urn:xmpp:sid:0' id='s2' by='` + testMUC + `'/></message>`
