@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -59,16 +60,18 @@ type occupant struct {
 
 	joining bool   // the join sequence is not sent yet
 	pending []held // stanzas held for it until the join is sent
-	// histSent holds, per resource, the events its join sent as
-	// history: one that then arrives live is not sent again.
-	histSent map[string]map[matrix.EventID]bool
+	// past holds, per resource, what its join read of the room: a
+	// message of that past that then arrives live (homeservers may
+	// push events late) is not sent as live.
+	past map[string]*horizon
 }
 
 // held is a stanza held for a joining occupant; ev is the Matrix event
-// of a message ("" for presences).
+// of a message ("" for presences), ts its time when known.
 type held struct {
 	b  []byte
 	ev matrix.EventID
+	ts time.Time
 }
 
 // member is a Matrix user in a hosted room as XMPP occupants see it.
@@ -358,8 +361,9 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 	}
 	topic := g.topic(ctx, room, o.Puppet)
 	var hist []histItem
+	var hz *horizon
 	if isJoin || newOccupant {
-		hist = g.history(ctx, r, o, from.String(), parseHistory(st))
+		hist, hz = g.history(ctx, r, o, from.String(), parseHistory(st))
 	}
 
 	g.mu.Lock()
@@ -383,7 +387,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 	defer g.mu.Unlock()
 	o.Resources[from.String()] = true
 	g.store(ctx, room, o)
-	g.sendJoin(ctx, r, o, from.String(), topic, newOccupant, hist)
+	g.sendJoin(ctx, r, o, from.String(), topic, newOccupant, hist, hz)
 	show, status := presenceOf(st)
 	g.xmppPresence(from, o.RoomJID, true, show, status)
 }
@@ -564,8 +568,9 @@ func (r *mucRoom) announce(limit int) []matrix.UserID {
 // sendJoin queues, under g.mu, what a joining resource gets (XEP-0045
 // §7.2: the others' presences, its own with 110, the history, the
 // subject) and, for a new occupant, its presence to everyone else and
-// what was held, but the messages the history already had.
-func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, topic string, newOccupant bool, hist []histItem) {
+// what was held, but the messages of the past its join read (hz, nil
+// when none was read).
+func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, topic string, newOccupant bool, hist []histItem, hz *horizon) {
 	// The bounded list, and everyone the other occupants already know.
 	ids := r.announce(g.m.cfg.MaxJoinOccupants)
 	listed := map[matrix.UserID]bool{}
@@ -596,10 +601,8 @@ func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, top
 	}
 	g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), to,
 		g.xmppItem(r.id, o.Real, to), false, statusNonAnonymous, statusSelf, statusLogged))
-	sent := map[matrix.EventID]bool{}
 	for _, h := range hist {
 		g.enqueue(ctx, h.Stanza)
-		sent[h.ID] = true
 	}
 	g.enqueue(ctx, subjectStanza(o.RoomJID, to, topic))
 	if newOccupant {
@@ -610,9 +613,8 @@ func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, top
 	for _, h := range o.pending {
 		// Presences held during the join are older than the list just
 		// sent, which shows the room as it is now: only messages follow,
-		// but those the history already had.
-		if h.ev != "" && sent[h.ev] {
-			delete(sent, h.ev)
+		// but those of the past the history read.
+		if h.ev != "" && hz.has(h.ev, h.ts) {
 			continue
 		}
 		if !bytes.HasPrefix(h.b, []byte("<presence")) {
@@ -620,13 +622,13 @@ func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, top
 		}
 	}
 	o.pending, o.joining = nil, false
-	if o.histSent == nil {
-		o.histSent = map[string]map[matrix.EventID]bool{}
+	if o.past == nil {
+		o.past = map[string]*horizon{}
 	}
-	if len(sent) > 0 {
-		o.histSent[to] = sent
+	if hz != nil {
+		o.past[to] = hz
 	} else {
-		delete(o.histSent, to)
+		delete(o.past, to)
 	}
 }
 
@@ -647,18 +649,18 @@ func (g *gateway) toOthers(ctx context.Context, r *mucRoom, skip *occupant, buil
 
 // deliver queues b for o, or holds it while o's join is not sent.
 func (g *gateway) deliver(ctx context.Context, o *occupant, b []byte) {
-	g.deliverMsg(ctx, o, "", "", b)
+	g.deliverMsg(ctx, o, "", "", time.Time{}, b)
 }
 
-// deliverMsg is deliver for the message of Matrix event ev to resource
-// res of o, which is skipped when res got it as history on joining.
-func (g *gateway) deliverMsg(ctx context.Context, o *occupant, res string, ev matrix.EventID, b []byte) {
-	if ev != "" && o.histSent[res][ev] {
-		delete(o.histSent[res], ev)
+// deliverMsg is deliver for the message of Matrix event ev (sent at ts,
+// zero when unknown) to resource res of o, which is skipped when it is
+// of the past res's join read.
+func (g *gateway) deliverMsg(ctx context.Context, o *occupant, res string, ev matrix.EventID, ts time.Time, b []byte) {
+	if ev != "" && o.past[res].has(ev, ts) {
 		return
 	}
 	if o.joining {
-		o.pending = append(o.pending, held{b: b, ev: ev})
+		o.pending = append(o.pending, held{b: b, ev: ev, ts: ts})
 		return
 	}
 	g.enqueue(ctx, b)
@@ -700,7 +702,7 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 		o.Resources = map[string]bool{}
 	}
 	delete(o.Resources, res)
-	delete(o.histSent, res)
+	delete(o.past, res)
 	if !bounced {
 		g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), res,
 			g.xmppItem(r.id, o.Real, res), true, statusSelf))
@@ -851,7 +853,7 @@ func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) 
 	}
 	for _, o := range r.occupants {
 		for res := range o.Resources {
-			g.deliverMsg(ctx, o, res, ev, withPayload(messageStanza(nickJID(o.RoomJID, nick), res, id, text, origin, string(ev), o.RoomJID, occID), extra))
+			g.deliverMsg(ctx, o, res, ev, time.Time{}, withPayload(messageStanza(nickJID(o.RoomJID, nick), res, id, text, origin, string(ev), o.RoomJID, occID), extra))
 		}
 	}
 }
@@ -860,6 +862,13 @@ func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) 
 // see outgoing) to every occupant of its room from the user's nick, with
 // the event ID as stanza-id.
 func (g *gateway) fromMatrix(ctx context.Context, room matrix.RoomID, sender matrix.UserID, ev matrix.EventID, text string, extra []byte) {
+	g.fromMatrixAt(ctx, room, sender, ev, time.Time{}, text, extra)
+}
+
+// fromMatrixAt is fromMatrix for an event sent at ts (its
+// origin_server_ts): an event from before an occupant's join is of its
+// past, not sent as live.
+func (g *gateway) fromMatrixAt(ctx context.Context, room matrix.RoomID, sender matrix.UserID, ev matrix.EventID, ts time.Time, text string, extra []byte) {
 	g.mu.Lock()
 	r := g.rooms[room]
 	if r == nil || len(r.occupants) == 0 {
@@ -894,7 +903,7 @@ func (g *gateway) fromMatrix(ctx context.Context, room matrix.RoomID, sender mat
 	occID := g.occupantID(room, string(sender))
 	for _, o := range r.occupants {
 		for res := range o.Resources {
-			g.deliverMsg(ctx, o, res, ev, withPayload(messageStanza(nickJID(o.RoomJID, mb.nick), res, string(ev), text, "", string(ev), o.RoomJID, occID), extra))
+			g.deliverMsg(ctx, o, res, ev, ts, withPayload(messageStanza(nickJID(o.RoomJID, mb.nick), res, string(ev), text, "", string(ev), o.RoomJID, occID), extra))
 		}
 	}
 }

@@ -71,7 +71,7 @@ func TestJoinHoldsMatrixMessages(t *testing.T) {
 		t.Fatalf("sent before the join: %q", q)
 	}
 	g.mu.Lock()
-	g.sendJoin(ctx, r, o, "alice@x.org/r", "the topic", true, nil)
+	g.sendJoin(ctx, r, o, "alice@x.org/r", "the topic", true, nil, nil)
 	g.mu.Unlock()
 	q := queued(t, h)
 	if len(q) != 4 {

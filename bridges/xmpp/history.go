@@ -118,29 +118,61 @@ func (h historyLimits) pick(items []histItem, now time.Time, def int) []histItem
 	return items[first:]
 }
 
+// horizon is what a join read of a room's timeline: the messages it
+// read (sent as history or not) and the time of the newest event then.
+// A message among them, or older than that time, is of the joiner's
+// past: when it arrives live, it is only because the homeserver pushed
+// it late (Dendrite does for events sent before the bridge was in the
+// room), and it is not sent as live.
+type horizon struct {
+	ids map[matrix.EventID]bool
+	ts  time.Time
+}
+
+// has reports whether event ev sent at ts (zero: unknown) is of the
+// past; a nil horizon has none.
+func (h *horizon) has(ev matrix.EventID, ts time.Time) bool {
+	if h == nil {
+		return false
+	}
+	return h.ids[ev] || (!ts.IsZero() && !h.ts.IsZero() && ts.Before(h.ts))
+}
+
 // history reads the history a joining resource to of occupant o gets,
 // as o's puppet, without g.mu held: the room's latest messages, oldest
-// first, as stanzas from their senders' nicks. Errors are logged: a join
-// without its history still completes.
-func (g *gateway) history(ctx context.Context, r *mucRoom, o *occupant, to string, h historyLimits) []histItem {
+// first, as stanzas from their senders' nicks, and the horizon of what
+// it read (at least the newest event, even when no history is asked
+// for). Errors are logged: a join without its history still completes.
+func (g *gateway) history(ctx context.Context, r *mucRoom, o *occupant, to string, h historyLimits) ([]histItem, *horizon) {
 	n := h.stanzas(g.m.cfg.HistoryOnJoin)
-	if n == 0 {
-		return nil
-	}
 	now := time.Now()
 	cut, hasCut := h.cutoff(now)
 	w := newWalker(g.m.host.Matrix().Intent(o.Puppet), r.id, intent.Backward, n+n/2+5, historyBudget)
+	hz := &horizon{ids: map[matrix.EventID]bool{}}
 	var msgs []archived
-	for len(msgs) < n {
-		a, ok, err := w.nextMessage(ctx)
+	for len(msgs) < n || hz.ts.IsZero() {
+		ev, err := w.next(ctx)
 		if err != nil {
 			g.log.Warn("xmpp: could not read the room's history", "room", r.id, "error", err)
 			break
 		}
-		if !ok || (hasCut && a.TS.Before(cut)) {
+		if ev == nil {
 			break
 		}
-		msgs = append(msgs, a)
+		if hz.ts.IsZero() && ev.OriginServerTS > 0 {
+			hz.ts = time.UnixMilli(ev.OriginServerTS)
+		}
+		a, ok := archivedOf(ev)
+		if !ok {
+			continue
+		}
+		hz.ids[a.ID] = true
+		if hasCut && a.TS.Before(cut) {
+			break
+		}
+		if len(msgs) < n {
+			msgs = append(msgs, a)
+		}
 	}
 	s := g.senders(r, o.Puppet)
 	items := make([]histItem, 0, len(msgs))
@@ -154,5 +186,5 @@ func (g *gateway) history(ctx context.Context, r *mucRoom, o *occupant, to strin
 		b := delayedStanza(nickJID(o.RoomJID, from.Nick), to, id, a.Text, from.OriginID, string(a.ID), o.RoomJID, from.OccupantID, a.TS)
 		items = append(items, histItem{ID: a.ID, TS: a.TS, Stanza: b})
 	}
-	return h.pick(items, now, g.m.cfg.HistoryOnJoin)
+	return h.pick(items, now, g.m.cfg.HistoryOnJoin), hz
 }

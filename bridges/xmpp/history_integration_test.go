@@ -4,7 +4,9 @@ package xmpp
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +21,10 @@ import (
 // user posts messages in a public room; an XMPP client joining with
 // <history maxstanzas='3'/> gets exactly the last three, in order, each
 // with a delay and the event ID as stanza-id, after its self-presence
-// and before the subject.
+// and before the subject. The room announces MAM; paging its archive
+// back with max=2 from the last page gets every message once, in order,
+// with the event IDs as ids, the same on a second run; after-id gets
+// what follows a message; the form lists the fields.
 func TestIntegrationXMPPHistoryAndMAM(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
@@ -89,6 +94,106 @@ func TestIntegrationXMPPHistoryAndMAM(t *testing.T) {
 			t.Errorf("history message %d from %s (%s)", i, st.From, st.Type)
 		}
 	}
+
+	// MAM: announced, and served from Matrix.
+	info, err := alice.IQ(ctx, "d1", `<iq type='get' id='d1' to='`+muc+`'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{`var="urn:xmpp:mam:2"`, `var="urn:xmpp:mam:2#extended"`} {
+		if !strings.Contains(info.XML, f) {
+			t.Errorf("disco#info lacks %s: %s", f, info.XML)
+		}
+	}
+	formIQ, err := alice.IQ(ctx, "f1", `<iq type='get' id='f1' to='`+muc+`'><query xmlns='urn:xmpp:mam:2'/></iq>`)
+	if err != nil || formIQ.Type != "result" || !strings.Contains(formIQ.XML, `var="after-id"`) || !strings.Contains(formIQ.XML, `var="with"`) {
+		t.Fatalf("form: %v %s", err, formIQ.XML)
+	}
+	pageBack := func(run string) []string {
+		var all []string
+		before := ""
+		for i := 0; ; i++ {
+			p := queryMAM(ctx, t, alice, muc, fmt.Sprintf("%s-%d", run, i),
+				`<set xmlns='http://jabber.org/protocol/rsm'><max>2</max><before>`+before+`</before></set>`)
+			if len(p.ids) > 2 || i > n {
+				t.Fatalf("page %d: %v", i, p.ids)
+			}
+			all = append(append([]string(nil), p.ids...), all...)
+			if p.complete {
+				return all
+			}
+			if p.first == "" || (len(p.ids) > 0 && p.first != p.ids[0]) {
+				t.Fatalf("page %d: first %q, ids %v", i, p.first, p.ids)
+			}
+			before = p.first
+		}
+	}
+	want := fmt.Sprint(ids)
+	if got := pageBack("a"); fmt.Sprint(got) != want {
+		t.Fatalf("paging back: %v, want %v", got, want)
+	}
+	if got := pageBack("b"); fmt.Sprint(got) != want {
+		t.Fatalf("paging back again: %v, want %v", got, want)
+	}
+	after := queryMAM(ctx, t, alice, muc, "after", `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>`+
+		`<field var='after-id'><value>`+string(ids[n-3])+`</value></field></x>`)
+	if fmt.Sprint(after.ids) != fmt.Sprint(ids[n-2:]) || !after.complete {
+		t.Fatalf("after-id: %v complete=%v, want %v", after.ids, after.complete, ids[n-2:])
+	}
+	r := after.results[0].XML
+	for _, want := range []string{`<forwarded xmlns="urn:xmpp:forward:0"`, `from="` + muc + `/Carol"`, "message " + fmt.Sprint(n-2),
+		`<delay xmlns="urn:xmpp:delay"`, `type="groupchat"`} {
+		if !strings.Contains(r, want) {
+			t.Errorf("result lacks %s: %s", want, r)
+		}
+	}
+	missing, err := alice.IQ(ctx, "m1", `<iq type='set' id='m1' to='`+muc+`'><query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><before>$nope:localhost</before></set></query></iq>`)
+	if err != nil || missing.Type != "error" || !strings.Contains(missing.XML, "item-not-found") {
+		t.Fatalf("an unknown id: %v %s", err, missing.XML)
+	}
+}
+
+// mamPage is one MAM answer as a client sees it.
+type mamPage struct {
+	ids      []string
+	results  []integration.XMPPStanza
+	fin      integration.XMPPStanza
+	complete bool
+	first    string
+}
+
+// queryMAM sends a MAM query (inner is the query's content) from c to
+// muc and returns the results with its queryid and the fin.
+func queryMAM(ctx context.Context, t *testing.T, c *integration.XMPPClient, muc, qid, inner string) mamPage {
+	t.Helper()
+	fin, err := c.IQ(ctx, qid, `<iq type='set' id='`+qid+`' to='`+muc+`'><query xmlns='urn:xmpp:mam:2' queryid='`+qid+`'>`+inner+`</query></iq>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fin.Type != "result" || fin.From != muc {
+		t.Fatalf("query %s: %s", qid, fin.XML)
+	}
+	p := mamPage{fin: fin, complete: strings.Contains(fin.XML, `complete="true"`)}
+	if m := regexp.MustCompile(`<first[^>]*>([^<]*)</first>`).FindStringSubmatch(fin.XML); m != nil {
+		p.first = m[1]
+	}
+	for _, st := range c.Received() {
+		var m struct {
+			Result *struct {
+				QueryID string `xml:"queryid,attr"`
+				ID      string `xml:"id,attr"`
+			} `xml:"urn:xmpp:mam:2 result"`
+		}
+		if st.Name != "message" || xml.Unmarshal([]byte(st.XML), &m) != nil || m.Result == nil || m.Result.QueryID != qid {
+			continue
+		}
+		if st.From != muc {
+			t.Fatalf("a result from %s: %s", st.From, st.XML)
+		}
+		p.ids = append(p.ids, m.Result.ID)
+		p.results = append(p.results, st)
+	}
+	return p
 }
 
 // waitComponent waits until the component answers a ping through the

@@ -86,8 +86,9 @@ func TestHistoryLimits(t *testing.T) {
 // <history/> asks, oldest first: each from its sender's nick (an XMPP
 // message from the nick it was sent with, with its ids), with a delay
 // stamped with the event's time and the event ID as stanza-id; edits,
-// images and state are not messages. A history message that then
-// arrives live is not sent again; a new one is.
+// images and state are not messages. A message from before the join
+// that then arrives live (in the history or older) is not sent as live;
+// a new one is.
 func TestJoinHistory(t *testing.T) {
 	ctx := context.Background()
 	_, g, h := testGateway(t)
@@ -103,7 +104,8 @@ func TestJoinHistory(t *testing.T) {
 		ts += 1000
 		return h.HS.PutEvent(fakehs.Event{Room: room, Sender: sender, Type: typ, Content: []byte(content), TS: ts})
 	}
-	put(carol, matrix.EventMessage, `{"msgtype":"m.text","body":"too old"}`)
+	old := put(carol, matrix.EventMessage, `{"msgtype":"m.text","body":"too old"}`)
+	oldTS := ts
 	e1 := put(carol, matrix.EventMessage, `{"msgtype":"m.text","body":"one <b>&"}`)
 	put(carol, matrix.EventMessage, `{"msgtype":"m.text","body":"* edit","m.relates_to":{"rel_type":"m.replace","event_id":"$x"}}`)
 	e2 := put(bobPuppet, matrix.EventMessage, `{"msgtype":"m.text","body":"from bob"}`)
@@ -167,6 +169,11 @@ func TestJoinHistory(t *testing.T) {
 	g.fromMatrix(ctx, room, carol, e3, "/me waves", nil)
 	if m := messages(); len(m) != 0 {
 		t.Fatalf("a history message was sent again live: %q", m)
+	}
+	// An older message the homeserver pushes late is of the past too.
+	g.fromMatrixAt(ctx, room, carol, old, time.UnixMilli(oldTS), "too old", nil)
+	if m := messages(); len(m) != 0 {
+		t.Fatalf("a message from before the join was sent as live: %q", m)
 	}
 	g.fromMatrix(ctx, room, carol, "$new", "new", nil)
 	if m := messages(); len(m) != 1 || !strings.Contains(m[0], "new") {

@@ -64,7 +64,7 @@ func TestOccupantIDOnStanzas(t *testing.T) {
 		Puppet: "@_xmpp_alice=40x.org:localhost", joining: true}
 	r.occupants[bob.Real], r.occupants[alice.Real] = bob, alice
 	g.mu.Lock()
-	g.sendJoin(ctx, r, alice, "alice@x.org/r", "", true, nil)
+	g.sendJoin(ctx, r, alice, "alice@x.org/r", "", true, nil, nil)
 	g.mu.Unlock()
 	idEl := func(user string) string {
 		return `<occupant-id xmlns="urn:xmpp:occupant-id:0" id="` + g.occupantID(room, user) + `">`

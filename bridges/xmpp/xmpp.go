@@ -6,7 +6,9 @@
 // reconnects, isolated remote input, ping and disco per JID, Matrix rooms
 // answering disco as MUCs, a durable outbound queue), and hosts Matrix
 // rooms as MUCs: XMPP users join them as puppets, text crosses both ways
-// (gateway.go). docs/xmpp.md says what works.
+// (gateway.go), joiners get the room's history and clients page its
+// archive over MAM, both read from Matrix (history.go, mam.go,
+// archive.go). docs/xmpp.md says what works.
 package xmpp
 
 import (
@@ -15,6 +17,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -188,8 +191,16 @@ func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) 
 		m.gw.dmFromMatrix(ctx, msg.Portal, msg.Event.Sender, msg.Event.ID, text, extra)
 		return nil
 	}
-	m.gw.fromMatrix(ctx, room, msg.Event.Sender, msg.Event.ID, text, extra)
+	m.gw.fromMatrixAt(ctx, room, msg.Event.Sender, msg.Event.ID, eventTime(msg.Event.OriginServerTS), text, extra)
 	return nil
+}
+
+// eventTime is an origin_server_ts as a time; zero when it is 0.
+func eventTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 // HandleMatrixMembership implements bridges.MembershipHandler: Matrix

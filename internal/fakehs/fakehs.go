@@ -473,10 +473,9 @@ func (hs *Homeserver) getEvent(w http.ResponseWriter, r *http.Request, rec Reque
 	room, id := matrix.RoomID(r.PathValue("room")), matrix.EventID(r.PathValue("event"))
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	for _, e := range hs.events {
+	for i, e := range hs.events {
 		if e.Room == room && e.ID == id {
-			writeJSON(w, matrix.Event{ID: e.ID, Type: e.Type, RoomID: e.Room, Sender: e.Sender, StateKey: e.StateKey,
-				Content: e.Content, Redacts: e.Redacts})
+			writeJSON(w, e.clientEvent(i))
 			return
 		}
 	}

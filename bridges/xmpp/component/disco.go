@@ -52,22 +52,25 @@ const MaxDiscoItems = 500
 // no password (muc_unsecured), show every occupant's JID
 // (muc_nonanonymous: Matrix membership is public), give each message a
 // stanza-id by the room (urn:xmpp:sid:0), answer occupants' self-pings
-// themselves (XEP-0410 muc#self-ping-optimization) and mark every
-// occupant's presences and messages with a stable occupant-id (XEP-0421).
-// Planned, announced once they work (issue 10 §2 and §4):
+// themselves (XEP-0410 muc#self-ping-optimization), mark every
+// occupant's presences and messages with a stable occupant-id (XEP-0421)
+// and serve their archive from Matrix (XEP-0313 urn:xmpp:mam:2 with
+// urn:xmpp:mam:2#extended: before-id, after-id, ids, flipped pages,
+// metadata). Planned, announced once they work (issue 10 §2):
 // muc_open/muc_membersonly and muc_public/muc_hidden from join rules and
-// directory visibility, muc#stable_id (ids kept across edits),
-// urn:xmpp:mam:2 (with urn:xmpp:mam:2#extended). The muc#roominfo form
-// (XEP-0128) follows the features.
+// directory visibility, muc#stable_id (ids kept across edits). The
+// muc#roominfo form (XEP-0128) follows the features.
 func RoomFeatures() []string {
 	return []string{nsMUC, nsDiscoInfo, nsDiscoItems, "muc_persistent", "muc_unsecured", "muc_nonanonymous", "urn:xmpp:sid:0",
-		nsSelfPingOptimization, nsOccupantID}
+		nsSelfPingOptimization, nsOccupantID, nsMAM, nsMAMExtended}
 }
 
 // Namespaces a room announces.
 const (
 	nsSelfPingOptimization = "http://jabber.org/protocol/muc#self-ping-optimization"
 	nsOccupantID           = "urn:xmpp:occupant-id:0"
+	nsMAM                  = "urn:xmpp:mam:2"
+	nsMAMExtended          = "urn:xmpp:mam:2#extended"
 	nsRoomInfo             = "http://jabber.org/protocol/muc#roominfo"
 )
 
