@@ -48,9 +48,10 @@ const (
 	avatarKeyPrefix = "muc/avatar/"
 )
 
-// photoHash returns the XEP-0153 photo hash of a presence ("" when it
-// tells none or an empty one).
-func photoHash(st *component.Stanza) string {
+// presencePhoto returns the XEP-0153 photo hash of a presence: nil when
+// it tells none, "" for no avatar (an empty <photo/>), else the hash,
+// lower-cased (at most 128 bytes).
+func presencePhoto(st *component.Stanza) *string {
 	depth, inX, inPhoto := 0, false, false
 	var b strings.Builder
 	for _, t := range st.Inner {
@@ -62,19 +63,53 @@ func photoHash(st *component.Stanza) string {
 				inX = t.Name.Space == nsVCardUpdate && t.Name.Local == "x"
 			case depth == 2 && inX:
 				inPhoto = t.Name.Local == "photo" && t.Name.Space == nsVCardUpdate
+				b.Reset()
 			}
 		case xml.EndElement:
 			if depth == 2 && inPhoto {
-				return strings.ToLower(strings.TrimSpace(b.String()))
+				h := strings.ToLower(strings.TrimSpace(b.String()))
+				if len(h) > 128 {
+					return nil
+				}
+				return &h
 			}
 			depth--
 		case xml.CharData:
-			if inPhoto && depth == 2 && b.Len() < 128 {
+			if inPhoto && depth == 2 && b.Len() <= 128 {
 				b.Write(t)
 			}
 		}
 	}
+	return nil
+}
+
+// photoHash returns the photo hash a presence tells ("" for none or no
+// avatar).
+func photoHash(st *component.Stanza) string {
+	if h := presencePhoto(st); h != nil {
+		return *h
+	}
 	return ""
+}
+
+// vcardUpdateEl tells an occupant's photo hash in its presence.
+type vcardUpdateEl struct {
+	Photo string `xml:"photo"`
+}
+
+// notePhoto keeps the photo hash a presence of an occupant's resource
+// tells, so that the room's presences of it carry it (in the room's
+// lane, before the presence is handled).
+func (g *gateway) notePhoto(st *component.Stanza, from, roomJID jid.JID) {
+	h := presencePhoto(st)
+	if h == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, o := g.findOccupant(from, roomJID); o != nil {
+		o.Photo = h
+	}
 }
 
 // vcardPhoto returns the type and bytes of the PHOTO of the vCard in an
@@ -195,7 +230,8 @@ func (g *gateway) avatarFromXMPP(ctx context.Context, real jid.JID, p matrix.Use
 }
 
 // routeVCard takes vCard requests to Matrix users' JIDs and to the
-// occupant JIDs of hosted rooms.
+// occupant JIDs of hosted rooms (a Matrix member's is answered from
+// Matrix, an XMPP user's relayed from its own vCard).
 func (g *gateway) routeVCard(st *component.Stanza, from, to jid.JID) bool {
 	p := st.Payloads()
 	if len(p) != 1 || p[0].Name.Space != nsVCard || p[0].Name.Local != "vCard" {
@@ -205,8 +241,19 @@ func (g *gateway) routeVCard(st *component.Stanza, from, to jid.JID) bool {
 	switch {
 	case ok && to.Resourcepart() == "":
 	case isRoomJID(to) && to.Resourcepart() != "":
-		if u, ok = g.memberByNick(to); !ok {
-			g.enqueue(context.Background(), iqErrorStanza(st, to, "cancel", "item-not-found", "no Matrix user has this nick here"))
+		var real jid.JID
+		u, real = g.occupantByNick(to)
+		switch {
+		case st.Attr("type") != "get":
+			g.enqueue(context.Background(), iqErrorStanza(st, to, "cancel", "not-allowed", "vCards of occupants are read-only"))
+			return true
+		case real.String() != "":
+			g.push("vcard/"+real.String(), func() {
+				g.enqueue(context.Background(), iqErrorStanza(st, to, "wait", "resource-constraint", "too many requests; try again"))
+			}, func(ctx context.Context) { g.enqueue(ctx, g.relayVCard(ctx, st, to, real)) })
+			return true
+		case u == "":
+			g.enqueue(context.Background(), iqErrorStanza(st, to, "cancel", "item-not-found", "nobody has this nick here"))
 			return true
 		}
 	default:
@@ -222,30 +269,56 @@ func (g *gateway) routeVCard(st *component.Stanza, from, to jid.JID) bool {
 	return true
 }
 
-// memberByNick returns the Matrix member of the hosted room whose
-// occupant JID is to.
-func (g *gateway) memberByNick(to jid.JID) (matrix.UserID, bool) {
+// occupantByNick returns who has the occupant JID to in a hosted room:
+// a Matrix member (u) or an XMPP occupant (its bare real JID), or
+// neither.
+func (g *gateway) occupantByNick(to jid.JID) (u matrix.UserID, real jid.JID) {
 	bare, nick := to.Bare().String(), to.Resourcepart()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, r := range g.rooms {
 		joinedThrough := false
 		for _, o := range r.occupants {
-			if o.RoomJID == bare {
-				joinedThrough = true
-				break
+			if o.RoomJID != bare {
+				continue
+			}
+			joinedThrough = true
+			if o.Nick == nick && !o.joining {
+				if j, err := jid.Parse(o.Real); err == nil {
+					return "", j
+				}
 			}
 		}
 		if !joinedThrough {
 			continue
 		}
-		for u, mb := range r.members {
+		for id, mb := range r.members {
 			if mb.nick == nick {
-				return u, true
+				return id, jid.JID{}
 			}
 		}
 	}
-	return "", false
+	return "", jid.JID{}
+}
+
+// relayVCard answers the vCard request st to the occupant JID to of an
+// XMPP user with the photo of the vCard of its bare JID real, asked of
+// its server, and its nick as FN.
+func (g *gateway) relayVCard(ctx context.Context, st *component.Stanza, to, real jid.JID) []byte {
+	req := mustMarshal(iqStanza{From: g.m.domain.String(), To: real.String(), Type: "get",
+		Inner: []byte(`<vCard xmlns='vcard-temp'/>`)})
+	res, err := g.m.conn.SendIQ(ctx, decoder(req))
+	if err != nil {
+		g.log.Info("xmpp: could not fetch a vCard to relay", "jid", real.String(), "error", err)
+		return iqErrorStanza(st, to, "wait", "remote-server-timeout", "the occupant's server did not answer")
+	}
+	card := vcardEl{FN: to.Resourcepart()}
+	if res.Attr("type") == "result" && !res.Oversize {
+		if mime, data, ok := vcardPhoto(res.Inner); ok {
+			card.Photo = &vcardPhotoEl{Type: mime, BinVal: base64.StdEncoding.EncodeToString(data)}
+		}
+	}
+	return iqResultStanza(st, to, mustMarshal(card))
 }
 
 // vcardOf answers the vCard request st to to with Matrix user u's name

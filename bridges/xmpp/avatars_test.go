@@ -133,3 +133,50 @@ func TestVCardOfMatrixUsers(t *testing.T) {
 		t.Errorf("escaping: %s", got)
 	}
 }
+
+// TestOccupantPhotoInPresences: a presence tells a photo hash, an empty
+// one (no avatar) or none; the room's presences of an occupant carry
+// the hash it told, and none when it told none.
+func TestOccupantPhotoInPresences(t *testing.T) {
+	for i, c := range []struct {
+		inner string
+		want  *string
+	}{
+		0: {`<x xmlns='vcard-temp:x:update'><photo>AB12</photo></x>`, ptr("ab12")},
+		1: {`<x xmlns='vcard-temp:x:update'><photo/></x>`, ptr("")},
+		2: {`<x xmlns='vcard-temp:x:update'/>`, nil},
+		3: {``, nil},
+	} {
+		got := presencePhoto(parse(t, []byte(`<presence>`+c.inner+`</presence>`)))
+		if (got == nil) != (c.want == nil) || got != nil && *got != *c.want {
+			t.Errorf("%d: %v, want %v", i, got, c.want)
+		}
+	}
+	ctx := t.Context()
+	_, g, h := testGateway(t)
+	r := ephemeralRoom(t, g)
+	r.occupants["alice@x.org"].Photo = ptr("ab12")
+	bob := &occupant{RoomJID: "room@matrix.test", Nick: "Bob", Real: "bob@x.org", Resources: map[string]bool{"bob@x.org/r": true},
+		Puppet: "@_xmpp_bob=40x.org:localhost", joining: true}
+	r.occupants[bob.Real] = bob
+	g.mu.Lock()
+	g.sendJoin(ctx, r, bob, "bob@x.org/r", "", true, nil, nil)
+	g.mu.Unlock()
+	var alice, self string
+	for _, s := range queued(t, h) {
+		switch {
+		case strings.HasPrefix(s, `<presence from="room@matrix.test/Alice" to="bob@x.org/r"`):
+			alice = s
+		case strings.HasPrefix(s, `<presence from="room@matrix.test/Bob" to="bob@x.org/r"`):
+			self = s
+		}
+	}
+	if !strings.Contains(alice, `<x xmlns="vcard-temp:x:update"><photo xmlns="vcard-temp:x:update">ab12</photo></x>`) {
+		t.Errorf("alice's presence: %s", alice)
+	}
+	if self == "" || strings.Contains(self, "vcard-temp:x:update") {
+		t.Errorf("bob's presence, who told no photo: %s", self)
+	}
+}
+
+func ptr(s string) *string { return &s }

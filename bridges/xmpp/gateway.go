@@ -57,6 +57,9 @@ type occupant struct {
 	Real      string          `json:"real"` // bare real JID
 	Resources map[string]bool `json:"resources"`
 	Puppet    matrix.UserID   `json:"puppet"`
+	// Photo is the XEP-0153 photo hash its presence last told ("" for
+	// no avatar, nil when it told none; avatars.go).
+	Photo *string `json:"photo,omitempty"`
 
 	joining bool   // the join sequence is not sent yet
 	pending []held // stanzas held for it until the join is sent
@@ -214,8 +217,9 @@ func (g *gateway) Presence(st *component.Stanza, from, to jid.JID) {
 	}, func(ctx context.Context) {
 		switch typ {
 		case "":
+			g.notePhoto(st, from, roomJID) // avatars.go
 			g.join(ctx, st, from, to)
-			g.avatarHint(st, from, roomJID) // avatars.go
+			g.avatarHint(st, from, roomJID)
 		default:
 			g.leave(ctx, from, roomJID, typ == "error")
 		}
@@ -335,7 +339,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 			return
 		}
 		o = &occupant{RoomJID: roomJID.String(), Nick: nick, Real: real, Resources: map[string]bool{from.String(): true},
-			Puppet: p, joining: true}
+			Puppet: p, joining: true, Photo: presencePhoto(st)}
 		// Registered before the puppet joins: Matrix messages from now
 		// on are held for it and sent after its join (none is lost).
 		r.occupants[real] = o

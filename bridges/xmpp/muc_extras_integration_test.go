@@ -51,7 +51,8 @@ func occupantIDOf(t *testing.T, st integration.XMPPStanza) string {
 // form's occupant count, XEP-0085 chat states ↔ typing both ways, and
 // XEP-0333 displayed markers ↔ read receipts both ways, and avatars
 // both ways through vCards (XEP-0153 hash → puppet avatar_url; Matrix
-// avatar → vCard of the occupant JID and of the user's JID).
+// avatar → vCard of the occupant JID and of the user's JID; an XMPP
+// occupant's hash in the room's presences and its vCard relayed).
 func TestIntegrationXMPPMUCExtras(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"),
@@ -323,6 +324,22 @@ func TestIntegrationXMPPMUCExtras(t *testing.T) {
 			card.BinVal != base64.StdEncoding.EncodeToString(carolPic) {
 			t.Fatalf("vCard of %s: %v %s", to, err, r.XML)
 		}
+	}
+	// bob joins: alice's presence tells her photo hash, and the vCard of
+	// her occupant JID has her photo (relayed from her own vCard).
+	join(bob, "Bob", "")
+	alicePres := wait(bob, "alice's presence to bob", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Alice"
+	})
+	if !strings.Contains(alicePres.XML, hex.EncodeToString(sum[:])+"</photo>") {
+		t.Fatalf("alice's presence lacks her photo hash: %s", alicePres.XML)
+	}
+	r := iq(bob, muc+"/Alice", `<vCard xmlns='vcard-temp'/>`)
+	var card struct {
+		BinVal string `xml:"vCard>PHOTO>BINVAL"`
+	}
+	if err := xml.Unmarshal([]byte(r.XML), &card); err != nil || r.Type != "result" || card.BinVal != base64.StdEncoding.EncodeToString(pic) {
+		t.Fatalf("vCard of alice's occupant JID: %v %s", err, r.XML)
 	}
 }
 

@@ -70,7 +70,14 @@ func occupantIDWith(secret []byte, room matrix.RoomID, user string) string {
 }
 
 // xmppItem is the item of an XMPP occupant (bare JID real) of room: a
-// member and participant, with jid shown and its occupant-id.
+// member and participant, with jid shown, its occupant-id and its photo
+// hash when it told one. Call with g.mu held.
 func (g *gateway) xmppItem(room matrix.RoomID, real, jid string) mucItem {
-	return mucItem{Affiliation: "member", Role: "participant", JID: jid, OccupantID: g.occupantID(room, real)}
+	it := mucItem{Affiliation: "member", Role: "participant", JID: jid, OccupantID: g.occupantID(room, real)}
+	if r := g.rooms[room]; r != nil {
+		if o := r.occupants[real]; o != nil {
+			it.Photo = o.Photo
+		}
+	}
+	return it
 }

@@ -35,6 +35,9 @@ type mucItem struct {
 	// OccupantID is the occupant's XEP-0421 id: presenceStanza puts it
 	// in an <occupant-id/> next to the <x/>.
 	OccupantID string `xml:"-"`
+	// Photo is the occupant's XEP-0153 photo hash (nil: none told):
+	// the presence then carries a vcard-temp:x:update element.
+	Photo *string `xml:"-"`
 }
 
 type mucStatus struct {
@@ -49,14 +52,15 @@ type mucUserX struct {
 
 // occupantPresence is an occupant's presence as the room sends it.
 type occupantPresence struct {
-	XMLName    xml.Name      `xml:"presence"`
-	From       string        `xml:"from,attr"`
-	To         string        `xml:"to,attr"`
-	Type       string        `xml:"type,attr,omitempty"`
-	Show       string        `xml:"show,omitempty"`
-	Status     string        `xml:"status,omitempty"`
-	X          mucUserX      `xml:"x"`
-	OccupantID *occupantIDEl `xml:"occupant-id,omitempty"`
+	XMLName    xml.Name       `xml:"presence"`
+	From       string         `xml:"from,attr"`
+	To         string         `xml:"to,attr"`
+	Type       string         `xml:"type,attr,omitempty"`
+	Show       string         `xml:"show,omitempty"`
+	Status     string         `xml:"status,omitempty"`
+	X          mucUserX       `xml:"x"`
+	OccupantID *occupantIDEl  `xml:"occupant-id,omitempty"`
+	Avatar     *vcardUpdateEl `xml:"vcard-temp:x:update x,omitempty"`
 }
 
 // presenceStanza returns the presence of an occupant (from is
@@ -66,6 +70,9 @@ func presenceStanza(from, to string, item mucItem, unavailable bool, codes ...st
 	p := occupantPresence{From: from, To: to, X: mucUserX{Item: item}}
 	if item.OccupantID != "" {
 		p.OccupantID = &occupantIDEl{ID: item.OccupantID}
+	}
+	if item.Photo != nil {
+		p.Avatar = &vcardUpdateEl{Photo: *item.Photo}
 	}
 	if unavailable {
 		p.Type = "unavailable"
@@ -83,6 +90,9 @@ func occupantPresenceStanza(from, to string, item mucItem, show, status string, 
 	p := occupantPresence{From: from, To: to, Show: show, Status: status, X: mucUserX{Item: item}}
 	if item.OccupantID != "" {
 		p.OccupantID = &occupantIDEl{ID: item.OccupantID}
+	}
+	if item.Photo != nil {
+		p.Avatar = &vcardUpdateEl{Photo: *item.Photo}
 	}
 	for _, c := range codes {
 		p.X.Status = append(p.X.Status, mucStatus{Code: c})
