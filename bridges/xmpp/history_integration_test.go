@@ -24,7 +24,8 @@ import (
 // and before the subject. The room announces MAM; paging its archive
 // back with max=2 from the last page gets every message once, in order,
 // with the event IDs as ids, the same on a second run; after-id gets
-// what follows a message; the form lists the fields.
+// what follows a message, and a message from XMPP comes from its nick
+// with its own ids; the form lists the fields.
 func TestIntegrationXMPPHistoryAndMAM(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
@@ -150,6 +151,23 @@ func TestIntegrationXMPPHistoryAndMAM(t *testing.T) {
 	missing, err := alice.IQ(ctx, "m1", `<iq type='set' id='m1' to='`+muc+`'><query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><before>$nope:localhost</before></set></query></iq>`)
 	if err != nil || missing.Type != "error" || !strings.Contains(missing.XML, "item-not-found") {
 		t.Fatalf("an unknown id: %v %s", err, missing.XML)
+	}
+
+	// A message from XMPP is archived from its sender's nick, with its
+	// own id and origin-id, and the same archive id as its stanza-id.
+	if err := alice.Send(ctx, `<message to='`+muc+`' type='groupchat' id='a1'><body>from alice</body><origin-id xmlns='urn:xmpp:sid:0' id='o-a1'/></message>`); err != nil {
+		t.Fatal(err)
+	}
+	refl := wait("the reflection", func(s integration.XMPPStanza) bool { return s.Name == "message" && s.ID == "a1" })
+	own := queryMAM(ctx, t, alice, muc, "own", `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>`+
+		`<field var='after-id'><value>`+string(ids[n-1])+`</value></field></x>`)
+	if len(own.ids) != 1 || !own.complete || !strings.Contains(refl.XML, `id="`+own.ids[0]+`"`) {
+		t.Fatalf("alice's message in the archive: %v (reflection %s)", own.ids, refl.XML)
+	}
+	for _, want := range []string{`from="` + muc + `/Alice"`, `id="a1"`, `id="o-a1"`, "from alice", `jid="alice@` + integration.ProsodyHost + `"`} {
+		if !strings.Contains(own.results[0].XML, want) {
+			t.Errorf("alice's archived message lacks %s: %s", want, own.results[0].XML)
+		}
 	}
 }
 

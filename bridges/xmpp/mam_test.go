@@ -250,3 +250,26 @@ func TestMAMMetadata(t *testing.T) {
 		t.Fatalf("metadata: %q", q)
 	}
 }
+
+// TestMAMBudget: a query reads at most mamBudget events from the
+// homeserver: a page it cuts short is incomplete, one that found
+// nothing (or a start further back) is resource-constraint.
+func TestMAMBudget(t *testing.T) {
+	f := newMAMFixture(t)
+	empty := ""
+	for range mamBudget + 50 {
+		f.h.HS.PutEvent(fakehs.Event{Room: f.room, Sender: "@carol:localhost", Type: matrix.EventTopic, StateKey: &empty, Content: []byte(`{"topic":"t"}`)})
+	}
+	late := f.h.HS.PutEvent(fakehs.Event{Room: f.room, Sender: "@carol:localhost", Type: matrix.EventMessage,
+		TS: time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC).UnixMilli(), Content: []byte(`{"msgtype":"m.text","body":"late"}`)})
+	const alice = "alice@x.org/r"
+	if a := f.query(alice, rsm(`<max>2</max><before/>`)); fmt.Sprint(a.ids) != fmt.Sprint([]matrix.EventID{late}) || a.complete {
+		t.Errorf("last page cut short: %+v", a)
+	}
+	if a := f.query(alice, rsm(`<after>`+string(f.ids[6])+`</after>`)); a.errorCond != "resource-constraint" {
+		t.Errorf("nothing within the budget: %+v", a)
+	}
+	if a := f.query(alice, form("start", "2026-12-07T10:00:00Z")+rsm(`<max>1</max>`)); a.errorCond != "resource-constraint" {
+		t.Errorf("a start too far back: %+v", a)
+	}
+}
