@@ -107,6 +107,9 @@ type gateway struct {
 	// mx is the last presence Matrix sent of each Matrix user.
 	mxMu sync.Mutex
 	mx   map[matrix.UserID]matrixPresence
+	// watched counts the XMPP users subscribed to each Matrix user's
+	// presence (roster.go), under mxMu.
+	watched map[matrix.UserID]int
 
 	occSecret []byte // the secret of occupant ids (occupantid.go)
 	typing    typingState
@@ -115,7 +118,7 @@ type gateway struct {
 
 func newGateway(m *Module, h bridges.Host) (*gateway, error) {
 	g := &gateway{m: m, log: h.Logger(), rooms: map[matrix.RoomID]*mucRoom{}, book: newPresenceBook(),
-		mx: map[matrix.UserID]matrixPresence{}}
+		mx: map[matrix.UserID]matrixPresence{}, watched: map[matrix.UserID]int{}}
 	q, err := kit.NewRoomQueue(kit.QueueOptions{Spawn: h.Go, MaxPending: laneBacklog, Logger: h.Logger()})
 	if err != nil {
 		return nil, err
@@ -150,7 +153,7 @@ func (g *gateway) load(ctx context.Context) error {
 		r := g.room(matrix.RoomID(rest[:i]))
 		r.occupants[o.Real] = &o
 	}
-	return nil
+	return g.loadWatched(ctx)
 }
 
 // room returns the state of room, creating it. Call with g.mu held (or

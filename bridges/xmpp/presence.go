@@ -110,10 +110,17 @@ func (g *gateway) subscription(ctx context.Context, real, userJID jid.JID, u mat
 		g.log.Warn("xmpp: could not read a subscription", "error", err)
 		return
 	}
+	was := s.To
 	a := s.apply(typ)
 	if err := g.storeSubscription(ctx, u, real.String(), s); err != nil {
 		g.log.Warn("xmpp: could not store a subscription", "error", err)
 		return
+	}
+	switch {
+	case s.To && !was:
+		g.watch(u, 1)
+	case !s.To && was:
+		g.watch(u, -1)
 	}
 	for _, t := range a.Types {
 		switch t {
@@ -158,11 +165,20 @@ func (g *gateway) matrixPresence(p *bridges.Presence) {
 	u, now := p.UserID, matrixPresence{Presence: p.Presence, Status: p.StatusMsg}
 	g.mxMu.Lock()
 	old, seen := g.mx[u]
-	g.mx[u] = now
+	watched := g.watched[u] > 0
 	g.mxMu.Unlock()
 	if seen && old == now {
 		return
 	}
+	if !watched && !g.shown(u) {
+		g.mxMu.Lock()
+		delete(g.mx, u) // nobody on XMPP sees u: nothing to keep
+		g.mxMu.Unlock()
+		return
+	}
+	g.mxMu.Lock()
+	g.mx[u] = now
+	g.mxMu.Unlock()
 	g.push("mxpresence "+string(u), nil, func(ctx context.Context) {
 		from, err := address.UserJID(g.m.domain, u)
 		if err != nil {
@@ -187,6 +203,18 @@ func (g *gateway) matrixPresence(p *bridges.Presence) {
 			})
 		}
 	})
+}
+
+// shown reports whether u is shown as a member in a hosted room.
+func (g *gateway) shown(u matrix.UserID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, r := range g.rooms {
+		if r.members[u] != nil && len(r.occupants) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // memberPresence is the available presence of Matrix member u from

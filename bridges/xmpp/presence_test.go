@@ -151,6 +151,23 @@ func TestSubscriptionsAndPresence(t *testing.T) {
 		return s == subscription{To: true, From: true}
 	})
 
+	// A restart counts the subscription again.
+	g2, err := newGateway(m, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g2.loadWatched(ctx); err != nil || g2.watched[carol] != 1 {
+		t.Fatalf("after a restart: watched %v, %v", g2.watched, err)
+	}
+	// Presence of a Matrix user nobody follows is dropped at once.
+	m.HandleMatrixPresence(ctx, &bridges.Presence{UserID: "@dave:localhost", Presence: "unavailable"})
+	g.mxMu.Lock()
+	_, kept := g.mx["@dave:localhost"]
+	g.mxMu.Unlock()
+	if kept {
+		t.Fatal("the presence of a Matrix user nobody follows was kept")
+	}
+
 	m.HandleMatrixPresence(ctx, &bridges.Presence{UserID: carol, Presence: "unavailable", StatusMsg: "lunch"})
 	next("Matrix presence", `from="`+cj+`"`, `to="alice@x.org"`, `<show>away</show>`, `<status>lunch</status>`)
 	m.HandleMatrixPresence(ctx, &bridges.Presence{UserID: carol, Presence: "unavailable", StatusMsg: "lunch"})

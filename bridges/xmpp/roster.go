@@ -105,6 +105,37 @@ func (g *gateway) storeSubscription(ctx context.Context, u matrix.UserID, real s
 	return nil
 }
 
+// loadWatched counts the stored subscriptions to each Matrix user's
+// presence, so that presence of Matrix users nobody follows is dropped
+// without reading the KV.
+func (g *gateway) loadWatched(ctx context.Context) error {
+	entries, err := g.m.host.KV().WithPrefix(ctx, rosterKeyPrefix)
+	if err != nil {
+		return fmt.Errorf("xmpp: load subscriptions: %w", err)
+	}
+	g.mxMu.Lock()
+	defer g.mxMu.Unlock()
+	for _, e := range entries {
+		rest := strings.TrimPrefix(e.Key, rosterKeyPrefix)
+		i := strings.LastIndexByte(rest, '/') // bare JIDs have no '/'
+		var s subscription
+		if i > 0 && json.Unmarshal(e.Value, &s) == nil && s.To {
+			g.watched[matrix.UserID(rest[:i])]++
+		}
+	}
+	return nil
+}
+
+// watch counts a subscription to u's presence that started (delta 1) or
+// ended (-1).
+func (g *gateway) watch(u matrix.UserID, delta int) {
+	g.mxMu.Lock()
+	defer g.mxMu.Unlock()
+	if g.watched[u] += delta; g.watched[u] <= 0 {
+		delete(g.watched, u)
+	}
+}
+
 // subscribers returns the bare JIDs subscribed to u's presence.
 func (g *gateway) subscribers(ctx context.Context, u matrix.UserID) ([]string, error) {
 	prefix := rosterKeyPrefix + string(u) + "/"
