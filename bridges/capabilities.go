@@ -2,6 +2,7 @@ package bridges
 
 import (
 	"context"
+	"errors"
 
 	"github.com/causewaybridge/causeway/appservice"
 	"github.com/causewaybridge/causeway/intent"
@@ -129,6 +130,14 @@ type Receipt struct {
 	UserID  matrix.UserID
 	EventID matrix.EventID
 }
+
+// ErrUnsupported, returned (wrapped or not) by a module's
+// [EditHandler], [ReactionHandler] or [RedactionHandler], says that the
+// module does not bridge that kind of event in this portal (a module
+// that bridges edits in some of its portals only): the core tells the
+// room as it does for a module without the capability, once per room
+// and kind every ten minutes, and the event is done.
+var ErrUnsupported = errors.New("not bridged in this portal")
 
 // EditHandler is implemented by modules that bridge Matrix edits. Like
 // [ReactionHandler] and [RedactionHandler], it is called from the durable

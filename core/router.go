@@ -293,7 +293,7 @@ func (r *Router) dispatch(ctx context.Context, log *slog.Logger, m *module, p *b
 				e.NewContent = c
 			}
 			e.TargetRemote = r.remote(ctx, log, m, e.Target)
-			return eh.HandleMatrixEdit(ctx, e)
+			return r.declined(ctx, log, m, evt, "edit", eh.HandleMatrixEdit(ctx, e))
 		}
 		if mh, ok := m.m.(bridges.MessageHandler); ok {
 			msg := &bridges.Message{Portal: p, Event: evt, Content: c}
@@ -326,8 +326,8 @@ func (r *Router) dispatch(ctx context.Context, log *slog.Logger, m *module, p *b
 			r.notSupported(ctx, log, m, evt, "reaction")
 			return nil
 		}
-		return rh.HandleMatrixReaction(ctx, &bridges.Reaction{Portal: p, Event: evt, Target: c.RelatesTo.EventID,
-			TargetRemote: r.remote(ctx, log, m, c.RelatesTo.EventID), Key: c.RelatesTo.Key})
+		return r.declined(ctx, log, m, evt, "reaction", rh.HandleMatrixReaction(ctx, &bridges.Reaction{Portal: p, Event: evt,
+			Target: c.RelatesTo.EventID, TargetRemote: r.remote(ctx, log, m, c.RelatesTo.EventID), Key: c.RelatesTo.Key}))
 	case matrix.EventRedaction:
 		rh, ok := m.m.(bridges.RedactionHandler)
 		if !ok {
@@ -343,10 +343,21 @@ func (r *Router) dispatch(ctx context.Context, log *slog.Logger, m *module, p *b
 		if target == "" {
 			target = c.Redacts // room v11 moved redacts into content
 		}
-		return rh.HandleMatrixRedaction(ctx, &bridges.Redaction{Portal: p, Event: evt, Target: target,
-			TargetRemote: r.remote(ctx, log, m, target), Reason: c.Reason})
+		return r.declined(ctx, log, m, evt, "redaction", rh.HandleMatrixRedaction(ctx, &bridges.Redaction{Portal: p, Event: evt,
+			Target: target, TargetRemote: r.remote(ctx, log, m, target), Reason: c.Reason}))
 	}
 	return m.m.HandleMatrixEvent(ctx, evt)
+}
+
+// declined passes on err, the result of m's handler for evt, unless it
+// is bridges.ErrUnsupported: then the room is told, as for a module
+// without the capability, and the event is done.
+func (r *Router) declined(ctx context.Context, log *slog.Logger, m *module, evt *matrix.Event, kind string, err error) error {
+	if errors.Is(err, bridges.ErrUnsupported) {
+		r.notSupported(ctx, log, m, evt, kind)
+		return nil
+	}
+	return err
 }
 
 // notSupported logs that m lacks the capability for evt (an edit, a

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -111,6 +112,58 @@ func TestUnsupportedCapabilityNotice(t *testing.T) {
 	}
 	if len(m.events) != 0 {
 		t.Errorf("the module received %v", m.events)
+	}
+}
+
+// decliningModule bridges edits, reactions and redactions in no portal:
+// its handlers answer bridges.ErrUnsupported.
+type decliningModule struct{ fakeModule }
+
+func (d *decliningModule) Info() bridges.Info { return bridges.Info{ID: d.id, Network: "Plainnet"} }
+
+func (d *decliningModule) HandleMatrixEdit(context.Context, *bridges.Edit) error {
+	return fmt.Errorf("edit: %w", bridges.ErrUnsupported)
+}
+
+func (d *decliningModule) HandleMatrixReaction(context.Context, *bridges.Reaction) error {
+	return bridges.ErrUnsupported
+}
+
+func (d *decliningModule) HandleMatrixRedaction(context.Context, *bridges.Redaction) error {
+	return bridges.ErrUnsupported
+}
+
+// TestDeclinedCapabilityNotice: a module that has the capabilities but
+// answers bridges.ErrUnsupported for a portal gets the room the same
+// notice as a module without them, and the events are done (no error).
+func TestDeclinedCapabilityNotice(t *testing.T) {
+	m := &decliningModule{fakeModule{id: "p"}}
+	r, err := newRouter(slog.New(slog.NewTextHandler(io.Discard, nil)), "@bot:hs", nil, []bridges.Module{m},
+		fakePortals{"!r1:hs": "p"}, &fakeActions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &fakeNoticeQueue{}
+	r.unsupported = newUnsupportedNotices(q, 10*time.Minute)
+	redaction := ev("$rd", matrix.EventRedaction, "!r1:hs", "@u:hs", nil, map[string]any{})
+	redaction.Redacts = "$m"
+	for _, e := range []*matrix.Event{
+		ev("$re", matrix.EventReaction, "!r1:hs", "@u:hs", nil,
+			map[string]any{"m.relates_to": map[string]any{"rel_type": "m.annotation", "event_id": "$m", "key": "👍"}}),
+		ev("$ed", matrix.EventMessage, "!r1:hs", "@u:hs", nil, map[string]any{"msgtype": "m.text", "body": "* x",
+			"m.new_content": map[string]any{"msgtype": "m.text", "body": "x"},
+			"m.relates_to":  map[string]any{"rel_type": "m.replace", "event_id": "$m"}}),
+		redaction,
+	} {
+		if err := r.HandleEvent(t.Context(), e); err != nil {
+			t.Fatalf("%s: %v", e.ID, err)
+		}
+	}
+	if len(q.ops) != 3 {
+		t.Fatalf("%d notices, want one per kind: %+v", len(q.ops), q.ops)
+	}
+	for _, op := range q.ops {
+		checkUnsupportedNotice(t, op)
 	}
 }
 

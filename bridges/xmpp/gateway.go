@@ -114,6 +114,7 @@ type gateway struct {
 	occSecret []byte // the secret of occupant ids (occupantid.go)
 	typing    typingState
 	recent    map[matrix.RoomID]*recentMessages // XMPP ids for markers (markers.go)
+	rxMu      sync.Mutex                        // reaction sets (reactions.go)
 }
 
 func newGateway(m *Module, h bridges.Host) (*gateway, error) {
@@ -243,6 +244,9 @@ func (g *gateway) Message(st *component.Stanza, from, to jid.JID) {
 		g.enqueue(context.Background(), errorPresenceStanza("message", to.String(), from.String(), st.Attr("id"),
 			roomJID.String(), "modify", "bad-request", "groupchat messages go to the room's bare JID"))
 		return
+	}
+	if g.relate(st, from, roomJID) {
+		return // corrections, retractions, reactions, replies (relations.go)
 	}
 	in := inboundOf(st)
 	if in.text == "" {
@@ -433,8 +437,9 @@ func (g *gateway) enter(ctx context.Context, room matrix.RoomID, o *occupant) (c
 		}
 		return "remote-server-timeout", "the Matrix homeserver did not let the puppet join", err
 	}
-	// The bot joins too: homeservers that do not push typing and read
-	// receipts to the bridge (Dendrite) give them to the bot's /sync,
+	// The bot joins too: homeservers that do not push typing, read
+	// receipts and redactions to the bridge (Dendrite) give them to the
+	// bot's /sync,
 	// which sees its own rooms only; disco counts the members through it.
 	if err := h.Matrix().Bot().EnsureJoined(ctx, room); err != nil {
 		g.log.Warn("xmpp: the bridge bot could not join a hosted room; typing and receipts may not reach XMPP",
@@ -779,7 +784,7 @@ func (g *gateway) say(ctx context.Context, from, roomJID jid.JID, id, origin str
 	}
 	key := sentKey(real, nick, roomJID.String(), id, origin)
 	op := intent.Op{Kind: intent.OpMessage, Room: room, Sender: o.Puppet, Type: matrix.EventMessage, Content: raw,
-		Key: key, Link: &intent.Link{Module: ID, RemoteID: key}}
+		Key: key, Link: &intent.Link{Module: ID, RemoteID: msgLinkID(room, real, id, origin, key)}}
 	if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
 		g.log.Warn("xmpp: could not queue a message to Matrix", "room", room, "error", err)
 		g.enqueue(ctx, errorPresenceStanza("message", roomJID.String(), from.String(), id, roomJID.String(),

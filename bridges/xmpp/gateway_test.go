@@ -109,7 +109,7 @@ func TestSayAndReflect(t *testing.T) {
 		t.Fatalf("ops: %+v", ops)
 	}
 	op := ops[0]
-	if op.Sender != "@_xmpp_alice=40x.org:localhost" || op.Room != room || op.Link == nil || op.Link.RemoteID != op.Key ||
+	if op.Sender != "@_xmpp_alice=40x.org:localhost" || op.Room != room || op.Link == nil || op.Link.RemoteID != msgRemoteID(room, "alice@x.org", "o1") ||
 		!strings.Contains(string(op.Content), `"msgtype":"m.emote"`) || !strings.Contains(string(op.Content), `"body":"waves"`) {
 		t.Fatalf("op: %+v %s", op, op.Content)
 	}

@@ -327,3 +327,162 @@ func cleanNick(s string) string {
 	}, s)
 	return strings.TrimSpace(s)
 }
+
+// relOut is a groupchat message with the extensions of issue 10 §3
+// (corrections, retractions, moderation, reactions, replies), as the
+// room sends it; relStanza encodes it for one recipient. It is stored
+// (JSON) until a reflection can be sent.
+type relOut struct {
+	ID       string  `json:"id,omitempty"`
+	Origin   string  `json:"origin,omitempty"`
+	StanzaID string  `json:"stanza_id,omitempty"`
+	Body     *string `json:"body,omitempty"`
+	// Replace is the id of the message this one corrects.
+	Replace string `json:"replace,omitempty"`
+	// Retract is the id of a message its author retracts; with
+	// ModeratedBy (the moderator's nick) a moderator removed it.
+	Retract     string `json:"retract,omitempty"`
+	ModeratedBy string `json:"moderated_by,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	// Reactions, when HasReactions, is the author's whole set of
+	// reactions to ReactionsTo.
+	HasReactions bool     `json:"has_reactions,omitempty"`
+	ReactionsTo  string   `json:"reactions_to,omitempty"`
+	Reactions    []string `json:"reactions,omitempty"`
+	// ReplyID names the message this one replies to, ReplyNick its
+	// author's nick; the first ReplyQuote code points of the body quote
+	// it (the fallback for clients without replies).
+	ReplyID    string `json:"reply_id,omitempty"`
+	ReplyNick  string `json:"reply_nick,omitempty"`
+	ReplyQuote int    `json:"reply_quote,omitempty"`
+	// OccupantID is the author's XEP-0421 occupant-id.
+	OccupantID string `json:"occupant_id,omitempty"`
+}
+
+type (
+	idAttrEl struct {
+		XMLName xml.Name
+		ID      string `xml:"id,attr"`
+	}
+	moderatedEl struct {
+		XMLName xml.Name `xml:"urn:xmpp:message-moderate:1 moderated"`
+		By      string   `xml:"by,attr"`
+	}
+	retractEl struct {
+		XMLName   xml.Name     `xml:"urn:xmpp:message-retract:1 retract"`
+		ID        string       `xml:"id,attr"`
+		Moderated *moderatedEl `xml:"moderated,omitempty"`
+		Reason    string       `xml:"reason,omitempty"`
+	}
+	retract0El struct {
+		XMLName xml.Name `xml:"urn:xmpp:message-retract:0 retract"`
+	}
+	moderated0El struct {
+		XMLName xml.Name   `xml:"urn:xmpp:message-moderate:0 moderated"`
+		By      string     `xml:"by,attr"`
+		Retract retract0El `xml:"retract"`
+		Reason  string     `xml:"reason,omitempty"`
+	}
+	// applyToEl is the old (XEP-0422 fastening) form of a retraction
+	// or moderation, for clients that know only that.
+	applyToEl struct {
+		XMLName   xml.Name      `xml:"urn:xmpp:fasten:0 apply-to"`
+		ID        string        `xml:"id,attr"`
+		Retract   *retract0El   `xml:"retract,omitempty"`
+		Moderated *moderated0El `xml:"moderated,omitempty"`
+	}
+	reactionsEl struct {
+		XMLName  xml.Name `xml:"urn:xmpp:reactions:0 reactions"`
+		ID       string   `xml:"id,attr"`
+		Reaction []string `xml:"reaction"`
+	}
+	replyEl struct {
+		XMLName xml.Name `xml:"urn:xmpp:reply:0 reply"`
+		To      string   `xml:"to,attr,omitempty"`
+		ID      string   `xml:"id,attr"`
+	}
+	fallbackBodyEl struct {
+		Start int `xml:"start,attr"`
+		End   int `xml:"end,attr"`
+	}
+	fallbackEl struct {
+		XMLName xml.Name         `xml:"urn:xmpp:fallback:0 fallback"`
+		For     string           `xml:"for,attr"`
+		Body    []fallbackBodyEl `xml:"body"`
+	}
+	storeEl struct {
+		XMLName xml.Name `xml:"urn:xmpp:hints store"`
+	}
+	relMessage struct {
+		XMLName    xml.Name      `xml:"message"`
+		From       string        `xml:"from,attr"`
+		To         string        `xml:"to,attr"`
+		ID         string        `xml:"id,attr,omitempty"`
+		Type       string        `xml:"type,attr"`
+		Body       *string       `xml:"body,omitempty"`
+		Replace    *idAttrEl     `xml:"replace,omitempty"`
+		Retract    *retractEl    `xml:"retract,omitempty"`
+		ApplyTo    *applyToEl    `xml:"apply-to,omitempty"`
+		Reactions  *reactionsEl  `xml:"reactions,omitempty"`
+		Reply      *replyEl      `xml:"reply,omitempty"`
+		Fallback   []fallbackEl  `xml:"fallback,omitempty"`
+		Store      *storeEl      `xml:"store,omitempty"`
+		OriginID   *originIDEl   `xml:"origin-id,omitempty"`
+		StanzaID   *stanzaIDEl   `xml:"stanza-id,omitempty"`
+		OccupantID *occupantIDEl `xml:"occupant-id,omitempty"`
+	}
+)
+
+// retractFallback is the body a retraction carries for clients without
+// XEP-0424.
+const retractFallback = "This person attempted to retract a previous message, but it's unsupported by your client."
+
+// relStanza encodes m from from (room@domain/nick, or the room's bare
+// JID for a moderation) to to; roomJID is the room's JID as to knows it
+// (for reply and moderator addresses). Every text is escaped.
+func relStanza(from, to, roomJID string, m relOut) []byte {
+	s := relMessage{From: from, To: to, ID: m.ID, Type: "groupchat", Body: m.Body}
+	if m.Replace != "" {
+		s.Replace = &idAttrEl{XMLName: xml.Name{Space: nsCorrect, Local: "replace"}, ID: m.Replace}
+	}
+	if m.Retract != "" {
+		s.Retract = &retractEl{ID: m.Retract}
+		s.ApplyTo = &applyToEl{ID: m.Retract}
+		if m.ModeratedBy != "" {
+			by := nickJID(roomJID, m.ModeratedBy)
+			s.Retract.Moderated, s.Retract.Reason = &moderatedEl{By: by}, m.Reason
+			s.ApplyTo.Moderated = &moderated0El{By: by, Reason: m.Reason}
+		} else {
+			s.ApplyTo.Retract = &retract0El{}
+			if s.Body == nil {
+				fb := retractFallback
+				s.Body = &fb
+			}
+			s.Fallback = append(s.Fallback, fallbackEl{For: nsRetract})
+		}
+		s.Store = &storeEl{}
+	}
+	if m.HasReactions {
+		s.Reactions = &reactionsEl{ID: m.ReactionsTo, Reaction: m.Reactions}
+		s.Store = &storeEl{}
+	}
+	if m.ReplyID != "" {
+		s.Reply = &replyEl{ID: m.ReplyID}
+		if m.ReplyNick != "" {
+			s.Reply.To = nickJID(roomJID, m.ReplyNick)
+		}
+		if m.ReplyQuote > 0 {
+			s.Fallback = append(s.Fallback, fallbackEl{For: nsReply, Body: []fallbackBodyEl{{Start: 0, End: m.ReplyQuote}}})
+		}
+	}
+	if m.Origin != "" {
+		s.OriginID = &originIDEl{ID: m.Origin}
+	}
+	if m.StanzaID != "" {
+		s.StanzaID = &stanzaIDEl{ID: m.StanzaID, By: roomJID}
+	}
+	if m.OccupantID != "" {
+		s.OccupantID = &occupantIDEl{ID: m.OccupantID}
+	}
+	return mustMarshal(s)
+}

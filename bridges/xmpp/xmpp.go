@@ -191,6 +191,10 @@ func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) 
 		m.gw.dmFromMatrix(ctx, msg.Portal, msg.Event.Sender, msg.Event.ID, text, extra)
 		return nil
 	}
+	if msg.ReplyTo != "" {
+		m.gw.replyFromMatrix(ctx, room, msg) // relations_matrix.go
+		return nil
+	}
 	m.gw.fromMatrixAt(ctx, room, msg.Event.Sender, msg.Event.ID, eventTime(msg.Event.OriginServerTS), text, extra)
 	return nil
 }
@@ -238,19 +242,24 @@ func (m *Module) HandleMatrixMembership(ctx context.Context, mb *bridges.Members
 // XMPP now has its Matrix event, and goes back to every occupant with
 // the event ID as its stanza-id.
 func (m *Module) OnOutboxSent(ctx context.Context, op intent.Op, ev matrix.EventID) {
-	if m.gw == nil || op.Kind != intent.OpMessage || !strings.HasPrefix(op.Key, sentKeyPrefix) {
-		return
+	switch {
+	case m.gw == nil:
+	case strings.HasPrefix(op.Key, relKeyPrefix):
+		m.gw.relatedSent(ctx, op, ev)
+	case op.Kind == intent.OpMessage && strings.HasPrefix(op.Key, sentKeyPrefix):
+		m.gw.plainSent(ctx, op, ev)
+		m.gw.reflect(ctx, op, ev)
 	}
-	m.gw.reflect(ctx, op, ev)
 }
 
 // OnOutboxFailed implements bridges.FailureListener: the sender of a
 // groupchat message or chat Matrix refused for good gets an error.
 func (m *Module) OnOutboxFailed(ctx context.Context, op intent.Op, err error) {
-	if m.gw == nil || op.Kind != intent.OpMessage {
-		return
-	}
 	switch {
+	case m.gw == nil:
+	case strings.HasPrefix(op.Key, relKeyPrefix):
+		m.gw.relatedFailed(ctx, op)
+	case op.Kind != intent.OpMessage:
 	case strings.HasPrefix(op.Key, sentKeyPrefix):
 		m.gw.failed(ctx, op)
 	case strings.HasPrefix(op.Key, dmKeyPrefix):

@@ -46,7 +46,7 @@ func FromMatrix(htmlBody, plainFallback string, opts FromMatrixOptions) []string
 	}
 	plainFallback = normalizeNewlines(plainFallback)
 	if opts.StripReplyFallback {
-		plainFallback = stripReplyFallback(plainFallback)
+		plainFallback = matrix.StripReplyFallback(plainFallback)
 	}
 	var lines []string
 	for l := range strings.SplitSeq(plainFallback, "\n") {
@@ -56,22 +56,6 @@ func FromMatrix(htmlBody, plainFallback string, opts FromMatrixOptions) []string
 		}
 	}
 	return lines
-}
-
-// stripReplyFallback removes leading "> " lines and the blank line after
-// them.
-func stripReplyFallback(s string) string {
-	if !strings.HasPrefix(s, "> ") {
-		return s
-	}
-	for strings.HasPrefix(s, ">") {
-		i := strings.IndexByte(s, '\n')
-		if i < 0 {
-			return ""
-		}
-		s = s[i+1:]
-	}
-	return strings.TrimPrefix(s, "\n")
 }
 
 // normalizeNewlines turns each line break of s, CR LF or a lone CR, into

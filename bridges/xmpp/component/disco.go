@@ -53,16 +53,22 @@ const MaxDiscoItems = 500
 // (muc_nonanonymous: Matrix membership is public), give each message a
 // stanza-id by the room (urn:xmpp:sid:0), answer occupants' self-pings
 // themselves (XEP-0410 muc#self-ping-optimization), mark every
-// occupant's presences and messages with a stable occupant-id (XEP-0421)
-// and serve their archive from Matrix (XEP-0313 urn:xmpp:mam:2 with
+// occupant's presences and messages with a stable occupant-id (XEP-0421),
+// serve their archive from Matrix (XEP-0313 urn:xmpp:mam:2 with
 // urn:xmpp:mam:2#extended: before-id, after-id, ids, flipped pages,
-// metadata). Planned, announced once they work (issue 10 §2):
+// metadata), and take and send corrections (XEP-0308), retractions
+// (XEP-0424, both namespaces), moderation (XEP-0425, both namespaces),
+// reactions (XEP-0444) and replies (XEP-0461), bridged to Matrix edits,
+// redactions, annotations and m.in_reply_to (bridges/xmpp/relations.go).
+// Planned, announced once they work (issue 10 §2):
 // muc_open/muc_membersonly and muc_public/muc_hidden from join rules and
 // directory visibility, muc#stable_id (ids kept across edits). The
 // muc#roominfo form (XEP-0128) follows the features.
 func RoomFeatures() []string {
 	return []string{nsMUC, nsDiscoInfo, nsDiscoItems, "muc_persistent", "muc_unsecured", "muc_nonanonymous", "urn:xmpp:sid:0",
-		nsSelfPingOptimization, nsOccupantID, nsMAM, nsMAMExtended}
+		nsSelfPingOptimization, nsOccupantID, nsMAM, nsMAMExtended, "urn:xmpp:message-correct:0", "urn:xmpp:message-retract:1",
+		"urn:xmpp:message-retract:0", "urn:xmpp:message-moderate:1", "urn:xmpp:message-moderate:0", "urn:xmpp:reactions:0",
+		"urn:xmpp:reply:0"}
 }
 
 // Namespaces a room announces.

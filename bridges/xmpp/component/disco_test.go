@@ -105,7 +105,9 @@ func TestDiscoRooms(t *testing.T) {
 		`<x xmlns="jabber:x:data" type="result"><field var="FORM_TYPE" type="hidden"><value>http://jabber.org/protocol/muc#roominfo</value></field>`,
 		`<field var="muc#roomconfig_roomname" label="Natural-Language Room Name"><value>The Room</value></field>`,
 		`<field var="muc#roominfo_description" label="Description"><value>Hello &lt;all&gt;</value></field>`,
-		`<field var="muc#roominfo_occupants" label="Number of occupants"><value>7</value></field>`} {
+		`<field var="muc#roominfo_occupants" label="Number of occupants"><value>7</value></field>`,
+		`var="urn:xmpp:message-correct:0"`, `var="urn:xmpp:message-retract:1"`, `var="urn:xmpp:message-moderate:1"`, `var="urn:xmpp:reactions:0"`,
+		`var="urn:xmpp:reply:0"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("disco#info of the room lacks %s: %s", want, got)
 		}
