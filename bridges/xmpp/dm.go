@@ -223,17 +223,6 @@ func (g *gateway) createDM(ctx context.Context, key bridges.PortalKey, real stri
 	if err := in.EnsureRegistered(ctx); err != nil {
 		return "", err
 	}
-	// The puppet's name: the nick the message gave (XEP-0172), else the
-	// bare JID when the puppet has no name of its own yet (a MUC nick).
-	name := nick
-	if name == "" {
-		if cur, err := in.Displayname(ctx, p); err == nil && (cur == "" || strings.HasPrefix(string(p), "@"+cur+":")) {
-			name = real
-		}
-	}
-	if name != "" {
-		_ = in.SetDisplayname(ctx, name) // before the room: its creation shows the name
-	}
 	portal, err := kit.CreatePortalRoom(ctx, h, kit.RoomSpec{
 		Key:      key,
 		Access:   kit.InviteOnly,
@@ -248,7 +237,28 @@ func (g *gateway) createDM(ctx context.Context, key bridges.PortalKey, real stri
 	if err != nil {
 		return "", err
 	}
+	g.nameDMPuppet(ctx, portal.Room, p, real, nick)
 	return portal.Room, nil
+}
+
+// nameDMPuppet names puppet p in a direct chat: after the nick a message
+// gave (XEP-0172), else after its bare JID when it has no name of its
+// own yet (from a MUC nick). The name goes through the outbox in room's
+// lane, before the puppet's message.
+func (g *gateway) nameDMPuppet(ctx context.Context, room matrix.RoomID, p matrix.UserID, real, nick string) {
+	name := nick
+	if name == "" {
+		cur, err := g.m.host.Matrix().Intent(p).Displayname(ctx, p)
+		if errors.Is(err, intent.ErrNotFound) || (err == nil && (cur == "" || strings.HasPrefix(string(p), "@"+cur+":"))) {
+			name = real
+		}
+	}
+	if name == "" {
+		return
+	}
+	if _, err := kit.SyncProfile(ctx, g.m.host, room, p, kit.Profile{Displayname: name}); err != nil {
+		g.log.Warn("xmpp: could not queue the puppet's name", "puppet", p, "error", err)
+	}
 }
 
 // dmKey is the outbox key and link of a chat from XMPP: the sender, the
@@ -341,6 +351,7 @@ func (g *gateway) acceptDM(ctx context.Context, room matrix.RoomID, p matrix.Use
 	if _, err := in.JoinRoom(ctx, string(room)); err != nil {
 		return fmt.Errorf("join: %w", err)
 	}
+	g.nameDMPuppet(ctx, room, p, real, "")
 	key := dmPortalKey(real, inviter)
 	if old, err := h.Portals().ByKey(ctx, key); err == nil && old.Room != room {
 		if err := h.Portals().Delete(ctx, key); err != nil {

@@ -121,6 +121,9 @@ func TestIntegrationXMPPDirectChats(t *testing.T) {
 	if ev, err := carol.WaitForMessage(ctx, dm, "hello carol"); err != nil || ev.Sender != alicePuppet {
 		t.Fatalf("first chat: %+v %v", ev, err)
 	}
+	if pr, err := carol.Profile(ctx, alicePuppet); err != nil || pr.Displayname != "alice@"+integration.ProsodyHost {
+		t.Fatalf("the puppet's name: %+v %v", pr, err)
+	}
 
 	// Matrix → XMPP.
 	ev, err := carol.SendText(ctx, dm, "hi <alice>")

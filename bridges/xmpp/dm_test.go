@@ -12,6 +12,7 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/xmpp/address"
+	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
@@ -38,13 +39,34 @@ func chat(t *testing.T, g *gateway, to, id, text string) bool {
 	return g.Chat(s, jid.MustParse(s.Attr("from")), jid.MustParse(s.Attr("to")))
 }
 
-// waitOps waits until the outbox holds n ops.
+// messages returns the message ops in the outbox.
+func messages(h *bridgetest.Host) []intent.Op {
+	var out []intent.Op
+	for _, op := range h.Sent.Ops() {
+		if op.Kind == intent.OpMessage {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// waitOps waits until the outbox holds n message ops.
 func waitOps(t *testing.T, h *bridgetest.Host, n int) {
 	t.Helper()
-	poll.Until(t, "ops in the outbox", 5*time.Second, func() bool { return len(h.Sent.Ops()) >= n })
-	if got := len(h.Sent.Ops()); got != n {
-		t.Fatalf("%d ops, want %d: %+v", got, n, h.Sent.Ops())
+	poll.Until(t, "messages in the outbox", 5*time.Second, func() bool { return len(messages(h)) >= n })
+	if got := len(messages(h)); got != n {
+		t.Fatalf("%d messages, want %d: %+v", got, n, messages(h))
 	}
+}
+
+// named reports whether the outbox named puppet p name, in room.
+func named(h *bridgetest.Host, room matrix.RoomID, p matrix.UserID, name string) bool {
+	for _, op := range h.Sent.Ops() {
+		if op.Kind == intent.OpProfile && op.Room == room && op.Sender == p && strings.Contains(string(op.Content), `"displayname":"`+name+`"`) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestDirectChatFromXMPP: a chat to a Matrix user's JID opens a direct
@@ -63,11 +85,14 @@ func TestDirectChatFromXMPP(t *testing.T) {
 		t.Fatal("the chat route did not take a chat to a Matrix user's JID")
 	}
 	waitOps(t, h, 1)
-	op := h.Sent.Ops()[0]
+	op := messages(h)[0]
 	if op.Sender != alicePuppet || !strings.Contains(string(op.Content), `"body":"hello carol"`) || op.Link == nil {
 		t.Fatalf("op: %+v %s", op, op.Content)
 	}
 	room := op.Room
+	if !named(h, room, alicePuppet, "alice@x.org") {
+		t.Fatalf("the puppet was not named after its JID: %+v", h.Sent.Ops())
+	}
 	p, err := h.Portals().ByKey(ctx, bridges.PortalKey{ID: "dm:alice@x.org", Receiver: carol})
 	if err != nil || p.Room != room {
 		t.Fatalf("portal: %+v %v (room %s)", p, err, room)
@@ -98,21 +123,21 @@ func TestDirectChatFromXMPP(t *testing.T) {
 	h.HS.SetMembership(room, carol, "join")
 	chat(t, g, cj, "m2", "again")
 	waitOps(t, h, 2)
-	if r := h.Sent.Ops()[1].Room; r != room || len(h.HS.CreateRoomBodies()) != 1 {
+	if r := messages(h)[1].Room; r != room || len(h.HS.CreateRoomBodies()) != 1 {
 		t.Fatalf("second chat went to %s (%d rooms), want %s", r, len(h.HS.CreateRoomBodies()), room)
 	}
 
 	h.HS.SetMembership(room, carol, "leave")
 	chat(t, g, cj, "m3", "are you there?")
 	waitOps(t, h, 3)
-	if r := h.Sent.Ops()[2].Room; r != room || h.HS.Membership(room, carol) != "invite" {
+	if r := messages(h)[2].Room; r != room || h.HS.Membership(room, carol) != "invite" {
 		t.Fatalf("after carol left: sent to %s, carol %q; want invited back into %s", r, h.HS.Membership(room, carol), room)
 	}
 
 	h.HS.SetMembership(room, carol, "ban")
 	chat(t, g, cj, "m4", "new room?")
 	waitOps(t, h, 4)
-	room2 := h.Sent.Ops()[3].Room
+	room2 := messages(h)[3].Room
 	if room2 == room || len(h.HS.CreateRoomBodies()) != 2 {
 		t.Fatalf("after a ban: sent to %s, %d rooms", room2, len(h.HS.CreateRoomBodies()))
 	}
@@ -125,7 +150,7 @@ func TestDirectChatFromXMPP(t *testing.T) {
 	h.HS.SetMembership(room2, alicePuppet, "ban")
 	chat(t, g, cj, "m5", "puppet gone")
 	waitOps(t, h, 5)
-	room3 := h.Sent.Ops()[4].Room
+	room3 := messages(h)[4].Room
 	if room3 == room2 || room3 == room || len(h.HS.CreateRoomBodies()) != 3 {
 		t.Fatalf("after the puppet was banned: sent to %s, %d rooms", room3, len(h.HS.CreateRoomBodies()))
 	}
@@ -176,8 +201,8 @@ func TestDirectChatRefusals(t *testing.T) {
 			t.Errorf("error %d: want %s: %s", i, want, q[i])
 		}
 	}
-	if len(h.Sent.Ops()) != 0 {
-		t.Fatalf("ops: %+v", h.Sent.Ops())
+	if len(messages(h)) != 0 {
+		t.Fatalf("messages: %+v", messages(h))
 	}
 }
 
@@ -200,6 +225,9 @@ func TestDirectChatFromMatrix(t *testing.T) {
 		})
 		if h.HS.Membership(room, alicePuppet) != "join" {
 			t.Fatalf("the puppet did not join %s", room)
+		}
+		if room == "!dm1:localhost" && !named(h, room, alicePuppet, "alice@x.org") {
+			t.Fatalf("the puppet was not named: %+v", h.Sent.Ops())
 		}
 	}
 	if _, err := h.Portals().ByRoom(ctx, "!dm1:localhost"); err == nil {
@@ -224,7 +252,7 @@ func TestDirectChatNotFromReverseMUC(t *testing.T) {
 	if len(q) != 1 || !strings.Contains(q[0], "service-unavailable") || !strings.Contains(q[0], `to="`+testMUC+`/Eve"`) {
 		t.Fatalf("answer: %q", q)
 	}
-	if len(h.Sent.Ops()) != 0 || len(h.HS.CreateRoomBodies()) != 0 {
+	if len(messages(h)) != 0 || len(h.HS.CreateRoomBodies()) != 0 {
 		t.Fatal("a private message from a MUC opened a direct chat")
 	}
 }
