@@ -256,6 +256,9 @@ func (m *Module) HandleMatrixPresence(ctx context.Context, p *bridges.Presence) 
 		return
 	}
 	m.gw.matrixPresence(p)
+	if m.rev != nil {
+		m.rev.matrixPresence(ctx, p.UserID, p.Presence, p.StatusMsg) // reverse.go
+	}
 }
 
 var _ bridges.PresenceHandler = (*Module)(nil)

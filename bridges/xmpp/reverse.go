@@ -447,6 +447,11 @@ func (rv *reverse) presence(ctx context.Context, rp *revPortal, st *component.St
 		return
 	}
 	o := rp.remote[p.Nick]
+	if real, err := jid.Parse(p.JID); err == nil && p.JID != "" && (p.Type == "" || p.Type == "unavailable") {
+		// Its puppet's Matrix presence follows (presence.go).
+		show, status := presenceOf(st)
+		rv.g.xmppPresence(real, revPortalPrefix+rp.muc, p.Type == "", show, status)
+	}
 	switch {
 	case p.Type == "unavailable" && o != nil:
 		delete(rp.remote, p.Nick)
@@ -698,6 +703,29 @@ func (rv *reverse) privateRoute(st *component.Stanza, from, to jid.JID) bool {
 			"cancel", "service-unavailable", "private messages in this room are not bridged to Matrix; write in the room"))
 	}
 	return true
+}
+
+// matrixPresence tells the MUCs a Matrix user is in their presence:
+// online is available, unavailable is away, offline is xa (the user is
+// still in the room).
+func (rv *reverse) matrixPresence(ctx context.Context, u matrix.UserID, presence, status string) {
+	typ, show := xmppShow(presence)
+	if typ != "" {
+		show = "xa"
+	}
+	var out [][]byte
+	rv.mu.Lock()
+	for _, rp := range rv.byRoom {
+		if c := rp.clients[u]; c != nil {
+			if b := c.availability(show, status); b != nil {
+				out = append(out, b)
+			}
+		}
+	}
+	rv.mu.Unlock()
+	for _, b := range out {
+		rv.g.enqueue(ctx, b)
+	}
 }
 
 // followAgain runs when the first of the bridge's occupants is in rp's

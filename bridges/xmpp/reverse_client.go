@@ -106,6 +106,15 @@ func (c *mucClient) rename(nick string) []byte {
 	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + nick})
 }
 
+// availability returns the presence that tells the MUC the Matrix
+// user's show and status (XEP-0045 §7.7), or nil while not joined.
+func (c *mucClient) availability(show, status string) []byte {
+	if c.state != clientJoined {
+		return nil
+	}
+	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + c.nick, Show: show, Status: status})
+}
+
 // leave returns the unavailable presence that ends the occupancy.
 func (c *mucClient) leave() []byte {
 	c.state = clientGone
@@ -325,6 +334,8 @@ type joinPresence struct {
 	From    string    `xml:"from,attr"`
 	To      string    `xml:"to,attr"`
 	Type    string    `xml:"type,attr,omitempty"`
+	Show    string    `xml:"show,omitempty"`
+	Status  string    `xml:"status,omitempty"`
 	X       *mucJoinX `xml:"x"`
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/puppet"
 )
@@ -28,7 +29,9 @@ import (
 // puppet (its XEP-0393 styling formatted); a Matrix message (with HTML,
 // sent as XHTML-IM too) reaches the XMPP user once, and nothing of it
 // comes back to Matrix. A ping through the MUC to the Matrix user's
-// occupant is answered. A new displayname is a nick change. After a
+// occupant is answered. Presence crosses both ways (Matrix away is the
+// occupant's away, the XMPP user's dnd is their puppet's unavailable). A
+// new displayname is a nick change. After a
 // bridge restart the Matrix user is in the MUC again and what was said
 // meanwhile reaches Matrix from the archive. Leaving the Matrix room
 // leaves the MUC. Another Matrix user kicked by the MUC's owner gets a
@@ -40,7 +43,8 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
 	domain := p.ComponentDomain()
 	s := bridgetest.Start(t, bridgetest.Options{
-		Bridges: fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
+		Bridges:       fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
+		EphemeralSync: true, // Dendrite does not push presence to appservices; the bot is in the portal room
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -187,6 +191,28 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 	if r, err := alice.IQ(ctx, "op1", `<iq type='get' id='op1' to='`+occ+`'><ping xmlns='urn:xmpp:ping'/></iq>`); err != nil || r.Type != "result" {
 		t.Fatalf("ping to carol's occupant: %v %s", err, r.XML)
 	}
+
+	// Presence both ways: carol's away reaches the MUC from her
+	// occupant; alice's new availability in the MUC is her puppet's.
+	if err := carol.SetPresence(ctx, "unavailable", "in a meeting"); err != nil {
+		t.Fatal(err)
+	}
+	if away := wait(alice, "carol's away", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == occ && strings.Contains(s.XML, "in a meeting")
+	}); !strings.Contains(away.XML, ">away</show>") {
+		t.Errorf("carol's away: %s", away.XML)
+	}
+	send(alice, `<presence to='`+muc+`/alice'><show>dnd</show><status>focus</status></presence>`)
+	poll.Check(t, "alice's puppet presence", 30*time.Second, func() error {
+		pr, err := carol.Presence(ctx, alicePuppet)
+		if err != nil {
+			return err
+		}
+		if pr.Presence != "unavailable" || pr.StatusMsg != "focus" {
+			return fmt.Errorf("presence %+v", pr)
+		}
+		return nil
+	})
 
 	// A marker after it: once it is in Matrix, the Matrix message would
 	// have come back by now if it were to.

@@ -254,6 +254,23 @@ func TestReversePortal(t *testing.T) {
 		t.Fatal("a ping from outside the portals was taken")
 	}
 
+	// Presence both ways: an occupant's away is its puppet's
+	// unavailable; a Matrix user's away goes to the MUC from their
+	// occupant.
+	away := `<presence from='` + testMUC + `/Alice' to='` + testSelf + `'><show>away</show><status>lunch</status>` +
+		`<x xmlns='http://jabber.org/protocol/muc#user'><item jid='alice@x.org/phone' role='participant'/></x></presence>`
+	rv.presence(ctx, rp, parse(t, []byte(away)), from("Alice"), jid.MustParse(testSelf))
+	poll.Until(t, "alice's puppet is away", 5*time.Second, func() bool {
+		p := h.HS.Presence("@_xmpp_alice=40x.org:localhost")
+		return strings.Contains(p, `"unavailable"`) && strings.Contains(p, "lunch")
+	})
+	before = len(queued(t, h))
+	rv.matrixPresence(ctx, "@carol:localhost", "unavailable", "in a meeting")
+	if q := queued(t, h)[before:]; len(q) != 1 || !strings.Contains(q[0], `from="`+testSelf+`"`) || !strings.Contains(q[0], `to="`+testMUC+`/Carol"`) ||
+		!strings.Contains(q[0], "<show>away</show>") || !strings.Contains(q[0], "<status>in a meeting</status>") {
+		t.Fatalf("carol's away: %q", q)
+	}
+
 	// A private message from an occupant is refused with a text; the
 	// MUC's own notices are dropped.
 	before = len(queued(t, h))
