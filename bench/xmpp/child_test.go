@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ const (
 	envSecret  = "BENCH_XMPP_SECRET"     // its secret
 	envLoadReg = "BENCH_XMPP_LOAD_REG"   // the load generator's appservice registration
 	envProf    = "BENCH_XMPP_CPUPROFILE" // file for a CPU profile of the whole child
+	envMemRate = "BENCH_XMPP_MEMRATE"    // runtime.MemProfileRate of the child, for heap profiles
 	childReply = "BENCH "                // prefix of the child's answers on stdout
 	childBound = 90 * time.Minute        // bound of the whole child
 )
@@ -45,6 +47,9 @@ const (
 func TestXMPPBenchChild(t *testing.T) {
 	if os.Getenv(envChild) == "" {
 		t.Skip("child process of the XMPP benchmarks; runs only when started by them (BENCH_XMPP_CHILD)")
+	}
+	if r, err := strconv.Atoi(os.Getenv(envMemRate)); err == nil && r > 0 {
+		runtime.MemProfileRate = r
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), childBound)
 	defer cancel()
@@ -76,11 +81,35 @@ func TestXMPPBenchChild(t *testing.T) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			fmt.Printf("%sok %d %d %d\n", childReply, ms.HeapInuse, ms.HeapAlloc, runtime.NumGoroutine())
+		case "heapprofile": // heapprofile <file>: the live heap after a GC
+			if len(f) < 2 {
+				fmt.Printf("%serr heapprofile needs a file\n", childReply)
+				continue
+			}
+			runtime.GC()
+			err := writeHeapProfile(f[1])
+			if err != nil {
+				fmt.Printf("%serr %s\n", childReply, strings.ReplaceAll(err.Error(), "\n", " "))
+				continue
+			}
+			fmt.Printf("%sok\n", childReply)
 		default:
 			fmt.Printf("%serr unknown command %q\n", childReply, f[0])
 		}
 	}
 	stop(b)
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func stop(b *core.Bridge) {

@@ -1,6 +1,9 @@
 package xmppbench
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
 // A marker split across two reads is counted once, with the read that
 // completes it; one wholly inside the kept bytes is not counted again.
@@ -20,5 +23,19 @@ func TestCountMarksAcrossReads(t *testing.T) {
 	}
 	if got := countMarks([]byte(`code='110'`), len(`code='110'`), selfMarks); got != 0 {
 		t.Fatalf("kept bytes counted again: %d", got)
+	}
+}
+
+// BenchmarkOccupantFloor reports the floor of the memory per occupant
+// (FloorHeapPerOccupant) at 1,000 and 10,000 occupants, 100 per room.
+func BenchmarkOccupantFloor(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			var v float64
+			for range b.N {
+				v = FloorHeapPerOccupant(n, 100)
+			}
+			b.ReportMetric(v, "heap-B/occupant")
+		})
 	}
 }

@@ -57,11 +57,15 @@ func occupantsRun(t *testing.T, run int) {
 	}
 	defer lg.Close()
 	base := s.child.settled()
+	s.child.heapProfile(fmt.Sprintf("occupants-run%d-0", run))
 	done := 0
 	for _, n := range counts {
 		before, hs0 := s.child.proc(), s.child.homeserverCPU()
 		jctx, cancel := context.WithTimeout(ctx, 60*time.Minute)
 		for i := done; i < n; i++ {
+			if i%1000 == 0 && i > done {
+				t.Logf("occupants: %d joined, %d sent, after %v", lg.self.Load(), i, time.Since(before.At).Round(time.Second))
+			}
 			if i-joinWindow >= 0 {
 				if err := lg.WaitSelf(jctx, int64(i-joinWindow+1)); err != nil {
 					cancel()
@@ -97,6 +101,7 @@ func occupantsRun(t *testing.T, run int) {
 		record(t, run, "occupants/join", fmt.Sprintf("homeserver_cpu_ms_per_join_to_%d", n), float64((hs1-hs0).Microseconds())/1000/float64(n-done))
 		done = n
 		st := s.child.settled()
+		s.child.heapProfile(fmt.Sprintf("occupants-run%d-%d", run, n))
 		record(t, run, "occupants/memory", fmt.Sprintf("heap_kib_per_occupant_%d", n), float64(st.heapInuse-base.heapInuse)/kib/float64(n))
 		record(t, run, "occupants/memory", fmt.Sprintf("rss_kib_per_occupant_%d", n), float64(st.RSS-base.RSS)/kib/float64(n))
 		record(t, run, "occupants/memory", fmt.Sprintf("goroutines_%d", n), float64(st.goroutines-base.goroutines))
@@ -134,7 +139,7 @@ func TestXMPPBenchBigRoom(t *testing.T) {
 		hs0 := s.child.homeserverCPU()
 		var mu sync.Mutex
 		last := time.Now()
-		if err := parallel(ctx, members, n, 8, func(ctx context.Context, i int) error {
+		if err := parallel(ctx, members, n, 4, func(ctx context.Context, i int) error {
 			err := s.loadMember(ctx, room, i)
 			mu.Lock()
 			if time.Since(last) > 30*time.Second {
@@ -145,6 +150,20 @@ func TestXMPPBenchBigRoom(t *testing.T) {
 			return err
 		}); err != nil {
 			t.Fatal(err)
+		}
+		// Joins Dendrite answered with 202 end in the background.
+		for {
+			joined, err := owner.JoinedMembers(ctx, room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(joined) > n {
+				break
+			}
+			if time.Since(start) > 90*time.Minute {
+				t.Fatalf("big room: %d members of %d after %v", len(joined)-1, n, time.Since(start))
+			}
+			time.Sleep(time.Second)
 		}
 		record(t, 1, "big-room/setup", fmt.Sprintf("s_to_%d_members", n), time.Since(start).Seconds())
 		record(t, 1, "big-room/setup", fmt.Sprintf("homeserver_cpu_s_to_%d_members", n), (s.child.homeserverCPU() - hs0).Seconds())

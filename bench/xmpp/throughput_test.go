@@ -148,7 +148,7 @@ func TestXMPPBenchThroughput(t *testing.T) {
 		// Matrix → XMPP.
 		q := "mx-" + tag
 		mx := toAlice(muc+"/poster", q+strconv.Itoa(msgs-1), put(room, q))
-		c2 := s.child.proc()
+		c2, hs2 := s.child.proc(), s.child.homeserverCPU()
 
 		// XMPP → XMPP through Prosody alone.
 		xx := toAlice(plain+"/bob", "xx-"+tag+strconv.Itoa(msgs-1), groupchat(bob, plain, "xx-"+tag))
@@ -164,6 +164,7 @@ func TestXMPPBenchThroughput(t *testing.T) {
 		record(t, run, "xmpp-to-matrix", "homeserver_cpu_ms_per_msg_direct", float64(((hsD1+hsD2)/2).Microseconds())/1000/float64(msgs))
 		o := ircbench.CheckOrder(readBack(t, ctx, reader, room, p, msgs), msgs)
 		record(t, run, "xmpp-to-matrix", "out_of_place", float64(o.OutOfPlace))
+		record(t, run, "xmpp-to-matrix", "moved", float64(o.Moved))
 		record(t, run, "xmpp-to-matrix", "missing", float64(o.Missing))
 
 		record(t, run, "matrix-to-xmpp", "bridge_msgs_per_s", rate(mx))
@@ -172,13 +173,17 @@ func TestXMPPBenchThroughput(t *testing.T) {
 		record(t, run, "matrix-to-xmpp", "direct_xmpp_msgs_per_s", rate(xx))
 		record(t, run, "matrix-to-xmpp", "ratio_to_xmpp", rate(mx)/rate(xx))
 		record(t, run, "matrix-to-xmpp", "bridge_cpu_ms_per_msg", cpuMS(c1.CPU, c2.CPU))
+		record(t, run, "matrix-to-xmpp", "homeserver_cpu_ms_per_msg_bridged", float64((hs2-hs1).Microseconds())/1000/float64(msgs))
 		mo := ircbench.CheckOrder(xmppOrder(alice, muc+"/poster", q), msgs)
 		record(t, run, "matrix-to-xmpp", "out_of_place", float64(mo.OutOfPlace))
+		record(t, run, "matrix-to-xmpp", "moved", float64(mo.Moved))
 		record(t, run, "matrix-to-xmpp", "missing", float64(mo.Missing))
 		refused := 0
 		for _, st := range alice.Received() {
 			if st.Type == "error" && strings.Contains(st.ID, p) {
-				refused++
+				if refused++; refused == 1 {
+					t.Logf("run %d: the bridge refused a message: %s", run, st.XML)
+				}
 			}
 		}
 		record(t, run, "xmpp-to-matrix", "refused", float64(refused))
