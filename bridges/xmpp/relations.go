@@ -113,6 +113,12 @@ func (g *gateway) relate(st *component.Stanza, from, roomJID jid.JID) bool {
 		return false
 	}
 	id, origin, text := st.Attr("id"), originID(st), body(st)
+	if id == "" && origin == "" {
+		id = randomID() // keys of its ops must not collide with another stanza's
+	}
+	if chatState(st) != "" {
+		g.push(roomJID.String(), nil, func(ctx context.Context) { g.chatStateFromXMPP(ctx, from, roomJID, "active") })
+	}
 	g.push(roomJID.String(), func() {
 		g.enqueue(context.Background(), errorPresenceStanza("message", roomJID.String(), from.String(), id,
 			roomJID.String(), "wait", "resource-constraint", "the room is busy; try again"))
