@@ -102,6 +102,7 @@ func newFakeHS(t testing.TB) *fakeHS {
 		"GET " + v3 + "/rooms/{room}/joined_members":            hs.joinedMembers,
 		"GET " + v3 + "/rooms/{room}/messages":                  hs.messages,
 		"GET " + v3 + "/rooms/{room}/context/{event}":           hs.context,
+		"GET " + v3 + "/rooms/{room}/state":                     hs.roomState,
 		"POST " + v3 + "/createRoom":                            hs.createRoom,
 		"PUT " + v3 + "/directory/room/{alias}":                 hs.putAlias,
 		"GET " + v3 + "/directory/room/{alias}":                 hs.getAlias,
@@ -377,6 +378,25 @@ func (hs *fakeHS) context(w http.ResponseWriter, r *http.Request, rec recorded) 
 	}
 	writeJSON(w, map[string]any{"event": hs.events[k].client(k), "events_before": before, "events_after": after,
 		"start": fmt.Sprintf("p%d", start), "end": fmt.Sprintf("p%d", end)})
+}
+
+// roomState answers GET /rooms/{room}/state: the newest state event of
+// each type and key.
+func (hs *fakeHS) roomState(w http.ResponseWriter, r *http.Request, rec recorded) {
+	room := matrix.RoomID(r.PathValue("room"))
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	seen := map[[2]string]bool{}
+	out := []map[string]any{}
+	for i := len(hs.events) - 1; i >= 0; i-- {
+		ev := hs.events[i]
+		if ev.Room != room || ev.StateKey == nil || seen[[2]string{ev.Type, *ev.StateKey}] {
+			continue
+		}
+		seen[[2]string{ev.Type, *ev.StateKey}] = true
+		out = append(out, ev.client(i))
+	}
+	writeJSON(w, out)
 }
 
 // client is the event at position i as the client-server API shows it;

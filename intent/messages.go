@@ -136,3 +136,14 @@ func fillRoom(room matrix.RoomID, lists ...[]*matrix.Event) {
 		}
 	}
 }
+
+// RoomState returns the current state events of room (GET
+// /rooms/{room}/state), each with its event ID.
+func (i *Intent) RoomState(ctx context.Context, room matrix.RoomID) ([]*matrix.Event, error) {
+	var out []*matrix.Event
+	if err := i.do(ctx, request{method: http.MethodGet, path: p(clientV3+"/rooms", string(room), "state"), out: &out}); err != nil {
+		return nil, fmt.Errorf("state of %s: %w", room, err)
+	}
+	fillRoom(room, out)
+	return out, nil
+}

@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/causewaybridge/causeway/matrix"
 )
 
 // TestMessagesPaging: Messages pages a room's timeline both ways as the
 // intent's user, with the filter and tokens it is given; Context
-// returns an event with its neighbours and tokens that page on from it.
+// returns an event with its neighbours and tokens that page on from it;
+// RoomState returns the state events with their IDs.
 func TestMessagesPaging(t *testing.T) {
 	ctx := context.Background()
 	hs := newFakeHS(t)
@@ -93,6 +95,14 @@ func TestMessagesPaging(t *testing.T) {
 	if _, err := in.Context(ctx, room1, "$nope", 1, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("context of an unknown event: %v, want ErrNotFound", err)
 	}
+	if _, err := in.SendState(ctx, room1, matrix.EventTopic, "", map[string]string{"topic": "t"}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := in.RoomState(ctx, room1)
+	if err != nil || len(st) != 1 || st[0].Type != matrix.EventTopic || st[0].ID == "" || st[0].StateKey == nil || st[0].RoomID != room1 {
+		t.Fatalf("room state: %+v %v", st, err)
+	}
+
 	n := len(hs.requests(http.MethodGet, "/messages"))
 	if _, err := in.Messages(ctx, room1, "", "x", 1, nil); err == nil {
 		t.Error("a bad direction was accepted")

@@ -3,6 +3,9 @@ package xmpp
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -79,6 +82,7 @@ type walker struct {
 	// exhausted reports that the walk stopped on its budget, not at
 	// the end of the timeline.
 	exhausted bool
+	started   bool // a page was read
 }
 
 // newWalker walks room as in in direction dir (intent.Backward from the
@@ -112,6 +116,27 @@ func (w *walker) from(ctx context.Context, ev matrix.EventID) (*matrix.Event, er
 	return cx.Event, nil
 }
 
+// fromCreate starts a forward walk after the room's m.room.create, its
+// first event, which it returns first.
+func (w *walker) fromCreate(ctx context.Context) error {
+	state, err := w.in.RoomState(ctx, w.room)
+	if err != nil {
+		return err
+	}
+	for _, ev := range state {
+		if ev.Type == "m.room.create" && ev.StateKey != nil && *ev.StateKey == "" && ev.ID != "" {
+			create, err := w.from(ctx, ev.ID)
+			if err != nil {
+				return err
+			}
+			delete(w.seen, create.ID)
+			w.buf = append([]*matrix.Event{create}, w.buf...)
+			return nil
+		}
+	}
+	return fmt.Errorf("state of %s: no m.room.create", w.room)
+}
+
 // next returns the next event of the walk, or nil at its end.
 func (w *walker) next(ctx context.Context) (*matrix.Event, error) {
 	for {
@@ -132,9 +157,20 @@ func (w *walker) next(ctx context.Context) (*matrix.Event, error) {
 			return nil, nil
 		}
 		p, err := w.in.Messages(ctx, w.room, w.token, w.dir, min(w.page, w.budget), nil)
+		var he *intent.HTTPError
+		if err != nil && w.dir == intent.Forward && w.token == "" && !w.started && errors.As(err, &he) && he.Status == http.StatusBadRequest {
+			// Dendrite refuses a forward page without a token: start
+			// from the room's first event, its m.room.create.
+			w.started = true
+			if err := w.fromCreate(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
+		w.started = true
 		w.budget -= max(len(p.Chunk), 1)
 		w.buf = p.Chunk
 		if p.End == "" || p.End == w.token || len(p.Chunk) == 0 {

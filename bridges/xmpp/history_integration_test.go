@@ -136,6 +136,31 @@ func TestIntegrationXMPPHistoryAndMAM(t *testing.T) {
 	if got := pageBack("b"); fmt.Sprint(got) != want {
 		t.Fatalf("paging back again: %v, want %v", got, want)
 	}
+	// Forward from the start with RSM after, and back with flipped
+	// pages: the same messages.
+	var fwd []string
+	for i, last := 0, ""; ; i++ {
+		set := `<max>2</max>`
+		if last != "" {
+			set += `<after>` + last + `</after>`
+		}
+		p := queryMAM(ctx, t, alice, muc, fmt.Sprintf("f-%d", i), `<set xmlns='http://jabber.org/protocol/rsm'>`+set+`</set>`)
+		if len(p.ids) > 2 || i > n {
+			t.Fatalf("forward page %d: %v", i, p.ids)
+		}
+		fwd = append(fwd, p.ids...)
+		if p.complete {
+			break
+		}
+		last = p.ids[len(p.ids)-1]
+	}
+	if fmt.Sprint(fwd) != want {
+		t.Fatalf("paging forward: %v, want %v", fwd, want)
+	}
+	flipped := queryMAM(ctx, t, alice, muc, "flip", `<set xmlns='http://jabber.org/protocol/rsm'><max>3</max><before/></set><flip-page/>`)
+	if fmt.Sprint(flipped.ids) != fmt.Sprint([]matrix.EventID{ids[n-1], ids[n-2], ids[n-3]}) {
+		t.Fatalf("flipped last page: %v", flipped.ids)
+	}
 	after := queryMAM(ctx, t, alice, muc, "after", `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>`+
 		`<field var='after-id'><value>`+string(ids[n-3])+`</value></field></x>`)
 	if fmt.Sprint(after.ids) != fmt.Sprint(ids[n-2:]) || !after.complete {

@@ -56,6 +56,7 @@ func newMAMFixture(t *testing.T) *mamFixture {
 	carol, bob := matrix.UserID("@carol:localhost"), matrix.UserID("@_xmpp_bob=40x.org:localhost")
 	ts := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixMilli()
 	empty := ""
+	h.HS.PutEvent(fakehs.Event{Room: f.room, Sender: carol, Type: "m.room.create", StateKey: &empty, TS: ts, Content: []byte(`{}`)})
 	for i := range 7 {
 		ts += 60_000
 		sender := carol
@@ -167,6 +168,12 @@ func TestMAMPaging(t *testing.T) {
 	}
 	f.want("last page", f.query(alice, rsm(`<max>2</max><before/>`)), false, 5, 6)
 	f.want("forward", f.query(alice, rsm(`<max>3</max>`)), false, 0, 1, 2)
+	// A homeserver that wants a token to page forward (Dendrite): the
+	// walk starts at the room's m.room.create.
+	f.h.HS.ForwardNeedsToken(true)
+	f.want("forward without a token", f.query(alice, rsm(`<max>3</max>`)), false, 0, 1, 2)
+	f.want("all forward without a token", f.query(alice, ""), true, 0, 1, 2, 3, 4, 5, 6)
+	f.h.HS.ForwardNeedsToken(false)
 	f.want("after", f.query(alice, rsm(`<max>3</max><after>`+string(f.ids[2])+`</after>`)), false, 3, 4, 5)
 	f.want("after, end", f.query(alice, rsm(`<max>3</max><after>`+string(f.ids[5])+`</after>`)), true, 6)
 	f.want("after the last", f.query(alice, rsm(`<after>`+string(f.ids[6])+`</after>`)), true)

@@ -74,6 +74,8 @@ type Homeserver struct {
 	creates    []json.RawMessage
 	next       int
 	override   map[string]http.HandlerFunc
+	// forwardNeedsFrom: see ForwardNeedsToken.
+	forwardNeedsFrom bool
 }
 
 // New starts a fake homeserver for server name server whose
@@ -107,6 +109,7 @@ func New(t testing.TB, server string, bot matrix.UserID) *Homeserver {
 		"GET " + v3 + "/rooms/{room}/event/{event}":             hs.getEvent,
 		"GET " + v3 + "/rooms/{room}/messages":                  hs.messages,
 		"GET " + v3 + "/rooms/{room}/context/{event}":           hs.context,
+		"GET " + v3 + "/rooms/{room}/state":                     hs.roomState,
 		"PUT " + v3 + "/rooms/{room}/redact/{event}/{txn}":      hs.redact,
 		"PUT " + v3 + "/rooms/{room}/typing/{user}":             answer(`{}`),
 		"POST " + v3 + "/rooms/{room}/receipt/{type}/{event}":   answer(`{}`),

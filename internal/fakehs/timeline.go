@@ -42,6 +42,10 @@ func (hs *Homeserver) messages(w http.ResponseWriter, r *http.Request, rec Reque
 	}
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
+	if dir == "f" && rec.Query.Get("from") == "" && hs.forwardNeedsFrom {
+		writeErr(w, http.StatusBadRequest, "M_INVALID_PARAM", "Invalid from parameter: malformed sync token")
+		return
+	}
 	pos := 0
 	if dir == "b" {
 		pos = len(hs.events)
@@ -105,4 +109,31 @@ func (hs *Homeserver) context(w http.ResponseWriter, r *http.Request, rec Reques
 	}
 	writeJSON(w, map[string]any{"event": hs.events[k].clientEvent(k), "events_before": before, "events_after": after,
 		"start": fmt.Sprintf("p%d", start), "end": fmt.Sprintf("p%d", end)})
+}
+
+// ForwardNeedsToken makes the server refuse a forward page without a
+// from token (400 M_INVALID_PARAM), as Dendrite 0.15 does.
+func (hs *Homeserver) ForwardNeedsToken(on bool) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	hs.forwardNeedsFrom = on
+}
+
+// roomState answers GET /rooms/{room}/state: the newest state event of
+// each type and key, with its ID.
+func (hs *Homeserver) roomState(w http.ResponseWriter, r *http.Request, rec Request) {
+	room := matrix.RoomID(r.PathValue("room"))
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	seen := map[[2]string]bool{}
+	out := []matrix.Event{}
+	for i := len(hs.events) - 1; i >= 0; i-- {
+		e := hs.events[i]
+		if e.Room != room || e.StateKey == nil || seen[[2]string{e.Type, *e.StateKey}] {
+			continue
+		}
+		seen[[2]string{e.Type, *e.StateKey}] = true
+		out = append(out, e.clientEvent(i))
+	}
+	writeJSON(w, out)
 }
