@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 
 	"mellium.im/xmpp/jid"
 
@@ -334,20 +335,71 @@ func (g *gateway) vcardOf(ctx context.Context, st *component.Stanza, to jid.JID,
 	}
 	card := vcardEl{FN: name}
 	if mxc, err := bot.AvatarURL(ctx, u); err == nil && mxc != "" {
-		data, mime, err := bot.DownloadMedia(ctx, mxc)
-		switch {
-		case err != nil:
-			g.log.Info("xmpp: could not download an avatar", "user", u, "error", err)
-		case len(data) > maxAvatarBytes:
-			g.log.Info("xmpp: avatar too large for a vCard", "user", u, "bytes", len(data), "limit", maxAvatarBytes)
-		default:
-			if !strings.HasPrefix(mime, "image/") {
-				mime = http.DetectContentType(data)
+		if a, ok := g.avatars.get(mxc); ok {
+			card.Photo = a
+		} else {
+			var keep bool
+			if card.Photo, keep = g.downloadAvatar(ctx, u, mxc); keep {
+				g.avatars.put(mxc, card.Photo)
 			}
-			card.Photo = &vcardPhotoEl{Type: mime, BinVal: base64.StdEncoding.EncodeToString(data)}
 		}
 	}
 	return iqResultStanza(st, to, mustMarshal(card))
+}
+
+// downloadAvatar returns the vCard PHOTO of the avatar mxc of Matrix user
+// u, or nil when it cannot be read or is over maxAvatarBytes; keep says
+// whether the answer holds for good (not a failure to download).
+func (g *gateway) downloadAvatar(ctx context.Context, u matrix.UserID, mxc string) (photo *vcardPhotoEl, keep bool) {
+	data, mime, err := g.m.host.Matrix().Bot().DownloadMedia(ctx, mxc)
+	switch {
+	case err != nil:
+		g.log.Info("xmpp: could not download an avatar", "user", u, "error", err)
+		return nil, false
+	case len(data) > maxAvatarBytes:
+		g.log.Info("xmpp: avatar too large for a vCard", "user", u, "bytes", len(data), "limit", maxAvatarBytes)
+		return nil, true
+	}
+	if !strings.HasPrefix(mime, "image/") {
+		mime = http.DetectContentType(data)
+	}
+	return &vcardPhotoEl{Type: mime, BinVal: base64.StdEncoding.EncodeToString(data)}, true
+}
+
+// avatarCacheSize bounds the Matrix avatars kept for vCards (each at
+// most maxAvatarBytes, base64).
+const avatarCacheSize = 32
+
+// avatarCache keeps the vCard photos of the last Matrix avatars served
+// (by mxc URI, which names immutable content; nil for one that could not
+// be used), so that repeated vCard requests do not download them again.
+type avatarCache struct {
+	mu    sync.Mutex
+	m     map[string]*vcardPhotoEl
+	order []string
+}
+
+func (c *avatarCache) get(mxc string) (*vcardPhotoEl, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.m[mxc]
+	return p, ok
+}
+
+func (c *avatarCache) put(mxc string, p *vcardPhotoEl) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*vcardPhotoEl{}
+	}
+	if _, ok := c.m[mxc]; !ok {
+		c.order = append(c.order, mxc)
+	}
+	c.m[mxc] = p
+	for len(c.order) > avatarCacheSize {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
 }
 
 type vcardEl struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,8 @@ func TestVCardPhoto(t *testing.T) {
 // TestVCardOfMatrixUsers: a vCard get to a Matrix user's JID, or to a
 // Matrix member's occupant JID, is answered (later, from that JID) with
 // the displayname and the avatar; a set is refused, a nick nobody has is
-// item-not-found, other JIDs are left to the component.
+// item-not-found, other JIDs are left to the component; the avatar is
+// downloaded once for several requests.
 func TestVCardOfMatrixUsers(t *testing.T) {
 	_, g, h := testGateway(t)
 	r := ephemeralRoom(t, g)
@@ -115,6 +117,9 @@ func TestVCardOfMatrixUsers(t *testing.T) {
 			!strings.Contains(got, `from="`+jid.MustParse(to).String()+`"`) {
 			t.Errorf("%s: %s", to, got)
 		}
+	}
+	if n := len(requests(h, "/download/localhost/carolpic")); n != 1 {
+		t.Errorf("the avatar was downloaded %d times for two vCards, want once", n)
 	}
 	if _, got := ask(`carol\3alocalhost@matrix.test`, "set"); !strings.Contains(got, "not-allowed") {
 		t.Errorf("set: %s", got)
@@ -180,3 +185,22 @@ func TestOccupantPhotoInPresences(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestAvatarCacheBounded: the cache of Matrix avatars keeps the last
+// avatarCacheSize, failures to use included, the oldest forgotten first.
+func TestAvatarCacheBounded(t *testing.T) {
+	var c avatarCache
+	for i := range avatarCacheSize + 5 {
+		c.put("mxc://hs/"+strconv.Itoa(i), &vcardPhotoEl{Type: "image/png"})
+	}
+	c.put("mxc://hs/big", nil)
+	if len(c.m) != avatarCacheSize || len(c.order) != avatarCacheSize {
+		t.Fatalf("%d kept", len(c.m))
+	}
+	if _, ok := c.get("mxc://hs/0"); ok {
+		t.Error("the oldest was kept")
+	}
+	if p, ok := c.get("mxc://hs/big"); !ok || p != nil {
+		t.Error("an unusable avatar was not remembered as such")
+	}
+}

@@ -115,6 +115,7 @@ type gateway struct {
 	typing    typingState
 	recent    map[matrix.RoomID]*recentMessages // XMPP ids for markers (markers.go)
 	rxMu      sync.Mutex                        // reaction sets (reactions.go)
+	avatars   avatarCache                       // Matrix avatars for vCards (avatars.go)
 }
 
 func newGateway(m *Module, h bridges.Host) (*gateway, error) {
