@@ -3,6 +3,7 @@ package xmpp
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"strings"
@@ -366,4 +367,76 @@ func (g *gateway) acceptDM(ctx context.Context, room matrix.RoomID, p matrix.Use
 		return fmt.Errorf("store the direct chat: %w", err)
 	}
 	return nil
+}
+
+// bounceReason returns the condition and text of a stanza's <error/>
+// ("" when it has none).
+func bounceReason(st *component.Stanza) (cond, text string) {
+	depth, inError, inText := 0, false, false
+	for _, t := range st.Inner {
+		switch t := t.(type) {
+		case xml.StartElement:
+			depth++
+			switch {
+			case depth == 1 && t.Name.Local == "error":
+				inError = true
+			case inError && depth == 2 && t.Name.Space == nsStanzas && t.Name.Local == "text":
+				inText = true
+			case inError && depth == 2 && t.Name.Space == nsStanzas && cond == "":
+				cond = t.Name.Local
+			}
+		case xml.EndElement:
+			if depth == 1 {
+				inError = false
+			}
+			if depth == 2 {
+				inText = false
+			}
+			depth--
+		case xml.CharData:
+			if inText {
+				text += string(t)
+			}
+		}
+	}
+	return cond, strings.TrimSpace(text)
+}
+
+// dmBounced tells the Matrix user u, in its direct chat with from, that
+// the XMPP side refused a chat it sent (an error back to u's JID, with
+// the Matrix event ID as id): a notice from the puppet, in reply to the
+// message when the id is an event ID. Nothing is lost silently.
+func (g *gateway) dmBounced(st *component.Stanza, from jid.JID, u matrix.UserID) {
+	real, id := from.Bare().String(), st.Attr("id")
+	cond, text := bounceReason(st)
+	g.push(dmLane(real, u), nil, func(ctx context.Context) {
+		p, err := g.m.host.Portals().ByKey(ctx, dmPortalKey(real, u))
+		if err != nil {
+			return
+		}
+		pup, err := g.puppetOf(real)
+		if err != nil {
+			return
+		}
+		why := cond
+		if why == "" {
+			why = "error"
+		}
+		if text != "" {
+			why += ": " + text
+		}
+		content := matrix.MessageContent{MsgType: matrix.MsgNotice, Body: "Not delivered to " + real + " on XMPP (" + why + ")"}
+		if strings.HasPrefix(id, "$") {
+			content.RelatesTo = &matrix.RelatesTo{InReplyTo: &matrix.InReply{EventID: matrix.EventID(id)}}
+		}
+		raw, err := json.Marshal(content)
+		if err != nil {
+			return
+		}
+		op := intent.Op{Kind: intent.OpMessage, Room: p.Room, Sender: pup, Type: matrix.EventMessage, Content: raw,
+			Key: "dmbounce/" + address.Escape(real) + "/" + address.Escape(id)}
+		if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
+			g.log.Warn("xmpp: could not tell a Matrix user that a chat bounced", "room", p.Room, "error", err)
+		}
+	})
 }

@@ -31,7 +31,8 @@ import (
 // reaches the client; the client's away presence with status becomes
 // the puppet's Matrix presence; in a hosted room, the occupant's dnd
 // with status is shown to it (110) and becomes the puppet's presence,
-// and the Matrix member's presence comes from its nick.
+// and the Matrix member's presence comes from its nick; a chat to an
+// XMPP account that does not exist bounces, and the puppet says so.
 func TestIntegrationXMPPDirectChats(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
@@ -282,4 +283,31 @@ func TestIntegrationXMPPDirectChats(t *testing.T) {
 	wait("carol's presence as a contact", func(s integration.XMPPStanza) bool {
 		return s.Name == "presence" && s.From == carolJID && strings.Contains(s.XML, ">back</status>")
 	})
+
+	// A chat the XMPP server bounces (no such account) is not lost
+	// silently: the puppet says so in the direct chat.
+	nobody, err := users.Format(puppet.Values{"name": "nobody@" + integration.ProsodyHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm4, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "private_chat", Invite: []matrix.UserID{nobody}, IsDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.WaitForMembership(ctx, dm4, nobody, "join"); err != nil {
+		t.Fatalf("the puppet did not accept the direct chat: %v", err)
+	}
+	lost, err := carol.SendText(ctx, dm4, "anyone?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notice, err := carol.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+		return ev.RoomID == dm4 && ev.Sender == nobody && strings.Contains(string(ev.Content), "Not delivered")
+	})
+	if err != nil {
+		t.Fatalf("no notice of the bounce: %v", err)
+	}
+	if !strings.Contains(string(notice.Content), string(lost)) {
+		t.Fatalf("the notice does not reply to the lost message: %s", notice.Content)
+	}
 }

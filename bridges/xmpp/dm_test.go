@@ -256,3 +256,30 @@ func TestDirectChatNotFromReverseMUC(t *testing.T) {
 		t.Fatal("a private message from a MUC opened a direct chat")
 	}
 }
+
+// TestDirectChatBounce: a chat from a Matrix user that the XMPP side
+// bounces becomes a notice from the puppet in the direct chat, in reply
+// to the message, with the error's condition and text.
+func TestDirectChatBounce(t *testing.T) {
+	_, g, h := testGateway(t)
+	h.HS.SetProfile(carol, "displayname", "Carol")
+	cj := carolJID(t)
+	chat(t, g, cj, "m1", "hello")
+	waitOps(t, h, 1)
+	room := messages(h)[0].Room
+	s := parse(t, []byte(`<message xmlns='jabber:client' from='alice@x.org' to='`+cj+`' type='error' id='$ev1'>`+
+		`<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>`+
+		`<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>no such user</text></error></message>`))
+	g.Message(s, jid.MustParse(s.Attr("from")), jid.MustParse(s.Attr("to")))
+	waitOps(t, h, 2)
+	op := messages(h)[1]
+	var c matrix.MessageContent
+	if err := json.Unmarshal(op.Content, &c); err != nil {
+		t.Fatal(err)
+	}
+	if op.Room != room || op.Sender != alicePuppet || c.MsgType != matrix.MsgNotice ||
+		c.Body != "Not delivered to alice@x.org on XMPP (service-unavailable: no such user)" ||
+		c.RelatesTo == nil || c.RelatesTo.InReplyTo == nil || c.RelatesTo.InReplyTo.EventID != "$ev1" {
+		t.Fatalf("notice: %+v %s", op, op.Content)
+	}
+}

@@ -238,6 +238,10 @@ func (g *gateway) Message(st *component.Stanza, from, to jid.JID) {
 	}
 	roomJID := to.Bare()
 	if st.Attr("type") == "error" {
+		if u, ok := contactOf(to); ok {
+			g.dmBounced(st, from, u) // a chat from a Matrix user bounced (dm.go)
+			return
+		}
 		g.push(roomJID.String(), nil, func(ctx context.Context) { g.leave(ctx, from, roomJID, true) })
 		return
 	}
