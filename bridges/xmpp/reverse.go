@@ -119,9 +119,8 @@ type storedClient struct {
 }
 
 // load restores the portals and their clients; the clients that were in
-// their MUC join it again (their join presences go out once the
-// component is connected), so a restart keeps Matrix users in their
-// MUCs.
+// their MUC join it again on the first session (rejoin), so a restart
+// keeps Matrix users in their MUCs.
 func (rv *reverse) load(ctx context.Context) error {
 	h := rv.m.host
 	ps, err := h.Portals().All(ctx)
@@ -160,14 +159,31 @@ func (rv *reverse) load(ctx context.Context) error {
 		c.nick = sc.Nick
 		if sc.Gone {
 			c.state = clientGone
-			rv.mu.Unlock()
-			continue
 		}
-		b := c.join()
 		rv.mu.Unlock()
-		rv.g.enqueue(ctx, b)
 	}
 	return nil
+}
+
+// rejoin sends the join presences of every client that is not gone, at
+// the start of each component session (Options.OnSession): after a
+// restart of the bridge or of the XMPP server the MUCs may not know
+// them any more; a MUC that still does answers with the occupant list
+// and the self-presence again. Messages from Matrix are held until it.
+func (rv *reverse) rejoin(ctx context.Context) {
+	var out [][]byte
+	rv.mu.Lock()
+	for _, rp := range rv.byRoom {
+		for _, c := range rp.clients {
+			if c.state != clientGone {
+				out = append(out, c.join())
+			}
+		}
+	}
+	rv.mu.Unlock()
+	for _, b := range out {
+		rv.g.enqueue(ctx, b)
+	}
 }
 
 // client makes the occupant client of user in rp. Call with rv.mu held.

@@ -33,8 +33,9 @@ import (
 // occupant's away, the XMPP user's dnd is their puppet's unavailable). A
 // new displayname is a nick change. After a
 // bridge restart the Matrix user is in the MUC again and what was said
-// meanwhile reaches Matrix from the archive. Leaving the Matrix room
-// leaves the MUC. Another Matrix user kicked by the MUC's owner gets a
+// meanwhile reaches Matrix from the archive. After a restart of
+// Prosody, the Matrix user's occupant joins the (persistent) MUC again
+// and their messages reach it. Leaving the Matrix room leaves the MUC. Another Matrix user kicked by the MUC's owner gets a
 // notice, is not joined again and gets a not-delivered notice for their
 // next message. In a MUC that hides real JIDs the puppets are of
 // occupant JIDs; a MUC that does not exist has no alias.
@@ -74,7 +75,8 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 	})
 	cfg, err := alice.IQ(ctx, "cfg", `<iq type='set' id='cfg' to='`+muc+`'><query xmlns='http://jabber.org/protocol/muc#owner'>`+
 		`<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>`+
-		`<field var='muc#roomconfig_whois'><value>anyone</value></field></x></query></iq>`)
+		`<field var='muc#roomconfig_whois'><value>anyone</value></field>`+
+		`<field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query></iq>`)
 	if err != nil || cfg.Type != "result" {
 		t.Fatalf("room configuration: %v %s", err, cfg.XML)
 	}
@@ -297,6 +299,27 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 	}
 	wait(alice, "carol's message after the restart", func(s integration.XMPPStanza) bool {
 		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "after the restart")
+	})
+
+	// The XMPP server restarts: the (persistent) MUC comes back empty,
+	// and carol's occupant joins it again once the component is back.
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	alice = integration.DialXMPPResource(t, p.C2SAddr(), "alice", "pw", "again")
+	bob = integration.DialXMPPResource(t, p.C2SAddr(), "bob", "pw", "again")
+	send(alice, `<presence to='`+muc+`/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>`)
+	wait(alice, "carol's occupant after the server restart", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == occ && s.Type == ""
+	})
+	if _, err := carol.SendText(ctx, room, "after the server restart"); err != nil {
+		t.Fatal(err)
+	}
+	wait(alice, "carol's message after the server restart", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "after the server restart")
 	})
 
 	// Leaving the Matrix room leaves the MUC.

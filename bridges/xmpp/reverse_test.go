@@ -297,6 +297,23 @@ func TestReversePortal(t *testing.T) {
 		t.Fatalf("refusal notice: %s", last.Content)
 	}
 
+	// A new component session sends the join of every client not gone
+	// again (the server may have restarted); messages wait for it.
+	before = len(queued(t, h))
+	rv.rejoin(ctx)
+	if q := queued(t, h)[before:]; len(q) != 2 || !strings.Contains(q[0]+q[1], `to="`+testMUC+`/Carol"`) ||
+		!strings.Contains(q[0]+q[1], `to="`+testMUC+`/Dave"`) || !strings.Contains(q[0], `maxstanzas="0"`) {
+		t.Fatalf("rejoin: %q", q)
+	}
+	rv.fromMatrix(ctx, rp, "@carol:localhost", "$held", "held again", nil)
+	if q := queued(t, h); strings.Contains(q[len(q)-1], "held again") {
+		t.Fatal("a message went out before the rejoin completed")
+	}
+	rv.presence(ctx, rp, parse(t, []byte(selfPresence("Carol", "", "110"))), from("Carol"), jid.MustParse(testSelf))
+	if q := queued(t, h); !strings.Contains(q[len(q)-1], "held again") {
+		t.Fatalf("the held message after the rejoin: %q", q[len(q)-1])
+	}
+
 	// A Matrix leave leaves the MUC.
 	rv.membership(ctx, rp, "@carol:localhost", matrix.MemberContent{Membership: "leave"})
 	q = queued(t, h)

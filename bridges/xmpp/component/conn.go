@@ -71,6 +71,12 @@ type Options struct {
 	// lists the public rooms (see [Rooms]); without it only the domain
 	// exists.
 	Rooms Rooms
+	// OnSession, when set, is called at the start of every session, once
+	// it is up and before its first stanza is read, on the goroutine
+	// that runs the connection: what a new session needs (joining MUCs
+	// again after the server restarted) goes through [Conn.Enqueue] from
+	// there. It must return soon.
+	OnSession func(ctx context.Context)
 	// Gateway, when set, takes the presences and groupchat messages
 	// addressed to the domain's JIDs (MUC joins, leaves, messages), and
 	// the errors that bounce back from occupants; without it presences
@@ -209,6 +215,9 @@ func (c *Conn) Run(ctx context.Context) error {
 func (c *Conn) serve(ctx context.Context, sess *xmpp.Session) error {
 	c.setSession(sess)
 	defer c.setSession(nil)
+	if c.opts.OnSession != nil {
+		c.opts.OnSession(ctx)
+	}
 	stop := context.AfterFunc(ctx, func() {
 		_ = sess.Close() // ends our stream; the server's end may never come
 		_ = sess.Conn().Close()
