@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/fakehs"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
 
@@ -352,5 +355,86 @@ func TestMatrixRelationsToXMPP(t *testing.T) {
 		!strings.Contains(s, `<retract xmlns="urn:xmpp:message-retract:1" id="$spam"><moderated xmlns="urn:xmpp:message-moderate:1" by="room@matrix.test/Carol">`) ||
 		!strings.Contains(s, `">no</reason>`) {
 		t.Fatalf("moderation: %s", s)
+	}
+}
+
+// TestRelateThroughMessage: stanzas reach the relation handlers through
+// the component's Message entry: a correction without any id edits the
+// message it names (its ops get a made-up id, so two such stanzas do not
+// collide); a moderation IQ through the IQ routes is refused without the
+// power to redact others' events and done with it; a plain message is
+// left to the plain path.
+func TestRelateThroughMessage(t *testing.T) {
+	ctx := context.Background()
+	m, g, h := relGateway(t)
+	g.say(ctx, jid.MustParse(aliceFull), jid.MustParse(relMUC), "m1", "", inbound{text: "helo"})
+	sent(t, m, h, lastOp(t, h), "$orig")
+	from, to := jid.MustParse(aliceFull), jid.MustParse(relMUC)
+	correction := `<message from='` + aliceFull + `' to='` + relMUC + `' type='groupchat'><body>%s</body>` +
+		`<replace xmlns='urn:xmpp:message-correct:0' id='m1'/><active xmlns='http://jabber.org/protocol/chatstates'/></message>`
+	for i, text := range []string{"hello", "hello!"} {
+		g.Message(parse(t, []byte(fmt.Sprintf(correction, text))), from, to)
+		poll.Until(t, "the correction's op", 5*time.Second, func() bool {
+			return strings.Contains(string(lastOp(t, h).Content), `"body":"* `+text+`"`)
+		})
+		if op := lastOp(t, h); !strings.Contains(string(op.Content), `"event_id":"$orig"`) || !strings.HasPrefix(op.Key, relKeyPrefix) {
+			t.Fatalf("correction %d: %+v %s", i, op, op.Content)
+		}
+	}
+
+	// Alice's puppet has no power to redact others' events: forbidden.
+	// (IQs are taken only at the JIDs of room aliases and IDs.)
+	muc := `#r\3alocalhost@matrix.test`
+	g.mu.Lock()
+	g.rooms[relRoom].occupants["alice@x.org"].RoomJID = muc
+	g.mu.Unlock()
+	to = jid.MustParse(muc)
+	empty := ""
+	h.HS.PutEvent(fakehs.Event{Room: relRoom, Sender: "@carol:localhost", Type: matrix.EventPowerLevels, StateKey: &empty,
+		Content: json.RawMessage(`{"users":{"@carol:localhost":100},"redact":50}`)})
+	carols := h.HS.PutEvent(fakehs.Event{Room: relRoom, Sender: "@carol:localhost", Type: matrix.EventMessage,
+		Content: json.RawMessage(`{"msgtype":"m.text","body":"spam"}`)})
+	iqRaw := []byte(`<iq from='` + aliceFull + `' to='` + muc + `' type='set' id='mod1'><moderate xmlns='urn:xmpp:message-moderate:1' id='` +
+		string(carols) + `'><retract xmlns='urn:xmpp:message-retract:1'/><reason>spam</reason></moderate></iq>`)
+	iq := parse(t, iqRaw)
+	if !g.IQ(iq, from, to) {
+		t.Fatal("the moderation IQ was not taken")
+	}
+	poll.Until(t, "the moderation's answer", 5*time.Second, func() bool {
+		q := queued(t, h)
+		return strings.Contains(q[len(q)-1], `id="mod1"`)
+	})
+	if q := queued(t, h); !strings.Contains(q[len(q)-1], "forbidden") {
+		t.Fatalf("moderation without the power: %s", q[len(q)-1])
+	}
+	// With the power (the new power levels reach the bridge as an event):
+	// redacted with the reason, answered, and the room tells everyone.
+	pl := json.RawMessage(`{"users":{"@carol:localhost":100,"` + string(alicePup) + `":50},"redact":50}`)
+	h.HS.PutEvent(fakehs.Event{Room: relRoom, Sender: "@carol:localhost", Type: matrix.EventPowerLevels, StateKey: &empty, Content: pl})
+	if err := h.Matrix().ObserveEvent(ctx, &matrix.Event{RoomID: relRoom, Type: matrix.EventPowerLevels, StateKey: &empty, Content: pl}); err != nil {
+		t.Fatal(err)
+	}
+	iq = parse(t, []byte(strings.ReplaceAll(string(iqRaw), "mod1", "mod2")))
+	if !g.IQ(iq, from, to) {
+		t.Fatal("the second moderation IQ was not taken")
+	}
+	poll.Until(t, "the second moderation's answer", 5*time.Second, func() bool {
+		return strings.Contains(strings.Join(queued(t, h), ""), `id="mod2" type="result"`)
+	})
+	if op := lastOp(t, h); op.Kind != intent.OpRedaction || op.Redacts != carols || op.Reason != "spam" || op.Sender != alicePup {
+		t.Fatalf("moderation op: %+v", op)
+	}
+	poll.Until(t, "the moderation told to alice", 5*time.Second, func() bool {
+		return strings.Contains(strings.Join(queued(t, h), ""), `<message from="`+muc+`" to="`+aliceFull+`"`)
+	})
+	for _, st := range queued(t, h) {
+		if strings.HasPrefix(st, `<message from="`+muc+`" to="`+aliceFull+`"`) &&
+			(!strings.Contains(st, `by="`+muc+`/Alice"`) || !strings.Contains(st, `id="`+string(carols)+`"`)) {
+			t.Fatalf("moderation to the room: %s", st)
+		}
+	}
+
+	if g.relate(parse(t, []byte(`<message type='groupchat'><body>plain</body></message>`)), from, to) {
+		t.Fatal("a plain message was taken as related")
 	}
 }
