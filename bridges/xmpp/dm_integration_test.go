@@ -36,13 +36,36 @@ import (
 func TestIntegrationXMPPDirectChats(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
-	domain := p.ComponentDomain()
-	s := bridgetest.Start(t, bridgetest.Options{
-		Bridges:       fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
-		EphemeralSync: true, // Dendrite does not push presence to appservices
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	checkDirectChats(ctx, t, startSyncingBridge(t, p), p)
+}
+
+// TestIntegrationXMPPEjabberdDirectChats is TestIntegrationXMPPDirectChats
+// with the component on ejabberd.
+func TestIntegrationXMPPEjabberdDirectChats(t *testing.T) {
+	t.Parallel()
+	p := integration.StartEjabberd(t, integration.WithEjabberdUser("alice", "pw"))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	checkDirectChats(ctx, t, startSyncingBridge(t, p), p)
+}
+
+// startSyncingBridge starts the bridge for p with the bot's /sync on:
+// Dendrite does not push presence to appservices.
+func startSyncingBridge(t *testing.T, p integration.XMPPServer) *bridgetest.Stack {
+	t.Helper()
+	return bridgetest.Start(t, bridgetest.Options{
+		Bridges:       fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), p.ComponentDomain(), p.ComponentSecret()),
+		EphemeralSync: true,
+	})
+}
+
+// checkDirectChats is TestIntegrationXMPPDirectChats's flow on the bridge
+// s and the server p, which has the user alice (password "pw").
+func checkDirectChats(ctx context.Context, t *testing.T, s *bridgetest.Stack, p integration.XMPPServer) {
+	t.Helper()
+	domain := p.ComponentDomain()
 	carol := s.User(ctx, "carol")
 	if err := carol.SetDisplayname(ctx, "Carol"); err != nil {
 		t.Fatal(err)
