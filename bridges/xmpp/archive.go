@@ -237,12 +237,15 @@ func (s *senders) of(ctx context.Context, a archived) sender {
 func (s *senders) find(ctx context.Context, a archived) sender {
 	g := s.g
 	if g.m.users.Owns(a.Sender) {
-		if l, err := g.m.host.Links().ByEvent(ctx, a.ID); err == nil {
-			if real, nick, _, id, origin, ok := parseSentKey(l.Remote.ID); ok {
-				return sender{Nick: nick, Real: real, ID: id, OriginID: origin}
-			}
+		if m, ok := g.sentMetaOf(ctx, a.ID); ok {
+			return sender{Nick: m.Nick, Real: m.Real, ID: m.ID, OriginID: m.Origin}
 		}
 		real := g.realOf(a.Sender)
+		if l, err := g.m.host.Links().ByEvent(ctx, a.ID); err == nil {
+			if r, ok := parseMsgRemoteID(l.Remote.ID); ok {
+				real = r
+			}
+		}
 		g.mu.Lock()
 		for _, o := range s.r.occupants {
 			if o.Puppet == a.Sender {
@@ -267,6 +270,41 @@ func (s *senders) find(ctx context.Context, a archived) sender {
 		nick = s.displayname(ctx, a.Sender, func() string { return g.nickOf(a.Sender, "") })
 	}
 	return sender{Nick: nick, Real: j.String()}
+}
+
+// sentMetaPrefix + an event ID holds what the archive shows of an XMPP
+// occupant's message that became that event (sentMeta), stored when it
+// is reflected: the nick, id and origin-id it was sent with.
+const sentMetaPrefix = "muc/sent/"
+
+// sentMeta is how an XMPP occupant sent a message.
+type sentMeta struct {
+	Nick   string `json:"nick"`
+	Real   string `json:"real"`
+	ID     string `json:"id,omitempty"`
+	Origin string `json:"origin,omitempty"`
+}
+
+// rememberArchived stores m for event ev (errors are logged: the
+// archive then shows the sender's current nick).
+func (g *gateway) rememberArchived(ctx context.Context, ev matrix.EventID, m sentMeta) {
+	b, err := json.Marshal(m)
+	if err == nil {
+		err = g.m.host.KV().Put(ctx, sentMetaPrefix+string(ev), b)
+	}
+	if err != nil {
+		g.log.Warn("xmpp: could not store how a message was sent", "event", ev, "error", err)
+	}
+}
+
+// sentMetaOf returns what rememberArchived stored for ev.
+func (g *gateway) sentMetaOf(ctx context.Context, ev matrix.EventID) (sentMeta, bool) {
+	var m sentMeta
+	b, err := g.m.host.KV().Get(ctx, sentMetaPrefix+string(ev))
+	if err != nil || json.Unmarshal(b, &m) != nil || m.Nick == "" {
+		return sentMeta{}, false
+	}
+	return m, true
 }
 
 // displayname returns u's displayname in the room as a nick, or

@@ -861,6 +861,7 @@ func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) 
 		return
 	}
 	occID := g.occupantID(op.Room, real)
+	g.rememberArchived(ctx, ev, sentMeta{Nick: nick, Real: real, ID: id, Origin: origin})
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.rememberSent(op.Room, ev, id, origin)

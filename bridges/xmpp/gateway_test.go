@@ -114,6 +114,9 @@ func TestSayAndReflect(t *testing.T) {
 		t.Fatalf("op: %+v %s", op, op.Content)
 	}
 	m.OnOutboxSent(ctx, op, "$ev")
+	if meta, ok := g.sentMetaOf(ctx, "$ev"); !ok || meta != (sentMeta{Nick: "Alice", Real: "alice@x.org", ID: "m1", Origin: "o1"}) {
+		t.Errorf("what the archive keeps of the message: %+v %v", meta, ok)
+	}
 	q := queued(t, h)
 	if len(q) != 2 {
 		t.Fatalf("reflections: %q", q)

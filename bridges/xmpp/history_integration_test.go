@@ -25,7 +25,8 @@ import (
 // back with max=2 from the last page gets every message once, in order,
 // with the event IDs as ids, the same on a second run; after-id gets
 // what follows a message, and a message from XMPP comes from its nick
-// with its own ids; the form lists the fields.
+// with its own ids; the form lists the fields, the metadata the first
+// and last messages.
 func TestIntegrationXMPPHistoryAndMAM(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
@@ -156,6 +157,10 @@ func TestIntegrationXMPPHistoryAndMAM(t *testing.T) {
 	}
 	if fmt.Sprint(fwd) != want {
 		t.Fatalf("paging forward: %v, want %v", fwd, want)
+	}
+	meta, err := alice.IQ(ctx, "meta", `<iq type='get' id='meta' to='`+muc+`'><metadata xmlns='urn:xmpp:mam:2'/></iq>`)
+	if err != nil || meta.Type != "result" || !strings.Contains(meta.XML, `id="`+string(ids[0])+`"`) || !strings.Contains(meta.XML, `id="`+string(ids[n-1])+`"`) {
+		t.Fatalf("metadata: %v %s", err, meta.XML)
 	}
 	flipped := queryMAM(ctx, t, alice, muc, "flip", `<set xmlns='http://jabber.org/protocol/rsm'><max>3</max><before/></set><flip-page/>`)
 	if fmt.Sprint(flipped.ids) != fmt.Sprint([]matrix.EventID{ids[n-1], ids[n-2], ids[n-3]}) {

@@ -9,7 +9,6 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/xmpp/address"
 	"github.com/causewaybridge/causeway/internal/fakehs"
 	"github.com/causewaybridge/causeway/matrix"
@@ -109,10 +108,7 @@ func TestJoinHistory(t *testing.T) {
 	e1 := put(carol, matrix.EventMessage, `{"msgtype":"m.text","body":"one <b>&"}`)
 	put(carol, matrix.EventMessage, `{"msgtype":"m.text","body":"* edit","m.relates_to":{"rel_type":"m.replace","event_id":"$x"}}`)
 	e2 := put(bobPuppet, matrix.EventMessage, `{"msgtype":"m.text","body":"from bob"}`)
-	key := sentKey("bob@x.org", "Bobby", roomJID, "bob-id", "bob-origin")
-	if err := h.Links().Put(ctx, bridges.Link{Remote: bridges.MessageID{ID: key}, Room: room, Event: e2}); err != nil {
-		t.Fatal(err)
-	}
+	g.rememberArchived(ctx, e2, sentMeta{Nick: "Bobby", Real: "bob@x.org", ID: "bob-id", Origin: "bob-origin"})
 	put(carol, matrix.EventMessage, `{"msgtype":"m.image","body":"cat.png","url":"mxc://x/y"}`)
 	topic := ""
 	h.HS.PutEvent(fakehs.Event{Room: room, Sender: carol, Type: matrix.EventTopic, StateKey: &topic, Content: []byte(`{"topic":"T"}`)})

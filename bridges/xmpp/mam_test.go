@@ -10,7 +10,6 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/xmpp/address"
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/fakehs"
@@ -68,10 +67,7 @@ func newMAMFixture(t *testing.T) *mamFixture {
 		// Events that are not messages in between.
 		h.HS.PutEvent(fakehs.Event{Room: f.room, Sender: carol, Type: matrix.EventTopic, StateKey: &empty, TS: ts + 1, Content: []byte(`{"topic":"t"}`)})
 	}
-	key := sentKey("bob@x.org", "Bob", f.roomJID, "bob-id", "")
-	if err := h.Links().Put(ctx, bridges.Link{Remote: bridges.MessageID{ID: key}, Room: f.room, Event: f.ids[3]}); err != nil {
-		t.Fatal(err)
-	}
+	g.rememberArchived(ctx, f.ids[3], sentMeta{Nick: "Bob", Real: "bob@x.org", ID: "bob-id"})
 	if err := h.Matrix().Intent("@_xmpp_alice=40x.org:localhost").EnsureRegistered(ctx); err != nil {
 		t.Fatal(err)
 	}
