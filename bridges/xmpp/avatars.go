@@ -2,9 +2,7 @@ package xmpp
 
 import (
 	"context"
-	"crypto/sha1"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"net/http"
@@ -213,7 +211,7 @@ func (g *gateway) avatarFromXMPP(ctx context.Context, real jid.JID, p matrix.Use
 		g.log.Info("xmpp: the vCard has no usable photo", "jid", real.String(), "limit", maxAvatarBytes)
 		return
 	}
-	if sum := sha1.Sum(data); hex.EncodeToString(sum[:]) != hash {
+	if photoSum(data) != hash {
 		g.log.Debug("xmpp: the vCard photo does not match the presence's hash", "jid", real.String())
 	}
 	mxc, err := g.m.host.Matrix().Intent(p).UploadMedia(ctx, mime, "avatar", data)
@@ -363,7 +361,7 @@ func (g *gateway) downloadAvatar(ctx context.Context, u matrix.UserID, mxc strin
 	if !strings.HasPrefix(mime, "image/") {
 		mime = http.DetectContentType(data)
 	}
-	return &vcardPhotoEl{Type: mime, BinVal: base64.StdEncoding.EncodeToString(data)}, true
+	return &vcardPhotoEl{Type: mime, BinVal: base64.StdEncoding.EncodeToString(data), Hash: photoSum(data)}, true
 }
 
 // avatarCacheSize bounds the Matrix avatars kept for vCards (each at
@@ -411,4 +409,5 @@ type vcardEl struct {
 type vcardPhotoEl struct {
 	Type   string `xml:"TYPE"`
 	BinVal string `xml:"BINVAL"`
+	Hash   string `xml:"-"` // of a Matrix avatar: the SHA-1 of its bytes
 }

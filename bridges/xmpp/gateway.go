@@ -116,6 +116,7 @@ type gateway struct {
 	recent    map[matrix.RoomID]*recentMessages // XMPP ids for markers (markers.go)
 	rxMu      sync.Mutex                        // reaction sets (reactions.go)
 	avatars   avatarCache                       // Matrix avatars for vCards (avatars.go)
+	mxPhotos  map[matrix.UserID]mxPhoto         // Matrix members' photo hashes (mxavatars.go)
 }
 
 func newGateway(m *Module, h bridges.Host) (*gateway, error) {
@@ -558,7 +559,8 @@ func nickJID(roomJID, nick string) string { return roomJID + "/" + nick }
 func (g *gateway) memberItem(room matrix.RoomID, u matrix.UserID, mb *member) mucItem {
 	aff, role := affiliation(mb.level)
 	j, _ := address.UserJID(g.m.domain, u)
-	return mucItem{Affiliation: aff, Role: role, JID: j.String(), OccupantID: g.occupantID(room, string(u))}
+	return mucItem{Affiliation: aff, Role: role, JID: j.String(), OccupantID: g.occupantID(room, string(u)),
+		Photo: g.matrixPhoto(u)}
 }
 
 // announce returns the Matrix members whose presence a joiner gets: at

@@ -52,7 +52,8 @@ func occupantIDOf(t *testing.T, st integration.XMPPStanza) string {
 // XEP-0333 displayed markers ↔ read receipts both ways, and avatars
 // both ways through vCards (XEP-0153 hash → puppet avatar_url; Matrix
 // avatar → vCard of the occupant JID and of the user's JID; an XMPP
-// occupant's hash in the room's presences and its vCard relayed).
+// occupant's hash in the room's presences and its vCard relayed; a
+// Matrix member's hash in its presence once its avatar is known).
 func TestIntegrationXMPPMUCExtras(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"),
@@ -325,6 +326,11 @@ func TestIntegrationXMPPMUCExtras(t *testing.T) {
 			t.Fatalf("vCard of %s: %v %s", to, err, r.XML)
 		}
 	}
+	// Carol's new avatar: her presence goes again with its hash.
+	carolSum := sha1.Sum(carolPic)
+	wait(alice, "Carol's presence with her photo hash", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == muc+"/Carol" && strings.Contains(s.XML, hex.EncodeToString(carolSum[:])+"</photo>")
+	})
 	// bob joins: alice's presence tells her photo hash, and the vCard of
 	// her occupant JID has her photo (relayed from her own vCard).
 	join(bob, "Bob", "")

@@ -236,6 +236,7 @@ func (m *Module) HandleMatrixMembership(ctx context.Context, mb *bridges.Members
 		return nil
 	}
 	m.gw.membership(ctx, room, mb.Target, mb.Content)
+	m.gw.memberAvatarChanged(mb.Target, mb.Content)
 	return nil
 }
 
