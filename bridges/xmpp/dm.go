@@ -333,6 +333,21 @@ func (g *gateway) invitedToDM(room matrix.RoomID, p, inviter matrix.UserID) {
 		return
 	}
 	real := v["name"]
+	if j, err := jid.Parse(real); err != nil || j.Resourcepart() != "" || j.Localpart() == "" {
+		// An occupant of an anonymous MUC (room@service/nick, see
+		// reverse.go) or a server: no account to chat with.
+		g.push(dmLane(real, inviter), nil, func(ctx context.Context) {
+			in := g.m.host.Matrix().Intent(p)
+			err := in.EnsureRegistered(ctx)
+			if err == nil {
+				err = in.Leave(ctx, room, "this XMPP user can only be reached in its room")
+			}
+			if err != nil {
+				g.log.Info("xmpp: could not decline a direct chat", "room", room, "puppet", p, "error", err)
+			}
+		})
+		return
+	}
 	g.push(dmLane(real, inviter), nil, func(ctx context.Context) {
 		if err := g.acceptDM(ctx, room, p, real, inviter); err != nil {
 			g.log.Warn("xmpp: could not accept a direct chat", "room", room, "puppet", p, "error", err)

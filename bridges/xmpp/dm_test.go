@@ -16,6 +16,7 @@ import (
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/puppet"
 )
 
 const (
@@ -208,7 +209,8 @@ func TestDirectChatRefusals(t *testing.T) {
 
 // TestDirectChatFromMatrix: a Matrix user inviting a puppet into a
 // direct chat has the puppet join, and the room becomes their portal,
-// replacing an older one.
+// replacing an older one; the puppet of an anonymous MUC occupant
+// declines.
 func TestDirectChatFromMatrix(t *testing.T) {
 	ctx := context.Background()
 	m, _, h := testGateway(t)
@@ -232,6 +234,25 @@ func TestDirectChatFromMatrix(t *testing.T) {
 	}
 	if _, err := h.Portals().ByRoom(ctx, "!dm1:localhost"); err == nil {
 		t.Fatal("the older direct chat is still a portal")
+	}
+
+	// The puppet of an anonymous MUC's occupant has no account to chat
+	// with: it declines.
+	occ, err := m.users.Format(puppet.Values{"name": "lounge@conference.x.org/Eve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const room3 = matrix.RoomID("!dm3:localhost")
+	h.HS.SetMembership(room3, carol, "join")
+	h.HS.SetMembership(room3, occ, "invite")
+	ev := &matrix.Event{RoomID: room3, Sender: carol, Type: matrix.EventMember}
+	if err := m.HandleMatrixMembership(ctx, &bridges.Membership{Event: ev, Target: occ,
+		Content: matrix.MemberContent{Membership: "invite", IsDirect: true}}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the decline", 5*time.Second, func() bool { return h.HS.Membership(room3, occ) == "leave" })
+	if _, err := h.Portals().ByRoom(ctx, room3); err == nil {
+		t.Fatal("a direct chat with an anonymous occupant became a portal")
 	}
 }
 
