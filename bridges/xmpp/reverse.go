@@ -373,6 +373,7 @@ func (rv *reverse) fromMatrix(ctx context.Context, rp *revPortal, sender matrix.
 // payloads extra (XHTML-IM, OOB): the event ID is its id and origin-id,
 // which its reflection carries back.
 func (rv *reverse) groupchat(c *mucClient, ev matrix.EventID, text string, extra []byte) []byte {
+	c.remember(heldMessage{Event: ev, Text: text, Extra: extra})
 	return withPayload(messageStanza(c.self, c.muc, string(ev), text, string(ev), "", "", ""), extra)
 }
 
@@ -440,6 +441,9 @@ func (rv *reverse) presence(ctx context.Context, rp *revPortal, st *component.St
 		var msgs [][]byte
 		for _, m := range step.flush {
 			msgs = append(msgs, rv.groupchat(c, m.Event, m.Text, m.Extra))
+			if m.Retried {
+				c.sent[len(c.sent)-1].Retried = true
+			}
 		}
 		if step.gone {
 			// Kept as gone until the Matrix user leaves: no re-join loop.
@@ -530,7 +534,7 @@ func (rv *reverse) tell(ctx context.Context, rp *revPortal, u matrix.UserID, tex
 // of another occupant, posted by its puppet once.
 func (rv *reverse) message(ctx context.Context, rp *revPortal, st *component.Stanza, from, to jid.JID) {
 	if st.Attr("type") == "error" {
-		rv.refused(ctx, rp, st)
+		rv.refused(ctx, rp, st, to)
 		return
 	}
 	if st.Attr("type") != "groupchat" {
@@ -652,14 +656,32 @@ func (rv *reverse) reflected(ctx context.Context, rp *revPortal, m mucMessage) {
 	}
 }
 
-// refused reports a Matrix message the MUC refused (its id is the event
-// ID) to the room.
-func (rv *reverse) refused(ctx context.Context, rp *revPortal, st *component.Stanza) {
+// refused takes the MUC's error answer to a Matrix message (its id is
+// the event ID) sent from the occupant to: when the MUC did not know the
+// occupant (not-acceptable), the occupant joins again and the message is
+// sent once more after the join; otherwise the room gets a notice.
+func (rv *reverse) refused(ctx context.Context, rp *revPortal, st *component.Stanza, to jid.JID) {
 	ev := st.Attr("id")
 	if !strings.HasPrefix(ev, "$") {
 		return
 	}
 	p := parseMUCPresence(st, jid.JID{})
+	if p.Cond == "not-acceptable" {
+		rv.mu.Lock()
+		var join []byte
+		again := false
+		if c := rp.clientAt(to.String()); c != nil {
+			join, again = c.notIn(matrix.EventID(ev))
+		}
+		rv.mu.Unlock()
+		if join != nil {
+			rv.g.enqueue(ctx, join)
+		}
+		if again {
+			rv.log.Info("xmpp: the MUC did not know an occupant; joining again to send a message", "muc", rp.muc, "event", ev)
+			return
+		}
+	}
 	reason := "the XMPP room refused it (" + p.Cond + ")"
 	if p.Text != "" {
 		reason += ": " + p.Text

@@ -47,7 +47,14 @@ type heldMessage struct {
 	Event matrix.EventID
 	Text  string
 	Extra []byte // payloads: XHTML-IM, OOB
+	// Retried: sent once already and refused because the MUC did not
+	// know the occupant; it is not retried again.
+	Retried bool
 }
+
+// maxSent bounds the messages a client remembers having sent, to send
+// again after a rejoin when the MUC refused them (not-acceptable).
+const maxSent = 20
 
 // mucClient is one Matrix user's occupant in a remote MUC.
 type mucClient struct {
@@ -61,6 +68,40 @@ type mucClient struct {
 	held  []heldMessage
 	// prev is the nick before a nick change under way ("" when none).
 	prev string
+	// sent are the latest messages sent, oldest first (see maxSent).
+	sent []heldMessage
+}
+
+// remember records a message the client sent.
+func (c *mucClient) remember(m heldMessage) {
+	c.sent = append(c.sent, m)
+	if len(c.sent) > maxSent {
+		c.sent = c.sent[1:]
+	}
+}
+
+// notIn takes the MUC's not-acceptable answer to message ev: the MUC
+// does not know the occupant (it forgot it, or dropped it while the
+// component was away). A client that thinks itself in joins again and
+// holds the message to send it once more after the join; it returns
+// the join presence (nil when it was joining already) and whether the
+// message will be sent again. A message is sent again once at most.
+func (c *mucClient) notIn(ev matrix.EventID) (join []byte, again bool) {
+	if c.state == clientGone {
+		return nil, false
+	}
+	for i, m := range c.sent {
+		if m.Event != ev || m.Retried {
+			continue
+		}
+		c.sent = append(c.sent[:i:i], c.sent[i+1:]...)
+		if c.state == clientJoined {
+			join = c.join()
+		}
+		m.Retried = true
+		return join, c.hold(m)
+	}
+	return nil, false
 }
 
 // newClient returns the client of user (whose JID on the component is

@@ -287,14 +287,38 @@ func TestReversePortal(t *testing.T) {
 	}
 
 	// A message the MUC refuses gets a notice replying to it.
-	refusedMsg := `<message type='error' id='$early' from='` + testMUC + `' to='` + testSelf + `'><error type='modify'>` +
-		`<not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>no voice</text></error></message>`
+	refusedMsg := `<message type='error' id='$early' from='` + testMUC + `' to='` + testSelf + `'><error type='auth'>` +
+		`<forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>no voice</text></error></message>`
 	rv.message(ctx, rp, parse(t, []byte(refusedMsg)), jid.MustParse(testMUC), jid.MustParse(testSelf))
 	ops := h.Sent.Ops()
 	last := ops[len(ops)-1]
 	if !strings.Contains(string(last.Content), "Not delivered to XMPP") || !strings.Contains(string(last.Content), "no voice") ||
 		!strings.Contains(string(last.Content), "$early") {
 		t.Fatalf("refusal notice: %s", last.Content)
+	}
+
+	// A message the MUC refuses because it does not know the occupant
+	// (it forgot it): the occupant joins again and the message goes out
+	// once more after the join; refused again, it gets a notice.
+	rv.fromMatrix(ctx, rp, "@carol:localhost", "$lost", "lost once", nil)
+	notIn := strings.NewReplacer("$early", "$lost", "auth", "cancel", "forbidden", "not-acceptable").Replace(refusedMsg)
+	before = len(queued(t, h))
+	nOps := len(h.Sent.Ops())
+	rv.message(ctx, rp, parse(t, []byte(notIn)), jid.MustParse(testMUC), jid.MustParse(testSelf))
+	if q := queued(t, h)[before:]; len(q) != 1 || !strings.Contains(q[0], `to="`+testMUC+`/Carol"`) || !strings.Contains(q[0], "maxstanzas") {
+		t.Fatalf("rejoin after not-acceptable: %q", q)
+	}
+	rv.presence(ctx, rp, parse(t, []byte(selfPresence("Carol", "", "110"))), from("Carol"), jid.MustParse(testSelf))
+	if q := queued(t, h); !strings.Contains(q[len(q)-1], "lost once") {
+		t.Fatalf("not sent again after the rejoin: %q", q[len(q)-1])
+	}
+	if len(h.Sent.Ops()) != nOps {
+		t.Fatalf("a notice for a message sent again: %+v", h.Sent.Ops()[nOps:])
+	}
+	rv.message(ctx, rp, parse(t, []byte(notIn)), jid.MustParse(testMUC), jid.MustParse(testSelf))
+	ops = h.Sent.Ops()
+	if len(ops) != nOps+1 || !strings.Contains(string(ops[nOps].Content), "Not delivered to XMPP") {
+		t.Fatalf("refused twice: %+v", ops[nOps:])
 	}
 
 	// A new component session sends the join of every client not gone
