@@ -8,7 +8,10 @@
 // rooms as MUCs: XMPP users join them as puppets, text crosses both ways
 // (gateway.go), joiners get the room's history and clients page its
 // archive over MAM, both read from Matrix (history.go, mam.go,
-// archive.go). docs/xmpp.md says what works.
+// archive.go). Matrix users also enter existing MUCs on the XMPP
+// network through portal rooms, each as their own occupant (reverse.go,
+// reverse_in.go, reverse_client.go, reverse_mam.go). docs/xmpp.md says
+// what works.
 package xmpp
 
 import (
