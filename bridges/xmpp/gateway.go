@@ -67,6 +67,9 @@ type occupant struct {
 	// message of that past that then arrives live (homeservers may
 	// push events late) is not sent as live.
 	past map[string]*horizon
+	// liveFrom marks, per joining resource, where the room's live ring
+	// was when its join started (livering.go).
+	liveFrom map[string]uint64
 }
 
 // held is a stanza held for a joining occupant; ev is the Matrix event
@@ -90,6 +93,7 @@ type mucRoom struct {
 	members   map[matrix.UserID]*member
 	loaded    bool                   // members read since the start
 	announced map[matrix.UserID]bool // members whose presence occupants got
+	live      liveRing               // the last messages (livering.go)
 }
 
 // gateway implements component.Gateway and the Matrix side of hosting.
@@ -356,6 +360,8 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 		// Registered before the puppet joins: Matrix messages from now
 		// on are held for it and sent after its join (none is lost).
 		r.occupants[real] = o
+	} else {
+		r.markJoin(o, from.String())
 	}
 	g.mu.Unlock()
 
@@ -641,6 +647,7 @@ func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, top
 		}
 	}
 	o.pending, o.joining = nil, false
+	g.sendMissed(ctx, r, o, to, hz)
 	if o.past == nil {
 		o.past = map[string]*horizon{}
 	}
@@ -871,9 +878,13 @@ func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) 
 	if r == nil {
 		return
 	}
+	build := func(o *occupant, res string) []byte {
+		return withPayload(messageStanza(nickJID(o.RoomJID, nick), res, id, text, origin, string(ev), o.RoomJID, occID), extra)
+	}
+	r.live.add(ev, time.Time{}, build)
 	for _, o := range r.occupants {
 		for res := range o.Resources {
-			g.deliverMsg(ctx, o, res, ev, time.Time{}, withPayload(messageStanza(nickJID(o.RoomJID, nick), res, id, text, origin, string(ev), o.RoomJID, occID), extra))
+			g.deliverMsg(ctx, o, res, ev, time.Time{}, build(o, res))
 		}
 	}
 }
@@ -921,9 +932,14 @@ func (g *gateway) fromMatrixAt(ctx context.Context, room matrix.RoomID, sender m
 		})
 	}
 	occID := g.occupantID(room, string(sender))
+	nick := mb.nick
+	build := func(o *occupant, res string) []byte {
+		return withPayload(messageStanza(nickJID(o.RoomJID, nick), res, string(ev), text, "", string(ev), o.RoomJID, occID), extra)
+	}
+	r.live.add(ev, ts, build)
 	for _, o := range r.occupants {
 		for res := range o.Resources {
-			g.deliverMsg(ctx, o, res, ev, ts, withPayload(messageStanza(nickJID(o.RoomJID, mb.nick), res, string(ev), text, "", string(ev), o.RoomJID, occID), extra))
+			g.deliverMsg(ctx, o, res, ev, ts, build(o, res))
 		}
 	}
 }

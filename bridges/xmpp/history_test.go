@@ -3,6 +3,7 @@ package xmpp
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,60 @@ func TestJoinHistory(t *testing.T) {
 	g.fromMatrix(ctx, room, carol, "$new", "new", nil)
 	if m := messages(); len(m) != 1 || !strings.Contains(m[0], "new") {
 		t.Fatalf("the live message: %q", m)
+	}
+}
+
+// TestJoinSecondResourceGetsMissed: a second resource of an occupant
+// joins; a Matrix message that the room sends while its history is
+// being read (so neither in the history nor sent to the new resource
+// live) is sent to it after the subject, once.
+func TestJoinSecondResourceGetsMissed(t *testing.T) {
+	ctx := context.Background()
+	_, g, h := testGateway(t)
+	room := matrix.RoomID("!r:localhost")
+	local, err := address.Localpart(string(room))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roomJID := local + "@matrix.test"
+	carol, alice := matrix.UserID("@carol:localhost"), matrix.UserID("@_xmpp_alice=40x.org:localhost")
+	if err := h.Matrix().Intent(alice).EnsureRegistered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.HS.SetMembership(room, alice, "join")
+	r := g.room(room)
+	r.loaded = true
+	r.members = map[matrix.UserID]*member{carol: {nick: "Carol"}}
+	r.occupants["alice@x.org"] = &occupant{RoomJID: roomJID, Nick: "Alice", Real: "alice@x.org",
+		Resources: map[string]bool{"alice@x.org/r1": true}, Puppet: alice}
+	old := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	h.HS.Handle("GET /_matrix/client/v3/rooms/{room}/messages", func(w http.ResponseWriter, req *http.Request) {
+		// The message arrives while the join reads the history.
+		g.fromMatrixAt(ctx, room, carol, "$during", old.Add(time.Minute), "said during the join", nil)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"chunk":[{"event_id":"$old","type":"m.room.message","sender":"%s","origin_server_ts":%d,"content":{"msgtype":"m.text","body":"old"}}],"start":"s"}`,
+			carol, old.UnixMilli())
+	})
+	join := parse(t, []byte(`<presence from='alice@x.org/r2' to='`+roomJID+`/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`))
+	g.join(ctx, join, jid.MustParse("alice@x.org/r2"), jid.MustParse(roomJID+"/Alice"))
+	var toR1, toR2 []string
+	for _, s := range queued(t, h) {
+		switch {
+		case strings.Contains(s, `to="alice@x.org/r1"`) && strings.HasPrefix(s, "<message"):
+			toR1 = append(toR1, s)
+		case strings.Contains(s, `to="alice@x.org/r2"`):
+			toR2 = append(toR2, s)
+		}
+	}
+	if len(toR1) != 1 || !strings.Contains(toR1[0], "said during the join") {
+		t.Fatalf("to the first resource: %q", toR1)
+	}
+	n := len(toR2)
+	if n < 4 || !strings.Contains(toR2[n-4], `code="110"`) || !strings.Contains(toR2[n-3], ">old<") ||
+		!strings.Contains(toR2[n-2], "<subject") || !strings.Contains(toR2[n-1], "said during the join") {
+		t.Fatalf("to the joining resource, want self-presence, history, subject, the missed message: %q", toR2)
+	}
+	if strings.Contains(toR2[n-1], "urn:xmpp:delay") {
+		t.Errorf("the missed message has a delay: %s", toR2[n-1])
 	}
 }
