@@ -139,6 +139,12 @@ func matrixText(c matrix.MessageContent) (string, bool) {
 // message. Elsewhere edits, reactions and redactions are not bridged yet
 // (bridges.ErrUnsupported: the core tells the room).
 func (m *Module) HandleMatrixEdit(ctx context.Context, e *bridges.Edit) error {
+	if rp := m.reversePortal(e.Portal); rp != nil { // a correction to an existing MUC (reverse.go)
+		if text, extra, ok := m.gw.outgoing(&e.NewContent, ""); ok && !m.users.Owns(e.Event.Sender) {
+			m.rev.edit(ctx, rp, e.Event.Sender, e.Event.ID, e.Target, text, extra)
+		}
+		return nil
+	}
 	room, ok := roomOf(e.Portal)
 	if m.gw == nil || m.users.Owns(e.Event.Sender) {
 		return nil

@@ -3,6 +3,7 @@ package xmpp
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,8 +55,12 @@ const (
 	// revClientPrefix + room + "/" + Matrix user.
 	revClientPrefix = "xmuc/occ/"
 	// revKeyPrefix starts the outbox key and link of a message from a
-	// MUC: revKeyPrefix + MUC JID + "/" + stanza-id.
-	revKeyPrefix = "r/"
+	// MUC (see revKey), and the link of a reflected Matrix message
+	// (revKeyPrefix + MUC JID + "/" + escaped stanza-id).
+	revKeyPrefix = "rv/"
+	// revIDPrefix starts the link of a MUC message by its sender's nick
+	// and id, which XEP-0308 corrections name (see revIDLink).
+	revIDPrefix = "rvi/"
 	// seenMax bounds the stanza-ids remembered per MUC to drop the
 	// copies every occupant of the bridge gets.
 	seenMax = 512
@@ -374,6 +379,79 @@ func (rv *reverse) fromMatrix(ctx context.Context, rp *revPortal, sender matrix.
 func (rv *reverse) groupchat(c *mucClient, ev matrix.EventID, text string, extra []byte) []byte {
 	c.remember(heldMessage{Event: ev, Text: text, Extra: extra})
 	return withPayload(messageStanza(c.self, c.muc, string(ev), text, string(ev), "", "", ""), extra)
+}
+
+// revKey is the outbox key and link of a MUC message: the MUC, its
+// sender's nick and id, its stanza-id (escaped: no '/' in them), so that
+// a message seen live and in the archive has one key, and the id link
+// can be made once the event exists (revSent).
+func revKey(muc, sid, nick, id string) string {
+	return revIDKeyPrefix(muc, nick, id) + address.Escape(sid)
+}
+
+// revIDKeyPrefix starts the keys of the messages of nick with id in muc.
+func revIDKeyPrefix(muc, nick, id string) string {
+	return revKeyPrefix + muc + "/" + address.Escape(nick) + "/" + address.Escape(id) + "/"
+}
+
+// revIDLink is the link of a MUC message by its sender's nick and id.
+func revIDLink(muc, nick, id string) string {
+	return revIDPrefix + muc + "/" + address.Escape(nick) + "/" + address.Escape(id)
+}
+
+// sent links a MUC message Matrix took by its sender's nick and id too,
+// for the corrections that will name it.
+func (rv *reverse) sent(ctx context.Context, op intent.Op, ev matrix.EventID) {
+	parts := strings.Split(strings.TrimPrefix(op.Key, revKeyPrefix), "/")
+	if len(parts) != 4 || parts[2] == "" {
+		return
+	}
+	nick, err1 := address.Unescape(parts[1])
+	id, err2 := address.Unescape(parts[2])
+	if err1 != nil || err2 != nil {
+		return
+	}
+	l := bridges.Link{Remote: bridges.MessageID{ID: revIDLink(parts[0], nick, id)}, Room: op.Room, Event: ev}
+	if err := rv.m.host.Links().Put(ctx, l); err != nil {
+		rv.log.Warn("xmpp: could not link a MUC message by its id", "error", err)
+	}
+}
+
+// original returns the event of the message of nick with id in rp: by
+// its link, or, while it is still in the outbox, once Matrix took it.
+func (rv *reverse) original(ctx context.Context, rp *revPortal, nick, id string) (matrix.EventID, bool) {
+	links := rv.m.host.Links()
+	if l, err := links.ByRemote(ctx, bridges.MessageID{ID: revIDLink(rp.muc, nick, id)}); err == nil {
+		return l.Event, true
+	}
+	out := rv.m.host.Outbox()
+	op, ok, err := out.LatestKeyed(ctx, rp.room, revIDKeyPrefix(rp.muc, nick, id))
+	if err != nil || !ok {
+		return "", false
+	}
+	wctx, cancel := context.WithTimeout(ctx, waitMatrix)
+	defer cancel()
+	if ev, err := out.SendAndWait(wctx, op); err == nil {
+		return ev, true
+	}
+	if l, err := links.ByRemote(ctx, bridges.MessageID{ID: op.Key}); err == nil {
+		return l.Event, true // delivered meanwhile
+	}
+	return "", false
+}
+
+// edit sends a Matrix edit (event ev of target, the sender's own message,
+// whose id was its event ID) to the MUC as an XEP-0308 correction, like
+// a message (held during a join, reported when it cannot go).
+func (rv *reverse) edit(ctx context.Context, rp *revPortal, sender matrix.UserID, ev, target matrix.EventID, text string, extra []byte) {
+	repl := mustMarshal(correctEl{ID: string(target)})
+	rv.fromMatrix(ctx, rp, sender, ev, text, append(repl, extra...))
+}
+
+// correctEl is an XEP-0308 <replace/>.
+type correctEl struct {
+	XMLName xml.Name `xml:"urn:xmpp:message-correct:0 replace"`
+	ID      string   `xml:"id,attr"`
 }
 
 // matrixPresence tells the MUCs a Matrix user is in their presence:

@@ -187,6 +187,7 @@ func (rv *reverse) message(ctx context.Context, rp *revPortal, st *component.Sta
 	}
 	m := parseMUCMessage(st, rp.muc)
 	nick := from.Resourcepart()
+	m.Nick = nick
 	rv.mu.Lock()
 	c := rp.clientAt(to.String())
 	switch {
@@ -264,7 +265,18 @@ func (rp *revPortal) see(id string) bool {
 // archive, even after the outbox forgot it, is posted once), at its original time when it has one. nick,
 // when set, names a puppet not yet known (it gets its name first).
 func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, nick string, m mucMessage) {
-	key := revKeyPrefix + rp.muc + "/" + m.StanzaID
+	sender := m.Nick
+	id := m.ID
+	var original matrix.EventID
+	if m.Replace != "" {
+		// An XEP-0308 correction: an edit of the message it names, when
+		// the bridge knows it; else a new message. Its own id names the
+		// original too, for later corrections.
+		if ev, ok := rv.original(ctx, rp, sender, m.Replace); ok {
+			original, id = ev, ""
+		}
+	}
+	key := revKey(rp.muc, m.StanzaID, sender, id)
 	// The outbox forgets keys after its retention; links stay, so an
 	// old message read again from the archive is not posted twice.
 	if _, err := rv.m.host.Links().ByRemote(ctx, bridges.MessageID{ID: key}); err == nil {
@@ -277,7 +289,19 @@ func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, ni
 			rv.log.Warn("xmpp: could not queue a puppet's name", "puppet", pu, "error", err)
 		}
 	}
-	raw, err := json.Marshal(rv.g.toMatrix(ctx, pu, m.In)) // formatting, files (content.go)
+	content := rv.g.toMatrix(ctx, pu, m.In) // formatting, files (content.go)
+	if original != "" {
+		nc := content.MessageContent
+		content = matrixContent{MessageContent: matrix.MessageContent{MsgType: nc.MsgType, Body: "* " + nc.Body, NewContent: &nc,
+			RelatesTo: &matrix.RelatesTo{RelType: "m.replace", EventID: original}}}
+		if m.ID != "" {
+			l := bridges.Link{Remote: bridges.MessageID{ID: revIDLink(rp.muc, sender, m.ID)}, Room: rp.room, Event: original}
+			if err := rv.m.host.Links().Put(ctx, l); err != nil {
+				rv.log.Warn("xmpp: could not link a correction", "error", err)
+			}
+		}
+	}
+	raw, err := json.Marshal(content)
 	if err != nil {
 		return
 	}
@@ -294,7 +318,7 @@ func (rv *reverse) reflected(ctx context.Context, rp *revPortal, m mucMessage) {
 	if m.OriginID == "" || m.StanzaID == "" || !strings.HasPrefix(m.OriginID, "$") {
 		return
 	}
-	l := bridges.Link{Remote: bridges.MessageID{ID: revKeyPrefix + rp.muc + "/" + m.StanzaID}, Room: rp.room,
+	l := bridges.Link{Remote: bridges.MessageID{ID: revKeyPrefix + rp.muc + "/" + address.Escape(m.StanzaID)}, Room: rp.room,
 		Event: matrix.EventID(m.OriginID)}
 	if err := rv.m.host.Links().Put(ctx, l); err != nil {
 		rv.log.Warn("xmpp: could not link a reflected message", "event", m.OriginID, "error", err)

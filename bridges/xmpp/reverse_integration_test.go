@@ -17,28 +17,28 @@ import (
 	"github.com/causewaybridge/causeway/puppet"
 )
 
-// TestIntegrationXMPPReversePortal: on Dendrite and Prosody, an XMPP
-// user makes a MUC on Prosody's MUC service (real JIDs shown to all) and
-// says two things; a Matrix user joins the alias
-// #_xmpp_lounge_conference.localhost:localhost: the portal room exists
-// with those two messages from the XMPP user's puppet, in order, with
-// their original times. The Matrix user is in the MUC as an occupant
-// from their JID on the component; their displayname was taken by
-// another XMPP occupant, so they are there with the suffix and a notice
-// in the room says so. A live XMPP message reaches Matrix from the
-// puppet (its XEP-0393 styling formatted); a Matrix message (with HTML,
-// sent as XHTML-IM too) reaches the XMPP user once, and nothing of it
-// comes back to Matrix. A ping through the MUC to the Matrix user's
-// occupant is answered. Presence crosses both ways (Matrix away is the
-// occupant's away, the XMPP user's dnd is their puppet's unavailable). A
-// new displayname is a nick change. After a
-// bridge restart the Matrix user is in the MUC again and what was said
-// meanwhile reaches Matrix from the archive. After a restart of
-// Prosody, the Matrix user's occupant joins the (persistent) MUC again
-// and their messages reach it. Leaving the Matrix room leaves the MUC. Another Matrix user kicked by the MUC's owner gets a
-// notice, is not joined again and gets a not-delivered notice for their
-// next message. In a MUC that hides real JIDs the puppets are of
-// occupant JIDs; a MUC that does not exist has no alias.
+// TestIntegrationXMPPReversePortal: on Dendrite and Prosody, an XMPP user
+// makes a MUC on Prosody's MUC service (real JIDs shown to all) and says
+// two things; a Matrix user joins the alias
+// #_xmpp_lounge_conference.localhost:localhost: the portal room exists with
+// those two messages from the XMPP user's puppet, in order, with their
+// original times. The Matrix user is in the MUC as an occupant from their
+// JID on the component; their displayname was taken by another XMPP
+// occupant, so they are there with the suffix and a notice in the room says
+// so. A live XMPP message reaches Matrix from the puppet (its XEP-0393
+// styling formatted); a Matrix message (with HTML, sent as XHTML-IM too)
+// reaches the XMPP user once, and nothing of it comes back to Matrix.
+// Corrections cross both ways as edits. A ping through the MUC to the
+// Matrix user's occupant is answered. Presence crosses both ways (Matrix
+// away is the occupant's away, the XMPP user's dnd is their puppet's
+// unavailable). A new displayname is a nick change. After a bridge restart
+// the Matrix user is in the MUC again and what was said meanwhile reaches
+// Matrix from the archive. After a restart of Prosody, the Matrix user's
+// occupant joins the (persistent) MUC again and their messages reach it.
+// Leaving the Matrix room leaves the MUC. Another Matrix user kicked by the
+// MUC's owner gets a notice, is not joined again and gets a not-delivered
+// notice for their next message. In a MUC that hides real JIDs the puppets
+// are of occupant JIDs; a MUC that does not exist has no alias.
 func TestIntegrationXMPPReversePortal(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
@@ -189,6 +189,29 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 		t.Errorf("carol's message on XMPP: %s", got.XML)
 	}
 
+	// Corrections both ways: alice's XEP-0308 correction is an edit of
+	// her message; carol's edit is a correction of hers.
+	send(alice, `<message to='`+muc+`' type='groupchat' id='l1c'><body>live from xmpp, corrected</body>`+
+		`<replace xmlns='urn:xmpp:message-correct:0' id='l1'/></message>`)
+	if _, err := carol.WaitForEvent(ctx, func(e *matrix.Event) bool {
+		var c matrix.MessageContent
+		return e.RoomID == room && e.Sender == alicePuppet && json.Unmarshal(e.Content, &c) == nil && c.RelatesTo != nil &&
+			c.RelatesTo.RelType == "m.replace" && c.RelatesTo.EventID == live.ID && c.NewContent != nil &&
+			c.NewContent.Body == "live from xmpp, corrected"
+	}); err != nil {
+		t.Fatalf("alice's correction as an edit: %v", err)
+	}
+	nc := matrix.MessageContent{MsgType: matrix.MsgText, Body: "hello from matrix, edited"}
+	if _, err := carol.SendEvent(ctx, room, matrix.EventMessage, matrix.MessageContent{MsgType: matrix.MsgText,
+		Body: "* hello from matrix, edited", NewContent: &nc, RelatesTo: &matrix.RelatesTo{RelType: "m.replace", EventID: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	if fix := wait(alice, "carol's correction", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "urn:xmpp:message-correct:0")
+	}); !strings.Contains(fix.XML, `id="`+string(ev)+`"`) || !strings.Contains(fix.XML, "hello from matrix, edited") {
+		t.Errorf("carol's correction: %s", fix.XML)
+	}
+
 	// A ping through the MUC to carol's occupant is answered by the bridge.
 	if r, err := alice.IQ(ctx, "op1", `<iq type='get' id='op1' to='`+occ+`'><ping xmlns='urn:xmpp:ping'/></iq>`); err != nil || r.Type != "result" {
 		t.Fatalf("ping to carol's occupant: %v %s", err, r.XML)
@@ -224,7 +247,7 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 	}
 	count := 0
 	for _, s := range alice.Received() {
-		if s.Name == "message" && strings.Contains(s.XML, "hello from matrix") {
+		if s.Name == "message" && strings.Contains(s.XML, "hello from matrix &lt;b&gt;") {
 			count++
 		}
 	}
@@ -238,7 +261,7 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 	echoes := 0
 	for _, e := range timeline {
 		var c matrix.MessageContent
-		if e.Type == matrix.EventMessage && json.Unmarshal(e.Content, &c) == nil && strings.Contains(c.Body, "hello from matrix") {
+		if e.Type == matrix.EventMessage && json.Unmarshal(e.Content, &c) == nil && c.Body == "hello from matrix <b>&</b>" {
 			echoes++
 		}
 	}

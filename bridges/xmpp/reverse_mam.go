@@ -31,6 +31,9 @@ const (
 
 // mucMessage is what the bridge reads of a MUC's groupchat message.
 type mucMessage struct {
+	Nick     string // the sender's nick
+	ID       string // the sender's id (the stanza's id attribute)
+	Replace  string // the id of the message this one corrects (XEP-0308)
 	Body     string
 	In       inbound // body, XHTML-IM and OOB link, for Matrix
 	Subject  *string
@@ -55,7 +58,7 @@ type mamCollect struct {
 // parseMUCMessage reads a groupchat message of muc.
 func parseMUCMessage(st *component.Stanza, muc string) mucMessage {
 	m := readMessage(st.Inner, muc)
-	m.In = inboundOf(st)
+	m.In, m.ID, m.Replace = inboundOf(st), st.Attr("id"), parseExt(st.Inner).Replace
 	return m
 }
 
@@ -185,6 +188,7 @@ func (rv *reverse) mamRoute(st *component.Stanza, from, _ jid.JID) bool {
 	}
 	m := readMessage(msg.inner, col.muc)
 	m.In = inboundOf(&component.Stanza{Start: msg.start, Inner: msg.inner})
+	m.ID, m.Replace = attr(msg.start, "id"), parseExt(msg.inner).Replace
 	m.StanzaID = attr(res.start, "id")
 	if d, ok := element(fwd.inner, "delay"); ok {
 		if t, err := time.Parse(time.RFC3339, attr(d.start, "stamp")); err == nil {
@@ -195,6 +199,7 @@ func (rv *reverse) mamRoute(st *component.Stanza, from, _ jid.JID) bool {
 	if j, err := jid.Parse(attr(msg.start, "from")); err == nil {
 		nick = j.Resourcepart()
 	}
+	m.Nick = nick
 	real := ""
 	for _, x := range topElements(msg.inner) {
 		if x.start.Name.Space == nsMUCUser && x.start.Name.Local == "x" {

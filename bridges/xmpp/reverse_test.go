@@ -212,13 +212,13 @@ func TestReversePortal(t *testing.T) {
 		}
 	}
 	if len(posts) != 1 || posts[0].Sender != "@_xmpp_alice=40x.org:localhost" || !strings.Contains(string(posts[0].Content), "hello") ||
-		posts[0].Key != "r/"+testMUC+"/s1" {
+		posts[0].Key != revKey(testMUC, "s1", "Alice", "a1") {
 		t.Fatalf("posts: %+v", posts)
 	}
 
 	// A message already linked (posted long ago: the outbox forgot its
 	// key) is not posted again.
-	if err := h.Links().Put(ctx, bridges.Link{Remote: bridges.MessageID{ID: "r/" + testMUC + "/s0"}, Room: room, Event: "$old"}); err != nil {
+	if err := h.Links().Put(ctx, bridges.Link{Remote: bridges.MessageID{ID: revKey(testMUC, "s0", "Alice", "a1")}, Room: room, Event: "$old"}); err != nil {
 		t.Fatal(err)
 	}
 	old := strings.Replace(strings.Replace(msg, "'s1'", "'s0'", 1), "%s", testSelf, 1)
@@ -231,8 +231,26 @@ func TestReversePortal(t *testing.T) {
 	if n := len(h.Sent.Ops()); n != len(joins)+len(posts)+3 { // + the puppets' profiles and the ghost's leave
 		t.Fatalf("the reflection was posted: %+v", h.Sent.Ops())
 	}
-	if l, err := h.Links().ByRemote(ctx, bridges.MessageID{ID: "r/" + testMUC + "/s2"}); err != nil || l.Event != "$early" {
+	if l, err := h.Links().ByRemote(ctx, bridges.MessageID{ID: "rv/" + testMUC + "/s2"}); err != nil || l.Event != "$early" {
 		t.Fatalf("reflection link: %+v %v", l, err)
+	}
+
+	// Corrections: Alice's message, once Matrix has it, is linked by her
+	// id; her correction naming it is an edit of its event. A Matrix
+	// edit goes to the MUC as a correction of the event's own id.
+	m.OnOutboxSent(ctx, posts[0], "$hello")
+	corr := `<message from='` + testMUC + `/Alice' to='` + testSelf + `' type='groupchat' id='a2'><body>hello!</body>` +
+		`<replace xmlns='urn:xmpp:message-correct:0' id='a1'/><stanza-id xmlns='urn:xmpp:sid:0' id='s3' by='` + testMUC + `'/></message>`
+	rv.message(ctx, rp, parse(t, []byte(corr)), from("Alice"), jid.MustParse(testSelf))
+	edit := lastOp(t, h)
+	if !strings.Contains(string(edit.Content), `"rel_type":"m.replace"`) || !strings.Contains(string(edit.Content), `"event_id":"$hello"`) ||
+		!strings.Contains(string(edit.Content), `"body":"* hello!"`) || edit.Sender != "@_xmpp_alice=40x.org:localhost" {
+		t.Fatalf("correction: %+v %s", edit, edit.Content)
+	}
+	rv.edit(ctx, rp, "@carol:localhost", "$fix", "$early", "early bird!", nil)
+	if q := queued(t, h); !strings.Contains(q[len(q)-1], `<replace xmlns="urn:xmpp:message-correct:0" id="$early">`) ||
+		!strings.Contains(q[len(q)-1], "early bird!") || !strings.Contains(q[len(q)-1], `id="$fix"`) {
+		t.Fatalf("Matrix edit: %s", q[len(q)-1])
 	}
 
 	// Pings from the MUC.

@@ -249,6 +249,8 @@ func (m *Module) HandleMatrixMembership(ctx context.Context, mb *bridges.Members
 func (m *Module) OnOutboxSent(ctx context.Context, op intent.Op, ev matrix.EventID) {
 	switch {
 	case m.gw == nil:
+	case strings.HasPrefix(op.Key, revKeyPrefix) && m.rev != nil:
+		m.rev.sent(ctx, op, ev) // reverse.go
 	case strings.HasPrefix(op.Key, relKeyPrefix):
 		m.gw.relatedSent(ctx, op, ev)
 	case op.Kind == intent.OpMessage && strings.HasPrefix(op.Key, sentKeyPrefix):
