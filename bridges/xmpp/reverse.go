@@ -503,7 +503,7 @@ func (rv *reverse) followAgain(rp *revPortal) {
 			}
 		}
 		if n := rv.m.cfg.MUCBackfill; n > 0 {
-			rv.backfill(ctx, rp, n)
+			rv.catchUp(ctx, rp, n) // reverse_mam.go
 		}
 	})
 }

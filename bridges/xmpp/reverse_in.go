@@ -309,6 +309,13 @@ func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, ni
 		Key: key, Link: &intent.Link{Module: ID, RemoteID: key}, Timestamp: m.Stamp}
 	if _, err := rv.m.host.Outbox().Send(ctx, op); err != nil {
 		rv.log.Warn("xmpp: could not queue a MUC message", "muc", rp.muc, "error", err)
+		return
+	}
+	if m.Archived {
+		// A catch-up starts after it.
+		if err := rv.m.host.KV().Put(ctx, revLastKey(rp.room), []byte(m.StanzaID)); err != nil {
+			rv.log.Warn("xmpp: could not store a MUC's last archive id", "muc", rp.muc, "error", err)
+		}
 	}
 }
 

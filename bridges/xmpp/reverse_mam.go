@@ -38,6 +38,7 @@ type mucMessage struct {
 	In       inbound // body, XHTML-IM and OOB link, for Matrix
 	Subject  *string
 	StanzaID string // the MUC's stanza-id (by the room), or the archive id
+	Archived bool   // StanzaID is the MUC's (an archive id)
 	OriginID string
 	Stamp    time.Time // XEP-0203 delay, zero when live
 }
@@ -74,7 +75,7 @@ func readMessage(toks []xml.Token, muc string) mucMessage {
 			s := text(c.inner)
 			m.Subject = &s
 		case name.Space == nsStanzaID && name.Local == "stanza-id" && attr(c.start, "by") == muc:
-			m.StanzaID = attr(c.start, "id")
+			m.StanzaID, m.Archived = attr(c.start, "id"), true
 		case name.Space == nsStanzaID && name.Local == "origin-id":
 			m.OriginID = attr(c.start, "id")
 		case name.Space == nsDelay && name.Local == "delay":
@@ -189,7 +190,7 @@ func (rv *reverse) mamRoute(st *component.Stanza, from, _ jid.JID) bool {
 	m := readMessage(msg.inner, col.muc)
 	m.In = inboundOf(&component.Stanza{Start: msg.start, Inner: msg.inner})
 	m.ID, m.Replace = attr(msg.start, "id"), parseExt(msg.inner).Replace
-	m.StanzaID = attr(res.start, "id")
+	m.StanzaID, m.Archived = attr(res.start, "id"), true
 	if d, ok := element(fwd.inner, "delay"); ok {
 		if t, err := time.Parse(time.RFC3339, attr(d.start, "stamp")); err == nil {
 			m.Stamp = t
@@ -212,8 +213,16 @@ func (rv *reverse) mamRoute(st *component.Stanza, from, _ jid.JID) bool {
 	return true
 }
 
-// mamQuery is an archive query with an RSM page before an archive id
-// ("": the last page).
+// rsmPage is an RSM request: Max items before the archive id Before
+// (pointing to "": the last page), or after the archive id After.
+type rsmPage struct {
+	XMLName xml.Name `xml:"http://jabber.org/protocol/rsm set"`
+	Max     int      `xml:"max"`
+	Before  *string  `xml:"before"`
+	After   *string  `xml:"after"`
+}
+
+// mamQuery is an archive query with an RSM page.
 type mamQuery struct {
 	XMLName xml.Name `xml:"iq"`
 	From    string   `xml:"from,attr"`
@@ -223,20 +232,16 @@ type mamQuery struct {
 	Query   struct {
 		XMLName xml.Name `xml:"urn:xmpp:mam:2 query"`
 		QueryID string   `xml:"queryid,attr"`
-		Set     struct {
-			XMLName xml.Name `xml:"http://jabber.org/protocol/rsm set"`
-			Max     int      `xml:"max"`
-			Before  string   `xml:"before"`
-		}
+		Set     rsmPage
 	}
 }
 
-// mamPage asks muc for up to max messages before the archive id before
-// ("": the newest), and returns them oldest first, with the id of the
-// first one and whether the archive has no more.
-func (rv *reverse) mamPage(ctx context.Context, muc, before string, max int) ([]mamItem, string, bool, error) {
+// mamPage asks muc for the page set, and returns its messages oldest
+// first, the archive ids of the first and last, and whether the archive
+// has no more in that direction.
+func (rv *reverse) mamPage(ctx context.Context, muc string, set rsmPage) (items []mamItem, first, last string, complete bool, err error) {
 	q := mamQuery{From: rv.m.domain.String(), To: muc, ID: randomID(), Type: "set"}
-	q.Query.QueryID, q.Query.Set.Max, q.Query.Set.Before = randomID(), max, before
+	q.Query.QueryID, q.Query.Set = randomID(), set
 	col := &mamCollect{muc: muc}
 	rv.mu.Lock()
 	rv.mam[q.Query.QueryID] = col
@@ -248,21 +253,65 @@ func (rv *reverse) mamPage(ctx context.Context, muc, before string, max int) ([]
 	}()
 	st, err := rv.m.conn.SendIQ(ctx, decoder(mustMarshal(q)))
 	if err != nil {
-		return nil, "", false, fmt.Errorf("archive query to %s: %w", muc, err)
+		return nil, "", "", false, fmt.Errorf("archive query to %s: %w", muc, err)
 	}
 	if st.Attr("type") != "result" {
 		p := parseMUCPresence(st, jid.JID{})
-		return nil, "", false, fmt.Errorf("archive query to %s: refused (%s %s)", muc, p.Cond, p.Text)
+		return nil, "", "", false, fmt.Errorf("archive query to %s: refused (%s %s)", muc, p.Cond, p.Text)
 	}
 	fin, _ := element(st.Inner, "fin")
-	first := ""
 	if f, ok := element(fin.inner, "set", "first"); ok {
 		first = text(f.inner)
 	}
+	if l, ok := element(fin.inner, "set", "last"); ok {
+		last = text(l.inner)
+	}
 	rv.mu.Lock()
-	items := col.items
+	items = col.items
 	rv.mu.Unlock()
-	return items, first, attr(fin.start, "complete") == "true", nil
+	return items, first, last, attr(fin.start, "complete") == "true", nil
+}
+
+// revLastKey is the KV key of the archive id of the newest message of a
+// portal's MUC the bridge took, where a catch-up starts.
+func revLastKey(room matrix.RoomID) string { return "xmuc/last/" + string(room) }
+
+// catchUp posts what rp's MUC said after the newest message the bridge
+// took (its archive id, stored), page after page, at most
+// maxMUCBackfill messages; without a stored id, or when the archive no
+// longer has it, it backfills the newest n instead.
+func (rv *reverse) catchUp(ctx context.Context, rp *revPortal, n int) {
+	b, err := rv.m.host.KV().Get(ctx, revLastKey(rp.room))
+	if err == nil {
+		err = rv.catchUpAfter(ctx, rp, string(b))
+		if err == nil {
+			return
+		}
+		rv.log.Info("xmpp: could not catch up from where the bridge left; reading the newest instead", "muc", rp.muc, "error", err)
+	}
+	rv.backfill(ctx, rp, n)
+}
+
+// catchUpAfter posts what rp's MUC archived after the archive id after.
+func (rv *reverse) catchUpAfter(ctx context.Context, rp *revPortal, after string) error {
+	rp.fill.Lock()
+	defer rp.fill.Unlock()
+	posted := 0
+	for total := 0; total < maxMUCBackfill; {
+		a := after
+		items, _, last, complete, err := rv.mamPage(ctx, rp.muc, rsmPage{Max: min(mamPageSize, maxMUCBackfill-total), After: &a})
+		if err != nil {
+			return err
+		}
+		posted += rv.postItems(ctx, rp, items)
+		total += len(items)
+		if complete || len(items) == 0 || last == "" {
+			break
+		}
+		after = last
+	}
+	rv.log.Info("xmpp: MUC caught up", "muc", rp.muc, "room", rp.room, "messages", posted)
+	return nil
 }
 
 // backfill posts the newest n messages of rp's archive to the portal
@@ -278,7 +327,8 @@ func (rv *reverse) backfill(ctx context.Context, rp *revPortal, n int) {
 	var all []mamItem
 	before := ""
 	for len(all) < n {
-		items, first, complete, err := rv.mamPage(ctx, rp.muc, before, min(mamPageSize, n-len(all)))
+		b := before
+		items, first, _, complete, err := rv.mamPage(ctx, rp.muc, rsmPage{Max: min(mamPageSize, n-len(all)), Before: &b})
 		if err != nil {
 			rv.log.Warn("xmpp: could not read a MUC's archive", "muc", rp.muc, "error", err)
 			break
@@ -292,6 +342,13 @@ func (rv *reverse) backfill(ctx context.Context, rp *revPortal, n int) {
 	if len(all) > n {
 		all = all[len(all)-n:]
 	}
+	posted := rv.postItems(ctx, rp, all)
+	rv.log.Info("xmpp: MUC history backfilled", "muc", rp.muc, "room", rp.room, "messages", posted)
+}
+
+// postItems posts archive results in order (see backfill) and returns
+// how many it posted.
+func (rv *reverse) postItems(ctx context.Context, rp *revPortal, all []mamItem) int {
 	posted := 0
 	for _, it := range all {
 		if it.Msg.Body == "" || it.Nick == "" || it.Msg.StanzaID == "" || strings.HasPrefix(it.Msg.OriginID, "$") {
@@ -321,7 +378,7 @@ func (rv *reverse) backfill(ctx context.Context, rp *revPortal, n int) {
 		rv.post(ctx, rp, pu, it.Nick, it.Msg)
 		posted++
 	}
-	rv.log.Info("xmpp: MUC history backfilled", "muc", rp.muc, "room", rp.room, "messages", posted)
+	return posted
 }
 
 // discoQuery is a disco#info request.
