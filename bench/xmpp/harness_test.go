@@ -290,6 +290,28 @@ func (s *stack) user(ctx context.Context, name string) *integration.Client {
 	return c
 }
 
+// mute turns the master push rule of c on, as the bridge does for its
+// puppets: Dendrite stops evaluating push rules for it at the first one.
+func (s *stack) mute(ctx context.Context, c *integration.Client) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut,
+		c.HomeserverURL+"/_matrix/client/v3/pushrules/global/override/.m.rule.master/enabled", strings.NewReader(`{"enabled":true}`))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("mute %s: %d %s", c.UserID, resp.StatusCode, b)
+	}
+	return nil
+}
+
 // asDo makes a request as the load generator's appservice, as user
 // (localpart) when not empty.
 func (s *stack) asDo(ctx context.Context, method, path, user string, body any) error {

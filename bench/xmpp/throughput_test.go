@@ -46,12 +46,25 @@ func TestXMPPBenchThroughput(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The plain room has the same members as the hosted one, so that
+	// Dendrite evaluates push rules and stores notifications for the same
+	// users per message on both paths: the owner, the reader, the poster,
+	// and an idle user muted as the bridge mutes its puppets (the master
+	// push rule on) where the hosted room has alice's puppet. The idle
+	// user sends the XMPP→Matrix baseline (the puppet's place: the poster
+	// is a passive member then), the poster the Matrix→XMPP one.
+	idle := s.user(ctx, "idle")
+	if err := s.mute(ctx, idle); err != nil {
+		t.Fatal(err)
+	}
 	directRoom, err := poster.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reader.Join(ctx, string(directRoom)); err != nil {
-		t.Fatal(err)
+	for _, c := range []*integration.Client{reader, owner, idle} {
+		if _, err := c.Join(ctx, string(directRoom)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	addr := s.prosody.C2SAddr()
 	alice := integration.DialXMPP(t, addr, "alice", "pw")
@@ -108,10 +121,10 @@ func TestXMPPBenchThroughput(t *testing.T) {
 		}
 		return time.Since(start)
 	}
-	put := func(room matrix.RoomID, prefix string) func() {
+	put := func(from *integration.Client, room matrix.RoomID, prefix string) func() {
 		return func() {
 			for i := range msgs {
-				if _, err := poster.SendText(ctx, room, prefix+strconv.Itoa(i)); err != nil {
+				if _, err := from.SendText(ctx, room, prefix+strconv.Itoa(i)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -131,13 +144,17 @@ func TestXMPPBenchThroughput(t *testing.T) {
 	cpuMS := func(a, b time.Duration) float64 { return float64((b - a).Microseconds()) / 1000 / float64(msgs) }
 	for run := 1; run <= envInt(envRuns, 3); run++ {
 		tag := fmt.Sprintf("r%d-", run)
-		direct := func(when string) (time.Duration, time.Duration) {
+		// direct PUTs the burst as from into the plain room and returns
+		// the time until the reader saw the last one and Dendrite's CPU.
+		direct := func(from *integration.Client, name string) (time.Duration, time.Duration) {
 			hs0 := s.child.homeserverCPU()
-			p := "direct-" + tag + when + "-"
-			took := burst(directRoom, p+strconv.Itoa(msgs-1), put(directRoom, p))
+			p := "direct-" + tag + name + "-"
+			took := burst(directRoom, p+strconv.Itoa(msgs-1), put(from, directRoom, p))
 			return took, s.child.homeserverCPU() - hs0
 		}
-		d1, hsD1 := direct("before")
+		// ABBA: each baseline runs before and after the bridged bursts.
+		dx1, hsX1 := direct(idle, "x1")
+		dm1, hsM1 := direct(poster, "m1")
 
 		// XMPP → Matrix.
 		p := "xm-" + tag
@@ -147,33 +164,36 @@ func TestXMPPBenchThroughput(t *testing.T) {
 
 		// Matrix → XMPP.
 		q := "mx-" + tag
-		mx := toAlice(muc+"/poster", q+strconv.Itoa(msgs-1), put(room, q))
+		mx := toAlice(muc+"/poster", q+strconv.Itoa(msgs-1), put(poster, room, q))
 		c2, hs2 := s.child.proc(), s.child.homeserverCPU()
 
 		// XMPP → XMPP through Prosody alone.
 		xx := toAlice(plain+"/bob", "xx-"+tag+strconv.Itoa(msgs-1), groupchat(bob, plain, "xx-"+tag))
 
-		d2, hsD2 := direct("after")
-		directRate := float64(2*msgs) / (d1 + d2).Seconds()
+		dm2, hsM2 := direct(poster, "m2")
+		dx2, hsX2 := direct(idle, "x2")
+		directX := float64(2*msgs) / (dx1 + dx2).Seconds()
+		directM := float64(2*msgs) / (dm1 + dm2).Seconds()
 
 		record(t, run, "xmpp-to-matrix", "bridge_msgs_per_s", rate(xm))
-		record(t, run, "xmpp-to-matrix", "direct_msgs_per_s", directRate)
-		record(t, run, "xmpp-to-matrix", "ratio", rate(xm)/directRate)
+		record(t, run, "xmpp-to-matrix", "direct_msgs_per_s", directX)
+		record(t, run, "xmpp-to-matrix", "ratio", rate(xm)/directX)
 		record(t, run, "xmpp-to-matrix", "bridge_cpu_ms_per_msg", cpuMS(c0.CPU, c1.CPU))
 		record(t, run, "xmpp-to-matrix", "homeserver_cpu_ms_per_msg_bridged", float64((hs1-hs0).Microseconds())/1000/float64(msgs))
-		record(t, run, "xmpp-to-matrix", "homeserver_cpu_ms_per_msg_direct", float64(((hsD1+hsD2)/2).Microseconds())/1000/float64(msgs))
+		record(t, run, "xmpp-to-matrix", "homeserver_cpu_ms_per_msg_direct", float64(((hsX1+hsX2)/2).Microseconds())/1000/float64(msgs))
 		o := ircbench.CheckOrder(readBack(t, ctx, reader, room, p, msgs), msgs)
 		record(t, run, "xmpp-to-matrix", "out_of_place", float64(o.OutOfPlace))
 		record(t, run, "xmpp-to-matrix", "moved", float64(o.Moved))
 		record(t, run, "xmpp-to-matrix", "missing", float64(o.Missing))
 
 		record(t, run, "matrix-to-xmpp", "bridge_msgs_per_s", rate(mx))
-		record(t, run, "matrix-to-xmpp", "direct_matrix_msgs_per_s", directRate)
-		record(t, run, "matrix-to-xmpp", "ratio_to_matrix", rate(mx)/directRate)
+		record(t, run, "matrix-to-xmpp", "direct_matrix_msgs_per_s", directM)
+		record(t, run, "matrix-to-xmpp", "ratio_to_matrix", rate(mx)/directM)
 		record(t, run, "matrix-to-xmpp", "direct_xmpp_msgs_per_s", rate(xx))
 		record(t, run, "matrix-to-xmpp", "ratio_to_xmpp", rate(mx)/rate(xx))
 		record(t, run, "matrix-to-xmpp", "bridge_cpu_ms_per_msg", cpuMS(c1.CPU, c2.CPU))
 		record(t, run, "matrix-to-xmpp", "homeserver_cpu_ms_per_msg_bridged", float64((hs2-hs1).Microseconds())/1000/float64(msgs))
+		record(t, run, "matrix-to-xmpp", "homeserver_cpu_ms_per_msg_direct", float64(((hsM1+hsM2)/2).Microseconds())/1000/float64(msgs))
 		mo := ircbench.CheckOrder(xmppOrder(alice, muc+"/poster", q), msgs)
 		record(t, run, "matrix-to-xmpp", "out_of_place", float64(mo.OutOfPlace))
 		record(t, run, "matrix-to-xmpp", "moved", float64(mo.Moved))

@@ -126,13 +126,16 @@ const notes = `Reading the figures:
 
 - **xmpp-to-matrix**: an XMPP client (alice, c2s on Prosody) that is an occupant of a hosted room sends a burst of
   MSGS groupchat messages, written back to back; the rate is the burst over the time until a Matrix reader, syncing
-  all along, sees the last one. The baseline in the same run: a Matrix user (the poster) PUTs the same number of
-  messages one by one into a plain room the same reader is in, once before and once after the bridged bursts (both
-  together, as in the IRC bench: Dendrite slows down as its rooms grow). The bridge sends one room's messages strictly
-  one after the other (order is a requirement), as the poster does.
+  all along, sees the last one. The baseline in the same run: the same number of messages PUT one by one into a plain
+  room with the same members as the hosted one (its creator, the reader, the poster, and an idle user muted as the
+  bridge mutes its puppets, in the puppet's place), so that Dendrite does the same per-member work (push rules,
+  unread counts); the idle user sends this baseline, as the puppet sends the bridged burst. Each baseline runs once
+  before and once after the bridged bursts (both together, as in the IRC bench: Dendrite slows down as its rooms
+  grow). The bridge sends one room's messages strictly one after the other (order is a requirement), as the
+  baseline's sender does.
 - **matrix-to-xmpp**: the poster PUTs the burst one by one into the hosted room; the time runs until alice has the
-  last one. ratio_to_matrix divides by the direct Matrix rate above (the same PUTs, read by a Matrix client):
-  whether the bridge keeps up with what the homeserver accepts. ratio_to_xmpp divides by an XMPP client (bob)
+  last one. ratio_to_matrix divides by the poster's own baseline, the same PUTs into the plain room, read by the
+  Matrix reader: whether the bridge keeps up with what the homeserver accepts. ratio_to_xmpp divides by an XMPP client (bob)
   sending the burst into a Prosody MUC alice is in (conference.localhost, with muc_mam), which needs no homeserver
   at all: it says how much slower a Matrix-hosted room is than a native one, and the homeserver's PUT is most of it.
 - **bridge_cpu_ms_per_msg** is the whole bridge process (utime+stime from /proc over the burst), core and XMPP
@@ -155,6 +158,11 @@ const notes = `Reading the figures:
   max_join_occupants member presences, then the self-presence, then the subject); bridge_cpu_ms is the bridge's CPU
   from before the join to then; peak_rss is sampled every 50 ms; kept_heap/kept_rss are held while the occupant
   stays (after GC). The occupant leaves after each run, which drops the room's member table.
+- **mam**: a hosted room with 200 messages; alice, an occupant, asks its archive for the 50 latest (XEP-0313 query
+  with RSM max 50 and an empty before) and the time runs until the fin (the results come before it); the room's
+  creator asks the homeserver's /messages for the same 50 (dir=b, limit=50). 20 probes of each per run after 3 of
+  warm-up, interleaved in ABBA order; the ratio is of the medians. bridge_cpu_ms_per_page is the bridge's CPU over
+  the probes divided by the pages.
 `
 
 func le(x float64) func(float64) bool { return func(v float64) bool { return v <= x } }
