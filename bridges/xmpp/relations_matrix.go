@@ -200,6 +200,12 @@ func (g *gateway) sendReactions(ctx context.Context, room matrix.RoomID, u matri
 // reaction shrinks its user's set; a message redacted by its actor is
 // retracted, by anyone else moderated.
 func (m *Module) HandleMatrixRedaction(ctx context.Context, r *bridges.Redaction) error {
+	if rp := m.reversePortal(r.Portal); rp != nil { // a retraction in an existing MUC (reverse.go)
+		if m.users.Owns(r.Event.Sender) || r.Target == "" {
+			return nil
+		}
+		return m.rev.redact(ctx, rp, r)
+	}
 	room, ok := roomOf(r.Portal)
 	if m.gw == nil || m.users.Owns(r.Event.Sender) || r.Target == "" {
 		return nil

@@ -61,6 +61,9 @@ const (
 	// revIDPrefix starts the link of a MUC message by its sender's nick
 	// and id, which XEP-0308 corrections name (see revIDLink).
 	revIDPrefix = "rvi/"
+	// revSIDPrefix starts the link of a MUC message by its sender's nick
+	// and stanza-id, which XEP-0424 retractions name (see revSIDLink).
+	revSIDPrefix = "rvs/"
 	// seenMax bounds the stanza-ids remembered per MUC to drop the
 	// copies every occupant of the bridge gets.
 	seenMax = 512
@@ -399,21 +402,41 @@ func revIDLink(muc, nick, id string) string {
 	return revIDPrefix + muc + "/" + address.Escape(nick) + "/" + address.Escape(id)
 }
 
-// sent links a MUC message Matrix took by its sender's nick and id too,
-// for the corrections that will name it.
+// revSIDLink is the link of a MUC message by its sender's nick and the
+// stanza-id the MUC gave it, which XEP-0424 retractions name.
+func revSIDLink(muc, nick, sid string) string {
+	return revSIDPrefix + muc + "/" + address.Escape(nick) + "/" + address.Escape(sid)
+}
+
+// sent links a MUC message Matrix took by its sender's nick and id, and
+// nick and stanza-id, for the corrections and retractions that will name
+// it.
 func (rv *reverse) sent(ctx context.Context, op intent.Op, ev matrix.EventID) {
 	parts := strings.Split(strings.TrimPrefix(op.Key, revKeyPrefix), "/")
-	if len(parts) != 4 || parts[2] == "" {
+	if len(parts) != 4 || op.Kind != intent.OpMessage {
 		return
 	}
-	nick, err1 := address.Unescape(parts[1])
-	id, err2 := address.Unescape(parts[2])
-	if err1 != nil || err2 != nil {
-		return
+	var vals [3]string
+	for i, p := range parts[1:] {
+		v, err := address.Unescape(p)
+		if err != nil {
+			return
+		}
+		vals[i] = v
 	}
-	l := bridges.Link{Remote: bridges.MessageID{ID: revIDLink(parts[0], nick, id)}, Room: op.Room, Event: ev}
-	if err := rv.m.host.Links().Put(ctx, l); err != nil {
-		rv.log.Warn("xmpp: could not link a MUC message by its id", "error", err)
+	nick, id, sid := vals[0], vals[1], vals[2]
+	var ids []string
+	if id != "" {
+		ids = append(ids, revIDLink(parts[0], nick, id))
+	}
+	if sid != "" {
+		ids = append(ids, revSIDLink(parts[0], nick, sid))
+	}
+	for _, remote := range ids {
+		l := bridges.Link{Remote: bridges.MessageID{ID: remote}, Room: op.Room, Event: ev}
+		if err := rv.m.host.Links().Put(ctx, l); err != nil {
+			rv.log.Warn("xmpp: could not link a MUC message by its ids", "error", err)
+		}
 	}
 }
 
@@ -446,6 +469,37 @@ func (rv *reverse) original(ctx context.Context, rp *revPortal, nick, id string)
 func (rv *reverse) edit(ctx context.Context, rp *revPortal, sender matrix.UserID, ev, target matrix.EventID, text string, extra []byte) {
 	repl := mustMarshal(correctEl{ID: string(target)})
 	rv.fromMatrix(ctx, rp, sender, ev, text, append(repl, extra...))
+}
+
+// redact sends a Matrix user's redaction of their own message to the MUC
+// as an XEP-0424 retraction from their occupant: by the stanza-id the MUC
+// gave the message (the current form) and by its origin-id, the event ID
+// (the old form with fastening), like a message (held during a join,
+// reported when it cannot go). Redactions of other people's messages
+// (moderation) and of anything else are not bridged: ErrUnsupported.
+func (rv *reverse) redact(ctx context.Context, rp *revPortal, r *bridges.Redaction) error {
+	var ev matrix.Event
+	if err := rv.m.host.Matrix().Bot().EventContent(ctx, rp.room, r.Target, &ev); err != nil {
+		rv.log.Info("xmpp: could not read a redacted event", "room", rp.room, "event", r.Target, "error", err)
+		return nil
+	}
+	if ev.Sender != r.Event.Sender || ev.Type != matrix.EventMessage || ev.StateKey != nil {
+		return bridges.ErrUnsupported
+	}
+	id := string(r.Target)
+	if l, err := rv.m.host.Links().ByEvent(ctx, r.Target); err == nil {
+		if rest, ok := strings.CutPrefix(l.Remote.ID, revKeyPrefix+rp.muc+"/"); ok && !strings.Contains(rest, "/") {
+			if sid, err := address.Unescape(rest); err == nil {
+				id = sid
+			}
+		}
+	}
+	extra := mustMarshal(retractEl{ID: id})
+	extra = append(extra, mustMarshal(applyToEl{ID: string(r.Target), Retract: &retract0El{}})...)
+	extra = append(extra, mustMarshal(fallbackEl{For: nsRetract})...)
+	extra = append(extra, mustMarshal(storeEl{})...)
+	rv.fromMatrix(ctx, rp, r.Event.Sender, r.Event.ID, retractFallback, extra)
+	return nil
 }
 
 // correctEl is an XEP-0308 <replace/>.

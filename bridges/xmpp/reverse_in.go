@@ -204,7 +204,7 @@ func (rv *reverse) message(ctx context.Context, rp *revPortal, st *component.Sta
 			rv.log.Warn("xmpp: could not queue a topic", "room", rp.room, "error", err)
 		}
 		return
-	case nick == "" || m.Body == "":
+	case nick == "" || (m.Body == "" && m.Retract == ""):
 		rv.mu.Unlock()
 		return
 	}
@@ -265,6 +265,10 @@ func (rp *revPortal) see(id string) bool {
 // archive, even after the outbox forgot it, is posted once), at its original time when it has one. nick,
 // when set, names a puppet not yet known (it gets its name first).
 func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, nick string, m mucMessage) {
+	if m.Retract != "" {
+		rv.retracted(ctx, rp, pu, m)
+		return
+	}
 	sender := m.Nick
 	id := m.ID
 	var original matrix.EventID
@@ -417,4 +421,47 @@ func (rv *reverse) privateRoute(st *component.Stanza, from, to jid.JID) bool {
 			"cancel", "service-unavailable", "private messages in this room are not bridged to Matrix; write in the room"))
 	}
 	return true
+}
+
+// retracted redacts, as its author's puppet pu, the message an XEP-0424
+// retraction names: by the MUC's stanza-id (the current form) or by the
+// author's own id (the old one), only among the author's messages. A
+// retraction of a message the bridge does not know is dropped.
+func (rv *reverse) retracted(ctx context.Context, rp *revPortal, pu matrix.UserID, m mucMessage) {
+	var ev matrix.EventID
+	if l, err := rv.m.host.Links().ByRemote(ctx, bridges.MessageID{ID: revSIDLink(rp.muc, m.Nick, m.Retract)}); err == nil {
+		ev = l.Event
+	} else if e, ok := rv.original(ctx, rp, m.Nick, m.Retract); ok {
+		ev = e // the old form names the author's id
+	} else if e, ok := rv.inFlight(ctx, rp, m.Nick, m.Retract); ok {
+		ev = e
+	}
+	if ev == "" {
+		rv.log.Info("xmpp: a retraction of an unknown message dropped", "muc", rp.muc, "id", m.Retract)
+		return
+	}
+	op := intent.Op{Kind: intent.OpRedaction, Room: rp.room, Sender: pu, Redacts: ev, Key: revKey(rp.muc, m.StanzaID, m.Nick, "")}
+	if _, err := rv.m.host.Outbox().Send(ctx, op); err != nil {
+		rv.log.Warn("xmpp: could not queue a retraction", "muc", rp.muc, "error", err)
+	}
+}
+
+// inFlight returns the event of the message of nick with stanza-id sid
+// when it is the newest of nick's messages and still in the outbox,
+// once Matrix took it: a retraction right after the message.
+func (rv *reverse) inFlight(ctx context.Context, rp *revPortal, nick, sid string) (matrix.EventID, bool) {
+	out := rv.m.host.Outbox()
+	op, ok, err := out.LatestKeyed(ctx, rp.room, revKeyPrefix+rp.muc+"/"+address.Escape(nick)+"/")
+	if err != nil || !ok || !strings.HasSuffix(op.Key, "/"+address.Escape(sid)) || op.Kind != intent.OpMessage {
+		return "", false
+	}
+	wctx, cancel := context.WithTimeout(ctx, waitMatrix)
+	defer cancel()
+	if ev, err := out.SendAndWait(wctx, op); err == nil {
+		return ev, true
+	}
+	if l, err := rv.m.host.Links().ByRemote(ctx, bridges.MessageID{ID: op.Key}); err == nil {
+		return l.Event, true // delivered meanwhile
+	}
+	return "", false
 }

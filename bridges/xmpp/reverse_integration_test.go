@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ import (
 // so. A live XMPP message reaches Matrix from the puppet (its XEP-0393
 // styling formatted); a Matrix message (with HTML, sent as XHTML-IM too)
 // reaches the XMPP user once, and nothing of it comes back to Matrix.
-// Corrections cross both ways as edits. A ping through the MUC to the
+// Corrections cross both ways as edits, retractions as redactions. A ping through the MUC to the
 // Matrix user's occupant is answered. Presence crosses both ways (Matrix
 // away is the occupant's away, the XMPP user's dnd is their puppet's
 // unavailable). A new displayname is a nick change. After a bridge restart
@@ -210,6 +211,48 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "urn:xmpp:message-correct:0")
 	}); !strings.Contains(fix.XML, `id="`+string(ev)+`"`) || !strings.Contains(fix.XML, "hello from matrix, edited") {
 		t.Errorf("carol's correction: %s", fix.XML)
+	}
+
+	// Retractions both ways: alice's XEP-0424 retraction (by the
+	// stanza-id the MUC gave her message) redacts it on Matrix; carol's
+	// redaction of her message retracts it on XMPP.
+	send(alice, `<message to='`+muc+`' type='groupchat' id='o1'><body>oops from xmpp</body></message>`)
+	oopsRefl := wait(alice, "reflection of the message to retract", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.ID == "o1"
+	})
+	sid := regexp.MustCompile(`stanza-id[^>]* id="([^"]+)"`).FindStringSubmatch(oopsRefl.XML)
+	if sid == nil {
+		t.Fatalf("no stanza-id in %s", oopsRefl.XML)
+	}
+	oops, err := carol.WaitForMessage(ctx, room, "oops from xmpp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(alice, `<message to='`+muc+`' type='groupchat' id='r1'><retract xmlns='urn:xmpp:message-retract:1' id='`+sid[1]+`'/>`+
+		`<fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:message-retract:1'/><body>alice retracted a message</body></message>`)
+	if _, err := carol.WaitForEvent(ctx, func(e *matrix.Event) bool {
+		var c struct {
+			Redacts matrix.EventID `json:"redacts"`
+		}
+		_ = json.Unmarshal(e.Content, &c)
+		return e.RoomID == room && e.Type == "m.room.redaction" && e.Sender == alicePuppet && (e.Redacts == oops.ID || c.Redacts == oops.ID)
+	}); err != nil {
+		t.Fatalf("alice's retraction as a redaction: %v", err)
+	}
+	mine, err := carol.SendText(ctx, room, "oops from matrix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(alice, "carol's message to retract", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "oops from matrix")
+	})
+	if err := carol.Redact(ctx, room, mine, ""); err != nil {
+		t.Fatal(err)
+	}
+	if retr := wait(alice, "carol's retraction", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "urn:xmpp:message-retract:1")
+	}); !strings.Contains(retr.XML, `id="`+string(mine)+`"`) {
+		t.Errorf("carol's retraction does not name her message: %s", retr.XML)
 	}
 
 	// A ping through the MUC to carol's occupant is answered by the bridge.

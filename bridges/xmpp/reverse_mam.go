@@ -34,6 +34,7 @@ type mucMessage struct {
 	Nick     string // the sender's nick
 	ID       string // the sender's id (the stanza's id attribute)
 	Replace  string // the id of the message this one corrects (XEP-0308)
+	Retract  string // the id of the message this one retracts (XEP-0424)
 	Body     string
 	In       inbound // body, XHTML-IM and OOB link, for Matrix
 	Subject  *string
@@ -59,7 +60,8 @@ type mamCollect struct {
 // parseMUCMessage reads a groupchat message of muc.
 func parseMUCMessage(st *component.Stanza, muc string) mucMessage {
 	m := readMessage(st.Inner, muc)
-	m.In, m.ID, m.Replace = inboundOf(st), st.Attr("id"), parseExt(st.Inner).Replace
+	ext := parseExt(st.Inner)
+	m.In, m.ID, m.Replace, m.Retract = inboundOf(st), st.Attr("id"), ext.Replace, ext.Retract
 	return m
 }
 
@@ -189,7 +191,8 @@ func (rv *reverse) mamRoute(st *component.Stanza, from, _ jid.JID) bool {
 	}
 	m := readMessage(msg.inner, col.muc)
 	m.In = inboundOf(&component.Stanza{Start: msg.start, Inner: msg.inner})
-	m.ID, m.Replace = attr(msg.start, "id"), parseExt(msg.inner).Replace
+	ext := parseExt(msg.inner)
+	m.ID, m.Replace, m.Retract = attr(msg.start, "id"), ext.Replace, ext.Retract
 	m.StanzaID, m.Archived = attr(res.start, "id"), true
 	if d, ok := element(fwd.inner, "delay"); ok {
 		if t, err := time.Parse(time.RFC3339, attr(d.start, "stamp")); err == nil {
@@ -351,7 +354,7 @@ func (rv *reverse) backfill(ctx context.Context, rp *revPortal, n int) {
 func (rv *reverse) postItems(ctx context.Context, rp *revPortal, all []mamItem) int {
 	posted := 0
 	for _, it := range all {
-		if it.Msg.Body == "" || it.Nick == "" || it.Msg.StanzaID == "" || strings.HasPrefix(it.Msg.OriginID, "$") {
+		if (it.Msg.Body == "" && it.Msg.Retract == "") || it.Nick == "" || it.Msg.StanzaID == "" || strings.HasPrefix(it.Msg.OriginID, "$") {
 			continue
 		}
 		rv.mu.Lock()

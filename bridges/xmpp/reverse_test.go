@@ -2,6 +2,8 @@ package xmpp
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/intent"
+	"github.com/causewaybridge/causeway/internal/fakehs"
 	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 )
@@ -251,6 +254,32 @@ func TestReversePortal(t *testing.T) {
 	if q := queued(t, h); !strings.Contains(q[len(q)-1], `<replace xmlns="urn:xmpp:message-correct:0" id="$early">`) ||
 		!strings.Contains(q[len(q)-1], "early bird!") || !strings.Contains(q[len(q)-1], `id="$fix"`) {
 		t.Fatalf("Matrix edit: %s", q[len(q)-1])
+	}
+
+	// Retractions: Alice's retraction naming her message's stanza-id
+	// is a redaction by her puppet; a Matrix user's redaction of their
+	// own message is a retraction by stanza-id and origin-id; of
+	// someone else's, not bridged.
+	retr := `<message from='` + testMUC + `/Alice' to='` + testSelf + `' type='groupchat' id='a3'>` +
+		`<retract xmlns='urn:xmpp:message-retract:1' id='s1'/><stanza-id xmlns='urn:xmpp:sid:0' id='s4' by='` + testMUC + `'/></message>`
+	rv.message(ctx, rp, parse(t, []byte(retr)), from("Alice"), jid.MustParse(testSelf))
+	if op := lastOp(t, h); op.Kind != intent.OpRedaction || op.Redacts != "$hello" || op.Sender != "@_xmpp_alice=40x.org:localhost" {
+		t.Fatalf("retraction: %+v", op)
+	}
+	h.HS.PutEvent(fakehs.Event{ID: "$early", Room: room, Sender: "@carol:localhost", Type: matrix.EventMessage, Content: json.RawMessage(`{"body":"early bird"}`)})
+	red := &bridges.Redaction{Portal: &bridges.Portal{Key: bridges.PortalKey{ID: revPortalPrefix + testMUC}, Room: room},
+		Event: &matrix.Event{ID: "$red", Sender: "@carol:localhost"}, Target: "$early"}
+	if err := rv.redact(ctx, rp, red); err != nil {
+		t.Fatal(err)
+	}
+	q = queued(t, h)
+	if last := q[len(q)-1]; !strings.Contains(last, `<retract xmlns="urn:xmpp:message-retract:1" id="s2">`) ||
+		!strings.Contains(last, `<apply-to xmlns="urn:xmpp:fasten:0" id="$early">`) || !strings.Contains(last, `id="$red"`) {
+		t.Fatalf("Matrix redaction: %s", last)
+	}
+	red.Event.Sender = "@dave:localhost"
+	if err := rv.redact(ctx, rp, red); !errors.Is(err, bridges.ErrUnsupported) {
+		t.Fatalf("someone else's redaction: %v", err)
 	}
 
 	// Pings from the MUC.
