@@ -413,7 +413,7 @@ func revSIDLink(muc, nick, sid string) string {
 // it.
 func (rv *reverse) sent(ctx context.Context, op intent.Op, ev matrix.EventID) {
 	parts := strings.Split(strings.TrimPrefix(op.Key, revKeyPrefix), "/")
-	if len(parts) != 4 || op.Kind != intent.OpMessage {
+	if len(parts) != 4 || op.Kind != intent.OpMessage || op.Type != matrix.EventMessage {
 		return
 	}
 	var vals [3]string
@@ -430,7 +430,10 @@ func (rv *reverse) sent(ctx context.Context, op intent.Op, ev matrix.EventID) {
 		ids = append(ids, revIDLink(parts[0], nick, id))
 	}
 	if sid != "" {
-		ids = append(ids, revSIDLink(parts[0], nick, sid))
+		// By nick and stanza-id (retractions), by stanza-id alone
+		// (reactions name any message so).
+		ids = append(ids, revSIDLink(parts[0], nick, sid), revKeyPrefix+parts[0]+"/"+parts[3])
+		rv.rememberSID(ctx, ev, sid)
 	}
 	for _, remote := range ids {
 		l := bridges.Link{Remote: bridges.MessageID{ID: remote}, Room: op.Room, Event: ev}
@@ -478,6 +481,12 @@ func (rv *reverse) edit(ctx context.Context, rp *revPortal, sender matrix.UserID
 // reported when it cannot go). Redactions of other people's messages
 // (moderation) and of anything else are not bridged: ErrUnsupported.
 func (rv *reverse) redact(ctx context.Context, rp *revPortal, r *bridges.Redaction) error {
+	if r.TargetRemote != nil {
+		if target, u, _, ok := parseReactionRemoteID(r.TargetRemote.Remote.ID); ok && u == r.Event.Sender {
+			rv.unreact(ctx, rp, r, target, u) // reverse_reactions.go
+			return nil
+		}
+	}
 	var ev matrix.Event
 	if err := rv.m.host.Matrix().Bot().EventContent(ctx, rp.room, r.Target, &ev); err != nil {
 		rv.log.Info("xmpp: could not read a redacted event", "room", rp.room, "event", r.Target, "error", err)
@@ -487,12 +496,8 @@ func (rv *reverse) redact(ctx context.Context, rp *revPortal, r *bridges.Redacti
 		return bridges.ErrUnsupported
 	}
 	id := string(r.Target)
-	if l, err := rv.m.host.Links().ByEvent(ctx, r.Target); err == nil {
-		if rest, ok := strings.CutPrefix(l.Remote.ID, revKeyPrefix+rp.muc+"/"); ok && !strings.Contains(rest, "/") {
-			if sid, err := address.Unescape(rest); err == nil {
-				id = sid
-			}
-		}
+	if sid := rv.sidOf(ctx, r.Target); sid != "" {
+		id = sid
 	}
 	extra := mustMarshal(retractEl{ID: id})
 	extra = append(extra, mustMarshal(applyToEl{ID: string(r.Target), Retract: &retract0El{}})...)

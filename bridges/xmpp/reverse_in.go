@@ -204,7 +204,7 @@ func (rv *reverse) message(ctx context.Context, rp *revPortal, st *component.Sta
 			rv.log.Warn("xmpp: could not queue a topic", "room", rp.room, "error", err)
 		}
 		return
-	case nick == "" || (m.Body == "" && m.Retract == ""):
+	case nick == "" || (m.Body == "" && m.Retract == "" && !m.HasReactions):
 		rv.mu.Unlock()
 		return
 	}
@@ -265,8 +265,12 @@ func (rp *revPortal) see(id string) bool {
 // archive, even after the outbox forgot it, is posted once), at its original time when it has one. nick,
 // when set, names a puppet not yet known (it gets its name first).
 func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, nick string, m mucMessage) {
-	if m.Retract != "" {
+	switch {
+	case m.Retract != "":
 		rv.retracted(ctx, rp, pu, m)
+		return
+	case m.HasReactions:
+		rv.reacted(ctx, rp, pu, m) // reverse_reactions.go
 		return
 	}
 	sender := m.Nick
@@ -334,6 +338,7 @@ func (rv *reverse) reflected(ctx context.Context, rp *revPortal, m mucMessage) {
 	if err := rv.m.host.Links().Put(ctx, l); err != nil {
 		rv.log.Warn("xmpp: could not link a reflected message", "event", m.OriginID, "error", err)
 	}
+	rv.rememberSID(ctx, matrix.EventID(m.OriginID), m.StanzaID)
 }
 
 // refused takes the MUC's error answer to a Matrix message (its id is

@@ -29,7 +29,8 @@ import (
 // so. A live XMPP message reaches Matrix from the puppet (its XEP-0393
 // styling formatted); a Matrix message (with HTML, sent as XHTML-IM too)
 // reaches the XMPP user once, and nothing of it comes back to Matrix.
-// Corrections cross both ways as edits, retractions as redactions. A ping through the MUC to the
+// Corrections cross both ways as edits, retractions as redactions,
+// reactions as reactions. A ping through the MUC to the
 // Matrix user's occupant is answered. Presence crosses both ways (Matrix
 // away is the occupant's away, the XMPP user's dnd is their puppet's
 // unavailable). A new displayname is a nick change. After a bridge restart
@@ -253,6 +254,39 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "urn:xmpp:message-retract:1")
 	}); !strings.Contains(retr.XML, `id="`+string(mine)+`"`) {
 		t.Errorf("carol's retraction does not name her message: %s", retr.XML)
+	}
+
+	// Reactions both ways, naming messages by their stanza-ids: alice's
+	// 👍 to carol's message is an m.reaction of her puppet; carol's 🎉 to
+	// alice's message is a reactions stanza from her occupant.
+	sidOf := func(xml string) string {
+		t.Helper()
+		m := regexp.MustCompile(`stanza-id[^>]* id="([^"]+)"`).FindStringSubmatch(xml)
+		if m == nil {
+			t.Fatalf("no stanza-id in %s", xml)
+		}
+		return m[1]
+	}
+	send(alice, `<message to='`+muc+`' type='groupchat' id='x1'><reactions xmlns='urn:xmpp:reactions:0' id='`+sidOf(got.XML)+`'>`+
+		`<reaction>👍</reaction></reactions><store xmlns='urn:xmpp:hints'/></message>`)
+	if _, err := carol.WaitForEvent(ctx, func(e *matrix.Event) bool {
+		var c struct {
+			RelatesTo matrix.RelatesTo `json:"m.relates_to"`
+		}
+		return e.RoomID == room && e.Type == matrix.EventReaction && e.Sender == alicePuppet && json.Unmarshal(e.Content, &c) == nil &&
+			c.RelatesTo.EventID == ev && c.RelatesTo.Key == "👍"
+	}); err != nil {
+		t.Fatalf("alice's reaction: %v", err)
+	}
+	liveRefl := wait(alice, "reflection of the live message", func(s integration.XMPPStanza) bool { return s.Name == "message" && s.ID == "l1" })
+	if _, err := carol.SendEvent(ctx, room, matrix.EventReaction, map[string]any{
+		"m.relates_to": matrix.RelatesTo{RelType: "m.annotation", EventID: live.ID, Key: "🎉"}}); err != nil {
+		t.Fatal(err)
+	}
+	if rx := wait(alice, "carol's reaction", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "urn:xmpp:reactions:0")
+	}); !strings.Contains(rx.XML, `id="`+sidOf(liveRefl.XML)+`"`) || !strings.Contains(rx.XML, "🎉") {
+		t.Errorf("carol's reaction: %s", rx.XML)
 	}
 
 	// A ping through the MUC to carol's occupant is answered by the bridge.

@@ -31,17 +31,22 @@ const (
 
 // mucMessage is what the bridge reads of a MUC's groupchat message.
 type mucMessage struct {
-	Nick     string // the sender's nick
-	ID       string // the sender's id (the stanza's id attribute)
-	Replace  string // the id of the message this one corrects (XEP-0308)
-	Retract  string // the id of the message this one retracts (XEP-0424)
-	Body     string
-	In       inbound // body, XHTML-IM and OOB link, for Matrix
-	Subject  *string
-	StanzaID string // the MUC's stanza-id (by the room), or the archive id
-	Archived bool   // StanzaID is the MUC's (an archive id)
-	OriginID string
-	Stamp    time.Time // XEP-0203 delay, zero when live
+	Nick    string // the sender's nick
+	ID      string // the sender's id (the stanza's id attribute)
+	Replace string // the id of the message this one corrects (XEP-0308)
+	Retract string // the id of the message this one retracts (XEP-0424)
+	// HasReactions: the message carries its sender's whole set of
+	// Reactions to the message of stanza-id ReactionsTo (XEP-0444).
+	HasReactions bool
+	ReactionsTo  string
+	Reactions    []string
+	Body         string
+	In           inbound // body, XHTML-IM and OOB link, for Matrix
+	Subject      *string
+	StanzaID     string // the MUC's stanza-id (by the room), or the archive id
+	Archived     bool   // StanzaID is the MUC's (an archive id)
+	OriginID     string
+	Stamp        time.Time // XEP-0203 delay, zero when live
 }
 
 // mamItem is one message of an archive query's results.
@@ -62,6 +67,7 @@ func parseMUCMessage(st *component.Stanza, muc string) mucMessage {
 	m := readMessage(st.Inner, muc)
 	ext := parseExt(st.Inner)
 	m.In, m.ID, m.Replace, m.Retract = inboundOf(st), st.Attr("id"), ext.Replace, ext.Retract
+	m.HasReactions, m.ReactionsTo, m.Reactions = ext.HasReactions, ext.ReactionsTo, ext.Reactions
 	return m
 }
 
@@ -193,6 +199,7 @@ func (rv *reverse) mamRoute(st *component.Stanza, from, _ jid.JID) bool {
 	m.In = inboundOf(&component.Stanza{Start: msg.start, Inner: msg.inner})
 	ext := parseExt(msg.inner)
 	m.ID, m.Replace, m.Retract = attr(msg.start, "id"), ext.Replace, ext.Retract
+	m.HasReactions, m.ReactionsTo, m.Reactions = ext.HasReactions, ext.ReactionsTo, ext.Reactions
 	m.StanzaID, m.Archived = attr(res.start, "id"), true
 	if d, ok := element(fwd.inner, "delay"); ok {
 		if t, err := time.Parse(time.RFC3339, attr(d.start, "stamp")); err == nil {
@@ -354,7 +361,7 @@ func (rv *reverse) backfill(ctx context.Context, rp *revPortal, n int) {
 func (rv *reverse) postItems(ctx context.Context, rp *revPortal, all []mamItem) int {
 	posted := 0
 	for _, it := range all {
-		if (it.Msg.Body == "" && it.Msg.Retract == "") || it.Nick == "" || it.Msg.StanzaID == "" || strings.HasPrefix(it.Msg.OriginID, "$") {
+		if (it.Msg.Body == "" && it.Msg.Retract == "" && !it.Msg.HasReactions) || it.Nick == "" || it.Msg.StanzaID == "" || strings.HasPrefix(it.Msg.OriginID, "$") {
 			continue
 		}
 		rv.mu.Lock()

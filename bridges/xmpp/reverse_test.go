@@ -282,6 +282,46 @@ func TestReversePortal(t *testing.T) {
 		t.Fatalf("someone else's redaction: %v", err)
 	}
 
+	// Reactions: Alice's set naming a message by its stanza-id becomes
+	// m.reaction events of her puppet (a smaller set redacts one); a
+	// Matrix user's reaction sends their set naming the stanza-id, and
+	// its redaction the smaller set.
+	react := func(id string, keys ...string) {
+		x := `<message from='` + testMUC + `/Alice' to='` + testSelf + `' type='groupchat' id='` + id + `'><reactions xmlns='urn:xmpp:reactions:0' id='s1'>`
+		for _, k := range keys {
+			x += `<reaction>` + k + `</reaction>`
+		}
+		x += `</reactions><stanza-id xmlns='urn:xmpp:sid:0' id='` + id + `' by='` + testMUC + `'/></message>`
+		rv.message(ctx, rp, parse(t, []byte(x)), from("Alice"), jid.MustParse(testSelf))
+	}
+	react("x1", "👍", "🎉")
+	ops := h.Sent.Ops()
+	thumbs := ops[len(ops)-2]
+	if thumbs.Type != matrix.EventReaction || !strings.Contains(string(thumbs.Content), `"event_id":"$hello"`) ||
+		!strings.Contains(string(thumbs.Content), `"key":"👍"`) || thumbs.Sender != "@_xmpp_alice=40x.org:localhost" {
+		t.Fatalf("reaction: %+v %s", thumbs, thumbs.Content)
+	}
+	react("x2", "🎉")
+	if op := lastOp(t, h); op.Kind != intent.OpRedaction || op.Redacts == "" {
+		t.Fatalf("a dropped reaction: %+v", op)
+	}
+	rv.rememberSID(ctx, "$early", "s2")
+	mxr := &bridges.Reaction{Portal: red.Portal, Event: &matrix.Event{ID: "$r1", Sender: "@carol:localhost"}, Target: "$early", Key: "❤️"}
+	if err := rv.react(ctx, rp, mxr); err != nil {
+		t.Fatal(err)
+	}
+	q = queued(t, h)
+	if last := q[len(q)-1]; !strings.Contains(last, `<reactions xmlns="urn:xmpp:reactions:0" id="s2">`) || !strings.Contains(last, `>❤️</reaction>`) ||
+		!strings.Contains(last, `from="`+testSelf+`"`) || strings.Contains(last, "<body") {
+		t.Fatalf("Matrix reaction: %s", last)
+	}
+	rv.unreact(ctx, rp, &bridges.Redaction{Portal: red.Portal, Event: &matrix.Event{ID: "$r2", Sender: "@carol:localhost"}, Target: "$r1"},
+		"$early", "@carol:localhost")
+	q = queued(t, h)
+	if last := q[len(q)-1]; !strings.Contains(last, `<reactions xmlns="urn:xmpp:reactions:0" id="s2"></reactions>`) {
+		t.Fatalf("Matrix reaction redacted: %s", last)
+	}
+
 	// Pings from the MUC.
 	before := len(queued(t, h))
 	ping := func(to string) {
@@ -337,7 +377,7 @@ func TestReversePortal(t *testing.T) {
 	refusedMsg := `<message type='error' id='$early' from='` + testMUC + `' to='` + testSelf + `'><error type='auth'>` +
 		`<forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>no voice</text></error></message>`
 	rv.message(ctx, rp, parse(t, []byte(refusedMsg)), jid.MustParse(testMUC), jid.MustParse(testSelf))
-	ops := h.Sent.Ops()
+	ops = h.Sent.Ops()
 	last := ops[len(ops)-1]
 	if !strings.Contains(string(last.Content), "Not delivered to XMPP") || !strings.Contains(string(last.Content), "no voice") ||
 		!strings.Contains(string(last.Content), "$early") {
