@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,6 +104,8 @@ var targets = []target{
 	{"bridge CPU per Matrix→XMPP message", "(reference)", "matrix-to-xmpp", "bridge_cpu_ms_per_msg", "ms", nil},
 	{"burst messages out of place, XMPP→Matrix", "0", "xmpp-to-matrix", "out_of_place", "", le(0)},
 	{"burst messages out of place, Matrix→XMPP", "0", "matrix-to-xmpp", "out_of_place", "", le(0)},
+	{"burst messages reordered (moved), XMPP→Matrix", "0", "xmpp-to-matrix", "moved", "", le(0)},
+	{"burst messages reordered (moved), Matrix→XMPP", "0", "matrix-to-xmpp", "moved", "", le(0)},
 	{"burst messages refused by the bridge (XMPP error), XMPP→Matrix", "0", "xmpp-to-matrix", "refused", "", le(0)},
 	{"burst messages missing in Matrix, XMPP→Matrix", "0", "xmpp-to-matrix", "missing", "", le(0)},
 	{"Go heap per XMPP occupant, 1,000 occupants", "≤ 4 KiB", "occupants/memory", "heap_kib_per_occupant_1000", "KiB", le(4)},
@@ -138,6 +141,10 @@ const notes = `Reading the figures:
   Matrix reader: whether the bridge keeps up with what the homeserver accepts. ratio_to_xmpp divides by an XMPP client (bob)
   sending the burst into a Prosody MUC alice is in (conference.localhost, with muc_mam), which needs no homeserver
   at all: it says how much slower a Matrix-hosted room is than a native one, and the homeserver's PUT is most of it.
+- **out_of_place** counts the positions whose message is not the one sent there, so a missing message moves every
+  later one out of place; **moved** is the fewest messages that would have to move to restore the order (a
+  reordering), **missing** the messages that never arrived, **refused** the messages the bridge answered with an
+  XMPP error.
 - **bridge_cpu_ms_per_msg** is the whole bridge process (utime+stime from /proc over the burst), core and XMPP
   module: for XMPP→Matrix, the stanza parsed, the outbox item stored, the PUT, the completion, the echo transaction,
   and the reflection to the sender (XEP-0045 §7.4) through the durable outbound queue and its acknowledging ping;
@@ -177,13 +184,18 @@ func render(r *results, command string, mach string, now time.Time) string {
 	p("Real servers on 127.0.0.1: Prosody 0.12 (`/usr/bin/prosody`, c2s and component listeners, mod_limits off) and " +
 		"Dendrite on SQLite, each a separate process; the bridge (core + XMPP module only) runs alone in a child process " +
 		"whose RSS, heap and CPU are read from /proc and runtime.MemStats, so neither the servers nor the load generators are counted.\n\n")
-	p("### Targets\n\n| measure | target | measured (median) | verdict |\n|---|---|---|---|\n")
+	p("### Targets\n\n| measure | target | measured (median; counts that must be 0: the worst run) | verdict |\n|---|---|---|---|\n")
 	for _, t := range targets {
 		vs := r.vals[t.bench+"|"+t.metric]
 		got, verdict := "not measured", ""
 		if len(vs) > 0 {
 			v := ircbench.Median(vs)
 			got = fmt.Sprintf("%.3g %s (%d runs)", v, t.unit, len(vs))
+			if t.required == "0" {
+				// A count that must be zero is judged by its worst run.
+				v = slices.Max(vs)
+				got = fmt.Sprintf("%.3g in the worst of %d runs", v, len(vs))
+			}
 			if t.ok != nil {
 				verdict = "met"
 				if !t.ok(v) {
