@@ -168,7 +168,7 @@ func (m *Module) HandleMatrixEdit(ctx context.Context, e *bridges.Edit) error {
 // HandleMatrixReaction implements bridges.ReactionHandler: the Matrix
 // user's whole set of reactions to the message goes to the occupants.
 func (m *Module) HandleMatrixReaction(ctx context.Context, r *bridges.Reaction) error {
-	if rp := m.reversePortal(r.Portal); rp != nil { // reactions in an existing MUC (reverse_reactions.go)
+	if rp := m.reversePortal(r.Portal); rp != nil { // reactions in an existing MUC (reverse_relations.go)
 		if m.users.Owns(r.Event.Sender) || r.Key == "" {
 			return nil
 		}

@@ -483,7 +483,7 @@ func (rv *reverse) edit(ctx context.Context, rp *revPortal, sender matrix.UserID
 func (rv *reverse) redact(ctx context.Context, rp *revPortal, r *bridges.Redaction) error {
 	if r.TargetRemote != nil {
 		if target, u, _, ok := parseReactionRemoteID(r.TargetRemote.Remote.ID); ok && u == r.Event.Sender {
-			rv.unreact(ctx, rp, r, target, u) // reverse_reactions.go
+			rv.unreact(ctx, rp, r, target, u) // reverse_relations.go
 			return nil
 		}
 	}

@@ -270,7 +270,7 @@ func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, ni
 		rv.retracted(ctx, rp, pu, m)
 		return
 	case m.HasReactions:
-		rv.reacted(ctx, rp, pu, m) // reverse_reactions.go
+		rv.reacted(ctx, rp, pu, m) // reverse_relations.go
 		return
 	}
 	sender := m.Nick
@@ -297,7 +297,21 @@ func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, ni
 			rv.log.Warn("xmpp: could not queue a puppet's name", "puppet", pu, "error", err)
 		}
 	}
+	var replyTo matrix.EventID
+	if m.ReplyID != "" {
+		// An XEP-0461 reply: m.in_reply_to without the quote, when the
+		// bridge knows the message; else the quote is all the context.
+		if ev, ok := rv.eventOfSID(ctx, rp, m.ReplyID); ok {
+			if stripped, all := stripFallbacks(m.In.text, m.Fallbacks, nsReply); !all && strings.TrimSpace(stripped) != "" {
+				m.In = inbound{text: stripped}
+			}
+			replyTo = ev
+		}
+	}
 	content := rv.g.toMatrix(ctx, pu, m.In) // formatting, files (content.go)
+	if replyTo != "" && original == "" {
+		content.RelatesTo = &matrix.RelatesTo{InReplyTo: &matrix.InReply{EventID: replyTo}}
+	}
 	if original != "" {
 		nc := content.MessageContent
 		content = matrixContent{MessageContent: matrix.MessageContent{MsgType: nc.MsgType, Body: "* " + nc.Body, NewContent: &nc,

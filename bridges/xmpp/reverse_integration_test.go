@@ -30,7 +30,7 @@ import (
 // styling formatted); a Matrix message (with HTML, sent as XHTML-IM too)
 // reaches the XMPP user once, and nothing of it comes back to Matrix.
 // Corrections cross both ways as edits, retractions as redactions,
-// reactions as reactions. A ping through the MUC to the
+// reactions as reactions, replies as replies (quoting by nick). A ping through the MUC to the
 // Matrix user's occupant is answered. Presence crosses both ways (Matrix
 // away is the occupant's away, the XMPP user's dnd is their puppet's
 // unavailable). A new displayname is a nick change. After a bridge restart
@@ -287,6 +287,32 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "urn:xmpp:reactions:0")
 	}); !strings.Contains(rx.XML, `id="`+sidOf(liveRefl.XML)+`"`) || !strings.Contains(rx.XML, "🎉") {
 		t.Errorf("carol's reaction: %s", rx.XML)
+	}
+
+	// Replies both ways: carol's Matrix reply reaches XMPP as an XEP-0461
+	// reply quoting alice by nick (no Matrix ID); alice's reply to
+	// carol's message is an m.in_reply_to without its quote.
+	if _, err := carol.SendEvent(ctx, room, matrix.EventMessage, matrix.MessageContent{MsgType: matrix.MsgText,
+		Body:      "> <" + string(alicePuppet) + "> live *from* xmpp\n\nnice",
+		RelatesTo: &matrix.RelatesTo{InReplyTo: &matrix.InReply{EventID: live.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	if re := wait(alice, "carol's reply", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "urn:xmpp:reply:0")
+	}); !strings.Contains(re.XML, `id="`+sidOf(liveRefl.XML)+`"`) || strings.Contains(re.XML, "@_xmpp") ||
+		!strings.Contains(re.XML, "&gt; alice: live *from* xmpp") || !strings.Contains(re.XML, "nice") {
+		t.Errorf("carol's reply: %s", re.XML)
+	}
+	send(alice, `<message to='`+muc+`' type='groupchat' id='y1'><body>&gt; Carol[m]: hello
+agreed</body>`+
+		`<reply xmlns='urn:xmpp:reply:0' to='`+occ+`' id='`+sidOf(got.XML)+`'/>`+
+		`<fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'><body start='0' end='18'/></fallback></message>`)
+	if _, err := carol.WaitForEvent(ctx, func(e *matrix.Event) bool {
+		var c matrix.MessageContent
+		return e.RoomID == room && e.Sender == alicePuppet && json.Unmarshal(e.Content, &c) == nil && c.RelatesTo != nil &&
+			c.RelatesTo.InReplyTo != nil && c.RelatesTo.InReplyTo.EventID == ev && c.Body == "agreed"
+	}); err != nil {
+		t.Fatalf("alice's reply: %v", err)
 	}
 
 	// A ping through the MUC to carol's occupant is answered by the bridge.

@@ -40,13 +40,17 @@ type mucMessage struct {
 	HasReactions bool
 	ReactionsTo  string
 	Reactions    []string
-	Body         string
-	In           inbound // body, XHTML-IM and OOB link, for Matrix
-	Subject      *string
-	StanzaID     string // the MUC's stanza-id (by the room), or the archive id
-	Archived     bool   // StanzaID is the MUC's (an archive id)
-	OriginID     string
-	Stamp        time.Time // XEP-0203 delay, zero when live
+	// ReplyID is the stanza-id of the message this one replies to
+	// (XEP-0461), Fallbacks the body's fallback ranges.
+	ReplyID   string
+	Fallbacks []fallbackRange
+	Body      string
+	In        inbound // body, XHTML-IM and OOB link, for Matrix
+	Subject   *string
+	StanzaID  string // the MUC's stanza-id (by the room), or the archive id
+	Archived  bool   // StanzaID is the MUC's (an archive id)
+	OriginID  string
+	Stamp     time.Time // XEP-0203 delay, zero when live
 }
 
 // mamItem is one message of an archive query's results.
@@ -68,6 +72,7 @@ func parseMUCMessage(st *component.Stanza, muc string) mucMessage {
 	ext := parseExt(st.Inner)
 	m.In, m.ID, m.Replace, m.Retract = inboundOf(st), st.Attr("id"), ext.Replace, ext.Retract
 	m.HasReactions, m.ReactionsTo, m.Reactions = ext.HasReactions, ext.ReactionsTo, ext.Reactions
+	m.ReplyID, m.Fallbacks = ext.ReplyID, ext.Fallbacks
 	return m
 }
 
@@ -200,6 +205,7 @@ func (rv *reverse) mamRoute(st *component.Stanza, from, _ jid.JID) bool {
 	ext := parseExt(msg.inner)
 	m.ID, m.Replace, m.Retract = attr(msg.start, "id"), ext.Replace, ext.Retract
 	m.HasReactions, m.ReactionsTo, m.Reactions = ext.HasReactions, ext.ReactionsTo, ext.Reactions
+	m.ReplyID, m.Fallbacks = ext.ReplyID, ext.Fallbacks
 	m.StanzaID, m.Archived = attr(res.start, "id"), true
 	if d, ok := element(fwd.inner, "delay"); ok {
 		if t, err := time.Parse(time.RFC3339, attr(d.start, "stamp")); err == nil {

@@ -322,6 +322,27 @@ func TestReversePortal(t *testing.T) {
 		t.Fatalf("Matrix reaction redacted: %s", last)
 	}
 
+	// Replies: Alice's reply naming Carol's message by stanza-id is an
+	// m.in_reply_to without the quote; a Matrix reply goes with an
+	// XEP-0461 reply and a quote by nick, never the Matrix fallback.
+	rp2 := `<message from='` + testMUC + `/Alice' to='` + testSelf + `' type='groupchat' id='y1'><body>> Carol: early bird
+indeed</body>` +
+		`<reply xmlns='urn:xmpp:reply:0' to='` + testMUC + `/Carol' id='s2'/><fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'><body start='0' end='20'/></fallback>` +
+		`<stanza-id xmlns='urn:xmpp:sid:0' id='s9' by='` + testMUC + `'/></message>`
+	rv.message(ctx, rp, parse(t, []byte(rp2)), from("Alice"), jid.MustParse(testSelf))
+	if op := lastOp(t, h); !strings.Contains(string(op.Content), `"m.in_reply_to":{"event_id":"$early"}`) ||
+		!strings.Contains(string(op.Content), `"body":"indeed"`) {
+		t.Fatalf("XMPP reply: %s", op.Content)
+	}
+	mxReply := &bridges.Message{Portal: red.Portal, Event: &matrix.Event{ID: "$re", Sender: "@carol:localhost"}, ReplyTo: "$early",
+		Content: matrix.MessageContent{MsgType: matrix.MsgText, Body: "> <@carol:localhost> early bird\n\nme too"}}
+	rv.replyFromMatrix(ctx, rp, mxReply)
+	q = queued(t, h)
+	if last := q[len(q)-1]; !strings.Contains(last, "&gt; Carol: early bird\nme too") || strings.Contains(last, "@carol:localhost") ||
+		!strings.Contains(last, `id="s2"`) || !strings.Contains(last, `to="`+testMUC+`/Carol"`) || !strings.Contains(last, "urn:xmpp:reply:0") {
+		t.Fatalf("Matrix reply: %s", last)
+	}
+
 	// Pings from the MUC.
 	before := len(queued(t, h))
 	ping := func(to string) {

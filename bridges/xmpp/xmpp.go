@@ -174,6 +174,10 @@ func roomOf(p *bridges.Portal) (matrix.RoomID, bool) {
 // the bridge's own puppets, so XMPP messages never come back.
 func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) error {
 	if rp := m.reversePortal(msg.Portal); rp != nil && !m.users.Owns(msg.Event.Sender) {
+		if msg.ReplyTo != "" {
+			m.rev.replyFromMatrix(ctx, rp, msg) // reverse_relations.go
+			return nil
+		}
 		if text, extra, ok := m.gw.outgoing(&msg.Content, ""); ok { // formatting, files (content.go)
 			m.rev.fromMatrix(ctx, rp, msg.Event.Sender, msg.Event.ID, text, extra)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/bridges/xmpp/address"
@@ -11,14 +13,15 @@ import (
 	"github.com/causewaybridge/causeway/matrix"
 )
 
-// Reactions in reverse portals (XEP-0444 ↔ m.reaction). XEP-0444 names
-// a groupchat message by the stanza-id the MUC gave it; the bridge keeps
-// each event's stanza-id (revSIDKey) to name Matrix messages and XMPP
-// messages alike. Each user's set of reactions to a message is stored as
-// in hosted rooms (reactions.go): a stanza carries the whole set, so an
-// XMPP occupant's new set is diffed into m.reaction events and
-// redactions, and a Matrix user's reaction (or its redaction) sends the
-// user's new set.
+// Reactions and replies in reverse portals (XEP-0444 ↔ m.reaction,
+// XEP-0461 ↔ m.in_reply_to). Both name a groupchat message by the
+// stanza-id the MUC gave it; the bridge keeps each event's stanza-id
+// (revSIDKey) to name Matrix messages and XMPP messages alike. Each
+// user's set of reactions to a message is stored as in hosted rooms
+// (reactions.go): a stanza carries the whole set, so an XMPP occupant's
+// new set is diffed into m.reaction events and redactions, and a Matrix
+// user's reaction (or its redaction) sends the user's new set. Replies
+// quote their original by nick, never by Matrix ID.
 
 // revSIDKey is the KV key of the stanza-id the MUC gave a portal's event.
 func revSIDKey(ev matrix.EventID) string { return "xmuc/sid/" + string(ev) }
@@ -142,4 +145,69 @@ type reactionMessage struct {
 	Type      string      `xml:"type,attr"`
 	Reactions reactionsEl `xml:"reactions"`
 	Store     storeEl     `xml:"store"`
+}
+
+// replyFromMatrix sends a Matrix reply to the MUC: Matrix's own
+// fallback (which names people by Matrix ID) is dropped; the message
+// carries an XEP-0461 reply naming the original by its stanza-id and
+// its author's occupant, and a quote by nick marked as fallback.
+func (rv *reverse) replyFromMatrix(ctx context.Context, rp *revPortal, msg *bridges.Message) {
+	c := msg.Content
+	c.Body = matrix.StripReplyFallback(c.Body)
+	c.Format, c.FormattedBody = "", "" // its mx-reply names people by Matrix ID
+	text, extra, ok := rv.g.outgoing(&c, "")
+	if !ok {
+		return
+	}
+	id := rv.sidOf(ctx, msg.ReplyTo)
+	if id == "" {
+		id = string(msg.ReplyTo)
+	}
+	r := replyEl{ID: id}
+	var fb []byte
+	if nick, line, ok := rv.quoted(ctx, rp, msg.ReplyTo); ok {
+		r.To = rp.muc + "/" + nick
+		quote := "> " + nick + ": " + line + "\n"
+		text = quote + text
+		fb = mustMarshal(fallbackEl{For: nsReply, Body: []fallbackBodyEl{{Start: 0, End: utf8.RuneCountInString(quote)}}})
+	}
+	payload := append(mustMarshal(r), fb...)
+	rv.fromMatrix(ctx, rp, msg.Event.Sender, msg.Event.ID, text, append(payload, extra...))
+}
+
+// quoted returns the nick of the author of a portal's message (an
+// occupant's, or a Matrix user's in the MUC) and its first line, for a
+// reply's fallback.
+func (rv *reverse) quoted(ctx context.Context, rp *revPortal, event matrix.EventID) (nick, line string, ok bool) {
+	var ev matrix.Event
+	if err := rv.m.host.Matrix().Bot().EventContent(ctx, rp.room, event, &ev); err != nil || ev.Sender == "" {
+		return "", "", false
+	}
+	rv.mu.Lock()
+	if c := rp.clients[ev.Sender]; c != nil {
+		nick = c.nick
+	}
+	for _, o := range rp.remote {
+		if o.puppet == ev.Sender {
+			nick = o.nick
+		}
+	}
+	rv.mu.Unlock()
+	if nick == "" {
+		nick = rv.g.nickOf(ev.Sender, "")
+	}
+	var c matrix.MessageContent
+	_ = json.Unmarshal(ev.Content, &c)
+	if c.NewContent != nil {
+		c = *c.NewContent
+	}
+	text := matrix.StripReplyFallback(c.Body)
+	if c.MsgType == matrix.MsgEmote {
+		text = "/me " + text
+	}
+	line, _, _ = strings.Cut(text, "\n")
+	if utf8.RuneCountInString(line) > maxQuote {
+		line = string([]rune(line)[:maxQuote]) + "…"
+	}
+	return nick, line, true
 }
