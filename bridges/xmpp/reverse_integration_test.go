@@ -4,6 +4,9 @@ package xmpp
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -30,20 +33,22 @@ import (
 // styling formatted); a Matrix message (with HTML, sent as XHTML-IM too)
 // reaches the XMPP user once, and nothing of it comes back to Matrix.
 // Corrections cross both ways as edits, retractions as redactions,
-// reactions as reactions, replies as replies (quoting by nick). A ping through the MUC to the
-// Matrix user's occupant is answered. Presence crosses both ways (Matrix
-// away is the occupant's away, the XMPP user's dnd is their puppet's
-// unavailable). A new displayname is a nick change. After a bridge restart
-// the Matrix user is in the MUC again and what was said meanwhile reaches
-// Matrix from the archive. After a restart of Prosody, the Matrix user's
-// occupant joins the (persistent) MUC again and their messages reach it.
-// Leaving the Matrix room leaves the MUC. Another Matrix user kicked by the
-// MUC's owner gets a notice, is not joined again and gets a not-delivered
-// notice for their next message. In a MUC that hides real JIDs the puppets
-// are of occupant JIDs; a MUC that does not exist has no alias.
+// reactions as reactions, replies as replies (quoting by nick). A ping
+// through the MUC to the Matrix user's occupant is answered. Presence
+// crosses both ways (Matrix away is the occupant's away, the XMPP user's
+// dnd is their puppet's unavailable), and the XMPP user's vCard avatar is
+// their puppet's. A new displayname is a nick change. After a bridge
+// restart the Matrix user is in the MUC again and what was said meanwhile
+// reaches Matrix from the archive. After a restart of Prosody, the Matrix
+// user's occupant joins the (persistent) MUC again and their messages reach
+// it. Leaving the Matrix room leaves the MUC. Another Matrix user kicked by
+// the MUC's owner gets a notice, is not joined again and gets a not-
+// delivered notice for their next message. In a MUC that hides real JIDs
+// the puppets are of occupant JIDs; a MUC that does not exist has no alias.
 func TestIntegrationXMPPReversePortal(t *testing.T) {
 	t.Parallel()
-	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
+	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"),
+		integration.WithProsodyModules("vcard"))
 	domain := p.ComponentDomain()
 	s := bridgetest.Start(t, bridgetest.Options{
 		Bridges:       fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
@@ -338,6 +343,26 @@ agreed</body>`+
 		}
 		if pr.Presence != "unavailable" || pr.StatusMsg != "focus" {
 			return fmt.Errorf("presence %+v", pr)
+		}
+		return nil
+	})
+
+	// Alice's XEP-0153 avatar (her vCard photo, its hash in her MUC
+	// presence) becomes her puppet's.
+	pic := []byte("\x89PNG\r\n\x1a\nalice's avatar, not really a png")
+	sum := sha1.Sum(pic)
+	if r, err := alice.IQ(ctx, "vc1", `<iq type='set' id='vc1'><vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>`+
+		base64.StdEncoding.EncodeToString(pic)+`</BINVAL></PHOTO></vCard></iq>`); err != nil || r.Type != "result" {
+		t.Fatalf("publishing alice's vCard: %v %s", err, r.XML)
+	}
+	send(alice, `<presence to='`+muc+`/alice'><x xmlns='vcard-temp:x:update'><photo>`+hex.EncodeToString(sum[:])+`</photo></x></presence>`)
+	poll.Check(t, "alice's puppet avatar", 20*time.Second, func() error {
+		pr, err := carol.Profile(ctx, alicePuppet)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(pr.AvatarURL, "mxc://") {
+			return fmt.Errorf("avatar_url %q", pr.AvatarURL)
 		}
 		return nil
 	})
