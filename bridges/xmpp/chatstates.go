@@ -115,6 +115,9 @@ func (m *Module) HandleMatrixTyping(ctx context.Context, t *bridges.Typing) {
 	if m.gw != nil {
 		m.gw.typingFromMatrix(ctx, t.RoomID, t.UserIDs)
 	}
+	if m.rev != nil {
+		m.rev.typingFromMatrix(ctx, t.RoomID, t.UserIDs) // reverse_in.go
+	}
 }
 
 // typingFromMatrix sends the changes between the last set of Matrix

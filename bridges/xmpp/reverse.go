@@ -85,6 +85,10 @@ type revPortal struct {
 	seen    map[string]bool            // stanza-ids taken
 	order   []string                   // seen, oldest first
 	fill    sync.Mutex                 // one backfill at a time
+	// typing: the puppets typing (XEP-0085 composing) and the Matrix
+	// users typing, as last told.
+	typing   map[matrix.UserID]time.Time
+	mxTyping map[matrix.UserID]bool
 }
 
 // reverse holds the reverse portals.

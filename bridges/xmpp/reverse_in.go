@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -212,7 +213,12 @@ func (rv *reverse) message(ctx context.Context, rp *revPortal, st *component.Sta
 		}
 		return
 	case nick == "" || (m.Body == "" && m.Retract == "" && !m.HasReactions):
+		state := chatState(st)
+		listener := rp.listener() == c
 		rv.mu.Unlock()
+		if state != "" && nick != "" && listener { // one copy of what has no stanza-id
+			rv.chatState(ctx, rp, nick, state)
+		}
 		return
 	}
 	if m.StanzaID == "" {
@@ -229,6 +235,7 @@ func (rv *reverse) message(ctx context.Context, rp *revPortal, st *component.Sta
 	}
 	if o := rp.remote[nick]; o != nil {
 		rv.mu.Unlock()
+		rv.chatState(ctx, rp, nick, "active") // a message ends its typing
 		rv.post(ctx, rp, o.puppet, "", m)
 		return
 	}
@@ -490,4 +497,72 @@ func (rv *reverse) inFlight(ctx context.Context, rp *revPortal, nick, sid string
 		return l.Event, true // delivered meanwhile
 	}
 	return "", false
+}
+
+// chatState follows an occupant's XEP-0085 chat state with its puppet's
+// typing: composing types (renewed at most every half timeout), any
+// other state stops it.
+func (rv *reverse) chatState(ctx context.Context, rp *revPortal, nick, state string) {
+	rv.mu.Lock()
+	o := rp.remote[nick]
+	if o == nil {
+		rv.mu.Unlock()
+		return
+	}
+	since, typing := rp.typing[o.puppet]
+	start, now := state == "composing", time.Now()
+	switch {
+	case start && typing && now.Sub(since) < typingTimeout/2, !start && !typing:
+		rv.mu.Unlock()
+		return
+	case start:
+		if rp.typing == nil {
+			rp.typing = map[matrix.UserID]time.Time{}
+		}
+		rp.typing[o.puppet] = now
+	default:
+		delete(rp.typing, o.puppet)
+	}
+	pu := o.puppet
+	rv.mu.Unlock()
+	if err := rv.m.host.Matrix().Intent(pu).SetTyping(ctx, rp.room, start, typingTimeout); err != nil {
+		rv.log.Debug("xmpp: could not set a puppet's typing", "puppet", pu, "room", rp.room, "error", err)
+	}
+}
+
+// typingFromMatrix sends the changes between the Matrix users last told
+// typing in a reverse portal and users: composing when one starts,
+// active when one stops, from their occupants in the MUC.
+func (rv *reverse) typingFromMatrix(ctx context.Context, room matrix.RoomID, users []matrix.UserID) {
+	var out [][]byte
+	rv.mu.Lock()
+	rp := rv.byRoom[room]
+	if rp == nil {
+		rv.mu.Unlock()
+		return
+	}
+	now := map[matrix.UserID]bool{}
+	for _, u := range users {
+		now[u] = true
+	}
+	send := func(u matrix.UserID, state string) {
+		if c := rp.clients[u]; c != nil && c.state == clientJoined {
+			out = append(out, chatStateStanza(c.self, rp.muc, state, ""))
+		}
+	}
+	for u := range now {
+		if !rp.mxTyping[u] {
+			send(u, "composing")
+		}
+	}
+	for u := range rp.mxTyping {
+		if !now[u] {
+			send(u, "active")
+		}
+	}
+	rp.mxTyping = now
+	rv.mu.Unlock()
+	for _, b := range out {
+		rv.g.enqueue(ctx, b)
+	}
 }

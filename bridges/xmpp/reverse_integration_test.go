@@ -9,7 +9,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -345,6 +348,23 @@ agreed</body>`+
 			return fmt.Errorf("presence %+v", pr)
 		}
 		return nil
+	})
+
+	// Chat states: alice composing is her puppet typing; carol typing is
+	// composing from her occupant.
+	send(alice, `<message to='`+muc+`' type='groupchat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+	if _, err := carol.WaitForEvent(ctx, func(e *matrix.Event) bool {
+		var c struct {
+			UserIDs []matrix.UserID `json:"user_ids"`
+		}
+		return e.RoomID == room && e.Type == matrix.EventTyping && json.Unmarshal(e.Content, &c) == nil && slices.Contains(c.UserIDs, alicePuppet)
+	}); err != nil {
+		t.Fatalf("alice's puppet typing: %v", err)
+	}
+	matrixPut(ctx, t, carol, http.MethodPut, "/rooms/"+url.PathEscape(string(room))+"/typing/"+url.PathEscape(string(carol.UserID)),
+		`{"typing":true,"timeout":30000}`)
+	wait(alice, "carol composing", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "composing")
 	})
 
 	// Alice's XEP-0153 avatar (her vCard photo, its hash in her MUC

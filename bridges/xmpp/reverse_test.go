@@ -343,6 +343,34 @@ indeed</body>` +
 		t.Fatalf("Matrix reply: %s", last)
 	}
 
+	// Chat states: Alice composing (the copy to the listening occupant)
+	// is her puppet typing; a Matrix user typing is composing from their
+	// occupant, stopping is active.
+	composing := `<message from='` + testMUC + `/Alice' to='` + testSelf + `' type='groupchat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`
+	rv.message(ctx, rp, parse(t, []byte(composing)), from("Alice"), jid.MustParse(testSelf))
+	typingCalls := func() (n int) {
+		for _, r := range h.HS.Requests() {
+			if r.Method == "PUT" && strings.Contains(r.Path, "/typing/") && r.User == "@_xmpp_alice=40x.org:localhost" &&
+				strings.Contains(string(r.Body), `"typing":true`) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := typingCalls(); n != 1 {
+		t.Fatalf("alice's puppet typing: %d calls", n)
+	}
+	rv.typingFromMatrix(ctx, room, []matrix.UserID{"@carol:localhost"})
+	q = queued(t, h)
+	if last := q[len(q)-1]; !strings.Contains(last, "composing") || !strings.Contains(last, `from="`+testSelf+`"`) || strings.Contains(last, "<body") {
+		t.Fatalf("Matrix typing: %s", last)
+	}
+	rv.typingFromMatrix(ctx, room, nil)
+	q = queued(t, h)
+	if last := q[len(q)-1]; !strings.Contains(last, "<active") {
+		t.Fatalf("Matrix typing stopped: %s", last)
+	}
+
 	// Pings from the MUC.
 	before := len(queued(t, h))
 	ping := func(to string) {
