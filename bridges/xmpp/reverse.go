@@ -46,6 +46,10 @@ import (
 //     origin-id) is not bridged back but links the event to the
 //     stanza-id the MUC gave it.
 //   - pings from the MUC (XEP-0410) to the occupants' JIDs are answered.
+//   - corrections, retractions, reactions and replies cross both ways
+//     (reverse.go, reverse_relations.go), as do chat states, presence
+//     and avatars (reverse_in.go); history and catch-ups come from the
+//     MUC's archive (reverse_mam.go).
 
 const (
 	// revPortalPrefix starts the portal key of a reverse portal; the rest
