@@ -293,7 +293,7 @@ func (g *gateway) rememberArchived(ctx context.Context, ev matrix.EventID, m sen
 		err = g.m.host.KV().Put(ctx, sentMetaPrefix+string(ev), b)
 	}
 	if err != nil {
-		g.log.Warn("xmpp: could not store how a message was sent", "event", ev, "error", err)
+		g.log.Warn("xmpp: could not store how a message was sent", "event", ev, "err", err)
 	}
 }
 

@@ -199,7 +199,7 @@ func (g *gateway) avatarFromXMPP(ctx context.Context, real jid.JID, p matrix.Use
 		Inner: []byte(`<vCard xmlns='vcard-temp'/>`)})
 	st, err := g.m.conn.SendIQ(ctx, decoder(req))
 	if err != nil {
-		g.log.Info("xmpp: could not fetch a vCard", "jid", real.String(), "error", err)
+		g.log.Info("xmpp: could not fetch a vCard", "jid", real.String(), "err", err)
 		return
 	}
 	if st.Attr("type") != "result" || st.Oversize {
@@ -216,15 +216,15 @@ func (g *gateway) avatarFromXMPP(ctx context.Context, real jid.JID, p matrix.Use
 	}
 	mxc, err := g.m.host.Matrix().Intent(p).UploadMedia(ctx, mime, "avatar", data)
 	if err != nil {
-		g.log.Warn("xmpp: could not upload an avatar", "puppet", p, "error", err)
+		g.log.Warn("xmpp: could not upload an avatar", "puppet", p, "err", err)
 		return
 	}
 	if _, err := kit.SyncProfile(ctx, g.m.host, room, p, kit.Profile{AvatarURL: mxc}); err != nil {
-		g.log.Warn("xmpp: could not queue a puppet's avatar", "puppet", p, "error", err)
+		g.log.Warn("xmpp: could not queue a puppet's avatar", "puppet", p, "err", err)
 		return
 	}
 	if err := kv.Put(ctx, key, []byte(hash)); err != nil {
-		g.log.Warn("xmpp: could not remember an avatar", "jid", real.String(), "error", err)
+		g.log.Warn("xmpp: could not remember an avatar", "jid", real.String(), "err", err)
 	}
 }
 
@@ -308,7 +308,7 @@ func (g *gateway) relayVCard(ctx context.Context, st *component.Stanza, to, real
 		Inner: []byte(`<vCard xmlns='vcard-temp'/>`)})
 	res, err := g.m.conn.SendIQ(ctx, decoder(req))
 	if err != nil {
-		g.log.Info("xmpp: could not fetch a vCard to relay", "jid", real.String(), "error", err)
+		g.log.Info("xmpp: could not fetch a vCard to relay", "jid", real.String(), "err", err)
 		return iqErrorStanza(st, to, "wait", "remote-server-timeout", "the occupant's server did not answer")
 	}
 	card := vcardEl{FN: to.Resourcepart()}
@@ -329,7 +329,7 @@ func (g *gateway) vcardOf(ctx context.Context, st *component.Stanza, to jid.JID,
 		return iqErrorStanza(st, to, "cancel", "item-not-found", "no such Matrix user")
 	}
 	if err != nil {
-		g.log.Info("xmpp: could not read a Matrix user's name", "user", u, "error", err)
+		g.log.Info("xmpp: could not read a Matrix user's name", "user", u, "err", err)
 	}
 	card := vcardEl{FN: name}
 	if mxc, err := bot.AvatarURL(ctx, u); err == nil && mxc != "" {
@@ -352,7 +352,7 @@ func (g *gateway) downloadAvatar(ctx context.Context, u matrix.UserID, mxc strin
 	data, mime, err := g.m.host.Matrix().Bot().DownloadMedia(ctx, mxc)
 	switch {
 	case err != nil:
-		g.log.Info("xmpp: could not download an avatar", "user", u, "error", err)
+		g.log.Info("xmpp: could not download an avatar", "user", u, "err", err)
 		return nil, false
 	case len(data) > maxAvatarBytes:
 		g.log.Info("xmpp: avatar too large for a vCard", "user", u, "bytes", len(data), "limit", maxAvatarBytes)

@@ -105,7 +105,7 @@ func (g *gateway) chatStateFromXMPP(ctx context.Context, from, roomJID jid.JID, 
 	}
 	g.mu.Unlock()
 	if err := g.m.host.Matrix().Intent(o.Puppet).SetTyping(ctx, r.id, start, typingTimeout); err != nil {
-		g.log.Debug("xmpp: could not set a puppet's typing", "puppet", o.Puppet, "room", r.id, "error", err)
+		g.log.Debug("xmpp: could not set a puppet's typing", "puppet", o.Puppet, "room", r.id, "err", err)
 	}
 }
 

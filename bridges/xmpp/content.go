@@ -103,7 +103,7 @@ func (g *gateway) toMatrix(ctx context.Context, p matrix.UserID, in inbound) mat
 		if err == nil {
 			return c
 		}
-		g.log.Warn("xmpp: a shared file stays a link", "puppet", p, "error", err)
+		g.log.Warn("xmpp: a shared file stays a link", "puppet", p, "err", err)
 	}
 	text, msgtype, trim := in.text, matrix.MsgText, ""
 	if rest, ok := strings.CutPrefix(text, "/me "); ok {
@@ -218,7 +218,7 @@ func (g *gateway) publicLink(mxc string) (string, bool) {
 	}
 	link, err := g.m.host.MediaURL(mxc)
 	if err != nil {
-		g.log.Debug("xmpp: no public link for Matrix media", "mxc", mxc, "error", err)
+		g.log.Debug("xmpp: no public link for Matrix media", "mxc", mxc, "err", err)
 		return "", false
 	}
 	return link, true

@@ -120,7 +120,7 @@ func (g *gateway) dmSay(ctx context.Context, from, userJID jid.JID, u matrix.Use
 		refuse("cancel", "item-not-found", "no such Matrix user")
 		return
 	case err != nil:
-		g.log.Warn("xmpp: could not open a direct chat", "xmpp_user", real, "matrix_user", u, "error", err)
+		g.log.Warn("xmpp: could not open a direct chat", "xmpp_user", real, "matrix_user", u, "err", err)
 		refuse("wait", "remote-server-timeout", "the Matrix homeserver did not open the chat; send it again")
 		return
 	}
@@ -133,7 +133,7 @@ func (g *gateway) dmSay(ctx context.Context, from, userJID jid.JID, u matrix.Use
 	op := intent.Op{Kind: intent.OpMessage, Room: room, Sender: p, Type: matrix.EventMessage, Content: raw,
 		Key: key, Link: &intent.Link{Module: ID, RemoteID: key}}
 	if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
-		g.log.Warn("xmpp: could not queue a chat to Matrix", "room", room, "error", err)
+		g.log.Warn("xmpp: could not queue a chat to Matrix", "room", room, "err", err)
 		refuse("wait", "internal-server-error", "the message could not be bridged; send it again")
 	}
 }
@@ -192,7 +192,7 @@ func (g *gateway) dmUsable(ctx context.Context, room matrix.RoomID, p, u matrix.
 		return false, nil
 	}
 	if err := in.Invite(ctx, room, u, ""); err != nil {
-		g.log.Info("xmpp: could not invite the Matrix user back into the direct chat", "room", room, "matrix_user", u, "error", err)
+		g.log.Info("xmpp: could not invite the Matrix user back into the direct chat", "room", room, "matrix_user", u, "err", err)
 		return false, nil
 	}
 	g.log.Info("xmpp: the Matrix user left the direct chat; invited again", "room", room, "matrix_user", u)
@@ -258,7 +258,7 @@ func (g *gateway) nameDMPuppet(ctx context.Context, room matrix.RoomID, p matrix
 		return
 	}
 	if _, err := kit.SyncProfile(ctx, g.m.host, room, p, kit.Profile{Displayname: name}); err != nil {
-		g.log.Warn("xmpp: could not queue the puppet's name", "puppet", p, "error", err)
+		g.log.Warn("xmpp: could not queue the puppet's name", "puppet", p, "err", err)
 	}
 }
 
@@ -343,14 +343,14 @@ func (g *gateway) invitedToDM(room matrix.RoomID, p, inviter matrix.UserID) {
 				err = in.Leave(ctx, room, "this XMPP user can only be reached in its room")
 			}
 			if err != nil {
-				g.log.Info("xmpp: could not decline a direct chat", "room", room, "puppet", p, "error", err)
+				g.log.Info("xmpp: could not decline a direct chat", "room", room, "puppet", p, "err", err)
 			}
 		})
 		return
 	}
 	g.push(dmLane(real, inviter), nil, func(ctx context.Context) {
 		if err := g.acceptDM(ctx, room, p, real, inviter); err != nil {
-			g.log.Warn("xmpp: could not accept a direct chat", "room", room, "puppet", p, "error", err)
+			g.log.Warn("xmpp: could not accept a direct chat", "room", room, "puppet", p, "err", err)
 		}
 	})
 }
@@ -451,7 +451,7 @@ func (g *gateway) dmBounced(st *component.Stanza, from jid.JID, u matrix.UserID)
 		op := intent.Op{Kind: intent.OpMessage, Room: p.Room, Sender: pup, Type: matrix.EventMessage, Content: raw,
 			Key: "dmbounce/" + address.Escape(real) + "/" + address.Escape(id)}
 		if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
-			g.log.Warn("xmpp: could not tell a Matrix user that a chat bounced", "room", p.Room, "error", err)
+			g.log.Warn("xmpp: could not tell a Matrix user that a chat bounced", "room", p.Room, "err", err)
 		}
 	})
 }

@@ -46,8 +46,11 @@ const (
 	// XMPP; the rest is what its reflection needs (see sentKey).
 	sentKeyPrefix = "g/"
 	// laneBacklog bounds the work waiting per room JID; more gets a
-	// resource-constraint error.
-	laneBacklog = 256
+	// resource-constraint error. The receive goroutine cannot wait for
+	// room (work in a lane may await an IQ answer it reads), so a burst
+	// is absorbed here: 256 refused messages of 500-message bursts in
+	// the benchmark (bench/xmpp); 2,048 small stanzas are a few MiB.
+	laneBacklog = 2048
 )
 
 // occupant is one XMPP user in a room, with all its resources.
@@ -182,7 +185,7 @@ func occKey(room matrix.RoomID, real string) string {
 // enqueue stores a stanza in the durable outbound queue, logging failures.
 func (g *gateway) enqueue(ctx context.Context, b []byte) {
 	if err := g.m.conn.Enqueue(ctx, decoder(b)); err != nil {
-		g.log.Warn("xmpp: could not queue a stanza", "error", err)
+		g.log.Warn("xmpp: could not queue a stanza", "err", err)
 	}
 }
 
@@ -192,7 +195,7 @@ func (g *gateway) push(lane string, full func(), f func(ctx context.Context)) {
 	done, cancel := context.WithCancel(context.Background())
 	cancel() // never wait: this runs on the receive goroutine
 	if err := g.lanes.Push(done, matrix.RoomID(lane), f); err != nil {
-		g.log.Warn("xmpp: room busy; stanza refused", "room_jid", lane, "error", err)
+		g.log.Warn("xmpp: room busy; stanza refused", "room_jid", lane, "err", err)
 		if full != nil {
 			full()
 		}
@@ -318,7 +321,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 		return
 	}
 	if err != nil {
-		g.log.Warn("xmpp: could not resolve a room", "room_jid", roomJID.String(), "error", err)
+		g.log.Warn("xmpp: could not resolve a room", "room_jid", roomJID.String(), "err", err)
 		g.refuse(ctx, st, from, to, "wait", "remote-server-timeout", "the Matrix homeserver did not answer")
 		return
 	}
@@ -367,7 +370,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 
 	if newOccupant {
 		if cond, text, err := g.enter(ctx, room, o); err != nil {
-			g.log.Warn("xmpp: join refused", "room", room, "occupant", real, "error", err)
+			g.log.Warn("xmpp: join refused", "room", room, "occupant", real, "err", err)
 			g.mu.Lock()
 			delete(r.occupants, real)
 			g.mu.Unlock()
@@ -380,7 +383,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 		}
 	}
 	if err := g.loadMembers(ctx, r, o.Puppet); err != nil {
-		g.log.Warn("xmpp: could not read the room's members", "room", room, "error", err)
+		g.log.Warn("xmpp: could not read the room's members", "room", room, "err", err)
 	}
 	topic := g.topic(ctx, room, o.Puppet)
 	var hist []histItem
@@ -401,7 +404,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 		delete(r.occupants, real)
 		g.mu.Unlock()
 		if err := g.m.host.Matrix().Intent(o.Puppet).Leave(ctx, room, ""); err != nil {
-			g.log.Warn("xmpp: the puppet could not leave the Matrix room", "puppet", o.Puppet, "room", room, "error", err)
+			g.log.Warn("xmpp: the puppet could not leave the Matrix room", "puppet", o.Puppet, "room", room, "err", err)
 		}
 		g.refuse(ctx, st, from, to, "cancel", "conflict",
 			fmt.Sprintf("the nickname %q is taken in this room by %s; join with another nickname", nick, who))
@@ -435,7 +438,7 @@ func (g *gateway) enter(ctx context.Context, room matrix.RoomID, o *occupant) (c
 		return "remote-server-timeout", "the Matrix homeserver did not answer", err
 	}
 	if _, err := kit.SyncProfile(ctx, h, room, o.Puppet, kit.Profile{Displayname: o.Nick}); err != nil {
-		g.log.Warn("xmpp: could not queue the puppet's name", "puppet", o.Puppet, "error", err)
+		g.log.Warn("xmpp: could not queue the puppet's name", "puppet", o.Puppet, "err", err)
 	}
 	// Not EnsureJoined: that has the bot invite the puppet into rooms
 	// the bot is in, private ones too. A room that is not joinable by
@@ -455,7 +458,7 @@ func (g *gateway) enter(ctx context.Context, room matrix.RoomID, o *occupant) (c
 	// which sees its own rooms only; disco counts the members through it.
 	if err := h.Matrix().Bot().EnsureJoined(ctx, room); err != nil {
 		g.log.Warn("xmpp: the bridge bot could not join a hosted room; typing and receipts may not reach XMPP",
-			"room", room, "error", err)
+			"room", room, "err", err)
 	}
 	return "", "", nil
 }
@@ -552,7 +555,7 @@ func (g *gateway) store(ctx context.Context, room matrix.RoomID, o *occupant) {
 		err = g.m.host.KV().Put(ctx, occKey(room, o.Real), b)
 	}
 	if err != nil {
-		g.log.Warn("xmpp: could not store an occupant", "room", room, "occupant", o.Real, "error", err)
+		g.log.Warn("xmpp: could not store an occupant", "room", room, "occupant", o.Real, "err", err)
 	}
 }
 
@@ -742,7 +745,7 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 	op := intent.Op{Kind: intent.OpMembership, Room: r.id, Sender: o.Puppet, Type: "leave"}
 	if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
 		g.mu.Unlock()
-		g.log.Warn("xmpp: could not queue the puppet's leave; the occupant stays", "puppet", o.Puppet, "room", r.id, "error", err)
+		g.log.Warn("xmpp: could not queue the puppet's leave; the occupant stays", "puppet", o.Puppet, "room", r.id, "err", err)
 		return
 	}
 	g.removeLocked(ctx, r, o)
@@ -753,7 +756,7 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 func (g *gateway) removeLocked(ctx context.Context, r *mucRoom, o *occupant) {
 	delete(r.occupants, o.Real)
 	if err := g.m.host.KV().Delete(ctx, occKey(r.id, o.Real)); err != nil && !errors.Is(err, bridges.ErrNotFound) {
-		g.log.Warn("xmpp: could not forget an occupant", "error", err)
+		g.log.Warn("xmpp: could not forget an occupant", "err", err)
 	}
 	g.toOthers(ctx, r, o, func(other *occupant) []byte {
 		return presenceStanza(nickJID(other.RoomJID, o.Nick), "", g.xmppItem(r.id, o.Real, o.Real), true)
@@ -800,7 +803,7 @@ func (g *gateway) say(ctx context.Context, from, roomJID jid.JID, id, origin str
 	op := intent.Op{Kind: intent.OpMessage, Room: room, Sender: o.Puppet, Type: matrix.EventMessage, Content: raw,
 		Key: key, Link: &intent.Link{Module: ID, RemoteID: msgLinkID(room, real, id, origin, key)}}
 	if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
-		g.log.Warn("xmpp: could not queue a message to Matrix", "room", room, "error", err)
+		g.log.Warn("xmpp: could not queue a message to Matrix", "room", room, "err", err)
 		g.enqueue(ctx, errorPresenceStanza("message", roomJID.String(), from.String(), id, roomJID.String(),
 			"wait", "internal-server-error", "the message could not be bridged; send it again"))
 	}
@@ -915,7 +918,7 @@ func (g *gateway) fromMatrixAt(ctx context.Context, room matrix.RoomID, sender m
 	g.mu.Unlock()
 	if !loaded {
 		if err := g.loadMembers(ctx, r, reader); err != nil {
-			g.log.Warn("xmpp: could not read the room's members", "room", room, "error", err)
+			g.log.Warn("xmpp: could not read the room's members", "room", room, "err", err)
 		}
 	}
 	g.mu.Lock()

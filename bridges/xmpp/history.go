@@ -153,7 +153,7 @@ func (g *gateway) history(ctx context.Context, r *mucRoom, o *occupant, to strin
 	for len(msgs) < n || hz.ts.IsZero() {
 		ev, err := w.next(ctx)
 		if err != nil {
-			g.log.Warn("xmpp: could not read the room's history", "room", r.id, "error", err)
+			g.log.Warn("xmpp: could not read the room's history", "room", r.id, "err", err)
 			break
 		}
 		if ev == nil {

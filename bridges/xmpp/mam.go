@@ -85,7 +85,7 @@ func (g *gateway) archiveReader(ctx context.Context, from, to jid.JID) (*mucRoom
 		return nil, "", &queryError{"cancel", "item-not-found", "no such Matrix room"}
 	}
 	if err != nil {
-		g.log.Warn("xmpp: could not resolve a room", "room_jid", to.String(), "error", err)
+		g.log.Warn("xmpp: could not resolve a room", "room_jid", to.String(), "err", err)
 		return nil, "", &queryError{"wait", "remote-server-timeout", "the Matrix homeserver did not answer"}
 	}
 	g.mu.Lock()
@@ -114,7 +114,7 @@ func (g *gateway) mamFail(ctx context.Context, st *component.Stanza, to jid.JID,
 		errors.As(err, &he) && he.Status >= 400 && he.Status < 500 && !intent.IsTransient(err):
 		g.enqueue(ctx, iqErrorStanza(st, to, "cancel", "item-not-found", "no such message in the room's archive"))
 	default:
-		g.log.Warn("xmpp: could not read a room's archive", "room_jid", to.String(), "error", err)
+		g.log.Warn("xmpp: could not read a room's archive", "room_jid", to.String(), "err", err)
 		g.enqueue(ctx, iqErrorStanza(st, to, "wait", "remote-server-timeout", "the Matrix homeserver did not answer"))
 	}
 }

@@ -105,7 +105,7 @@ func (g *gateway) displayedFromXMPP(ctx context.Context, from, roomJID jid.JID, 
 		return
 	}
 	if err := g.m.host.Matrix().Intent(o.Puppet).SendReceipt(ctx, r.id, ev, intent.ReceiptRead); err != nil {
-		g.log.Debug("xmpp: could not send a puppet's read receipt", "puppet", o.Puppet, "room", r.id, "error", err)
+		g.log.Debug("xmpp: could not send a puppet's read receipt", "puppet", o.Puppet, "room", r.id, "err", err)
 	}
 }
 

@@ -58,7 +58,7 @@ func (g *gateway) matrixPhotoLookup(ctx context.Context, u matrix.UserID) {
 	hash := ""
 	mxc, err := g.m.host.Matrix().Bot().AvatarURL(ctx, u)
 	if err != nil {
-		g.log.Debug("xmpp: could not read a Matrix user's avatar", "user", u, "error", err)
+		g.log.Debug("xmpp: could not read a Matrix user's avatar", "user", u, "err", err)
 	}
 	if mxc != "" {
 		photo, ok := g.avatars.get(mxc)

@@ -58,7 +58,7 @@ func (g *gateway) writePresence(ctx context.Context, real string) {
 	}
 	if err := g.m.host.Matrix().Intent(pup).SetPresence(ctx, p.Presence, p.Status); err != nil {
 		g.book.unmark(real)
-		g.log.Info("xmpp: could not set a puppet's presence", "puppet", pup, "error", err)
+		g.log.Info("xmpp: could not set a puppet's presence", "puppet", pup, "err", err)
 	}
 }
 
@@ -107,13 +107,13 @@ func (g *gateway) subscription(ctx context.Context, real, userJID jid.JID, u mat
 	}
 	s, err := g.loadSubscription(ctx, u, real.String())
 	if err != nil {
-		g.log.Warn("xmpp: could not read a subscription", "error", err)
+		g.log.Warn("xmpp: could not read a subscription", "err", err)
 		return
 	}
 	was := s.To
 	a := s.apply(typ)
 	if err := g.storeSubscription(ctx, u, real.String(), s); err != nil {
-		g.log.Warn("xmpp: could not store a subscription", "error", err)
+		g.log.Warn("xmpp: could not store a subscription", "err", err)
 		return
 	}
 	switch {
@@ -153,7 +153,7 @@ func (g *gateway) matrixPresenceOf(ctx context.Context, u matrix.UserID) (matrix
 	}
 	got, err := g.m.host.Matrix().Bot().Presence(ctx, u)
 	if err != nil {
-		g.log.Info("xmpp: could not read a Matrix user's presence", "user", u, "error", err)
+		g.log.Info("xmpp: could not read a Matrix user's presence", "user", u, "err", err)
 		return matrixPresence{}, false
 	}
 	return matrixPresence{Presence: got.Presence, Status: got.StatusMsg}, true
@@ -186,7 +186,7 @@ func (g *gateway) matrixPresence(p *bridges.Presence) {
 		}
 		subs, err := g.subscribers(ctx, u)
 		if err != nil {
-			g.log.Warn("xmpp: could not read a Matrix user's subscribers", "user", u, "error", err)
+			g.log.Warn("xmpp: could not read a Matrix user's subscribers", "user", u, "err", err)
 		}
 		for _, real := range subs {
 			g.enqueue(ctx, g.contactAvailability(from.String(), real, now))

@@ -134,7 +134,7 @@ func (g *gateway) updateReactions(ctx context.Context, room matrix.RoomID, event
 	defer g.rxMu.Unlock()
 	set, err := g.loadReactions(ctx, room, event, user)
 	if err != nil {
-		g.log.Warn("xmpp: could not read reactions", "room", room, "error", err)
+		g.log.Warn("xmpp: could not read reactions", "room", room, "err", err)
 		return nil
 	}
 	set = f(set)
@@ -148,7 +148,7 @@ func (g *gateway) updateReactions(ctx context.Context, room matrix.RoomID, event
 		}
 	}
 	if err != nil {
-		g.log.Warn("xmpp: could not store reactions", "room", room, "error", err)
+		g.log.Warn("xmpp: could not store reactions", "room", room, "err", err)
 	}
 	return set
 }

@@ -186,7 +186,7 @@ func (g *gateway) resolveTarget(ctx context.Context, s actor, id, authorReal str
 	}
 	var ev matrix.Event
 	if err := g.m.host.Matrix().Intent(s.puppet).EventContent(ctx, s.room, matrix.EventID(id), &ev); err != nil {
-		g.log.Debug("xmpp: a stanza refers to an unknown event", "room", s.room, "id", id, "error", err)
+		g.log.Debug("xmpp: a stanza refers to an unknown event", "room", s.room, "id", id, "err", err)
 		return target{}, false
 	}
 	if ev.StateKey != nil || ev.Type == matrix.EventReaction || ev.Type == matrix.EventRedaction || ev.Sender == "" {
@@ -220,7 +220,7 @@ func (g *gateway) pendingTarget(ctx context.Context, s actor, id string) (matrix
 				return l.Event, true
 			}
 		}
-		g.log.Info("xmpp: the message a stanza refers to is not on Matrix", "room", s.room, "id", id, "error", err)
+		g.log.Info("xmpp: the message a stanza refers to is not on Matrix", "room", s.room, "id", id, "err", err)
 	}
 	return "", false
 }
@@ -247,7 +247,7 @@ func (g *gateway) queue(ctx context.Context, s actor, op intent.Op, m relOut) {
 		_, err = g.m.host.Outbox().Send(ctx, op)
 	}
 	if err != nil {
-		g.log.Warn("xmpp: could not queue a message to Matrix", "room", s.room, "error", err)
+		g.log.Warn("xmpp: could not queue a message to Matrix", "room", s.room, "err", err)
 		_ = kv.Delete(ctx, reflKeyPrefix+op.Key)
 		g.enqueue(ctx, errorPresenceStanza("message", s.roomJID, s.from.String(), s.id, s.roomJID,
 			"wait", "internal-server-error", "the message could not be bridged; send it again"))
@@ -288,7 +288,7 @@ func (g *gateway) correct(ctx context.Context, s actor, ext msgExt, text string)
 		}
 		if err := g.m.host.Links().Put(ctx, bridges.Link{Remote: bridges.MessageID{ID: msgRemoteID(s.room, s.real, id)},
 			Room: s.room, Event: t.event}); err != nil {
-			g.log.Warn("xmpp: could not link a correction", "room", s.room, "error", err)
+			g.log.Warn("xmpp: could not link a correction", "room", s.room, "err", err)
 		}
 	}
 	g.queue(ctx, s, messageOp(relKey(s, "replace"), c), relOut{ID: s.id, Origin: s.origin, Body: &text, Replace: ext.Replace})
@@ -364,7 +364,7 @@ func (g *gateway) react(ctx context.Context, s actor, ext msgExt) {
 	}
 	have, err := g.reactionSet(ctx, s.room, t.event, s.puppet)
 	if err != nil {
-		g.log.Warn("xmpp: could not read reactions", "room", s.room, "error", err)
+		g.log.Warn("xmpp: could not read reactions", "room", s.room, "err", err)
 		return
 	}
 	add, drop := reactionDiff(have, ext.Reactions)
@@ -372,7 +372,7 @@ func (g *gateway) react(ctx context.Context, s actor, ext msgExt) {
 		op := intent.Op{Kind: intent.OpRedaction, Room: s.room, Sender: s.puppet, Redacts: r.Event,
 			Key: relKey(s, "unreact/"+address.Escape(string(r.Event)))}
 		if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
-			g.log.Warn("xmpp: could not queue the redaction of a reaction", "room", s.room, "error", err)
+			g.log.Warn("xmpp: could not queue the redaction of a reaction", "room", s.room, "err", err)
 			continue
 		}
 		g.updateReactions(ctx, s.room, t.event, s.puppet, func(set []reaction) []reaction { return removeReaction(set, r.Event) })
@@ -387,7 +387,7 @@ func (g *gateway) react(ctx context.Context, s actor, ext msgExt) {
 		cancel()
 		if err != nil {
 			// Still queued, unless refused: OnOutboxSent records it.
-			g.log.Info("xmpp: a reaction is not on Matrix yet", "room", s.room, "error", err)
+			g.log.Info("xmpp: a reaction is not on Matrix yet", "room", s.room, "err", err)
 			continue
 		}
 		g.updateReactions(ctx, s.room, t.event, s.puppet, func(set []reaction) []reaction { return addReaction(set, ev, key) })
@@ -459,7 +459,7 @@ func (g *gateway) moderate(ctx context.Context, st *component.Stanza, from, room
 		fail("auth", "forbidden", "Matrix refused: only moderators may retract other people's messages")
 		return
 	case err != nil && !errors.Is(err, context.DeadlineExceeded):
-		g.log.Warn("xmpp: a moderation failed", "room", s.room, "error", err)
+		g.log.Warn("xmpp: a moderation failed", "room", s.room, "err", err)
 		fail("wait", "internal-server-error", "the retraction could not be bridged; try again")
 		return
 	}
@@ -521,7 +521,7 @@ func (g *gateway) relatedFailed(ctx context.Context, op intent.Op) {
 func (g *gateway) linkID(ctx context.Context, room matrix.RoomID, real, id string, ev matrix.EventID) {
 	l := bridges.Link{Remote: bridges.MessageID{ID: msgRemoteID(room, real, id)}, Room: room, Event: ev}
 	if err := g.m.host.Links().Put(ctx, l); err != nil {
-		g.log.Warn("xmpp: could not link a message's id", "room", room, "error", err)
+		g.log.Warn("xmpp: could not link a message's id", "room", room, "err", err)
 	}
 }
 

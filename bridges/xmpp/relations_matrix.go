@@ -49,7 +49,7 @@ func (g *gateway) speaker(ctx context.Context, room matrix.RoomID, u matrix.User
 	g.mu.Unlock()
 	if !loaded && !g.m.users.Owns(u) {
 		if err := g.loadMembers(ctx, r, p); err != nil {
-			g.log.Warn("xmpp: could not read the room's members", "room", room, "error", err)
+			g.log.Warn("xmpp: could not read the room's members", "room", room, "err", err)
 		}
 	}
 	g.mu.Lock()
@@ -260,7 +260,7 @@ func (g *gateway) authorOf(ctx context.Context, room matrix.RoomID, r *bridges.R
 	}
 	var ev matrix.Event
 	if err := g.m.host.Matrix().Intent(p).EventContent(ctx, room, r.Target, &ev); err != nil {
-		g.log.Info("xmpp: could not read a redacted event", "room", room, "event", r.Target, "error", err)
+		g.log.Info("xmpp: could not read a redacted event", "room", room, "event", r.Target, "err", err)
 		return "", false
 	}
 	if ev.StateKey != nil || ev.Type != matrix.EventMessage {

@@ -223,7 +223,7 @@ func (rv *reverse) storeClient(ctx context.Context, room matrix.RoomID, user mat
 		err = rv.m.host.KV().Put(ctx, key, b)
 	}
 	if err != nil && !errors.Is(err, bridges.ErrNotFound) {
-		rv.log.Warn("xmpp: could not store a MUC occupant", "room", room, "user", user, "error", err)
+		rv.log.Warn("xmpp: could not store a MUC occupant", "room", room, "user", user, "err", err)
 	}
 }
 
@@ -330,7 +330,7 @@ func (rv *reverse) membership(ctx context.Context, rp *revPortal, u matrix.UserI
 		cl, err := rv.client(rp, u, rv.g.nickOf(u, c.Displayname))
 		if err != nil {
 			rv.mu.Unlock()
-			rv.log.Warn("xmpp: no JID for a Matrix user", "user", u, "error", err)
+			rv.log.Warn("xmpp: no JID for a Matrix user", "user", u, "err", err)
 			return
 		}
 		b := cl.join()
@@ -379,7 +379,7 @@ func (rv *reverse) fromMatrix(ctx context.Context, rp *revPortal, sender matrix.
 	}
 	if reason != "" {
 		if err := notice.NotDelivered(ctx, rv.m.host.Outbox(), notice.Report{Room: rp.room, Event: ev, Network: "XMPP", Reason: reason}); err != nil {
-			rv.log.Warn("xmpp: could not queue a notice", "error", err)
+			rv.log.Warn("xmpp: could not queue a notice", "err", err)
 		}
 	}
 }
@@ -446,7 +446,7 @@ func (rv *reverse) sent(ctx context.Context, op intent.Op, ev matrix.EventID) {
 	for _, remote := range ids {
 		l := bridges.Link{Remote: bridges.MessageID{ID: remote}, Room: op.Room, Event: ev}
 		if err := rv.m.host.Links().Put(ctx, l); err != nil {
-			rv.log.Warn("xmpp: could not link a MUC message by its ids", "error", err)
+			rv.log.Warn("xmpp: could not link a MUC message by its ids", "err", err)
 		}
 	}
 }
@@ -497,7 +497,7 @@ func (rv *reverse) redact(ctx context.Context, rp *revPortal, r *bridges.Redacti
 	}
 	var ev matrix.Event
 	if err := rv.m.host.Matrix().Bot().EventContent(ctx, rp.room, r.Target, &ev); err != nil {
-		rv.log.Info("xmpp: could not read a redacted event", "room", rp.room, "event", r.Target, "error", err)
+		rv.log.Info("xmpp: could not read a redacted event", "room", rp.room, "event", r.Target, "err", err)
 		return nil
 	}
 	if ev.Sender != r.Event.Sender || ev.Type != matrix.EventMessage || ev.StateKey != nil {
@@ -562,7 +562,7 @@ func (rv *reverse) followAgain(rp *revPortal) {
 		defer cancel()
 		members, err := rv.m.host.Matrix().Bot().JoinedMembers(ctx, rp.room)
 		if err != nil {
-			rv.log.Warn("xmpp: could not read a portal's members", "room", rp.room, "error", err)
+			rv.log.Warn("xmpp: could not read a portal's members", "room", rp.room, "err", err)
 		}
 		for u := range members {
 			if rv.m.users.Owns(u) && !present[u] {

@@ -139,7 +139,7 @@ func (rv *reverse) presence(ctx context.Context, rp *revPortal, st *component.St
 		rp.remote[p.Nick] = &remoteOccupant{nick: p.Nick, puppet: pu}
 		rv.mu.Unlock()
 		if _, err := kit.SyncProfile(ctx, rv.m.host, rp.room, pu, kit.Profile{Displayname: p.Nick}); err != nil {
-			rv.log.Warn("xmpp: could not queue a puppet's name", "puppet", pu, "error", err)
+			rv.log.Warn("xmpp: could not queue a puppet's name", "puppet", pu, "err", err)
 		}
 		rv.puppetMembership(ctx, rp, pu, "join")
 	default:
@@ -171,14 +171,14 @@ func (rv *reverse) remotePuppet(rp *revPortal, nick, real string) (matrix.UserID
 func (rv *reverse) puppetMembership(ctx context.Context, rp *revPortal, pu matrix.UserID, typ string) {
 	op := intent.Op{Kind: intent.OpMembership, Room: rp.room, Sender: pu, Type: typ}
 	if _, err := rv.m.host.Outbox().Send(ctx, op); err != nil {
-		rv.log.Warn("xmpp: could not queue a puppet's membership", "puppet", pu, "type", typ, "error", err)
+		rv.log.Warn("xmpp: could not queue a puppet's membership", "puppet", pu, "type", typ, "err", err)
 	}
 }
 
 // tell queues a notice for a Matrix user in the portal room.
 func (rv *reverse) tell(ctx context.Context, rp *revPortal, u matrix.UserID, text string) {
 	if err := notice.Tell(ctx, rv.m.host.Outbox(), rp.room, string(u)+": "+text, ""); err != nil {
-		rv.log.Warn("xmpp: could not queue a notice", "user", u, "error", err)
+		rv.log.Warn("xmpp: could not queue a notice", "user", u, "err", err)
 	}
 }
 
@@ -209,7 +209,7 @@ func (rv *reverse) message(ctx context.Context, rp *revPortal, st *component.Sta
 	case m.Subject != nil:
 		rv.mu.Unlock()
 		if _, err := kit.SetRoomTopic(ctx, rv.m.host, rp.room, *m.Subject); err != nil {
-			rv.log.Warn("xmpp: could not queue a topic", "room", rp.room, "error", err)
+			rv.log.Warn("xmpp: could not queue a topic", "room", rp.room, "err", err)
 		}
 		return
 	case nick == "" || (m.Body == "" && m.Retract == "" && !m.HasReactions):
@@ -304,11 +304,11 @@ func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, ni
 	if _, err := rv.m.host.Links().ByRemote(ctx, bridges.MessageID{ID: key}); err == nil {
 		return
 	} else if !errors.Is(err, bridges.ErrNotFound) {
-		rv.log.Warn("xmpp: could not read a message link", "key", key, "error", err)
+		rv.log.Warn("xmpp: could not read a message link", "key", key, "err", err)
 	}
 	if nick != "" {
 		if _, err := kit.SyncProfile(ctx, rv.m.host, rp.room, pu, kit.Profile{Displayname: nick}); err != nil {
-			rv.log.Warn("xmpp: could not queue a puppet's name", "puppet", pu, "error", err)
+			rv.log.Warn("xmpp: could not queue a puppet's name", "puppet", pu, "err", err)
 		}
 	}
 	var replyTo matrix.EventID
@@ -333,7 +333,7 @@ func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, ni
 		if m.ID != "" {
 			l := bridges.Link{Remote: bridges.MessageID{ID: revIDLink(rp.muc, sender, m.ID)}, Room: rp.room, Event: original}
 			if err := rv.m.host.Links().Put(ctx, l); err != nil {
-				rv.log.Warn("xmpp: could not link a correction", "error", err)
+				rv.log.Warn("xmpp: could not link a correction", "err", err)
 			}
 		}
 	}
@@ -344,13 +344,13 @@ func (rv *reverse) post(ctx context.Context, rp *revPortal, pu matrix.UserID, ni
 	op := intent.Op{Kind: intent.OpMessage, Room: rp.room, Sender: pu, Type: matrix.EventMessage, Content: raw,
 		Key: key, Link: &intent.Link{Module: ID, RemoteID: key}, Timestamp: m.Stamp}
 	if _, err := rv.m.host.Outbox().Send(ctx, op); err != nil {
-		rv.log.Warn("xmpp: could not queue a MUC message", "muc", rp.muc, "error", err)
+		rv.log.Warn("xmpp: could not queue a MUC message", "muc", rp.muc, "err", err)
 		return
 	}
 	if m.Archived {
 		// A catch-up starts after it.
 		if err := rv.m.host.KV().Put(ctx, revLastKey(rp.room), []byte(m.StanzaID)); err != nil {
-			rv.log.Warn("xmpp: could not store a MUC's last archive id", "muc", rp.muc, "error", err)
+			rv.log.Warn("xmpp: could not store a MUC's last archive id", "muc", rp.muc, "err", err)
 		}
 	}
 }
@@ -364,7 +364,7 @@ func (rv *reverse) reflected(ctx context.Context, rp *revPortal, m mucMessage) {
 	l := bridges.Link{Remote: bridges.MessageID{ID: revKeyPrefix + rp.muc + "/" + address.Escape(m.StanzaID)}, Room: rp.room,
 		Event: matrix.EventID(m.OriginID)}
 	if err := rv.m.host.Links().Put(ctx, l); err != nil {
-		rv.log.Warn("xmpp: could not link a reflected message", "event", m.OriginID, "error", err)
+		rv.log.Warn("xmpp: could not link a reflected message", "event", m.OriginID, "err", err)
 	}
 	rv.rememberSID(ctx, matrix.EventID(m.OriginID), m.StanzaID)
 }
@@ -401,7 +401,7 @@ func (rv *reverse) refused(ctx context.Context, rp *revPortal, st *component.Sta
 	}
 	if err := notice.NotDelivered(ctx, rv.m.host.Outbox(), notice.Report{Room: rp.room, Event: matrix.EventID(ev),
 		Network: "XMPP", Reason: reason}); err != nil {
-		rv.log.Warn("xmpp: could not queue a notice", "error", err)
+		rv.log.Warn("xmpp: could not queue a notice", "err", err)
 	}
 }
 
@@ -475,7 +475,7 @@ func (rv *reverse) retracted(ctx context.Context, rp *revPortal, pu matrix.UserI
 	}
 	op := intent.Op{Kind: intent.OpRedaction, Room: rp.room, Sender: pu, Redacts: ev, Key: revKey(rp.muc, m.StanzaID, m.Nick, "")}
 	if _, err := rv.m.host.Outbox().Send(ctx, op); err != nil {
-		rv.log.Warn("xmpp: could not queue a retraction", "muc", rp.muc, "error", err)
+		rv.log.Warn("xmpp: could not queue a retraction", "muc", rp.muc, "err", err)
 	}
 }
 
@@ -526,7 +526,7 @@ func (rv *reverse) chatState(ctx context.Context, rp *revPortal, nick, state str
 	pu := o.puppet
 	rv.mu.Unlock()
 	if err := rv.m.host.Matrix().Intent(pu).SetTyping(ctx, rp.room, start, typingTimeout); err != nil {
-		rv.log.Debug("xmpp: could not set a puppet's typing", "puppet", pu, "room", rp.room, "error", err)
+		rv.log.Debug("xmpp: could not set a puppet's typing", "puppet", pu, "room", rp.room, "err", err)
 	}
 }
 

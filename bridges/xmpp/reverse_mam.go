@@ -303,7 +303,7 @@ func (rv *reverse) catchUp(ctx context.Context, rp *revPortal, n int) {
 		if err == nil {
 			return
 		}
-		rv.log.Info("xmpp: could not catch up from where the bridge left; reading the newest instead", "muc", rp.muc, "error", err)
+		rv.log.Info("xmpp: could not catch up from where the bridge left; reading the newest instead", "muc", rp.muc, "err", err)
 	}
 	rv.backfill(ctx, rp, n)
 }
@@ -346,7 +346,7 @@ func (rv *reverse) backfill(ctx context.Context, rp *revPortal, n int) {
 		b := before
 		items, first, _, complete, err := rv.mamPage(ctx, rp.muc, rsmPage{Max: min(mamPageSize, n-len(all)), Before: &b})
 		if err != nil {
-			rv.log.Warn("xmpp: could not read a MUC's archive", "muc", rp.muc, "error", err)
+			rv.log.Warn("xmpp: could not read a MUC's archive", "muc", rp.muc, "err", err)
 			break
 		}
 		all = append(items, all...)

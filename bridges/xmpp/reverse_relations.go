@@ -32,7 +32,7 @@ func (rv *reverse) rememberSID(ctx context.Context, ev matrix.EventID, sid strin
 		return
 	}
 	if err := rv.m.host.KV().Put(ctx, revSIDKey(ev), []byte(sid)); err != nil {
-		rv.log.Warn("xmpp: could not store a stanza-id", "event", ev, "error", err)
+		rv.log.Warn("xmpp: could not store a stanza-id", "event", ev, "err", err)
 	}
 }
 
@@ -63,7 +63,7 @@ func (rv *reverse) reacted(ctx context.Context, rp *revPortal, pu matrix.UserID,
 	g := rv.g
 	have, err := g.reactionSet(ctx, rp.room, target, pu)
 	if err != nil {
-		rv.log.Warn("xmpp: could not read reactions", "room", rp.room, "error", err)
+		rv.log.Warn("xmpp: could not read reactions", "room", rp.room, "err", err)
 		return
 	}
 	add, drop := reactionDiff(have, m.Reactions)
@@ -71,7 +71,7 @@ func (rv *reverse) reacted(ctx context.Context, rp *revPortal, pu matrix.UserID,
 	for _, r := range drop {
 		op := intent.Op{Kind: intent.OpRedaction, Room: rp.room, Sender: pu, Redacts: r.Event, Key: base + "-" + address.Escape(string(r.Event))}
 		if _, err := rv.m.host.Outbox().Send(ctx, op); err != nil {
-			rv.log.Warn("xmpp: could not queue the redaction of a reaction", "room", rp.room, "error", err)
+			rv.log.Warn("xmpp: could not queue the redaction of a reaction", "room", rp.room, "err", err)
 			continue
 		}
 		g.updateReactions(ctx, rp.room, target, pu, func(set []reaction) []reaction { return removeReaction(set, r.Event) })
@@ -84,7 +84,7 @@ func (rv *reverse) reacted(ctx context.Context, rp *revPortal, pu matrix.UserID,
 		ev, err := rv.m.host.Outbox().SendAndWait(wctx, op)
 		cancel()
 		if err != nil {
-			rv.log.Info("xmpp: a reaction is not on Matrix yet", "room", rp.room, "error", err)
+			rv.log.Info("xmpp: a reaction is not on Matrix yet", "room", rp.room, "err", err)
 			continue
 		}
 		g.updateReactions(ctx, rp.room, target, pu, func(set []reaction) []reaction { return addReaction(set, ev, key) })

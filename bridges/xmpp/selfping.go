@@ -84,7 +84,7 @@ func (g *gateway) roomPing(ctx context.Context, st *component.Stanza, to jid.JID
 	case errors.Is(err, component.ErrNoRoom):
 		return iqErrorStanza(st, to, "cancel", "item-not-found", "no such Matrix room")
 	}
-	g.log.Warn("xmpp: could not look up a pinged room", "room_jid", to.String(), "error", err)
+	g.log.Warn("xmpp: could not look up a pinged room", "room_jid", to.String(), "err", err)
 	return iqErrorStanza(st, to, "wait", "remote-server-timeout", "the Matrix homeserver did not answer")
 }
 

@@ -200,7 +200,7 @@ func (c *Conn) Run(ctx context.Context) error {
 		if errors.Is(err, ErrNotAuthorized) {
 			lvl = slog.LevelError
 		}
-		c.log.Log(ctx, lvl, "xmpp component disconnected; reconnecting", "error", err, "retry_in", wait)
+		c.log.Log(ctx, lvl, "xmpp component disconnected; reconnecting", "err", err, "retry_in", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -361,7 +361,7 @@ func (c *Conn) drain(ctx context.Context, sess *xmpp.Session) {
 		if len(dropped) > 0 {
 			c.log.Error("xmpp: dropped queued stanzas that ended too many sessions unacknowledged", "count", len(dropped))
 			if err := q.ack(ctx, 0, dropped); err != nil {
-				c.log.Warn("xmpp: could not delete dropped stanzas from the queue", "error", err)
+				c.log.Warn("xmpp: could not delete dropped stanzas from the queue", "err", err)
 			}
 		}
 		if len(batch) == 0 {
@@ -384,7 +384,7 @@ func (c *Conn) drain(ctx context.Context, sess *xmpp.Session) {
 		}
 		if err := q.ack(ctx, len(batch), nil); err != nil {
 			// They were delivered: a restart would send them again.
-			c.log.Warn("xmpp: could not delete sent stanzas from the queue", "error", err)
+			c.log.Warn("xmpp: could not delete sent stanzas from the queue", "err", err)
 		}
 		c.log.Debug("xmpp: queued stanzas sent", "count", len(batch))
 	}
@@ -395,6 +395,6 @@ func (c *Conn) dropSession(ctx context.Context, sess *xmpp.Session, msg string, 
 	if ctx.Err() != nil {
 		return
 	}
-	c.log.Warn(msg, "error", err)
+	c.log.Warn(msg, "err", err)
 	_ = sess.Conn().Close()
 }

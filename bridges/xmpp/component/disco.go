@@ -199,7 +199,7 @@ func (h *handler) discoItems(st *Stanza, to jid.JID, typ string, q xml.StartElem
 	return h.later(st, to, func(ctx context.Context) *reply {
 		rooms, err := h.rooms.PublicRooms(ctx, MaxDiscoItems)
 		if err != nil {
-			h.log.Warn("xmpp: could not list the public rooms", "error", err)
+			h.log.Warn("xmpp: could not list the public rooms", "err", err)
 			r := errorReply(st, to.String(), stanza.Wait, stanza.RemoteServerTimeout, "the Matrix homeserver did not answer")
 			return &r
 		}
@@ -225,7 +225,7 @@ func (h *handler) roomError(st *Stanza, to jid.JID, id string, err error) *reply
 		r := errorReply(st, to.String(), stanza.Cancel, stanza.ItemNotFound, "")
 		return &r
 	}
-	h.log.Warn("xmpp: could not look up a Matrix room", "room", id, "error", err)
+	h.log.Warn("xmpp: could not look up a Matrix room", "room", id, "err", err)
 	r := errorReply(st, to.String(), stanza.Wait, stanza.RemoteServerTimeout, "the Matrix homeserver did not answer")
 	return &r
 }

@@ -81,7 +81,7 @@ func (h *handler) later(st *Stanza, to jid.JID, f func(context.Context) *reply) 
 			return
 		}
 		if err := h.send(ctx, out); err != nil {
-			h.log.Warn("xmpp: could not send an answer", "error", err, "stanza", out.XMLName.Local)
+			h.log.Warn("xmpp: could not send an answer", "err", err, "stanza", out.XMLName.Local)
 		}
 	}()
 	return nil
@@ -108,7 +108,7 @@ func (h *handler) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartEleme
 	}()
 	var rerr error
 	if st, rerr = readStanza(t, *start, h.maxBytes); rerr != nil {
-		h.log.Warn("xmpp: could not read a stanza; dropped", "error", rerr)
+		h.log.Warn("xmpp: could not read a stanza; dropped", "err", rerr)
 		return nil
 	}
 	h.write(t, h.handle(st))
@@ -128,11 +128,11 @@ func (h *handler) write(t xmlstream.TokenWriter, out *reply) {
 	}
 	toks, err := out.tokens()
 	if err != nil {
-		h.log.Error("xmpp: could not encode a reply; dropped", "error", err, "stanza", out.XMLName.Local)
+		h.log.Error("xmpp: could not encode a reply; dropped", "err", err, "stanza", out.XMLName.Local)
 		return
 	}
 	if _, err := xmlstream.Copy(t, toks); err != nil {
-		h.log.Warn("xmpp: could not send a reply", "error", err, "stanza", out.XMLName.Local)
+		h.log.Warn("xmpp: could not send a reply", "err", err, "stanza", out.XMLName.Local)
 	}
 }
 
@@ -149,7 +149,7 @@ func (h *handler) handle(st *Stanza) *reply {
 	domain := h.domain.String()
 	from, err := jid.Parse(st.Attr("from"))
 	if err != nil || st.Attr("from") == "" {
-		h.log.Warn("xmpp: stanza with an invalid sender", "stanza", st.Kind(), "from", st.Attr("from"), "error", err)
+		h.log.Warn("xmpp: stanza with an invalid sender", "stanza", st.Kind(), "from", st.Attr("from"), "err", err)
 		if !needsAnswer(st) {
 			return nil
 		}

@@ -30,7 +30,7 @@ func (c *Conn) keepalive(ctx context.Context, sess *xmpp.Session) {
 			if ctx.Err() != nil {
 				return
 			}
-			c.log.Warn("xmpp: keepalive ping unanswered; closing the connection", "error", err)
+			c.log.Warn("xmpp: keepalive ping unanswered; closing the connection", "err", err)
 			_ = sess.Conn().Close()
 			return
 		}
