@@ -1,8 +1,8 @@
 // Package xmpp is Causeway's XMPP bridge module: an XEP-0114 external
 // component (such as matrix.example.org) on an XMPP server, through which
-// Matrix rooms are to appear as MUCs and Matrix users as JIDs (issue 10).
+// Matrix rooms appear as MUCs and Matrix users as JIDs.
 //
-// So far the module connects and stays connected (package component:
+// The module connects and stays connected (package component:
 // reconnects, isolated remote input, ping and disco per JID, Matrix rooms
 // answering disco as MUCs, a durable outbound queue), and hosts Matrix
 // rooms as MUCs: XMPP users join them as puppets, text crosses both ways
@@ -10,8 +10,10 @@
 // archive over MAM, both read from Matrix (history.go, mam.go,
 // archive.go). Matrix users also enter existing MUCs on the XMPP
 // network through portal rooms, each as their own occupant (reverse.go,
-// reverse_in.go, reverse_client.go, reverse_mam.go). docs/xmpp.md says
-// what works.
+// reverse_in.go, reverse_client.go, reverse_mam.go). 1:1 chats and
+// contacts are dm.go and roster.go; message relations, formatting, chat
+// states, markers and avatars have a file each. docs/xmpp.md says what
+// works and what does not yet.
 package xmpp
 
 import (
@@ -37,7 +39,7 @@ const ID = "xmpp"
 // Info registers the module.
 var Info = bridges.Info{
 	ID:          ID,
-	Description: "XMPP as an XEP-0114 component (in progress: Matrix rooms as MUCs with text both ways)",
+	Description: "XMPP as an XEP-0114 component: Matrix rooms as MUCs, Matrix users as JIDs, portals to existing MUCs",
 	Network:     "XMPP",
 	New:         func() bridges.Module { return New() },
 }
