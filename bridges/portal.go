@@ -172,6 +172,17 @@ type KV interface {
 	WithPrefix(ctx context.Context, prefix string) ([]KVEntry, error)
 }
 
+// KVBatch is implemented by a [KV] that writes several entries in one
+// commit (the one Host.KV returns does): a module writing or deleting
+// many keys at once (a queue of stanzas, say) should use it when the KV
+// has it, and fall back to one call per key otherwise.
+type KVBatch interface {
+	// PutMany stores every entry, all or none.
+	PutMany(ctx context.Context, entries []KVEntry) error
+	// DeleteMany removes every key (no error for absent ones).
+	DeleteMany(ctx context.Context, keys []string) error
+}
+
 // KVEntry is one entry of a module's [KV].
 type KVEntry struct {
 	Key   string

@@ -19,7 +19,8 @@ func StoredPortals(st *store.Store, module string) Portals { return storedPortal
 // StoredLinks returns module's message links in st.
 func StoredLinks(st *store.Store, module string) Links { return storedLinks{st, module} }
 
-// StoredKV returns module's key-value store in st.
+// StoredKV returns module's key-value store in st. It is a [KVBatch]
+// too.
 func StoredKV(st *store.Store, module string) KV { return storedKV{st, module} }
 
 type storedPortals struct {
@@ -128,6 +129,18 @@ func (s storedKV) Put(ctx context.Context, key string, value []byte) error {
 
 func (s storedKV) Delete(ctx context.Context, key string) error {
 	return s.st.DeleteKV(ctx, s.module, key)
+}
+
+func (s storedKV) PutMany(ctx context.Context, entries []KVEntry) error {
+	kvs := make([]store.KV, len(entries))
+	for i, e := range entries {
+		kvs[i] = store.KV{Key: e.Key, Value: e.Value}
+	}
+	return s.st.PutKVMany(ctx, s.module, kvs)
+}
+
+func (s storedKV) DeleteMany(ctx context.Context, keys []string) error {
+	return s.st.DeleteKVMany(ctx, s.module, keys)
 }
 
 func (s storedKV) WithPrefix(ctx context.Context, prefix string) ([]KVEntry, error) {

@@ -254,6 +254,66 @@ func (s *Store) DeleteKV(ctx context.Context, module, key string) error {
 	return nil
 }
 
+// PutKVMany stores several of a module's keys in one transaction (one
+// commit): all of them or, on error, none.
+func (s *Store) PutKVMany(ctx context.Context, module string, kvs []KV) error {
+	if module == "" {
+		return errors.New("store: put kv: empty module")
+	}
+	return s.kvTx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO module_kv (module, k, v) VALUES ($1, $2, $3)
+			ON CONFLICT (module, k) DO UPDATE SET v = excluded.v`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, kv := range kvs {
+			v := kv.Value
+			if v == nil {
+				v = []byte{}
+			}
+			if _, err := st.ExecContext(ctx, module, kv.Key, v); err != nil {
+				return fmt.Errorf("put %s key %q: %w", module, kv.Key, err)
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteKVMany deletes several of a module's keys in one transaction.
+// Missing keys are not an error.
+func (s *Store) DeleteKVMany(ctx context.Context, module string, keys []string) error {
+	return s.kvTx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `DELETE FROM module_kv WHERE module = $1 AND k = $2`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, k := range keys {
+			if _, err := st.ExecContext(ctx, module, k); err != nil {
+				return fmt.Errorf("delete %s key %q: %w", module, k, err)
+			}
+		}
+		return nil
+	})
+}
+
+// kvTx runs f in a transaction, committed when f returns nil.
+func (s *Store) kvTx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: kv transaction: %w", err)
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("store: kv transaction: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: kv transaction: commit: %w", err)
+	}
+	return nil
+}
+
 // notFound maps sql.ErrNoRows to ErrNotFound.
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {

@@ -20,6 +20,7 @@ func runBridge(t *testing.T, open OpenFunc) {
 	t.Run("MessageLinks", func(t *testing.T) { testMessageLinks(t, open(t)) })
 	t.Run("MessageLinksByEvent", func(t *testing.T) { testMessageLinksByEvent(t, open(t)) })
 	t.Run("KV", func(t *testing.T) { testKV(t, open(t)) })
+	t.Run("KVMany", func(t *testing.T) { testKVMany(t, open(t)) })
 }
 
 func testRegistered(t *testing.T, s *store.Store) {
@@ -279,5 +280,40 @@ func testKVWithPrefix(t *testing.T, s *store.Store) {
 		if fmt.Sprint(keys) != fmt.Sprint(tc.want) {
 			t.Errorf("case %d: KVWithPrefix(%q) = %q, want %q", i, tc.prefix, keys, tc.want)
 		}
+	}
+}
+
+// testKVMany: several keys are put and deleted in one call; a module's
+// batch touches only its keys, and an empty batch is harmless.
+func testKVMany(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	if err := s.PutKV(ctx, "xmpp", "q/1", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutKV(ctx, "irc", "q/2", []byte("irc's")); err != nil {
+		t.Fatal(err)
+	}
+	batch := []store.KV{{Key: "q/1", Value: []byte("one")}, {Key: "q/2", Value: []byte("two")}, {Key: "q/3"}}
+	if err := s.PutKVMany(ctx, "xmpp", batch); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.KVWithPrefix(ctx, "xmpp", "q/")
+	if err != nil || len(got) != 3 || string(got[0].Value) != "one" || string(got[1].Value) != "two" || len(got[2].Value) != 0 {
+		t.Fatalf("after PutKVMany: %+v, %v", got, err)
+	}
+	if v, err := s.GetKV(ctx, "irc", "q/2"); err != nil || string(v) != "irc's" {
+		t.Fatalf("another module's key changed: %q, %v", v, err)
+	}
+	if err := s.DeleteKVMany(ctx, "xmpp", []string{"q/1", "q/3", "q/missing"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.KVWithPrefix(ctx, "xmpp", "q/"); err != nil || len(got) != 1 || got[0].Key != "q/2" {
+		t.Fatalf("after DeleteKVMany: %+v, %v", got, err)
+	}
+	if err := s.PutKVMany(ctx, "xmpp", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutKVMany(ctx, "", batch); err == nil {
+		t.Fatal("a batch without a module was stored")
 	}
 }

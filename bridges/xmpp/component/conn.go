@@ -349,6 +349,24 @@ func (c *Conn) Enqueue(ctx context.Context, r xml.TokenReader) error {
 	return c.opts.Queue.add(ctx, data)
 }
 
+// EnqueueAll is [Conn.Enqueue] for several stanzas that belong together
+// (the results of an archive query and its answer): stored in order, all
+// or none, in one commit.
+func (c *Conn) EnqueueAll(ctx context.Context, rs ...xml.TokenReader) error {
+	if c.opts.Queue == nil {
+		return ErrNoQueue
+	}
+	all := make([][]byte, len(rs))
+	for i, r := range rs {
+		data, err := encodeStanza(r, c.fromOK)
+		if err != nil {
+			return err
+		}
+		all[i] = data
+	}
+	return c.opts.Queue.addAll(ctx, all)
+}
+
 // drain sends the queue on sess in batches, each followed by a ping to
 // the component's domain whose answer acknowledges the batch, until ctx
 // ends or a write or acknowledgement fails; then it closes the

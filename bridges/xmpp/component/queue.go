@@ -103,18 +103,45 @@ func (q *Queue) Len() int {
 
 // add stores data as the last stanza.
 func (q *Queue) add(ctx context.Context, data []byte) error {
+	return q.addAll(ctx, [][]byte{data})
+}
+
+// addAll stores stanzas as the last ones, in order: all or none, in one
+// commit when the KV is a bridges.KVBatch.
+func (q *Queue) addAll(ctx context.Context, stanzas [][]byte) error {
 	q.mu.Lock()
 	defer q.mu.Unlock() // held across Put so that stored order is queue order
-	if len(q.items) >= q.max {
+	if len(q.items)+len(stanzas) > q.max {
 		return ErrQueueFull
 	}
-	key := fmt.Sprintf("%s%020d", queuePrefix, q.next)
-	if err := q.kv.Put(ctx, key, data); err != nil {
+	entries := make([]bridges.KVEntry, len(stanzas))
+	for i, data := range stanzas {
+		entries[i] = bridges.KVEntry{Key: fmt.Sprintf("%s%020d", queuePrefix, q.next+uint64(i)), Value: data}
+	}
+	if err := q.put(ctx, entries); err != nil {
 		return fmt.Errorf("xmpp queue: store: %w", err)
 	}
-	q.next++
-	q.items = append(q.items, queued{key: key, data: data})
+	q.next += uint64(len(stanzas))
+	for _, e := range entries {
+		q.items = append(q.items, queued{key: e.Key, data: e.Value})
+	}
 	q.signal()
+	return nil
+}
+
+// put writes entries, in one commit when the KV can.
+func (q *Queue) put(ctx context.Context, entries []bridges.KVEntry) error {
+	if b, ok := q.kv.(bridges.KVBatch); ok && len(entries) > 1 {
+		return b.PutMany(ctx, entries)
+	}
+	for i, e := range entries {
+		if err := q.kv.Put(ctx, e.Key, e.Value); err != nil {
+			for _, done := range entries[:i] { // all or none
+				_ = q.kv.Delete(ctx, done.Key)
+			}
+			return err
+		}
+	}
 	return nil
 }
 
@@ -150,6 +177,9 @@ func (q *Queue) ack(ctx context.Context, n int, keys []string) error {
 	}
 	q.items = q.items[n:]
 	q.mu.Unlock()
+	if b, ok := q.kv.(bridges.KVBatch); ok && len(keys) > 1 {
+		return b.DeleteMany(ctx, keys) // one commit per acknowledged batch
+	}
 	var errs []error
 	for _, k := range keys {
 		if err := q.kv.Delete(ctx, k); err != nil {

@@ -207,3 +207,80 @@ func (k *memKV) WithPrefixNow() []bridges.KVEntry {
 	out, _ := k.WithPrefix(context.Background(), queuePrefix)
 	return out
 }
+
+// batchKV is a memKV that is a bridges.KVBatch, counting its calls.
+type batchKV struct {
+	*memKV
+	puts, deletes int
+}
+
+func (k *batchKV) PutMany(ctx context.Context, entries []bridges.KVEntry) error {
+	k.puts++
+	if k.fail != nil {
+		return k.fail
+	}
+	for _, e := range entries {
+		if err := k.Put(ctx, e.Key, e.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k *batchKV) DeleteMany(ctx context.Context, keys []string) error {
+	k.deletes++
+	for _, key := range keys {
+		_ = k.Delete(ctx, key)
+	}
+	return nil
+}
+
+// TestQueueEnqueueAll: stanzas enqueued together are stored in one batch
+// write, in order after what was there, and deleted in one batch once
+// acknowledged; a batch that does not fit, has a bad stanza, or fails to
+// store leaves nothing behind; without a batch KV they are stored one by
+// one, all or none.
+func TestQueueEnqueueAll(t *testing.T) {
+	ctx := context.Background()
+	kv := &batchKV{memKV: newMemKV()}
+	q, _ := OpenQueue(ctx, kv, 5)
+	c := testConn(q)
+	if err := c.Enqueue(ctx, msg("0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnqueueAll(ctx, msg("1"), msg("2"), msg("3")); err != nil {
+		t.Fatal(err)
+	}
+	if kv.puts != 1 || len(kv.m) != 4 || q.Len() != 4 {
+		t.Fatalf("%d batch writes, %d stored, %d queued; want 1, 4, 4", kv.puts, len(kv.m), q.Len())
+	}
+	if err := c.EnqueueAll(ctx, msg("4"), msg("5")); !errors.Is(err, ErrQueueFull) || q.Len() != 4 {
+		t.Fatalf("a batch over the limit: %v, %d queued", err, q.Len())
+	}
+	bad := xml.NewDecoder(strings.NewReader(`<message from='bot@elsewhere' to='a@x'/>`))
+	if err := c.EnqueueAll(ctx, msg("4"), bad); !errors.Is(err, ErrBadFrom) || q.Len() != 4 {
+		t.Fatalf("a batch with a bad stanza: %v, %d queued", err, q.Len())
+	}
+	b, _ := q.batch(10)
+	var got []string
+	for _, it := range b {
+		s := string(it.data)
+		got = append(got, s[strings.Index(s, "<body>")+6:strings.Index(s, "</body>")])
+	}
+	if strings.Join(got, ",") != "0,1,2,3" {
+		t.Fatalf("order %v, want 0,1,2,3", got)
+	}
+	if err := q.ack(ctx, 4, nil); err != nil || kv.deletes != 1 || len(kv.m) != 0 {
+		t.Fatalf("ack: %v, %d batch deletes, %d stored", err, kv.deletes, len(kv.m))
+	}
+	kv.fail = errors.New("disk full")
+	if err := c.EnqueueAll(ctx, msg("6"), msg("7")); err == nil || q.Len() != 0 {
+		t.Fatalf("a failed batch write: %v, %d queued", err, q.Len())
+	}
+
+	plain := newMemKV() // no PutMany: one Put each, undone on failure
+	q2, _ := OpenQueue(ctx, plain, 0)
+	if err := testConn(q2).EnqueueAll(ctx, msg("a"), msg("b")); err != nil || len(plain.m) != 2 {
+		t.Fatalf("plain KV: %v, %d stored", err, len(plain.m))
+	}
+}
