@@ -45,17 +45,27 @@ func RequireEnv(t testing.TB, name string) string {
 // port the kernel handed out for ":0" is also one it hands to outgoing
 // connections, and with thousands of those open in the suites, one took
 // such a port between the check and the server's listen ("bind: address
-// already in use").
+// already in use"). The port stays reserved for the test until it ends:
+// no other FreePort, in this test process or another (a lock file per
+// port, see reservePort), hands it out meanwhile, since a server may take
+// seconds to bind it (ejabberd's two did, and a parallel test's random
+// pick took one in between).
 func FreePort(t testing.TB) int {
 	t.Helper()
 	low, high := freePortRange()
 	for range 200 {
 		port := low + rand.IntN(high-low)
+		release, ok := reservePort(port)
+		if !ok {
+			continue
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
+			release()
 			continue
 		}
 		_ = l.Close()
+		t.Cleanup(release)
 		return port
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

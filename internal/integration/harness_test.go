@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -254,5 +255,32 @@ func TestClientWaitGivesUp(t *testing.T) {
 	_, err := c.WaitForMessage(ctx, "!r:hs", "never")
 	if err == nil || time.Since(start) > 3*time.Second {
 		t.Fatalf("got %v after %s, want a deadline error soon after 300ms", err, time.Since(start))
+	}
+}
+
+// TestFreePortReserved: a port FreePort handed out is not handed out
+// again while the test runs, by this process or by another one holding
+// the lock of a port, and is free again once released.
+func TestFreePortReserved(t *testing.T) {
+	seen := map[int]bool{}
+	for range 50 {
+		p := FreePort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice in one test", p)
+		}
+		seen[p] = true
+	}
+	release, ok := reservePort(40001)
+	if !ok {
+		t.Fatal("could not reserve a port nobody holds")
+	}
+	if _, again := reservePort(40001); again && runtime.GOOS == "linux" {
+		t.Fatal("a reserved port was reserved again")
+	}
+	release()
+	if r, ok := reservePort(40001); !ok {
+		t.Fatal("a released port could not be reserved again")
+	} else {
+		r()
 	}
 }
