@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +75,7 @@ type Homeserver struct {
 	creates    []json.RawMessage
 	next       int
 	override   map[string]http.HandlerFunc
+	public     []PublicRoom
 	// forwardNeedsFrom: see ForwardNeedsToken.
 	forwardNeedsFrom bool
 }
@@ -119,6 +121,7 @@ func New(t testing.TB, server string, bot matrix.UserID) *Homeserver {
 		"PUT " + v3 + "/directory/list/appservice/{net}/{room}": answer(`{}`),
 		"PUT " + v3 + "/profile/{user}/{field}":                 hs.putProfile,
 		"GET " + v3 + "/profile/{user}":                         hs.getProfile,
+		"GET " + v3 + "/publicRooms":                            hs.publicRooms,
 		"GET " + v3 + "/profile/{user}/{field}":                 hs.getProfile,
 		"PUT " + v3 + "/presence/{user}/status":                 hs.putPresence,
 		"GET " + v3 + "/presence/{user}/status":                 hs.getPresence,
@@ -166,6 +169,10 @@ func (hs *Homeserver) wrap(pattern string, h func(w http.ResponseWriter, r *http
 			hs.reqs[i].Status = cmp.Or(sw.status, http.StatusOK)
 			hs.mu.Unlock()
 		}()
+		if pattern == "GET /_matrix/client/v3/publicRooms" && r.Header.Get("Authorization") == "" {
+			hs.publicRooms(w, r, rec) // the public directory needs no token
+			return
+		}
 		if r.Header.Get("Authorization") != "Bearer "+ASToken {
 			writeErr(w, http.StatusUnauthorized, "M_UNKNOWN_TOKEN", "bad token")
 			return
@@ -613,6 +620,43 @@ func (hs *Homeserver) Presence(user matrix.UserID) string {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	return string(hs.presence[user])
+}
+
+// PublicRoom is an entry of the public room directory.
+type PublicRoom struct {
+	RoomID matrix.RoomID    `json:"room_id"`
+	Alias  matrix.RoomAlias `json:"canonical_alias,omitempty"`
+	Name   string           `json:"name,omitempty"`
+}
+
+// AddPublicRoom lists r in the public room directory (GET /publicRooms,
+// answered with or without a token, paged by limit and since).
+func (hs *Homeserver) AddPublicRoom(r PublicRoom) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	hs.public = append(hs.public, r)
+}
+
+func (hs *Homeserver) publicRooms(w http.ResponseWriter, r *http.Request, rec Request) {
+	from, _ := strconv.Atoi(r.URL.Query().Get("since"))
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || limit <= 0 {
+		limit = 100
+	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	page := struct {
+		Chunk     []PublicRoom `json:"chunk"`
+		NextBatch string       `json:"next_batch,omitempty"`
+		Total     int          `json:"total_room_count_estimate"`
+	}{Chunk: []PublicRoom{}, Total: len(hs.public)}
+	for i := from; i >= 0 && i < min(from+limit, len(hs.public)); i++ {
+		page.Chunk = append(page.Chunk, hs.public[i])
+	}
+	if from+limit < len(hs.public) {
+		page.NextBatch = strconv.Itoa(from + limit)
+	}
+	writeJSON(w, page)
 }
 
 // RemoveAlias deletes an alias, as an admin would.
