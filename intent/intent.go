@@ -117,7 +117,7 @@ func (i *Intent) EnsureJoined(ctx context.Context, room matrix.RoomID) error {
 		return err
 	}
 	if created, rerr := i.register(ctx); rerr != nil {
-		return errors.Join(err, rerr)
+		return recoveryFailed(err, rerr)
 	} else if created {
 		i.c.log.InfoContext(ctx, "puppet was not registered on the homeserver, registered it again",
 			slog.String("user_id", string(i.user)))
@@ -308,9 +308,22 @@ func (i *Intent) withJoin(ctx context.Context, room matrix.RoomID, r request) er
 		return errors.Join(err, serr)
 	}
 	if jerr := i.EnsureJoined(ctx, room); jerr != nil {
-		return errors.Join(err, jerr)
+		return recoveryFailed(err, jerr)
 	}
 	return i.do(ctx, r)
+}
+
+// recoveryFailed reports a refusal (refused) whose recovery (rejoin,
+// registration) then failed with rerr. A refusal is only final once its
+// recovery ran to an answer: when rerr is transient (the homeserver went
+// away in between, as during its shutdown, when Dendrite answers a send with
+// a spurious 403) the result is transient too, so the outbox retries it
+// instead of dropping the message.
+func recoveryFailed(refused, rerr error) error {
+	if IsTransient(rerr) {
+		return fmt.Errorf("%w (after: %v)", rerr, refused)
+	}
+	return errors.Join(refused, rerr)
 }
 
 func marshalContent(content any) (json.RawMessage, error) {

@@ -640,3 +640,44 @@ func TestLeaveWhenNotInRoom(t *testing.T) {
 		t.Fatalf("%d leave requests, want 1 (the second leave is known to be done)", n)
 	}
 }
+
+// TestSendRefusedThenHomeserverGoneIsTransient: the homeserver refuses a
+// send (403, as Dendrite does while shutting down) and is gone before the
+// rejoin that would settle it; the error must be transient, so the outbox
+// retries the message instead of dropping it.
+func TestSendRefusedThenHomeserverGoneIsTransient(t *testing.T) {
+	ctx := context.Background()
+	hs := newFakeHS(t)
+	hs.makeRoom(room1, false)
+	c := newTestClient(t, hs, nil)
+	a := c.Intent(alice)
+	if _, err := a.SendText(ctx, room1, "one", SendOptions{TxnID: "t1"}); err != nil {
+		t.Fatal(err)
+	}
+	hs.addHook(func(w http.ResponseWriter, r *http.Request, rec recorded) bool {
+		switch {
+		case r.Method == http.MethodPut && strings.Contains(rec.Path, "/send/"):
+			writeErr(w, http.StatusForbidden, "M_FORBIDDEN", "appservice has not registered this user")
+			return true
+		case r.Method == http.MethodPost && strings.Contains(rec.Path, "/join/"):
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Errorf("hijack: %v", err)
+				return false
+			}
+			_ = conn.Close() // the homeserver is gone
+			return true
+		}
+		return false
+	})
+	_, err := a.SendText(ctx, room1, "two", SendOptions{TxnID: "t2"})
+	if err == nil {
+		t.Fatal("send succeeded against a homeserver that refused it")
+	}
+	if !IsTransient(err) {
+		t.Fatalf("IsTransient(%v) = false: the outbox would drop the message", err)
+	}
+	if !strings.Contains(err.Error(), "403") {
+		t.Errorf("error %q does not mention the refusal", err)
+	}
+}
