@@ -329,10 +329,18 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 	g.mu.Lock()
 	r := g.room(room)
 	if o := r.occupants[real]; o != nil {
+		if o.Nick != nick && o.RoomJID == roomJID.String() && o.Resources[from.String()] && !o.joining {
+			renamed := g.renameLocked(ctx, st, from, to, r, o) // nickchange.go
+			g.mu.Unlock()
+			if renamed {
+				g.renamePuppet(ctx, room, o.Puppet, nick)
+			}
+			return
+		}
 		if o.Nick != nick || o.RoomJID != roomJID.String() {
 			g.mu.Unlock()
 			g.refuse(ctx, st, from, to, "cancel", "not-acceptable",
-				fmt.Sprintf("you are already in this room as %q; nickname changes are not supported yet", o.Nick))
+				fmt.Sprintf("you are already in this room as %q from another client; join as %q", o.Nick, o.Nick))
 			return
 		}
 		if o.Resources[from.String()] && !isJoin {
@@ -973,7 +981,13 @@ func (g *gateway) membership(ctx context.Context, room matrix.RoomID, u matrix.U
 	if old != nil && old.nick == nick && r.announced[u] {
 		return
 	}
-	gone() // a new displayname: the old nick leaves, the new one comes
+	if old != nil && r.announced[u] { // a new displayname: a nick change (nickchange.go)
+		mb := &member{nick: nick, level: old.level}
+		r.members[u] = mb
+		g.memberRenamedLocked(ctx, r, u, old.nick, mb)
+		return
+	}
+	gone()
 	mb := &member{nick: nick}
 	if old != nil {
 		mb.level = old.level

@@ -24,6 +24,7 @@ const (
 	statusLogged       = "170" // the room is logged (Matrix keeps history)
 	statusNickChanged  = "210" // the service changed your nick
 	statusBanned       = "301"
+	statusNewNick      = "303" // the occupant's nick changed (item nick: the new one)
 	statusKicked       = "307"
 )
 
@@ -32,12 +33,22 @@ type mucItem struct {
 	Affiliation string `xml:"affiliation,attr"`
 	Role        string `xml:"role,attr"`
 	JID         string `xml:"jid,attr,omitempty"`
+	// Nick is the new nick in a nick change (status 303).
+	Nick string `xml:"nick,attr,omitempty"`
+	// Actor and Reason tell who removed the occupant and why (307, 301).
+	Actor  *mucActor `xml:"actor,omitempty"`
+	Reason string    `xml:"reason,omitempty"`
 	// OccupantID is the occupant's XEP-0421 id: presenceStanza puts it
 	// in an <occupant-id/> next to the <x/>.
 	OccupantID string `xml:"-"`
 	// Photo is the occupant's XEP-0153 photo hash (nil: none told):
 	// the presence then carries a vcard-temp:x:update element.
 	Photo *string `xml:"-"`
+}
+
+// mucActor is the <actor/> of a kick or ban: the moderator's nick.
+type mucActor struct {
+	Nick string `xml:"nick,attr,omitempty"`
 }
 
 type mucStatus struct {

@@ -1,0 +1,183 @@
+//go:build integration
+
+package xmpp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/causewaybridge/causeway/bridges/xmpp/address"
+	"github.com/causewaybridge/causeway/internal/bridgetest"
+	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/matrix"
+	"github.com/causewaybridge/causeway/puppet"
+)
+
+// modRoom is a hosted room for the nick, private message and moderation
+// flows: carol (Matrix, the room's creator, "Carol") made it, alice and
+// bob are XMPP clients that joined it as Alice and Bob.
+type modRoom struct {
+	t           *testing.T
+	ctx         context.Context
+	s           *bridgetest.Stack
+	carol       *integration.Client
+	room        matrix.RoomID
+	muc         string
+	alice, bob  *integration.XMPPClient
+	alicePuppet matrix.UserID
+	bobPuppet   matrix.UserID
+	domain      string
+	users       *puppet.Namespace[matrix.UserID]
+}
+
+// wait waits for a stanza c receives that match accepts.
+func (m *modRoom) wait(c *integration.XMPPClient, what string, match func(integration.XMPPStanza) bool) integration.XMPPStanza {
+	m.t.Helper()
+	st, err := c.Wait(m.ctx, match)
+	if err != nil {
+		m.t.Fatalf("%s: %v", what, err)
+	}
+	return st
+}
+
+// presence waits for a presence from the room's nick of type typ ("" for
+// available) whose XML contains every of want.
+func (m *modRoom) presence(c *integration.XMPPClient, nick, typ string, want ...string) integration.XMPPStanza {
+	m.t.Helper()
+	return m.wait(c, fmt.Sprintf("presence of %s (%q, %v)", nick, typ, want), func(s integration.XMPPStanza) bool {
+		if s.Name != "presence" || s.From != m.muc+"/"+nick || s.Type != typ {
+			return false
+		}
+		for _, w := range want {
+			if !strings.Contains(s.XML, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (m *modRoom) send(c *integration.XMPPClient, raw string) {
+	m.t.Helper()
+	if err := c.Send(m.ctx, raw); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+// displaynameIn waits until u's member event in the room names it name.
+func (m *modRoom) displaynameIn(u matrix.UserID, name string) {
+	m.t.Helper()
+	_, err := m.carol.WaitForEvent(m.ctx, func(ev *matrix.Event) bool {
+		if ev.RoomID != m.room || ev.Type != matrix.EventMember || ev.StateKey == nil || *ev.StateKey != string(u) {
+			return false
+		}
+		var c matrix.MemberContent
+		return json.Unmarshal(ev.Content, &c) == nil && c.Membership == "join" && c.Displayname == name
+	})
+	if err != nil {
+		m.t.Fatalf("%s named %q in the room: %v", u, name, err)
+	}
+}
+
+// startModRoom starts Prosody (alice, bob), Dendrite and the bridge,
+// makes carol's public room #Mod and joins alice and bob to it.
+func startModRoom(ctx context.Context, t *testing.T) *modRoom {
+	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
+	s := startBridge(t, p)
+	m := &modRoom{t: t, ctx: ctx, s: s, domain: p.ComponentDomain()}
+	m.carol = s.User(ctx, "carol")
+	if err := m.carol.SetDisplayname(ctx, "Carol"); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	m.room, err = m.carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat", Visibility: "public", Name: "Mod", RoomAliasName: "Mod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := address.Localpart("#Mod:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.muc = local + "@" + m.domain
+	if m.users, err = puppet.NewUsers("@_xmpp_{name}:{server}", "localhost"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []struct {
+		name string
+		p    *matrix.UserID
+	}{{"alice", &m.alicePuppet}, {"bob", &m.bobPuppet}} {
+		if *u.p, err = m.users.Format(puppet.Values{"name": u.name + "@" + integration.ProsodyHost}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.alice = integration.DialXMPP(t, p.C2SAddr(), "alice", "pw")
+	m.bob = integration.DialXMPP(t, p.C2SAddr(), "bob", "pw")
+	for n := 0; ; n++ { // the component connects in the background
+		id := fmt.Sprintf("c%d", n)
+		r, err := m.alice.IQ(ctx, id, `<iq type='get' id='`+id+`' to='`+m.domain+`'><ping xmlns='urn:xmpp:ping'/></iq>`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Type == "result" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	m.send(m.alice, `<presence to='`+m.muc+`/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	m.presence(m.alice, "Alice", "", `code="110"`)
+	m.send(m.bob, `<presence to='`+m.muc+`/Bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	m.presence(m.bob, "Bob", "", `code="110"`)
+	m.presence(m.alice, "Bob", "")
+	return m
+}
+
+// TestIntegrationXMPPMUCNickPMModeration: on Dendrite and Prosody, in a
+// hosted room with a Matrix user (Carol) and two XMPP occupants (Alice,
+// Bob). Nick changes (XEP-0045 §7.6): Alice's presence to a new nick
+// gives both clients the old nick's unavailable presence with 303 and the
+// new nick (110 for Alice), then the new nick's presence, and her puppet's
+// displayname in the Matrix room follows; Bob asking for Carol's nick
+// gets 409 and keeps his; Carol's new displayname is a 303 nick change
+// for both clients.
+func TestIntegrationXMPPMUCNickPMModeration(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	m := startModRoom(ctx, t)
+	m.presence(m.alice, "Carol", "")
+
+	// Alice becomes Alicia.
+	m.send(m.alice, `<presence to='`+m.muc+`/Alicia'/>`)
+	for _, c := range []*integration.XMPPClient{m.alice, m.bob} {
+		m.presence(c, "Alice", "unavailable", `code="303"`, `nick="Alicia"`)
+		m.presence(c, "Alicia", "")
+	}
+	m.presence(m.alice, "Alice", "unavailable", `code="303"`, `code="110"`)
+	m.presence(m.alice, "Alicia", "", `code="110"`)
+	m.displaynameIn(m.alicePuppet, "Alicia")
+	// What she says now comes from her new nick.
+	m.send(m.alice, `<message to='`+m.muc+`' type='groupchat' id='n1'><body>renamed</body></message>`)
+	m.wait(m.bob, "a message from the new nick", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == m.muc+"/Alicia" && strings.Contains(s.XML, "renamed")
+	})
+
+	// Bob cannot take Carol's nick.
+	m.send(m.bob, `<presence to='`+m.muc+`/Carol' id='bc'/>`)
+	r := m.wait(m.bob, "Bob taking Carol's nick", func(s integration.XMPPStanza) bool { return s.Name == "presence" && s.ID == "bc" })
+	if r.Type != "error" || !strings.Contains(r.XML, "conflict") {
+		t.Fatalf("Bob taking Carol's nick: %s", r.XML)
+	}
+
+	// Carol renames herself in Matrix: a nick change, not a leave.
+	if err := m.carol.SetDisplayname(ctx, "Caroline"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*integration.XMPPClient{m.alice, m.bob} {
+		m.presence(c, "Carol", "unavailable", `code="303"`, `nick="Caroline"`)
+		m.presence(c, "Caroline", "")
+	}
+}
