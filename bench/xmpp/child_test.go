@@ -81,6 +81,19 @@ func TestXMPPBenchChild(t *testing.T) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			fmt.Printf("%sok %d %d %d\n", childReply, ms.HeapInuse, ms.HeapAlloc, runtime.NumGoroutine())
+		case "drain": // drain <seconds>: wait until the core's outbox is empty
+			limit := 10 * time.Minute
+			if len(f) > 1 {
+				if n, err := strconv.Atoi(f[1]); err == nil && n > 0 {
+					limit = time.Duration(n) * time.Second
+				}
+			}
+			pending, waited, left, err := drainOutbox(ctx, b, limit)
+			if err != nil {
+				fmt.Printf("%serr %s\n", childReply, strings.ReplaceAll(err.Error(), "\n", " "))
+				continue
+			}
+			fmt.Printf("%sok %d %d %d\n", childReply, pending, waited.Milliseconds(), left)
 		case "heapprofile": // heapprofile <file>: the live heap after a GC
 			if len(f) < 2 {
 				fmt.Printf("%serr heapprofile needs a file\n", childReply)
@@ -98,6 +111,38 @@ func TestXMPPBenchChild(t *testing.T) {
 		}
 	}
 	stop(b)
+}
+
+// drainOutbox waits, up to limit, until the core's outbox (the Matrix
+// requests queued by the bridge: puppets' names, joins, messages) has
+// no pending item, so that memory is read in a steady state and not with
+// work in flight. It returns the items pending at the start, the time
+// waited, and the items still pending at the end (0 unless the limit
+// was reached).
+func drainOutbox(ctx context.Context, b *core.Bridge, limit time.Duration) (pending int, waited time.Duration, left int, err error) {
+	start := time.Now()
+	items, err := b.Store().PendingOutbox(ctx, 1<<20)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("read the outbox: %w", err)
+	}
+	pending, items = len(items), nil
+	for {
+		head, err := b.Store().PendingOutbox(ctx, 1)
+		if err != nil {
+			return pending, time.Since(start), 0, fmt.Errorf("read the outbox: %w", err)
+		}
+		if len(head) == 0 {
+			return pending, time.Since(start), 0, nil
+		}
+		if time.Since(start) > limit {
+			rest, err := b.Store().PendingOutbox(ctx, 1<<20)
+			if err != nil {
+				return pending, time.Since(start), 0, fmt.Errorf("read the outbox: %w", err)
+			}
+			return pending, time.Since(start), len(rest), nil
+		}
+		time.Sleep(250 * time.Millisecond) // polls the store: the core has no drain signal
+	}
 }
 
 func writeHeapProfile(path string) error {

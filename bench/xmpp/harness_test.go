@@ -188,6 +188,29 @@ func (c *childProc) settled() settled {
 	return s
 }
 
+// drained is what waiting for the core's outbox to empty found.
+type drained struct {
+	pending, left int           // items pending before, and still after
+	waited        time.Duration // the wait
+}
+
+// drain waits until the bridge's outbox is empty (at most limit), so the
+// memory read next is of a steady state, not of requests in flight.
+func (c *childProc) drain(limit time.Duration) drained {
+	c.t.Helper()
+	if _, err := fmt.Fprintf(c.in, "drain %d\n", int(limit.Seconds())); err != nil {
+		c.t.Fatal(err)
+	}
+	r := c.wait(limit + time.Minute)
+	var d drained
+	var ms int64
+	if _, err := fmt.Sscanf(r, "ok %d %d %d", &d.pending, &ms, &d.left); err != nil {
+		c.t.Fatalf("drain answer %q: %v", r, err)
+	}
+	d.waited = time.Duration(ms) * time.Millisecond
+	return d
+}
+
 // heapProfile writes the bridge's live heap to $BENCH_XMPP_HEAPPROFILE/name.pprof
 // when that directory is set.
 func (c *childProc) heapProfile(name string) {

@@ -100,6 +100,17 @@ func occupantsRun(t *testing.T, run int) {
 		record(t, run, "occupants/join", fmt.Sprintf("bridge_cpu_ms_per_join_to_%d", n), float64((after.CPU-before.CPU).Microseconds())/1000/float64(n-done))
 		record(t, run, "occupants/join", fmt.Sprintf("homeserver_cpu_ms_per_join_to_%d", n), float64((hs1-hs0).Microseconds())/1000/float64(n-done))
 		done = n
+		// Memory is read in a steady state: the puppets' names and the
+		// other requests the joins queued for Matrix are sent first
+		// (reported apart), then the stanzas they caused.
+		d := s.child.drain(20 * time.Minute)
+		_ = lg.Quiet(ctx, time.Second)
+		t.Logf("%d occupants: %d outbox items pending after the joins, drained in %v, %d left", n, d.pending, d.waited.Round(time.Millisecond), d.left)
+		record(t, run, "occupants/memory", fmt.Sprintf("outbox_pending_after_joins_%d", n), float64(d.pending))
+		record(t, run, "occupants/memory", fmt.Sprintf("s_outbox_drain_%d", n), d.waited.Seconds())
+		if d.left > 0 {
+			t.Errorf("%d outbox items still pending when memory was read", d.left)
+		}
 		st := s.child.settled()
 		s.child.heapProfile(fmt.Sprintf("occupants-run%d-%d", run, n))
 		record(t, run, "occupants/memory", fmt.Sprintf("heap_kib_per_occupant_%d", n), float64(st.heapInuse-base.heapInuse)/kib/float64(n))

@@ -69,7 +69,7 @@ type occupant struct {
 	// past holds, per resource, what its join read of the room: a
 	// message of that past that then arrives live (homeservers may
 	// push events late) is not sent as live.
-	past map[string]*horizon
+	past pasts
 	// liveFrom marks, per joining resource, where the room's live ring
 	// was when its join started (livering.go).
 	liveFrom map[string]uint64
@@ -176,6 +176,23 @@ func (g *gateway) room(id matrix.RoomID) *mucRoom {
 		g.rooms[id] = r
 	}
 	return r
+}
+
+// sameJID returns the room JID s as another occupant of r already holds
+// it, or s: occupants joined through the same JID share one string
+// rather than a copy each. It looks at a few occupants only (most join
+// through one JID). Call with g.mu held.
+func (r *mucRoom) sameJID(s string) string {
+	n := 0
+	for _, o := range r.occupants {
+		if o.RoomJID == s {
+			return o.RoomJID
+		}
+		if n++; n == 4 {
+			break
+		}
+	}
+	return s
 }
 
 func occKey(room matrix.RoomID, real string) string {
@@ -325,7 +342,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 		g.refuse(ctx, st, from, to, "wait", "remote-server-timeout", "the Matrix homeserver did not answer")
 		return
 	}
-	real := from.Bare().String()
+	real, full := from.Bare().String(), from.String()
 	g.mu.Lock()
 	r := g.room(room)
 	if o := r.occupants[real]; o != nil {
@@ -343,7 +360,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 				fmt.Sprintf("you are already in this room as %q from another client; join as %q", o.Nick, o.Nick))
 			return
 		}
-		if o.Resources[from.String()] && !isJoin {
+		if o.Resources[full] && !isJoin {
 			if !o.joining { // an availability change
 				show, status := presenceOf(st)
 				g.occupantUpdate(ctx, r, o, from, show, status)
@@ -366,13 +383,13 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 			g.refuse(ctx, st, from, to, "cancel", "not-allowed", "this JID cannot be bridged to Matrix")
 			return
 		}
-		o = &occupant{RoomJID: roomJID.String(), Nick: nick, Real: real, Resources: map[string]bool{from.String(): true},
+		o = &occupant{RoomJID: r.sameJID(roomJID.String()), Nick: nick, Real: real, Resources: map[string]bool{full: true},
 			Puppet: p, joining: true, Photo: presencePhoto(st)}
 		// Registered before the puppet joins: Matrix messages from now
 		// on are held for it and sent after its join (none is lost).
 		r.occupants[real] = o
 	} else {
-		r.markJoin(o, from.String())
+		r.markJoin(o, full)
 	}
 	g.mu.Unlock()
 
@@ -419,11 +436,13 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 		return
 	}
 	defer g.mu.Unlock()
-	o.Resources[from.String()] = true
+	if !o.Resources[full] {
+		o.Resources[full] = true
+	}
 	g.store(ctx, room, o)
-	g.sendJoin(ctx, r, o, from.String(), topic, newOccupant, hist, hz)
+	g.sendJoin(ctx, r, o, full, topic, newOccupant, hist, hz)
 	show, status := presenceOf(st)
-	g.xmppPresence(from, o.RoomJID, true, show, status)
+	g.recordPresence(o.Real, full, o.RoomJID, true, show, status)
 }
 
 // enter makes o's puppet a member of room (registered, named, joined)
@@ -659,14 +678,7 @@ func (g *gateway) sendJoin(ctx context.Context, r *mucRoom, o *occupant, to, top
 	}
 	o.pending, o.joining = nil, false
 	g.sendMissed(ctx, r, o, to, hz)
-	if o.past == nil {
-		o.past = map[string]*horizon{}
-	}
-	if hz != nil {
-		o.past[to] = hz
-	} else {
-		delete(o.past, to)
-	}
+	o.past = o.past.with(to, hz)
 }
 
 // toOthers queues a stanza to every resource of every joined occupant of
@@ -693,7 +705,7 @@ func (g *gateway) deliver(ctx context.Context, o *occupant, b []byte) {
 // zero when unknown) to resource res of o, which is skipped when it is
 // of the past res's join read.
 func (g *gateway) deliverMsg(ctx context.Context, o *occupant, res string, ev matrix.EventID, ts time.Time, b []byte) {
-	if ev != "" && o.past[res].has(ev, ts) {
+	if ev != "" && o.past.of(res).has(ev, ts) {
 		return
 	}
 	if o.joining {
@@ -739,7 +751,7 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 		o.Resources = map[string]bool{}
 	}
 	delete(o.Resources, res)
-	delete(o.past, res)
+	o.past = o.past.with(res, nil)
 	if !bounced {
 		g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), res,
 			g.xmppItem(r.id, o.Real, res), true, statusSelf))

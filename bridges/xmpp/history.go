@@ -174,6 +174,9 @@ func (g *gateway) history(ctx context.Context, r *mucRoom, o *occupant, to strin
 			msgs = append(msgs, a)
 		}
 	}
+	if len(hz.ids) == 0 {
+		hz.ids = nil // an empty room's joiners keep no map
+	}
 	s := g.senders(r, o.Puppet)
 	items := make([]histItem, 0, len(msgs))
 	for i := len(msgs) - 1; i >= 0; i-- {

@@ -63,6 +63,9 @@ func (g *gateway) sendMissed(ctx context.Context, r *mucRoom, o *occupant, to st
 		return
 	}
 	delete(o.liveFrom, to)
+	if len(o.liveFrom) == 0 {
+		o.liveFrom = nil
+	}
 	for _, m := range r.live.msgs {
 		if m.seq > since && !hz.has(m.ev, m.ts) {
 			g.enqueue(ctx, m.build(o, to))

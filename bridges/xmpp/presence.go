@@ -41,8 +41,14 @@ func presenceOf(st *component.Stanza) (show, status string) {
 // xmppPresence records a presence of from seen through channel via and
 // has the puppet's Matrix presence follow.
 func (g *gateway) xmppPresence(from jid.JID, via string, available bool, show, status string) {
-	real := from.Bare().String()
-	g.book.update(real, from.String(), via, available, show, status)
+	g.recordPresence(from.Bare().String(), from.String(), via, available, show, status)
+}
+
+// recordPresence is xmppPresence for the bare JID real and full JID
+// full; the book keeps these strings, so an occupant's join passes its
+// record's own.
+func (g *gateway) recordPresence(real, full, via string, available bool, show, status string) {
+	g.book.update(real, full, via, available, show, status)
 	g.push(presenceLane(real), nil, func(ctx context.Context) { g.writePresence(ctx, real) })
 }
 

@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/causewaybridge/causeway/intent"
@@ -18,18 +19,34 @@ import (
 // The user's Matrix presence is the best of its resources: no show or
 // "chat" is online, "away", "xa" and "dnd" are unavailable; its status
 // message is that resource's status text.
+//
+// The book holds one entry per user (it is per occupant puppet, so it is
+// kept small): nearly every user has one resource in one or two
+// channels, so resources and channels are short slices rather than maps,
+// and the strings are the callers' own (the occupant record's), not
+// copies. A user who is offline and was last written offline (or never
+// written) has no entry at all: that is what an absent entry means.
 type presenceBook struct {
 	mu    sync.Mutex
-	users map[string]map[string]*resPresence // bare JID → full JID → state
-	sent  map[string]matrixPresence          // bare JID → last written
+	users map[string]*bookEntry // bare JID → its resources and last write
+}
+
+// bookEntry is one user's available resources and what was last written
+// to its puppet.
+type bookEntry struct {
+	res     []resPresence
+	sent    matrixPresence
+	written bool // sent was written (otherwise nothing was)
 }
 
 // rosterChannel is the channel of presences sent to Matrix users' JIDs.
 const rosterChannel = "roster"
 
+// resPresence is one available resource: its full JID, its show and
+// status, and the channels it is available through.
 type resPresence struct {
-	show, status string
-	via          map[string]bool
+	full, show, status string
+	via                []string
 }
 
 // matrixPresence is a Matrix presence and status message.
@@ -38,37 +55,55 @@ type matrixPresence struct {
 }
 
 func newPresenceBook() *presenceBook {
-	return &presenceBook{users: map[string]map[string]*resPresence{}, sent: map[string]matrixPresence{}}
+	return &presenceBook{users: map[string]*bookEntry{}}
 }
 
 // update records an available (show, status) or unavailable presence of
-// the resource res of bare JID real, seen through channel via.
+// the resource res of bare JID real, seen through channel via. The book
+// keeps the strings given, so callers pass the ones they keep anyway.
 func (b *presenceBook) update(real, res, via string, available bool, show, status string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	rs := b.users[real]
+	e := b.users[real]
+	i := -1
+	if e != nil {
+		i = slices.IndexFunc(e.res, func(r resPresence) bool { return r.full == res })
+	}
 	if !available {
-		if r := rs[res]; r != nil {
-			delete(r.via, via)
-			if len(r.via) == 0 {
-				delete(rs, res)
-			}
+		if i < 0 {
+			return
 		}
-		if len(rs) == 0 {
-			delete(b.users, real)
+		r := &e.res[i]
+		if j := slices.Index(r.via, via); j >= 0 {
+			r.via = slices.Delete(r.via, j, j+1)
 		}
+		if len(r.via) == 0 {
+			e.res = slices.Delete(e.res, i, i+1)
+		}
+		b.dropIfIdle(real, e)
 		return
 	}
-	if rs == nil {
-		rs = map[string]*resPresence{}
-		b.users[real] = rs
+	if e == nil {
+		e = &bookEntry{}
+		b.users[real] = e
 	}
-	r := rs[res]
-	if r == nil {
-		r = &resPresence{via: map[string]bool{}}
-		rs[res] = r
+	if i < 0 {
+		e.res = append(e.res, resPresence{full: res})
+		i = len(e.res) - 1
 	}
-	r.show, r.status, r.via[via] = show, status, true
+	r := &e.res[i]
+	r.show, r.status = show, status
+	if !slices.Contains(r.via, via) {
+		r.via = append(r.via, via)
+	}
+}
+
+// dropIfIdle forgets e when it says no more than its absence would: no
+// resource left, and offline or nothing written.
+func (b *presenceBook) dropIfIdle(real string, e *bookEntry) {
+	if len(e.res) == 0 && (!e.written || e.sent.Presence == intent.PresenceOffline) {
+		delete(b.users, real)
+	}
 }
 
 // showRank orders XMPP shows from the most available.
@@ -88,16 +123,20 @@ func showRank(show string) int {
 func (b *presenceBook) current(real string) matrixPresence {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.currentLocked(real)
+	return currentOf(b.users[real])
 }
 
-func (b *presenceBook) currentLocked(real string) matrixPresence {
+// currentOf is the Matrix presence of e's best resource (offline for a
+// nil entry).
+func currentOf(e *bookEntry) matrixPresence {
 	var best *resPresence
-	bestRes := ""
-	for res, r := range b.users[real] {
-		// Ties go to the smallest full JID, so the answer is stable.
-		if best == nil || showRank(r.show) < showRank(best.show) || (showRank(r.show) == showRank(best.show) && res < bestRes) {
-			best, bestRes = r, res
+	if e != nil {
+		for i := range e.res {
+			r := &e.res[i]
+			// Ties go to the smallest full JID, so the answer is stable.
+			if best == nil || showRank(r.show) < showRank(best.show) || (showRank(r.show) == showRank(best.show) && r.full < best.full) {
+				best = r
+			}
 		}
 	}
 	switch {
@@ -114,14 +153,22 @@ func (b *presenceBook) currentLocked(real string) matrixPresence {
 func (b *presenceBook) due(real string) (p matrixPresence, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	p = b.currentLocked(real)
-	if last, seen := b.sent[real]; seen && last == p {
+	e := b.users[real]
+	p = currentOf(e)
+	if e == nil {
+		// Never written, or last written offline: offline is not news.
 		return p, false
 	}
-	if _, seen := b.sent[real]; !seen && p.Presence == intent.PresenceOffline {
+	if e.written && e.sent == p {
+		b.dropIfIdle(real, e)
+		return p, false
+	}
+	if !e.written && p.Presence == intent.PresenceOffline {
+		b.dropIfIdle(real, e)
 		return p, false // never written, and nothing to say
 	}
-	b.sent[real] = p
+	e.sent, e.written = p, true
+	b.dropIfIdle(real, e)
 	return p, true
 }
 
@@ -130,5 +177,8 @@ func (b *presenceBook) due(real string) (p matrixPresence, ok bool) {
 func (b *presenceBook) unmark(real string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.sent, real)
+	if e := b.users[real]; e != nil {
+		e.sent, e.written = matrixPresence{}, false
+		b.dropIfIdle(real, e)
+	}
 }
