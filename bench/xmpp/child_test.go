@@ -33,6 +33,7 @@ const (
 	envDomain  = "BENCH_XMPP_DOMAIN"     // the bridge's component domain
 	envSecret  = "BENCH_XMPP_SECRET"     // its secret
 	envLoadReg = "BENCH_XMPP_LOAD_REG"   // the load generator's appservice registration
+	envSeed    = "BENCH_XMPP_SEED"       // Dendrite data to start from (bigseed_test.go)
 	envProf    = "BENCH_XMPP_CPUPROFILE" // file for a CPU profile of the whole child
 	envMemRate = "BENCH_XMPP_MEMRATE"    // runtime.MemProfileRate of the child, for heap profiles
 	childReply = "BENCH "                // prefix of the child's answers on stdout
@@ -202,7 +203,11 @@ func startBridge(t *testing.T, ctx context.Context) (*core.Bridge, string) {
 	if p := os.Getenv(envLoadReg); p != "" {
 		regs = append(regs, p)
 	}
-	hs := integration.StartDendrite(t, integration.WithRegistration(regs...))
+	hsOpts := []integration.DendriteOption{integration.WithRegistration(regs...)}
+	if seed := os.Getenv(envSeed); seed != "" {
+		hsOpts = append(hsOpts, integration.WithSeed(seed))
+	}
+	hs := integration.StartDendrite(t, hsOpts...)
 	if cfg, err = config.Parse([]byte(text(hs.URL())), "bench-config", os.LookupEnv); err != nil {
 		t.Fatal(err)
 	}

@@ -271,6 +271,13 @@ type stack struct {
 // startStack starts everything; users are Prosody accounts (password "pw").
 func startStack(t *testing.T, users ...string) *stack {
 	t.Helper()
+	return startStackFrom(t, "", users...)
+}
+
+// startStackFrom is startStack with Dendrite started from the data in
+// seed (bigseed_test.go) when not empty.
+func startStackFrom(t *testing.T, seed string, users ...string) *stack {
+	t.Helper()
 	s := &stack{t: t, loadSecret: randHex(t), asToken: randHex(t), http: &http.Client{Timeout: 2 * time.Minute}}
 	opts := []integration.ProsodyOption{
 		integration.WithProsodyComponent(bridgeDomain, randHex(t)),
@@ -280,27 +287,41 @@ func startStack(t *testing.T, users ...string) *stack {
 		opts = append(opts, integration.WithProsodyUser(u, "pw"))
 	}
 	s.prosody = integration.StartProsody(t, opts...)
-	// The load generator's appservice: transactions are acknowledged and
-	// dropped.
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, "{}")
-	}))
-	t.Cleanup(sink.Close)
-	reg := filepath.Join(t.TempDir(), "loadgen.yaml")
-	if err := os.WriteFile(reg, []byte(fmt.Sprintf("id: loadgen\nurl: %s\nas_token: %s\nhs_token: %s\n"+
-		"sender_localpart: loadgen\nrate_limited: false\nnamespaces:\n  users:\n  - exclusive: true\n    regex: '@%s.*'\n",
-		sink.URL, s.asToken, randHex(t), loadPrefix)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	reg := writeLoadRegistration(t, loadSink(t).URL, s.asToken)
 	env := []string{}
+	if seed != "" {
+		env = append(env, envSeed+"="+seed)
+	}
 	if os.Getenv(envHeapDir) != "" {
 		env = append(env, envMemRate+"=512") // a finer heap profile than the default 512 KiB
 	}
 	s.child = startChild(t, append(env, envServer+"="+s.prosody.ComponentAddr(), envDomain+"="+bridgeDomain,
 		envSecret+"="+s.prosody.ComponentSecret(), envLoadReg+"="+reg)...)
 	return s
+}
+
+// loadSink is the load generator's appservice: transactions are
+// acknowledged and dropped.
+func loadSink(t *testing.T) *httptest.Server {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, "{}")
+	}))
+	t.Cleanup(sink.Close)
+	return sink
+}
+
+// writeLoadRegistration writes the load generator's appservice
+// registration (users @load_*, at url, with token) and returns its path.
+func writeLoadRegistration(t *testing.T, url, token string) string {
+	reg := filepath.Join(t.TempDir(), "loadgen.yaml")
+	if err := os.WriteFile(reg, []byte(fmt.Sprintf("id: loadgen\nurl: %s\nas_token: %s\nhs_token: %s\n"+
+		"sender_localpart: loadgen\nrate_limited: false\nnamespaces:\n  users:\n  - exclusive: true\n    regex: '@%s.*'\n",
+		url, token, randHex(t), loadPrefix)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
 
 // user registers a Matrix user with a password.
@@ -335,24 +356,43 @@ func (s *stack) mute(ctx context.Context, c *integration.Client) error {
 	return nil
 }
 
-// asDo makes a request as the load generator's appservice, as user
-// (localpart) when not empty.
-func (s *stack) asDo(ctx context.Context, method, path, user string, body any) error {
+// as is the load generator's appservice on the stack's homeserver.
+func (s *stack) as() asClient {
+	return asClient{hsURL: s.child.hsURL, token: s.asToken, http: s.http}
+}
+
+// asClient makes requests as the load generator's appservice.
+type asClient struct {
+	hsURL, token string
+	http         *http.Client
+}
+
+// do makes a request as the appservice, as user (localpart) when not
+// empty, and decodes the answer into out when not nil.
+func (a asClient) do(ctx context.Context, method, path, user string, body, out any) error {
 	q := url.Values{}
 	if user != "" {
 		q.Set("user_id", "@"+user+":localhost")
 	}
-	raw, err := json.Marshal(body)
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.hsURL+path+sep+q.Encode(), rd)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.child.hsURL+path+"?"+q.Encode(), bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+s.asToken)
+	req.Header.Set("Authorization", "Bearer "+a.token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.http.Do(req)
+	resp, err := a.http.Do(req)
 	if err != nil {
 		return err
 	}
@@ -363,17 +403,28 @@ func (s *stack) asDo(ctx context.Context, method, path, user string, body any) e
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted && !bytes.Contains(b, []byte("M_USER_IN_USE")) {
 		return fmt.Errorf("%s %s as %s: %d %s", method, path, user, resp.StatusCode, b)
 	}
+	if out != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+	}
 	return nil
 }
 
-// loadMember registers the load generator's user i and joins it to room.
-func (s *stack) loadMember(ctx context.Context, room matrix.RoomID, i int) error {
+// register registers the appservice's user localpart (an existing one
+// is fine).
+func (a asClient) register(ctx context.Context, localpart string) error {
+	return a.do(ctx, http.MethodPost, "/_matrix/client/v3/register", "",
+		map[string]string{"type": "m.login.application_service", "username": localpart}, nil)
+}
+
+// member registers the load generator's user i and joins it to room.
+func (a asClient) member(ctx context.Context, room matrix.RoomID, i int) error {
 	name := loadPrefix + strconv.Itoa(i)
-	if err := s.asDo(ctx, http.MethodPost, "/_matrix/client/v3/register", "",
-		map[string]string{"type": "m.login.application_service", "username": name}); err != nil {
+	if err := a.register(ctx, name); err != nil {
 		return err
 	}
-	return s.asDo(ctx, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(string(room)), name, map[string]any{})
+	return a.do(ctx, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(string(room)), name, map[string]any{}, nil)
 }
 
 // roomJID is the MUC JID of a Matrix room ID or alias on the bridge.

@@ -31,6 +31,7 @@ type dendriteOptions struct {
 	registrations []string
 	postgres      bool
 	durableStream bool
+	seed          string // data to start from (dendriteseed.go)
 }
 
 // WithRegistration adds appservice registration files to the homeserver's
@@ -100,6 +101,14 @@ func StartDendrite(t testing.TB, opts ...DendriteOption) *Dendrite {
 	}
 	if err := d.writeConfig(o, dbURL); err != nil {
 		t.Fatalf("dendrite config: %v", err)
+	}
+	if o.seed != "" {
+		if o.postgres {
+			t.Fatal("dendrite: a seed holds SQLite data; WithSeed and WithPostgres do not go together")
+		}
+		if err := copyEntries(o.seed, dir); err != nil {
+			t.Fatalf("dendrite: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		if err := d.Stop(); err != nil {
