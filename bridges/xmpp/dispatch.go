@@ -29,7 +29,7 @@ func (g *gateway) chatRoutes() []route {
 	if g.m.rev != nil {
 		rs = append(rs, g.m.rev.mamRoute, g.m.rev.privateRoute)
 	}
-	return append(rs, g.chatRoute)
+	return append(rs, g.pmRoute, g.chatRoute)
 }
 
 // IQ implements component.IQGateway.

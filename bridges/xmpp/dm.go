@@ -64,17 +64,11 @@ func contactOf(to jid.JID) (matrix.UserID, bool) {
 	return matrix.UserID(id), true
 }
 
-// chatRoute takes chat and normal messages to Matrix users' JIDs (and
-// refuses private messages to MUC occupants).
+// chatRoute takes chat and normal messages to Matrix users' JIDs
+// (private messages to room occupants are mucpm.go's).
 func (g *gateway) chatRoute(st *component.Stanza, from, to jid.JID) bool {
 	u, ok := contactOf(to)
 	if !ok {
-		if kind, _, err := address.Parse(to.Localpart()); err == nil && (kind == address.Alias || kind == address.RoomID) &&
-			to.Resourcepart() != "" && st.Attr("type") != "headline" {
-			g.enqueue(context.Background(), errorPresenceStanza("message", to.String(), from.String(), st.Attr("id"), to.Bare().String(),
-				"cancel", "service-unavailable", "private messages to room occupants are not bridged yet; write to the Matrix user's own JID (see the jid of their presence)"))
-			return true
-		}
 		return false
 	}
 	if st.Attr("type") == "headline" {
@@ -316,6 +310,9 @@ func (g *gateway) dmFromMatrix(ctx context.Context, p *bridges.Portal, sender ma
 	meta, err := bridges.PortalMeta[dmMeta](p)
 	if err != nil || meta.JID == "" {
 		meta.JID = strings.TrimPrefix(p.Key.ID, dmPrefix)
+	}
+	if g.pmReply(ctx, meta.JID, sender, ev, text, extra) {
+		return // a reply to private messages from a room (mucpm.go)
 	}
 	from, err := address.UserJID(g.m.domain, sender)
 	if err != nil {

@@ -142,7 +142,11 @@ func startModRoom(ctx context.Context, t *testing.T) *modRoom {
 // new nick (110 for Alice), then the new nick's presence, and her puppet's
 // displayname in the Matrix room follows; Bob asking for Carol's nick
 // gets 409 and keeps his; Carol's new displayname is a 303 nick change
-// for both clients.
+// for both clients. Private messages (§7.5): Alicia's to Caroline opens a
+// direct chat from her puppet with a notice naming the room, and
+// Caroline's reply there reaches Alicia from Caroline's nick; Alicia's
+// to Bob is relayed from her nick; one to a nick nobody has is
+// item-not-found.
 func TestIntegrationXMPPMUCNickPMModeration(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -179,5 +183,63 @@ func TestIntegrationXMPPMUCNickPMModeration(t *testing.T) {
 	for _, c := range []*integration.XMPPClient{m.alice, m.bob} {
 		m.presence(c, "Carol", "unavailable", `code="303"`, `nick="Caroline"`)
 		m.presence(c, "Caroline", "")
+	}
+
+	// Private messages. Alicia to Caroline: a direct chat from her
+	// puppet, with a notice naming the room, and the reply comes back
+	// from Caroline's nick in the room.
+	m.send(m.alice, `<message to='`+m.muc+`/Caroline' type='chat' id='pm1'><body>psst</body></message>`)
+	inv, err := m.carol.WaitForEvent(ctx, func(ev *matrix.Event) bool {
+		var c matrix.MemberContent
+		return ev.Type == matrix.EventMember && ev.StateKey != nil && *ev.StateKey == string(m.carol.UserID) &&
+			ev.Sender == m.alicePuppet && json.Unmarshal(ev.Content, &c) == nil && c.Membership == "invite"
+	})
+	if err != nil {
+		t.Fatalf("no direct chat invite from Alicia's puppet: %v", err)
+	}
+	dm := inv.RoomID
+	if _, err := m.carol.Join(ctx, string(dm)); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := m.carol.WaitForMessage(ctx, dm, "psst"); err != nil || ev.Sender != m.alicePuppet {
+		t.Fatalf("the private message in the direct chat: %+v %v", ev, err)
+	}
+	tl, err := m.carol.RoomTimeline(ctx, dm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noticed := false
+	for _, ev := range tl {
+		var c matrix.MessageContent
+		if ev.Type == matrix.EventMessage && json.Unmarshal(ev.Content, &c) == nil && c.MsgType == matrix.MsgNotice &&
+			strings.Contains(c.Body, "Alicia in #Mod:localhost") {
+			noticed = true
+		}
+	}
+	if !noticed {
+		t.Fatalf("no notice naming the room in the direct chat: %+v", tl)
+	}
+	if _, err := m.carol.SendText(ctx, dm, "what?"); err != nil {
+		t.Fatal(err)
+	}
+	reply := m.wait(m.alice, "Caroline's reply", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && strings.Contains(s.XML, "what?")
+	})
+	if reply.From != m.muc+"/Caroline" || reply.Type != "chat" || !strings.Contains(reply.XML, "http://jabber.org/protocol/muc#user") {
+		t.Fatalf("Caroline's reply: %s", reply.XML)
+	}
+	// Alicia to Bob (both XMPP): relayed from her nick.
+	m.send(m.alice, `<message to='`+m.muc+`/Bob' type='chat' id='pm2'><body>hi bob</body></message>`)
+	if r := m.wait(m.bob, "Alicia's private message", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && strings.Contains(s.XML, "hi bob")
+	}); r.From != m.muc+"/Alicia" || r.Type != "chat" {
+		t.Fatalf("Alicia's private message to Bob: %s", r.XML)
+	}
+	// To a nick nobody has.
+	m.send(m.alice, `<message to='`+m.muc+`/Nobody' type='chat' id='pm3'><body>hello?</body></message>`)
+	if r := m.wait(m.alice, "a private message to nobody", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.ID == "pm3"
+	}); r.Type != "error" || !strings.Contains(r.XML, "item-not-found") {
+		t.Fatalf("a private message to nobody: %s", r.XML)
 	}
 }
