@@ -18,8 +18,11 @@ import (
 // A room's archive, as history on join and MAM show it, is its Matrix
 // timeline read with GET /rooms/{room}/messages as an occupant's puppet
 // (so Matrix's history visibility applies): the m.room.message events
-// of type text, notice and emote, edits left out. Their stanza ids are
-// the event IDs, stable across queries and restarts.
+// the rooms bridge live (text, notice, emote, image, file, video,
+// audio), shown as live messages show them (archiveview.go), with the
+// latest edit applied; redacted ones are XEP-0424 tombstones, edits are
+// not messages of their own. Their stanza ids are the event IDs, stable
+// across queries and restarts.
 
 const (
 	// contextLimit is how many events /context is asked for around an
@@ -29,39 +32,115 @@ const (
 	walkPage = 100
 )
 
-// archived is one message of a room's archive.
+// archived is one message of a room's archive, as it is now.
 type archived struct {
 	ID     matrix.EventID
 	TS     time.Time
 	Sender matrix.UserID
-	Text   string // "/me " starts an emote
+	// Content is the message's content, its latest edit's
+	// m.new_content applied (EditTS is that edit's time, 0 when none).
+	Content matrixContent
+	EditTS  int64
+	// ReplyTo is the event the message replies to ("" when none).
+	ReplyTo matrix.EventID
+	// Redacted, when set, says who redacted the message and when: the
+	// archive shows a tombstone.
+	Redacted *redactedBy
+}
+
+// redactedBy is the redaction of an archived message.
+type redactedBy struct {
+	ID     matrix.EventID
+	Sender matrix.UserID
+	TS     time.Time
+}
+
+// unsignedOf is what the archive reads of an event's unsigned block: the
+// redaction that removed its content, and the latest edit when the
+// homeserver bundles it (Synapse does; Dendrite 0.15 does not).
+type unsignedOf struct {
+	RedactedBecause *matrix.Event `json:"redacted_because"`
+	Relations       struct {
+		Replace *matrix.Event `json:"m.replace"`
+	} `json:"m.relations"`
 }
 
 // archivedOf returns the archived message of ev, or false when ev is
-// not a message the gateway bridges (text, notice, emote; not an edit).
+// not a message the gateway bridges (an edit, another msgtype, state).
+// A redacted m.room.message is a tombstone; an edit the homeserver
+// bundled is applied.
 func archivedOf(ev *matrix.Event) (archived, bool) {
 	if ev == nil || ev.Type != matrix.EventMessage || ev.StateKey != nil {
 		return archived{}, false
 	}
+	a := archived{ID: ev.ID, TS: time.UnixMilli(ev.OriginServerTS).UTC(), Sender: ev.Sender}
+	var u unsignedOf
+	if len(ev.Unsigned) > 0 {
+		_ = json.Unmarshal(ev.Unsigned, &u)
+	}
+	if rb := u.RedactedBecause; rb != nil {
+		a.Redacted = &redactedBy{ID: rb.ID, Sender: rb.Sender, TS: time.UnixMilli(rb.OriginServerTS).UTC()}
+		return a, true
+	}
+	if json.Unmarshal(ev.Content, &a.Content) != nil || !bridgedMsgType(a.Content.MsgType) {
+		return archived{}, false
+	}
+	if rel := a.Content.RelatesTo; rel != nil {
+		switch {
+		case rel.RelType == "m.replace":
+			return archived{}, false
+		case rel.RelType == "" && rel.InReplyTo != nil:
+			a.ReplyTo = rel.InReplyTo.EventID
+		}
+	}
+	a.applyEdit(u.Relations.Replace)
+	return a, true
+}
+
+// bridgedMsgType reports whether messages of msgtype t are bridged.
+func bridgedMsgType(t string) bool {
+	switch t {
+	case matrix.MsgText, matrix.MsgNotice, matrix.MsgEmote, matrix.MsgImage, matrix.MsgFile, matrix.MsgVideo, matrix.MsgAudio:
+		return true
+	}
+	return false
+}
+
+// editOf returns the event an m.replace event ed edits, and false when
+// ed is no edit.
+func editOf(ed *matrix.Event) (matrix.EventID, bool) {
+	if ed == nil || ed.Type != matrix.EventMessage || ed.StateKey != nil {
+		return "", false
+	}
 	var c struct {
-		MsgType   string `json:"msgtype"`
-		Body      string `json:"body"`
-		RelatesTo *struct {
-			RelType string `json:"rel_type"`
-		} `json:"m.relates_to"`
+		RelatesTo *matrix.RelatesTo `json:"m.relates_to"`
 	}
-	if json.Unmarshal(ev.Content, &c) != nil || (c.RelatesTo != nil && c.RelatesTo.RelType == "m.replace") {
-		return archived{}, false
+	if json.Unmarshal(ed.Content, &c) != nil || c.RelatesTo == nil || c.RelatesTo.RelType != "m.replace" {
+		return "", false
 	}
-	text := c.Body
-	switch c.MsgType {
-	case matrix.MsgText, matrix.MsgNotice:
-	case matrix.MsgEmote:
-		text = "/me " + text
-	default:
-		return archived{}, false
+	return c.RelatesTo.EventID, true
+}
+
+// applyEdit applies the m.replace event ed to a when it is an edit of a
+// by its sender (edits by anyone else are ignored, as Matrix says) with
+// bridged m.new_content, later than the edit applied so far. The reply
+// a message is stays as it was (m.new_content has no relation).
+func (a *archived) applyEdit(ed *matrix.Event) {
+	if a.Redacted != nil || ed == nil || ed.Sender != a.Sender || ed.OriginServerTS < a.EditTS {
+		return
 	}
-	return archived{ID: ev.ID, TS: time.UnixMilli(ev.OriginServerTS).UTC(), Sender: ev.Sender, Text: text}, true
+	if target, ok := editOf(ed); !ok || target != a.ID {
+		return
+	}
+	var c struct {
+		NewContent *matrixContent `json:"m.new_content"`
+	}
+	if json.Unmarshal(ed.Content, &c) != nil || c.NewContent == nil || !bridgedMsgType(c.NewContent.MsgType) {
+		return
+	}
+	rel := a.Content.RelatesTo
+	a.Content, a.EditTS = *c.NewContent, ed.OriginServerTS
+	a.Content.RelatesTo, a.Content.NewContent = rel, nil
 }
 
 // walker reads a room's timeline one way, one event at a time, from the
@@ -83,6 +162,9 @@ type walker struct {
 	// the end of the timeline.
 	exhausted bool
 	started   bool // a page was read
+	// win gets every event the homeserver returned to the walk, read
+	// or not (nil: none is kept).
+	win *window
 }
 
 // newWalker walks room as in in direction dir (intent.Backward from the
@@ -104,6 +186,9 @@ func (w *walker) from(ctx context.Context, ev matrix.EventID) (*matrix.Event, er
 		return nil, intent.ErrNotFound
 	}
 	w.seen[ev] = true
+	w.win.note(cx.EventsBefore...)
+	w.win.note(cx.Event)
+	w.win.note(cx.EventsAfter...)
 	if w.dir == intent.Backward {
 		w.buf, w.token = cx.EventsBefore, cx.Start
 		w.done = len(cx.EventsBefore) == 0 || cx.Start == ""
@@ -171,6 +256,7 @@ func (w *walker) next(ctx context.Context) (*matrix.Event, error) {
 			return nil, err
 		}
 		w.started = true
+		w.win.note(p.Chunk...)
 		w.budget -= max(len(p.Chunk), 1)
 		w.buf = p.Chunk
 		if p.End == "" || p.End == w.token || len(p.Chunk) == 0 {

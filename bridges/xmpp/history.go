@@ -140,7 +140,8 @@ func (h *horizon) has(ev matrix.EventID, ts time.Time) bool {
 
 // history reads the history a joining resource to of occupant o gets,
 // as o's puppet, without g.mu held: the room's latest messages, oldest
-// first, as stanzas from their senders' nicks, and the horizon of what
+// first, as stanzas from their senders' nicks (shown as live ones,
+// archiveview.go; a redacted one as its tombstone), and the horizon of what
 // it read (at least the newest event, even when no history is asked
 // for). Errors are logged: a join without its history still completes.
 func (g *gateway) history(ctx context.Context, r *mucRoom, o *occupant, to string, h historyLimits) ([]histItem, *horizon) {
@@ -148,6 +149,7 @@ func (g *gateway) history(ctx context.Context, r *mucRoom, o *occupant, to strin
 	now := time.Now()
 	cut, hasCut := h.cutoff(now)
 	w := newWalker(g.m.host.Matrix().Intent(o.Puppet), r.id, intent.Backward, n+n/2+5, historyBudget)
+	w.win = newWindow()
 	hz := &horizon{ids: map[matrix.EventID]bool{}}
 	var msgs []archived
 	for len(msgs) < n || hz.ts.IsZero() {
@@ -177,16 +179,19 @@ func (g *gateway) history(ctx context.Context, r *mucRoom, o *occupant, to strin
 	if len(hz.ids) == 0 {
 		hz.ids = nil // an empty room's joiners keep no map
 	}
+	// Read backward from the newest event, the walk has read every edit
+	// of the messages it kept: they are shown as they are now.
 	s := g.senders(r, o.Puppet)
 	items := make([]histItem, 0, len(msgs))
 	for i := len(msgs) - 1; i >= 0; i-- {
 		a := msgs[i]
 		from := s.of(ctx, a)
-		id := string(a.ID)
-		if from.ID != "" {
-			id = from.ID
+		m, ok := g.archiveShown(ctx, a, from, s, w.win)
+		if !ok {
+			continue
 		}
-		b := delayedStanza(nickJID(o.RoomJID, from.Nick), to, id, a.Text, from.OriginID, string(a.ID), o.RoomJID, from.OccupantID, a.TS)
+		m.Markable, m.Delayed = m.Tombstone == nil, a.TS
+		b := relStanza(nickJID(o.RoomJID, from.Nick), to, o.RoomJID, m)
 		items = append(items, histItem{ID: a.ID, TS: a.TS, Stanza: b})
 	}
 	return h.pick(items, now, g.m.cfg.HistoryOnJoin), hz

@@ -110,7 +110,7 @@ func TestJoinHistory(t *testing.T) {
 	put(carol, matrix.EventMessage, `{"msgtype":"m.text","body":"* edit","m.relates_to":{"rel_type":"m.replace","event_id":"$x"}}`)
 	e2 := put(bobPuppet, matrix.EventMessage, `{"msgtype":"m.text","body":"from bob"}`)
 	g.rememberArchived(ctx, e2, sentMeta{Nick: "Bobby", Real: "bob@x.org", ID: "bob-id", Origin: "bob-origin"})
-	put(carol, matrix.EventMessage, `{"msgtype":"m.image","body":"cat.png","url":"mxc://x/y"}`)
+	put(carol, matrix.EventMessage, `{"msgtype":"m.location","body":"here","geo_uri":"geo:1,2"}`)
 	topic := ""
 	h.HS.PutEvent(fakehs.Event{Room: room, Sender: carol, Type: matrix.EventTopic, StateKey: &topic, Content: []byte(`{"topic":"T"}`)})
 	e3 := put(carol, matrix.EventMessage, `{"msgtype":"m.emote","body":"waves"}`)

@@ -132,7 +132,7 @@ func (g *gateway) mamQuery(ctx context.Context, st *component.Stanza, from, to j
 		return
 	}
 	s := g.senders(r, p)
-	sel := &selection{q: q, in: g.m.host.Matrix().Intent(p), room: r.id, match: func(archived) bool { return true }}
+	sel := &selection{q: q, in: g.m.host.Matrix().Intent(p), room: r.id, match: func(archived) bool { return true }, win: newWindow()}
 	if match != nil {
 		sel.match = func(a archived) bool { return match(a, s.of(ctx, a)) }
 	}
@@ -151,7 +151,9 @@ func (g *gateway) mamQuery(ctx context.Context, st *component.Stanza, from, to j
 	room := to.String()
 	out := make([]xml.TokenReader, 0, len(sent)+1)
 	for _, a := range sent {
-		out = append(out, decoder(g.mamResult(room, st.Attr("from"), q.QueryID, a, s.of(ctx, a))))
+		if b, ok := g.mamResult(ctx, room, st.Attr("from"), q.QueryID, a, s, sel.win); ok {
+			out = append(out, decoder(b))
+		}
 	}
 	out = append(out, decoder(iqResultStanza(st, to, mustMarshal(finOf(page, complete)))))
 	if err := g.m.conn.EnqueueAll(ctx, out...); err != nil {
@@ -200,6 +202,9 @@ type selection struct {
 	in    *intent.Intent
 	room  matrix.RoomID
 	match func(archived) bool
+	// win gets every event the query's walks read (for edits and reply
+	// quotes).
+	win *window
 }
 
 // anchor is an event that bounds a query, with its time.
@@ -282,6 +287,7 @@ func (s *selection) inTime(a archived) bool {
 // walk returns a walker in direction dir, from the anchor a when set.
 func (s *selection) walk(ctx context.Context, dir string, a *anchor) (*walker, error) {
 	w := newWalker(s.in, s.room, dir, s.q.Max+10, mamBudget)
+	w.win = s.win
 	if a != nil {
 		if _, err := w.from(ctx, a.id); err != nil {
 			return nil, err
@@ -442,22 +448,8 @@ type archiveResult struct {
 }
 
 type mamForwarded struct {
-	Delay   delayEl         `xml:"delay"`
-	Message archivedMessage `xml:"jabber:client message"`
-}
-
-// archivedMessage is the message of an archive result: from the
-// sender's occupant JID, without a to (XEP-0313 §5.1.2), with the
-// sender's real JID (the room is non-anonymous).
-type archivedMessage struct {
-	From       string        `xml:"from,attr"`
-	ID         string        `xml:"id,attr,omitempty"`
-	Type       string        `xml:"type,attr"`
-	Body       string        `xml:"body"`
-	X          archivedX     `xml:"http://jabber.org/protocol/muc#user x"`
-	OriginID   *originIDEl   `xml:"origin-id,omitempty"`
-	StanzaID   stanzaIDEl    `xml:"stanza-id"`
-	OccupantID *occupantIDEl `xml:"occupant-id,omitempty"`
+	Delay   delayEl    `xml:"delay"`
+	Message relMessage // in jabber:client
 }
 
 type archivedX struct {
@@ -466,23 +458,21 @@ type archivedX struct {
 	} `xml:"item"`
 }
 
-// mamResult is the result stanza of a, from sender s, for to.
-func (g *gateway) mamResult(room, to, queryID string, a archived, s sender) []byte {
-	id := string(a.ID)
-	if s.ID != "" {
-		id = s.ID
+// mamResult is the result stanza of a for to: the message as history on
+// join shows it (archiveview.go), from the sender's occupant JID, without
+// a to (XEP-0313 §5.1.2), with the sender's real JID (the room is
+// non-anonymous). ok is false when a is not shown.
+func (g *gateway) mamResult(ctx context.Context, room, to, queryID string, a archived, s *senders, win *window) ([]byte, bool) {
+	from := s.of(ctx, a)
+	m, ok := g.archiveShown(ctx, a, from, s, win)
+	if !ok {
+		return nil, false
 	}
-	m := archivedMessage{From: nickJID(room, s.Nick), ID: id, Type: "groupchat", Body: a.Text,
-		StanzaID: stanzaIDEl{ID: string(a.ID), By: room}}
-	m.X.Item.JID = s.Real
-	if s.OriginID != "" {
-		m.OriginID = &originIDEl{ID: s.OriginID}
-	}
-	if s.OccupantID != "" {
-		m.OccupantID = &occupantIDEl{ID: s.OccupantID}
-	}
+	m.Real = from.Real
+	msg := relMessageOf(nickJID(room, from.Nick), "", room, m)
+	msg.XMLName.Space = "jabber:client"
 	return mustMarshal(mamResultStanza{From: room, To: to, Result: archiveResult{QueryID: queryID, ID: string(a.ID),
-		Forwarded: mamForwarded{Delay: delayEl{From: room, Stamp: stamp(a.TS)}, Message: m}}})
+		Forwarded: mamForwarded{Delay: delayEl{From: room, Stamp: stamp(a.TS)}, Message: msg}}}), true
 }
 
 type mamFin struct {

@@ -3,9 +3,7 @@ package xmpp
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/causewaybridge/causeway/bridges"
 	"github.com/causewaybridge/causeway/matrix"
@@ -122,18 +120,6 @@ func (g *gateway) authorKey(u matrix.UserID) string {
 	return string(u)
 }
 
-// matrixText is the XMPP text of Matrix message content; ok is false
-// for kinds not bridged (images, files...).
-func matrixText(c matrix.MessageContent) (string, bool) {
-	switch c.MsgType {
-	case matrix.MsgText, matrix.MsgNotice:
-		return c.Body, true
-	case matrix.MsgEmote:
-		return "/me " + c.Body, true
-	}
-	return "", false
-}
-
 // HandleMatrixEdit implements bridges.EditHandler: a Matrix user's edit
 // in a hosted room goes to the occupants as a correction of the edited
 // message. Elsewhere edits, reactions and redactions are not bridged yet
@@ -152,7 +138,7 @@ func (m *Module) HandleMatrixEdit(ctx context.Context, e *bridges.Edit) error {
 	if !ok {
 		return bridges.ErrUnsupported // 1:1 chats, portals to existing MUCs
 	}
-	text, ok := matrixText(e.NewContent)
+	out, ok := m.gw.shownOf(e.NewContent, "", nil) // as the message itself was shown (shown.go)
 	if !ok {
 		return nil
 	}
@@ -161,7 +147,8 @@ func (m *Module) HandleMatrixEdit(ctx context.Context, e *bridges.Edit) error {
 		return nil
 	}
 	id := string(e.Event.ID)
-	m.gw.broadcastFrom(ctx, room, nick, string(e.Event.Sender), relOut{ID: id, Body: &text, Replace: string(e.Target), StanzaID: id})
+	out.ID, out.Replace, out.StanzaID = id, string(e.Target), id
+	m.gw.broadcastFrom(ctx, room, nick, string(e.Event.Sender), out)
 	return nil
 }
 
@@ -269,14 +256,16 @@ func (g *gateway) authorOf(ctx context.Context, room matrix.RoomID, r *bridges.R
 	return ev.Sender, true
 }
 
-// replyFromMatrix sends a Matrix reply to the occupants: Matrix's own
-// fallback (which names people by Matrix ID) is cut, and the body starts
-// with a quote of the replied-to message by its author's nick, marked as
-// the XEP-0461 fallback.
+// replyFromMatrix sends a Matrix reply to the occupants as shownOf
+// shows it: Matrix's own fallback (which names people by Matrix ID) is
+// cut, and the body starts with a quote of the replied-to message by its
+// author's nick, marked as the XEP-0461 fallback.
 func (g *gateway) replyFromMatrix(ctx context.Context, room matrix.RoomID, msg *bridges.Message) {
-	c := msg.Content
-	c.Body = matrix.StripReplyFallback(c.Body)
-	text, ok := matrixText(c)
+	ref := &replyRef{ID: msg.ReplyTo}
+	if author, quoted, ok := g.quoted(ctx, room, msg.ReplyTo); ok {
+		ref.Nick, ref.Line = author, quoted
+	}
+	out, ok := g.shownOf(msg.Content, "", ref)
 	if !ok {
 		return
 	}
@@ -285,14 +274,7 @@ func (g *gateway) replyFromMatrix(ctx context.Context, room matrix.RoomID, msg *
 		return
 	}
 	id := string(msg.Event.ID)
-	out := relOut{ID: id, StanzaID: id, ReplyID: string(msg.ReplyTo)}
-	if author, quoted, ok := g.quoted(ctx, room, msg.ReplyTo); ok {
-		out.ReplyNick = author
-		quote := "> " + author + ": " + quoted + "\n"
-		out.ReplyQuote = utf8.RuneCountInString(quote)
-		text = quote + text
-	}
-	out.Body = &text
+	out.ID, out.StanzaID = id, id
 	g.broadcastFrom(ctx, room, nick, string(msg.Event.Sender), out)
 }
 
@@ -316,15 +298,7 @@ func (g *gateway) quoted(ctx context.Context, room matrix.RoomID, event matrix.E
 	if c.NewContent != nil {
 		c = *c.NewContent
 	}
-	text := matrix.StripReplyFallback(c.Body)
-	if c.MsgType == matrix.MsgEmote {
-		text = "/me " + text
-	}
-	line, _, _ = strings.Cut(text, "\n")
-	if utf8.RuneCountInString(line) > maxQuote {
-		line = string([]rune(line)[:maxQuote]) + "…"
-	}
-	return nick, line, true
+	return nick, quoteLine(c), true
 }
 
 var (

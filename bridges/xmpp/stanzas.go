@@ -213,21 +213,6 @@ func messageStanza(from, to, id, body, originID, stanzaID, by, occupantID string
 	return mustMarshal(m)
 }
 
-// delayedStanza is messageStanza for a message of the room's history
-// (XEP-0045 §7.2.15), with an XEP-0203 delay from the room (by) saying
-// when it was sent.
-func delayedStanza(from, to, id, body, originID, stanzaID, by, occupantID string, sent time.Time) []byte {
-	m := groupchatMessage{From: from, To: to, ID: id, Type: "groupchat", Body: &body, Markable: &markableEl{},
-		StanzaID: &stanzaIDEl{ID: stanzaID, By: by}, Delay: &delayEl{From: by, Stamp: stamp(sent)}}
-	if occupantID != "" {
-		m.OccupantID = &occupantIDEl{ID: occupantID}
-	}
-	if originID != "" {
-		m.OriginID = &originIDEl{ID: originID}
-	}
-	return mustMarshal(m)
-}
-
 // subjectStanza is the room's subject, sent last on join; an empty
 // subject is an empty <subject/> as XEP-0045 §7.2.15 asks.
 func subjectStanza(from, to, subject string) []byte {
@@ -368,6 +353,28 @@ type relOut struct {
 	ReplyQuote int    `json:"reply_quote,omitempty"`
 	// OccupantID is the author's XEP-0421 occupant-id.
 	OccupantID string `json:"occupant_id,omitempty"`
+	// Extra is encoded payloads added at the end (XHTML-IM, OOB), made
+	// by the module's own encoders, never from remote text.
+	Extra []byte `json:"extra,omitempty"`
+	// Markable marks the message as one whose reading may be told.
+	Markable bool `json:"markable,omitempty"`
+	// The archive's own (never stored): Delayed is when a message of
+	// the room's history was sent (an XEP-0203 delay from the room);
+	// Tombstone, when set, makes the message the XEP-0424 tombstone of a
+	// retracted one; Real is the author's real JID (a muc#user item, in
+	// MAM results).
+	Delayed   time.Time  `json:"-"`
+	Tombstone *tombstone `json:"-"`
+	Real      string     `json:"-"`
+}
+
+// tombstone is what is left of a retracted message in the archive
+// (XEP-0424 §6): the retraction's id and time, and the moderator's nick
+// when someone else than the author removed it (XEP-0425).
+type tombstone struct {
+	ID          string
+	At          time.Time
+	ModeratedBy string
 }
 
 type (
@@ -424,15 +431,23 @@ type (
 	storeEl struct {
 		XMLName xml.Name `xml:"urn:xmpp:hints store"`
 	}
+	retractedEl struct {
+		XMLName   xml.Name     `xml:"urn:xmpp:message-retract:1 retracted"`
+		ID        string       `xml:"id,attr,omitempty"`
+		Stamp     string       `xml:"stamp,attr"`
+		Moderated *moderatedEl `xml:"moderated,omitempty"`
+	}
 	relMessage struct {
-		XMLName    xml.Name      `xml:"message"`
+		// XMLName is message (in jabber:client inside a MAM result).
+		XMLName    xml.Name
 		From       string        `xml:"from,attr"`
-		To         string        `xml:"to,attr"`
+		To         string        `xml:"to,attr,omitempty"`
 		ID         string        `xml:"id,attr,omitempty"`
 		Type       string        `xml:"type,attr"`
 		Body       *string       `xml:"body,omitempty"`
 		Replace    *idAttrEl     `xml:"replace,omitempty"`
 		Retract    *retractEl    `xml:"retract,omitempty"`
+		Retracted  *retractedEl  `xml:"retracted,omitempty"`
 		ApplyTo    *applyToEl    `xml:"apply-to,omitempty"`
 		Reactions  *reactionsEl  `xml:"reactions,omitempty"`
 		Reply      *replyEl      `xml:"reply,omitempty"`
@@ -441,6 +456,11 @@ type (
 		OriginID   *originIDEl   `xml:"origin-id,omitempty"`
 		StanzaID   *stanzaIDEl   `xml:"stanza-id,omitempty"`
 		OccupantID *occupantIDEl `xml:"occupant-id,omitempty"`
+		Markable   *markableEl   `xml:"markable,omitempty"`
+		X          *archivedX    `xml:"http://jabber.org/protocol/muc#user x,omitempty"`
+		Delay      *delayEl      `xml:"delay,omitempty"`
+		// Extra is written as it is: relOut.Extra.
+		Extra []byte `xml:",innerxml"`
 	}
 )
 
@@ -452,7 +472,13 @@ const retractFallback = "This person attempted to retract a previous message, bu
 // JID for a moderation) to to; roomJID is the room's JID as to knows it
 // (for reply and moderator addresses). Every text is escaped.
 func relStanza(from, to, roomJID string, m relOut) []byte {
-	s := relMessage{From: from, To: to, ID: m.ID, Type: "groupchat", Body: m.Body}
+	return mustMarshal(relMessageOf(from, to, roomJID, m))
+}
+
+// relMessageOf is the message relStanza encodes (to "": none, as in a
+// MAM result).
+func relMessageOf(from, to, roomJID string, m relOut) relMessage {
+	s := relMessage{XMLName: xml.Name{Local: "message"}, From: from, To: to, ID: m.ID, Type: "groupchat", Body: m.Body, Extra: m.Extra}
 	if m.Replace != "" {
 		s.Replace = &idAttrEl{XMLName: xml.Name{Space: nsCorrect, Local: "replace"}, ID: m.Replace}
 	}
@@ -495,5 +521,22 @@ func relStanza(from, to, roomJID string, m relOut) []byte {
 	if m.OccupantID != "" {
 		s.OccupantID = &occupantIDEl{ID: m.OccupantID}
 	}
-	return mustMarshal(s)
+	if m.Markable {
+		s.Markable = &markableEl{}
+	}
+	if m.Real != "" {
+		s.X = &archivedX{}
+		s.X.Item.JID = m.Real
+	}
+	if !m.Delayed.IsZero() {
+		s.Delay = &delayEl{From: roomJID, Stamp: stamp(m.Delayed)}
+	}
+	if t := m.Tombstone; t != nil {
+		s.Body, s.Extra, s.Reply, s.Fallback, s.Markable = nil, nil, nil, nil, nil
+		s.Retracted = &retractedEl{ID: t.ID, Stamp: stamp(t.At)}
+		if t.ModeratedBy != "" {
+			s.Retracted.Moderated = &moderatedEl{By: nickJID(roomJID, t.ModeratedBy)}
+		}
+	}
+	return s
 }

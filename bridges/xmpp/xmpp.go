@@ -193,19 +193,22 @@ func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) 
 	if !ok && !dm {
 		return nil
 	}
-	text, extra, ok := m.gw.outgoing(&msg.Content, "") // formatting, files (content.go)
-	if !ok {
-		return nil
-	}
 	if dm {
-		m.gw.dmFromMatrix(ctx, msg.Portal, msg.Event.Sender, msg.Event.ID, text, extra)
+		if text, extra, ok := m.gw.outgoing(&msg.Content, ""); ok { // formatting, files (content.go)
+			m.gw.dmFromMatrix(ctx, msg.Portal, msg.Event.Sender, msg.Event.ID, text, extra)
+		}
 		return nil
 	}
 	if msg.ReplyTo != "" {
 		m.gw.replyFromMatrix(ctx, room, msg) // relations_matrix.go
 		return nil
 	}
-	m.gw.fromMatrixAt(ctx, room, msg.Event.Sender, msg.Event.ID, eventTime(msg.Event.OriginServerTS), text, extra)
+	// As history on join and MAM show it too (shown.go).
+	out, ok := m.gw.shownOf(msg.Content, "", nil)
+	if !ok {
+		return nil
+	}
+	m.gw.fromMatrixAt(ctx, room, msg.Event.Sender, msg.Event.ID, eventTime(msg.Event.OriginServerTS), *out.Body, out.Extra)
 	return nil
 }
 

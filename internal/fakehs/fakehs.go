@@ -43,6 +43,10 @@ type Event struct {
 	Content  json.RawMessage
 	// Redacts is the event a redaction redacts.
 	Redacts matrix.EventID
+	// Unsigned is the event's unsigned block as the server shows it
+	// (say redacted_because for a redacted event, or m.relations with a
+	// bundled edit); the fake computes none itself.
+	Unsigned json.RawMessage
 	// TS is the event's origin_server_ts in ms (0: its position in
 	// the server's events, in seconds).
 	TS int64

@@ -25,7 +25,7 @@ func (e Event) clientEvent(i int) matrix.Event {
 		ts = int64(i) * 1000
 	}
 	return matrix.Event{ID: e.ID, Type: e.Type, RoomID: e.Room, Sender: e.Sender, StateKey: e.StateKey,
-		Content: e.Content, Redacts: e.Redacts, OriginServerTS: ts}
+		Content: e.Content, Redacts: e.Redacts, OriginServerTS: ts, Unsigned: e.Unsigned}
 }
 
 // messages answers a page of the room's timeline.
