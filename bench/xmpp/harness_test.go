@@ -286,6 +286,9 @@ func startStackFrom(t *testing.T, seed string, users ...string) *stack {
 	for _, u := range users {
 		opts = append(opts, integration.WithProsodyUser(u, "pw"))
 	}
+	if os.Getenv(envNoNagle) != "" {
+		opts = append(opts, integration.WithProsodyConfig(`network_settings = { nagle = false }`))
+	}
 	s.prosody = integration.StartProsody(t, opts...)
 	reg := writeLoadRegistration(t, loadSink(t).URL, s.asToken)
 	env := []string{}

@@ -37,6 +37,7 @@ type Component struct {
 	cmu     sync.Mutex
 	done    chan struct{}
 	err     error
+	onData  atomic.Pointer[func([]byte)]
 }
 
 // Markers counted in the received bytes; Prosody writes attributes with
@@ -108,6 +109,9 @@ func (c *Component) readLoop(r io.Reader) {
 	for {
 		n, err := r.Read(buf[keep:])
 		if n > 0 {
+			if f := c.onData.Load(); f != nil {
+				(*f)(buf[keep : keep+n])
+			}
 			data := buf[:keep+n]
 			c.self.Add(countMarks(data, keep, selfMarks))
 			c.errs.Add(countMarks(data, keep, errorMarks))
@@ -128,6 +132,11 @@ func (c *Component) readLoop(r io.Reader) {
 		}
 	}
 }
+
+// OnData makes f see every chunk read from the server, on the read
+// goroutine, before it is counted: a bench uses it to answer a query
+// the moment it arrives. f must not keep the slice.
+func (c *Component) OnData(f func(data []byte)) { c.onData.Store(&f) }
 
 // Send writes raw stanzas to the server's buffer; Flush sends them.
 func (c *Component) Send(raw string) error {

@@ -24,6 +24,8 @@ type XMPPStanza struct {
 	ID, Type, From, To string
 	// XML is the whole stanza as received (namespaces resolved).
 	XML string
+	// At is when the client had read the whole stanza.
+	At time.Time
 }
 
 // XMPPClient is a minimal XMPP client for tests on mellium.im/xmpp: it logs
@@ -98,7 +100,7 @@ func (c *XMPPClient) serve() {
 		if err := e.Flush(); err != nil {
 			return err
 		}
-		s := XMPPStanza{Name: start.Name.Local, XML: b.String()}
+		s := XMPPStanza{Name: start.Name.Local, XML: b.String(), At: time.Now()}
 		for _, a := range start.Attr {
 			switch a.Name.Local {
 			case "id":
