@@ -46,6 +46,10 @@ type archived struct {
 	// Redacted, when set, says who redacted the message and when: the
 	// archive shows a tombstone.
 	Redacted *redactedBy
+	// Corrects, when set, makes this item no message but an edit of
+	// that message (an m.replace; Content is its m.new_content): MAM
+	// shows it as an XEP-0308 correction.
+	Corrects matrix.EventID
 }
 
 // redactedBy is the redaction of an archived message.
@@ -95,6 +99,29 @@ func archivedOf(ev *matrix.Event) (archived, bool) {
 	}
 	a.applyEdit(u.Relations.Replace)
 	return a, true
+}
+
+// itemOf returns the item of MAM's archive that ev is: a message
+// (archivedOf) or an edit of one with bridged m.new_content, which MAM
+// shows as an XEP-0308 correction so that a client catching up learns
+// of edits to messages it already has. History on join has messages
+// only: it shows them edited.
+func itemOf(ev *matrix.Event) (archived, bool) {
+	if a, ok := archivedOf(ev); ok {
+		return a, true
+	}
+	target, ok := editOf(ev)
+	if !ok || target == "" {
+		return archived{}, false
+	}
+	var c struct {
+		NewContent *matrixContent `json:"m.new_content"`
+	}
+	if json.Unmarshal(ev.Content, &c) != nil || c.NewContent == nil || !bridgedMsgType(c.NewContent.MsgType) {
+		return archived{}, false
+	}
+	c.NewContent.RelatesTo, c.NewContent.NewContent = nil, nil
+	return archived{ID: ev.ID, TS: time.UnixMilli(ev.OriginServerTS).UTC(), Sender: ev.Sender, Content: *c.NewContent, Corrects: target}, true
 }
 
 // bridgedMsgType reports whether messages of msgtype t are bridged.
@@ -266,15 +293,15 @@ func (w *walker) next(ctx context.Context) (*matrix.Event, error) {
 	}
 }
 
-// nextMessage returns the next archived message of the walk; ok is
-// false at its end.
-func (w *walker) nextMessage(ctx context.Context) (a archived, ok bool, err error) {
+// nextItem returns the next item of MAM's archive (itemOf) of the
+// walk; ok is false at its end.
+func (w *walker) nextItem(ctx context.Context) (a archived, ok bool, err error) {
 	for {
 		ev, err := w.next(ctx)
 		if err != nil || ev == nil {
 			return archived{}, false, err
 		}
-		if a, ok := archivedOf(ev); ok {
+		if a, ok := itemOf(ev); ok {
 			return a, true, nil
 		}
 	}

@@ -72,12 +72,23 @@ func (w *window) message(id matrix.EventID) (archived, bool) {
 // tombstone. ok is false when a is of a kind the rooms do not show.
 func (g *gateway) archiveShown(ctx context.Context, a archived, from sender, s *senders, win *window) (relOut, bool) {
 	var out relOut
-	if rd := a.Redacted; rd != nil {
+	switch rd := a.Redacted; {
+	case a.Corrects != "":
+		var ok bool
+		if out, ok = g.shownOf(a.Content.MessageContent, a.Content.ExternalURL, nil); !ok {
+			return relOut{}, false
+		}
+		// The id the corrected message was shown with.
+		out.Replace = string(a.Corrects)
+		if m, ok := g.sentMetaOf(ctx, a.Corrects); ok && m.ID != "" {
+			out.Replace = m.ID
+		}
+	case rd != nil:
 		out.Tombstone = &tombstone{ID: string(rd.ID), At: rd.TS}
 		if rd.Sender != "" && rd.Sender != a.Sender {
 			out.Tombstone.ModeratedBy = s.of(ctx, archived{ID: rd.ID, Sender: rd.Sender}).Nick
 		}
-	} else {
+	default:
 		a = win.latest(a)
 		var ref *replyRef
 		if a.ReplyTo != "" {

@@ -38,6 +38,9 @@ type shownMessage struct {
 	Retracted *struct {
 		ID string `xml:"id,attr"`
 	} `xml:"urn:xmpp:message-retract:1 retracted"`
+	Replace *struct {
+		ID string `xml:"id,attr"`
+	} `xml:"urn:xmpp:message-correct:0 replace"`
 }
 
 // TestIntegrationXMPPRichHistory: on Dendrite and Prosody, a Matrix user
@@ -47,7 +50,8 @@ type shownMessage struct {
 // gets them too, each as it would have come live: XHTML-IM with the
 // same body, the file's link as body and OOB URL, /me, the edited text
 // under the original's stanza-id, a retraction tombstone without the
-// redacted text, an XEP-0461 reply quoting Carol by nick.
+// redacted text, an XEP-0461 reply quoting Carol by nick; MAM also has
+// the edit as an XEP-0308 correction of the original, where it was made.
 func TestIntegrationXMPPRichHistory(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
@@ -82,7 +86,7 @@ func TestIntegrationXMPPRichHistory(t *testing.T) {
 	ids["file"] = send(map[string]any{"msgtype": "m.file", "body": "notes.txt", "url": mxc, "info": map[string]any{"mimetype": "text/plain", "size": 10}})
 	ids["emote"] = send(map[string]any{"msgtype": "m.emote", "body": "waves"})
 	ids["edited"] = send(map[string]any{"msgtype": "m.text", "body": "frist"})
-	send(map[string]any{"msgtype": "m.text", "body": "* first", "m.new_content": map[string]any{"msgtype": "m.text", "body": "first"},
+	ids["edit"] = send(map[string]any{"msgtype": "m.text", "body": "* first", "m.new_content": map[string]any{"msgtype": "m.text", "body": "first"},
 		"m.relates_to": map[string]any{"rel_type": "m.replace", "event_id": ids["edited"]}})
 	ids["redacted"] = send(map[string]any{"msgtype": "m.text", "body": "oops secret"})
 	if err := carol.Redact(ctx, room, ids["redacted"], ""); err != nil {
@@ -101,7 +105,7 @@ func TestIntegrationXMPPRichHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	muc := local + "@" + domain
-	check := func(what string, got []shownMessage) {
+	check := func(what string, order []string, got []shownMessage) {
 		t.Helper()
 		if len(got) != len(order) {
 			t.Fatalf("%s: want %d messages, got %d: %+v", what, len(order), len(got), got)
@@ -111,7 +115,7 @@ func TestIntegrationXMPPRichHistory(t *testing.T) {
 			if m.StanzaID.ID != string(ids[name]) {
 				t.Errorf("%s: message %d (%s) has stanza-id %q, want %s", what, i, name, m.StanzaID.ID, ids[name])
 			}
-			if name != "redacted" && m.From != muc+"/Carol" {
+			if m.From != muc+"/Carol" {
 				t.Errorf("%s: %s from %s", what, name, m.From)
 			}
 			ok := true
@@ -124,7 +128,9 @@ func TestIntegrationXMPPRichHistory(t *testing.T) {
 			case "emote":
 				ok = m.Body == "/me waves"
 			case "edited":
-				ok = m.Body == "first"
+				ok = m.Body == "first" && m.Replace == nil
+			case "edit":
+				ok = m.Body == "first" && m.Replace != nil && m.Replace.ID == string(ids["edited"])
 			case "redacted":
 				ok = m.Body == "" && m.Retracted != nil
 			case "reply":
@@ -156,7 +162,7 @@ func TestIntegrationXMPPRichHistory(t *testing.T) {
 		}
 		hist = append(hist, m)
 	}
-	check("history on join", hist)
+	check("history on join", order, hist)
 
 	results := func(p mamPage) []shownMessage {
 		var out []shownMessage
@@ -175,8 +181,38 @@ func TestIntegrationXMPPRichHistory(t *testing.T) {
 		}
 		return out
 	}
+	// MAM has the edit too, as an XEP-0308 correction.
+	mamOrder := []string{"formatted", "file", "emote", "edited", "edit", "redacted", "reply"}
 	last := queryMAM(ctx, t, alice, muc, "last", `<set xmlns='http://jabber.org/protocol/rsm'><max>10</max><before/></set>`)
-	check("MAM last page", results(last))
+	check("MAM last page", mamOrder, results(last))
 	fwd := queryMAM(ctx, t, alice, muc, "fwd", `<set xmlns='http://jabber.org/protocol/rsm'><max>10</max></set>`)
-	check("MAM from the start", results(fwd))
+	check("MAM from the start", mamOrder, results(fwd))
+
+	// Alice's message and her XEP-0308 correction of it: the archive has
+	// the message as corrected, with her ids, and the correction with
+	// the ids she sent it with.
+	for _, st := range []string{
+		`<message to='` + muc + `' type='groupchat' id='a1'><body>tpyo</body><origin-id xmlns='urn:xmpp:sid:0' id='o-a1'/></message>`,
+		`<message to='` + muc + `' type='groupchat' id='a2'><body>typo</body><replace xmlns='urn:xmpp:message-correct:0' id='a1'/><origin-id xmlns='urn:xmpp:sid:0' id='o-a2'/></message>`,
+	} {
+		if err := alice.Send(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		id := st[strings.Index(st, "id='")+4 : strings.Index(st, "'><body")]
+		if _, err := alice.Wait(ctx, func(s integration.XMPPStanza) bool { return s.Name == "message" && s.ID == id && strings.Contains(s.XML, "stanza-id") }); err != nil {
+			t.Fatalf("the reflection of %s: %v", id, err)
+		}
+	}
+	own := queryMAM(ctx, t, alice, muc, "own", `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>`+
+		`<field var='after-id'><value>`+string(ids["reply"])+`</value></field></x>`)
+	got := results(own)
+	if len(got) != 2 || got[0].Body != "typo" || got[0].Replace != nil || got[1].Body != "typo" || got[1].Replace == nil || got[1].Replace.ID != "a1" ||
+		got[0].From != muc+"/Alice" || got[1].From != muc+"/Alice" {
+		t.Fatalf("alice's corrected message in the archive: %+v", got)
+	}
+	for i, want := range []string{`id="a1"`, `id="a2"`} {
+		if !strings.Contains(own.results[i].XML, want) {
+			t.Errorf("archived %d lacks %s: %s", i, want, own.results[i].XML)
+		}
+	}
 }

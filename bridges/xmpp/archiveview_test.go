@@ -38,15 +38,19 @@ func (f *mamFixture) richArchive() map[string]matrix.EventID {
 	put("emote", carol, `{"msgtype":"m.emote","body":"waves"}`, "")
 	put("edited", carol, `{"msgtype":"m.text","body":"frist"}`, "")
 	put("reply", dave, `{"msgtype":"m.text","body":"> <@carol:localhost> hello *world*\n\nindeed","m.relates_to":{"m.in_reply_to":{"event_id":"`+string(ids["formatted"])+`"}}}`, "")
-	put("", carol, `{"msgtype":"m.text","body":"* first","m.new_content":{"msgtype":"m.text","body":"first","format":"org.matrix.custom.html","formatted_body":"<i>first</i>"},"m.relates_to":{"rel_type":"m.replace","event_id":"`+string(ids["edited"])+`"}}`, "")
+	put("edit", carol, `{"msgtype":"m.text","body":"* first","m.new_content":{"msgtype":"m.text","body":"first","format":"org.matrix.custom.html","formatted_body":"<i>first</i>"},"m.relates_to":{"rel_type":"m.replace","event_id":"`+string(ids["edited"])+`"}}`, "")
 	// An edit by someone else than the author is ignored.
-	put("", dave, `{"msgtype":"m.text","body":"* hijacked","m.new_content":{"msgtype":"m.text","body":"hijacked"},"m.relates_to":{"rel_type":"m.replace","event_id":"`+string(ids["edited"])+`"}}`, "")
+	put("hijack", dave, `{"msgtype":"m.text","body":"* hijacked","m.new_content":{"msgtype":"m.text","body":"hijacked"},"m.relates_to":{"rel_type":"m.replace","event_id":"`+string(ids["edited"])+`"}}`, "")
 	put("retracted", carol, `{}`, `{"redacted_because":{"event_id":"$red1:localhost","type":"m.room.redaction","sender":"@carol:localhost","origin_server_ts":1796700100000,"redacts":"x","content":{}}}`)
 	put("moderated", carol, `{}`, `{"redacted_because":{"event_id":"$red2:localhost","type":"m.room.redaction","sender":"@dave:localhost","origin_server_ts":1796700200000,"content":{}}}`)
 	// An edit the homeserver bundles (Synapse) is applied though the
 	// walk never reads the edit itself.
 	put("bundled", carol, `{"msgtype":"m.text","body":"old"}`, `{"m.relations":{"m.replace":{"event_id":"$ed:localhost","type":"m.room.message","sender":"@carol:localhost","origin_server_ts":1796700300000,"content":{"msgtype":"m.text","body":"* new","m.new_content":{"msgtype":"m.text","body":"new"},"m.relates_to":{"rel_type":"m.replace","event_id":"$bundled:localhost"}}}}}`)
 	put("", carol, `{"msgtype":"m.location","body":"here","geo_uri":"geo:1,2"}`, "")
+	// An XMPP occupant's correction of its own message (the fixture's
+	// fourth, sent with id bob-id), archived as it was sent.
+	defer func() { f.g.rememberArchived(context.Background(), ids["bobedit"], sentMeta{Nick: "Bob", Real: "bob@x.org", ID: "bob-fix"}) }()
+	put("bobedit", "@_xmpp_bob=40x.org:localhost", `{"msgtype":"m.text","body":"* m3!","m.new_content":{"msgtype":"m.text","body":"m3!"},"m.relates_to":{"rel_type":"m.replace","event_id":"`+string(f.ids[3])+`"}}`, "")
 	r := f.g.room(f.room)
 	r.members[dave] = &member{nick: "Dave"}
 	return ids
@@ -85,7 +89,7 @@ func TestArchiveShowsLiveContent(t *testing.T) {
 		"moderated": {"<body"},
 		"bundled":   {"old"},
 	}
-	check := func(what string, got []string) {
+	check := func(what string, order []string, got []string) {
 		t.Helper()
 		if len(got) != len(order) {
 			t.Fatalf("%s: want %d messages, got %d: %q", what, len(order), len(got), got)
@@ -112,11 +116,17 @@ func TestArchiveShowsLiveContent(t *testing.T) {
 	for _, it := range items {
 		f.g.enqueue(ctx, it.Stanza)
 	}
-	check("history", queued(t, f.h)[n:])
+	check("history", order, queued(t, f.h)[n:])
 
 	// The last MAM page.
-	a := f.query("alice@x.org/r", rsm(fmt.Sprintf("<max>%d</max><before/>", len(order))))
-	check("mam", a.results)
+	// MAM has the edits too, as XEP-0308 corrections of the message
+	// (clients ignore the one by someone else than the author).
+	mamOrder := []string{"formatted", "file", "emote", "edited", "reply", "edit", "hijack", "retracted", "moderated", "bundled", "bobedit"}
+	want["bobedit"] = []string{`<body>m3!</body>`, `<replace xmlns="urn:xmpp:message-correct:0" id="bob-id">`, `/Bob" id="bob-fix"`}
+	want["edit"] = []string{`<body>first</body>`, `<replace xmlns="urn:xmpp:message-correct:0" id="` + string(ids["edited"]) + `">`, `<em>first</em>`, `/Carol"`}
+	want["hijack"] = []string{`<body>hijacked</body>`, `<replace xmlns="urn:xmpp:message-correct:0" id="` + string(ids["edited"]) + `">`, `/Dave"`}
+	a := f.query("alice@x.org/r", rsm(fmt.Sprintf("<max>%d</max><before/>", len(mamOrder))))
+	check("mam", mamOrder, a.results)
 	for i, s := range a.results {
 		if !strings.Contains(s, `<message xmlns="jabber:client" from="`) || strings.Contains(s, `<markable`) {
 			t.Errorf("mam result %d is not an archived message: %s", i, s)

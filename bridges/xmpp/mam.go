@@ -353,7 +353,7 @@ func (s *selection) oldestSince(ctx context.Context, upper *anchor) ([]archived,
 	var kept []archived // newest first; only the oldest Max+1 are kept
 	total := 0
 	for {
-		a, ok, err := w.nextMessage(ctx)
+		a, ok, err := w.nextItem(ctx)
 		if err != nil {
 			return nil, false, err
 		}
@@ -397,7 +397,7 @@ func (s *selection) collect(ctx context.Context, w *walker, stop *anchor, take f
 		if stop != nil && ev.ID == stop.id {
 			return true, nil
 		}
-		a, ok := archivedOf(ev)
+		a, ok := itemOf(ev)
 		if !ok {
 			continue
 		}
@@ -418,7 +418,7 @@ func (s *selection) byIDs(ctx context.Context) ([]archived, bool, error) {
 		if err := s.in.EventContent(ctx, s.room, matrix.EventID(id), &ev); err != nil {
 			return nil, false, err
 		}
-		a, ok := archivedOf(&ev)
+		a, ok := itemOf(&ev)
 		if !ok || a.ID != matrix.EventID(id) {
 			return nil, false, intent.ErrNotFound
 		}
@@ -512,7 +512,7 @@ func (g *gateway) mamMetadata(ctx context.Context, st *component.Stanza, from, t
 	b.WriteString(`<metadata xmlns="urn:xmpp:mam:2">`)
 	for _, end := range []struct{ name, dir string }{{"start", intent.Forward}, {"end", intent.Backward}} {
 		w := newWalker(in, r.id, end.dir, walkPage, mamBudget)
-		a, ok, err := w.nextMessage(ctx)
+		a, ok, err := w.nextItem(ctx)
 		if err != nil {
 			g.mamFail(ctx, st, to, err)
 			return

@@ -495,6 +495,8 @@ func (g *gateway) relatedSent(ctx context.Context, op intent.Op, ev matrix.Event
 		r.Msg.StanzaID = string(ev)
 		if r.Msg.Body != nil {
 			g.rememberSent(op.Room, ev, r.Msg.ID, r.Msg.Origin) // for markers (markers.go)
+			// A correction or reply is archived as it was sent (archive.go).
+			g.rememberArchived(ctx, ev, sentMeta{Nick: r.Nick, Real: r.Real, ID: r.Msg.ID, Origin: r.Msg.Origin})
 		}
 		g.broadcastFrom(ctx, op.Room, r.Nick, r.Real, r.Msg)
 	}
