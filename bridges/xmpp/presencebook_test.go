@@ -1,0 +1,73 @@
+package xmpp
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+)
+
+// TestPresenceBookForgetsIdleUsers: a user whose last resource left is
+// kept only until its offline presence is written; one never written
+// leaves nothing behind; a failed write (unmark) of a user still online
+// keeps it due.
+func TestPresenceBookForgetsIdleUsers(t *testing.T) {
+	b := newPresenceBook()
+	b.update("a@x.org", "a@x.org/r", "room@m", true, "", "")
+	b.update("a@x.org", "a@x.org/r", rosterChannel, true, "", "")
+	if _, due := b.due("a@x.org"); !due {
+		t.Fatal("a first available presence is not due")
+	}
+	b.update("a@x.org", "a@x.org/r", "room@m", false, "", "")
+	if len(b.users) != 1 {
+		t.Fatalf("the resource left one channel of two and the user is gone: %d users", len(b.users))
+	}
+	b.update("a@x.org", "a@x.org/r", rosterChannel, false, "", "")
+	if len(b.users) != 1 {
+		t.Fatal("the user was forgotten before its offline presence was written")
+	}
+	if p, due := b.due("a@x.org"); !due || p != (matrixPresence{Presence: "offline"}) {
+		t.Fatalf("offline after online: %+v due %t", p, due)
+	}
+	if len(b.users) != 0 {
+		t.Fatalf("an offline user written offline is kept: %d users", len(b.users))
+	}
+	b.update("b@x.org", "b@x.org/r", "room@m", true, "", "")
+	b.update("b@x.org", "b@x.org/r", "room@m", false, "", "")
+	if _, due := b.due("b@x.org"); due || len(b.users) != 0 {
+		t.Fatalf("a user never written: due %t, %d users kept", due, len(b.users))
+	}
+	b.update("c@x.org", "c@x.org/r", "room@m", true, "away", "")
+	b.due("c@x.org")
+	b.unmark("c@x.org")
+	if p, due := b.due("c@x.org"); !due || p.Presence != "unavailable" {
+		t.Fatalf("after a failed write: %+v due %t", p, due)
+	}
+}
+
+// TestPresenceBookSize: a user with one resource in one room costs the
+// book under 200 bytes besides the strings the caller keeps (the book
+// held ~600 with a map per user and per resource).
+func TestPresenceBookSize(t *testing.T) {
+	const n = 20000
+	reals, fulls := make([]string, n), make([]string, n)
+	for i := range n {
+		reals[i] = fmt.Sprintf("u%d@x.org", i)
+		fulls[i] = reals[i] + "/r"
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b := newPresenceBook()
+	for i := range n {
+		b.update(reals[i], fulls[i], "room@m", true, "", "")
+		b.due(reals[i])
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	t.Logf("%.0f bytes per user", per)
+	if per > 200 {
+		t.Errorf("the book keeps %.0f bytes per single-resource user; want under 200", per)
+	}
+	runtime.KeepAlive(b)
+}
