@@ -171,6 +171,8 @@ type settled struct {
 	ircbench.ProcSample
 	heapInuse, heapAlloc int64
 	goroutines           int
+	stackInuse           int64 // goroutine stacks
+	goHeld               int64 // all Go holds from the OS (MemStats Sys - HeapReleased)
 }
 
 func (c *childProc) settled() settled {
@@ -180,7 +182,7 @@ func (c *childProc) settled() settled {
 	}
 	r := c.wait(time.Minute)
 	var s settled
-	if _, err := fmt.Sscanf(r, "ok %d %d %d", &s.heapInuse, &s.heapAlloc, &s.goroutines); err != nil {
+	if _, err := fmt.Sscanf(r, "ok %d %d %d %d %d", &s.heapInuse, &s.heapAlloc, &s.goroutines, &s.stackInuse, &s.goHeld); err != nil {
 		c.t.Fatalf("gc answer %q: %v", r, err)
 	}
 	time.Sleep(200 * time.Millisecond) // let the kernel account the pages returned

@@ -115,6 +115,12 @@ func occupantsRun(t *testing.T, run int) {
 		record(t, run, "occupants/memory", fmt.Sprintf("heap_kib_per_occupant_%d", n), float64(st.heapInuse-base.heapInuse)/kib/float64(n))
 		record(t, run, "occupants/memory", fmt.Sprintf("rss_kib_per_occupant_%d", n), float64(st.RSS-base.RSS)/kib/float64(n))
 		record(t, run, "occupants/memory", fmt.Sprintf("goroutines_%d", n), float64(st.goroutines-base.goroutines))
+		// Where the RSS goes: goroutine stacks, and what is not Go's at
+		// all (SQLite, modernc, allocates its page cache outside the Go
+		// heap).
+		record(t, run, "occupants/memory", fmt.Sprintf("stack_kib_per_occupant_%d", n), float64(st.stackInuse-base.stackInuse)/kib/float64(n))
+		record(t, run, "occupants/memory", fmt.Sprintf("non_go_rss_kib_per_occupant_%d", n),
+			float64((st.RSS-st.goHeld)-(base.RSS-base.goHeld))/kib/float64(n))
 	}
 }
 

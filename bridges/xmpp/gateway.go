@@ -178,6 +178,17 @@ func (g *gateway) room(id matrix.RoomID) *mucRoom {
 	return r
 }
 
+// sharedBare returns the bare and full JID of from as strings, the bare
+// one a prefix of the full one rather than a copy: an occupant keeps
+// both (its record, its resources, the presence book).
+func sharedBare(from jid.JID) (real, full string) {
+	real, full = from.Bare().String(), from.String()
+	if len(full) > len(real) && full[len(real)] == '/' && full[:len(real)] == real {
+		real = full[:len(real)]
+	}
+	return real, full
+}
+
 // sameJID returns the room JID s as another occupant of r already holds
 // it, or s: occupants joined through the same JID share one string
 // rather than a copy each. It looks at a few occupants only (most join
@@ -342,7 +353,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 		g.refuse(ctx, st, from, to, "wait", "remote-server-timeout", "the Matrix homeserver did not answer")
 		return
 	}
-	real, full := from.Bare().String(), from.String()
+	real, full := sharedBare(from)
 	g.mu.Lock()
 	r := g.room(room)
 	if o := r.occupants[real]; o != nil {

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"unsafe"
+
+	"mellium.im/xmpp/jid"
 )
 
 // TestPresenceBookForgetsIdleUsers: a user whose last resource left is
@@ -70,4 +73,22 @@ func TestPresenceBookSize(t *testing.T) {
 		t.Errorf("the book keeps %.0f bytes per single-resource user; want under 200", per)
 	}
 	runtime.KeepAlive(b)
+}
+
+// TestSharedBare: the bare JID is the full one's prefix (no copy), and a
+// JID without a resource is its own bare JID.
+func TestSharedBare(t *testing.T) {
+	for i, tc := range []struct{ in, real, full string }{
+		0: {"a@x.org/r", "a@x.org", "a@x.org/r"},
+		1: {"a@x.org", "a@x.org", "a@x.org"},
+		2: {"x.org/r/s", "x.org", "x.org/r/s"},
+	} {
+		real, full := sharedBare(jid.MustParse(tc.in))
+		if real != tc.real || full != tc.full {
+			t.Errorf("%d: %q, %q; want %q, %q", i, real, full, tc.real, tc.full)
+		}
+		if len(full) > len(real) && unsafe.StringData(real) != unsafe.StringData(full) {
+			t.Errorf("%d: the bare JID is a copy", i)
+		}
+	}
 }
