@@ -199,7 +199,9 @@ func TestIntegrationXMPPRichHistory(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := st[strings.Index(st, "id='")+4 : strings.Index(st, "'><body")]
-		if _, err := alice.Wait(ctx, func(s integration.XMPPStanza) bool { return s.Name == "message" && s.ID == id && strings.Contains(s.XML, "stanza-id") }); err != nil {
+		if _, err := alice.Wait(ctx, func(s integration.XMPPStanza) bool {
+			return s.Name == "message" && s.ID == id && strings.Contains(s.XML, "stanza-id")
+		}); err != nil {
 			t.Fatalf("the reflection of %s: %v", id, err)
 		}
 	}

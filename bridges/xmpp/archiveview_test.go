@@ -49,7 +49,9 @@ func (f *mamFixture) richArchive() map[string]matrix.EventID {
 	put("", carol, `{"msgtype":"m.location","body":"here","geo_uri":"geo:1,2"}`, "")
 	// An XMPP occupant's correction of its own message (the fixture's
 	// fourth, sent with id bob-id), archived as it was sent.
-	defer func() { f.g.rememberArchived(context.Background(), ids["bobedit"], sentMeta{Nick: "Bob", Real: "bob@x.org", ID: "bob-fix"}) }()
+	defer func() {
+		f.g.rememberArchived(context.Background(), ids["bobedit"], sentMeta{Nick: "Bob", Real: "bob@x.org", ID: "bob-fix"})
+	}()
 	put("bobedit", "@_xmpp_bob=40x.org:localhost", `{"msgtype":"m.text","body":"* m3!","m.new_content":{"msgtype":"m.text","body":"m3!"},"m.relates_to":{"rel_type":"m.replace","event_id":"`+string(f.ids[3])+`"}}`, "")
 	r := f.g.room(f.room)
 	r.members[dave] = &member{nick: "Dave"}
