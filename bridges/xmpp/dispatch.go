@@ -19,7 +19,7 @@ func (g *gateway) iqRoutes() []route {
 	if g.m.rev != nil {
 		rs = append(rs, g.m.rev.pingRoute)
 	}
-	return append(rs, g.routePing, g.routeVCard, g.routeMAM, g.moderateRoute)
+	return append(rs, g.routePing, g.routeVCard, g.routeMAM, g.moderateRoute, g.adminRoute)
 }
 
 // chatRoutes are the gateway's services for chat, normal and headline

@@ -73,6 +73,9 @@ type occupant struct {
 	// liveFrom marks, per joining resource, where the room's live ring
 	// was when its join started (livering.go).
 	liveFrom map[string]uint64
+	// level is its puppet's Matrix power level, read with the room's
+	// members: its role and affiliation (mucadmin.go).
+	level int
 }
 
 // held is a stanza held for a joining occupant; ev is the Matrix event
@@ -528,6 +531,9 @@ func (g *gateway) loadMembers(ctx context.Context, r *mucRoom, p matrix.UserID) 
 	g.mu.Lock()
 	r.members = members
 	r.loaded = true
+	for _, o := range r.occupants {
+		o.level = level(pl, o.Puppet)
+	}
 	g.mu.Unlock()
 	return nil
 }
@@ -785,12 +791,17 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 
 // removeLocked drops o from r (memory and KV) and tells the others.
 func (g *gateway) removeLocked(ctx context.Context, r *mucRoom, o *occupant) {
+	g.removeAsLocked(ctx, r, o, removal{})
+}
+
+// removeAsLocked is removeLocked for a kick or ban (how, mucadmin.go).
+func (g *gateway) removeAsLocked(ctx context.Context, r *mucRoom, o *occupant, how removal) {
 	delete(r.occupants, o.Real)
 	if err := g.m.host.KV().Delete(ctx, occKey(r.id, o.Real)); err != nil && !errors.Is(err, bridges.ErrNotFound) {
 		g.log.Warn("xmpp: could not forget an occupant", "err", err)
 	}
 	g.toOthers(ctx, r, o, func(other *occupant) []byte {
-		return presenceStanza(nickJID(other.RoomJID, o.Nick), "", g.xmppItem(r.id, o.Real, o.Real), true)
+		return presenceStanza(nickJID(other.RoomJID, o.Nick), "", how.item(g.xmppItem(r.id, o.Real, o.Real)), true, how.codes()...)
 	})
 	if len(r.occupants) == 0 {
 		// Nobody follows the room now: its members are read again on
@@ -1020,29 +1031,4 @@ func (g *gateway) membership(ctx context.Context, room matrix.RoomID, u matrix.U
 	g.toOthers(ctx, r, nil, func(o *occupant) []byte {
 		return g.memberPresence(r.id, nickJID(o.RoomJID, nick), "", u, mb)
 	})
-}
-
-// kicked removes the occupant whose puppet a Matrix user kicked or
-// banned: its resources get their unavailable presence with 307 or 301.
-func (g *gateway) kicked(ctx context.Context, room matrix.RoomID, p matrix.UserID, ban bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	r := g.rooms[room]
-	if r == nil {
-		return
-	}
-	code := statusKicked
-	if ban {
-		code = statusBanned
-	}
-	for _, o := range r.occupants {
-		if o.Puppet != p {
-			continue
-		}
-		for res := range o.Resources {
-			g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), res, g.xmppItem(r.id, o.Real, res), true, statusSelf, code))
-		}
-		g.removeLocked(ctx, r, o)
-		return
-	}
 }

@@ -146,7 +146,13 @@ func startModRoom(ctx context.Context, t *testing.T) *modRoom {
 // direct chat from her puppet with a notice naming the room, and
 // Caroline's reply there reaches Alicia from Caroline's nick; Alicia's
 // to Bob is relayed from her nick; one to a nick nobody has is
-// item-not-found.
+// item-not-found. Moderation (§8.2, §9.1): Bob, at power level 0, kicking
+// is forbidden; once Carol gives Alicia's puppet level 50, Alicia kicks
+// the Matrix user dave by nick (Matrix shows him kicked, both clients see
+// 307 with her nick and the reason), cannot kick Caroline (level 100:
+// not-allowed), bans Bob by his JID (his puppet is banned in Matrix, he
+// gets 301 with 110, she sees 301, the outcast list names him); Carol's
+// Matrix kick of Alicia's puppet is 307 with Caroline's nick and reason.
 func TestIntegrationXMPPMUCNickPMModeration(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -242,4 +248,70 @@ func TestIntegrationXMPPMUCNickPMModeration(t *testing.T) {
 	}); r.Type != "error" || !strings.Contains(r.XML, "item-not-found") {
 		t.Fatalf("a private message to nobody: %s", r.XML)
 	}
+
+	// Moderation. Bob (power level 0) cannot kick.
+	iq := func(c *integration.XMPPClient, id, item string) integration.XMPPStanza {
+		t.Helper()
+		r, err := c.IQ(ctx, id, `<iq type='set' id='`+id+`' to='`+m.muc+`'><query xmlns='http://jabber.org/protocol/muc#admin'>`+item+`</query></iq>`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := iq(m.bob, "k0", `<item nick='Caroline' role='none'/>`); r.Type != "error" || !strings.Contains(r.XML, "forbidden") {
+		t.Fatalf("Bob kicking: %s", r.XML)
+	}
+	// Carol makes Alicia's puppet a moderator (50).
+	raw, err := m.carol.StateEvent(ctx, m.room, "m.room.power_levels", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pl map[string]any
+	if err := json.Unmarshal(raw, &pl); err != nil {
+		t.Fatal(err)
+	}
+	pl["users"].(map[string]any)[string(m.alicePuppet)] = 50
+	if _, err := m.carol.SendState(ctx, m.room, "m.room.power_levels", "", pl); err != nil {
+		t.Fatal(err)
+	}
+	// Alicia kicks the Matrix user dave: everyone sees 307 with her nick
+	// and the reason.
+	dave := m.s.User(ctx, "dave")
+	if _, err := dave.Join(ctx, string(m.room)); err != nil {
+		t.Fatal(err)
+	}
+	m.presence(m.alice, "dave", "")
+	if r := iq(m.alice, "k1", `<item nick='dave' role='none'><reason>spam</reason></item>`); r.Type != "result" {
+		t.Fatalf("Alicia kicking dave: %s", r.XML)
+	}
+	if _, err := m.carol.WaitForMembership(ctx, m.room, dave.UserID, "leave"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*integration.XMPPClient{m.alice, m.bob} {
+		m.presence(c, "dave", "unavailable", `code="307"`, `nick="Alicia"`, ">spam<")
+	}
+	// Caroline's level is above hers.
+	if r := iq(m.alice, "k2", `<item nick='Caroline' role='none'/>`); r.Type != "error" || !strings.Contains(r.XML, "not-allowed") {
+		t.Fatalf("Alicia kicking Caroline: %s", r.XML)
+	}
+	// Alicia bans Bob by his JID: his puppet is banned in Matrix, he
+	// gets 301 with 110, Alicia sees 301, and he is on the outcast list.
+	bobJID := "bob@" + integration.ProsodyHost
+	if r := iq(m.alice, "b1", `<item jid='`+bobJID+`' affiliation='outcast'><reason>rude</reason></item>`); r.Type != "result" {
+		t.Fatalf("Alicia banning Bob: %s", r.XML)
+	}
+	if _, err := m.carol.WaitForMembership(ctx, m.room, m.bobPuppet, "ban"); err != nil {
+		t.Fatal(err)
+	}
+	m.presence(m.bob, "Bob", "unavailable", `code="301"`, `code="110"`, ">rude<")
+	m.presence(m.alice, "Bob", "unavailable", `code="301"`, `nick="Alicia"`)
+	list, err := m.alice.IQ(ctx, "l1", `<iq type='get' id='l1' to='`+m.muc+`'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast'/></query></iq>`)
+	if err != nil || list.Type != "result" || !strings.Contains(list.XML, `jid="`+bobJID+`"`) || !strings.Contains(list.XML, "rude") {
+		t.Fatalf("the outcast list: %+v %v", list, err)
+	}
+	// Carol kicks Alicia in Matrix: 307 with Caroline's nick and reason.
+	if err := m.carol.Kick(ctx, m.room, m.alicePuppet, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	m.presence(m.alice, "Alicia", "unavailable", `code="307"`, `code="110"`, `nick="Caroline"`, ">bye<")
 }

@@ -77,6 +77,7 @@ func (g *gateway) xmppItem(room matrix.RoomID, real, jid string) mucItem {
 	if r := g.rooms[room]; r != nil {
 		if o := r.occupants[real]; o != nil {
 			it.Photo = o.Photo
+			it.Affiliation, it.Role = affiliation(o.level) // its puppet's power
 		}
 	}
 	return it

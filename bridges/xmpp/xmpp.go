@@ -241,11 +241,18 @@ func (m *Module) HandleMatrixMembership(ctx context.Context, mb *bridges.Members
 	if !ok {
 		return nil
 	}
+	var sender matrix.UserID
+	if mb.Event != nil {
+		sender = mb.Event.Sender
+	}
 	if m.users.Owns(mb.Target) {
 		if mb.Content.Membership == "leave" || mb.Content.Membership == "ban" {
-			m.gw.kicked(ctx, room, mb.Target, mb.Content.Membership == "ban")
+			m.gw.kicked(ctx, room, mb.Target, sender, mb.Content) // mucadmin.go
 		}
 		return nil
+	}
+	if m.gw.memberRemoved(ctx, room, mb.Target, sender, mb.Content) {
+		return nil // a kick or ban (mucadmin.go)
 	}
 	m.gw.membership(ctx, room, mb.Target, mb.Content)
 	m.gw.memberAvatarChanged(mb.Target, mb.Content)
