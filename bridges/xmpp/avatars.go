@@ -19,8 +19,9 @@ import (
 
 // Avatars both ways, with vCards (XEP-0054 vcard-temp, XEP-0153).
 //
-// XMPP → Matrix: an occupant's presence in a room may carry the SHA-1 of
-// its avatar (<x xmlns='vcard-temp:x:update'><photo>hash</photo></x>).
+// XMPP → Matrix: an occupant's presence in a room (or an XMPP user's
+// presence to a Matrix user it has a direct chat with) may carry the
+// SHA-1 of its avatar (<x xmlns='vcard-temp:x:update'><photo>hash</photo></x>).
 // When the hash differs from the last one its puppet got (kept in the
 // module's KV per bare JID), the bridge asks the user's server for the
 // vCard of the bare JID, uploads its PHOTO (at most maxAvatarBytes) to
@@ -185,6 +186,17 @@ func (g *gateway) avatarHint(st *component.Stanza, from, roomJID jid.JID) {
 	}
 	real := from.Bare()
 	g.push("avatar/"+real.String(), nil, func(ctx context.Context) { g.avatarFromXMPP(ctx, real, p, room, hash) })
+}
+
+// dmAvatarHint follows the photo hash of a presence from the XMPP user
+// real to the Matrix user u (its contact): a new hash becomes the
+// puppet's avatar, ordered in their direct chat, if they have one.
+func (g *gateway) dmAvatarHint(real jid.JID, u matrix.UserID, hash string) {
+	g.push("avatar/"+real.String(), nil, func(ctx context.Context) {
+		if room, p, ok := g.dmExisting(ctx, real.String(), u); ok { // dm_relations.go
+			g.avatarFromXMPP(ctx, real, p, room, hash)
+		}
+	})
 }
 
 // avatarFromXMPP makes the avatar with photo hash hash of the XMPP user

@@ -80,11 +80,22 @@ func (g *gateway) findOccupant(from, roomJID jid.JID) (*mucRoom, *occupant) {
 func (g *gateway) chatStateFromXMPP(ctx context.Context, from, roomJID jid.JID, state string) {
 	g.mu.Lock()
 	r, o := g.findOccupant(from, roomJID)
-	if o == nil {
-		g.mu.Unlock()
-		return
+	var room matrix.RoomID
+	var p matrix.UserID
+	if o != nil {
+		room, p = r.id, o.Puppet
 	}
-	k := typingKey{room: r.id, puppet: o.Puppet}
+	g.mu.Unlock()
+	if o != nil {
+		g.puppetTyping(ctx, room, p, state)
+	}
+}
+
+// puppetTyping makes puppet p type in room, or stop, after an XMPP
+// user's chat state, in a room or a 1:1 chat alike.
+func (g *gateway) puppetTyping(ctx context.Context, room matrix.RoomID, p matrix.UserID, state string) {
+	g.mu.Lock()
+	k := typingKey{room: room, puppet: p}
 	since, typing := g.typing.puppets[k]
 	now := time.Now()
 	start := state == "composing"
@@ -104,15 +115,15 @@ func (g *gateway) chatStateFromXMPP(ctx context.Context, from, roomJID jid.JID, 
 		delete(g.typing.puppets, k)
 	}
 	g.mu.Unlock()
-	if err := g.m.host.Matrix().Intent(o.Puppet).SetTyping(ctx, r.id, start, typingTimeout); err != nil {
-		g.log.Debug("xmpp: could not set a puppet's typing", "puppet", o.Puppet, "room", r.id, "err", err)
+	if err := g.m.host.Matrix().Intent(p).SetTyping(ctx, room, start, typingTimeout); err != nil {
+		g.log.Debug("xmpp: could not set a puppet's typing", "puppet", p, "room", room, "err", err)
 	}
 }
 
 // HandleMatrixTyping implements bridges.TypingHandler: Matrix users who
 // start or stop typing in a hosted room are shown to its occupants.
 func (m *Module) HandleMatrixTyping(ctx context.Context, t *bridges.Typing) {
-	if m.gw != nil {
+	if m.gw != nil && !m.gw.dmTypingFromMatrix(ctx, t.RoomID, t.UserIDs) { // 1:1 chats: dm_relations.go
 		m.gw.typingFromMatrix(ctx, t.RoomID, t.UserIDs)
 	}
 	if m.rev != nil {
@@ -166,7 +177,7 @@ func (g *gateway) sendChatState(ctx context.Context, r *mucRoom, u matrix.UserID
 			continue
 		}
 		for res := range o.Resources {
-			g.enqueue(ctx, chatStateStanza(nickJID(o.RoomJID, mb.nick), res, state, occID))
+			g.enqueue(ctx, chatStateStanza(nickJID(o.RoomJID, mb.nick), res, "groupchat", state, occID))
 		}
 	}
 }
@@ -191,9 +202,10 @@ type ephemeralMessage struct {
 	OccupantID *occupantIDEl `xml:"occupant-id,omitempty"`
 }
 
-// chatStateStanza is a chat state from room/nick to an occupant.
-func chatStateStanza(from, to, state, occupantID string) []byte {
-	m := ephemeralMessage{From: from, To: to, Type: "groupchat",
+// chatStateStanza is a chat state from room/nick to an occupant (typ
+// "groupchat"), or from a Matrix user's JID to an XMPP user ("chat").
+func chatStateStanza(from, to, typ, state, occupantID string) []byte {
+	m := ephemeralMessage{From: from, To: to, Type: typ,
 		State: &emptyEl{XMLName: xml.Name{Space: nsChatStates, Local: state}}}
 	if occupantID != "" {
 		m.OccupantID = &occupantIDEl{ID: occupantID}

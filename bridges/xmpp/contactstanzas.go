@@ -39,10 +39,10 @@ func contactPresence(from, to, typ, show, status, nick string) []byte {
 
 // chatMessage is a type='chat' message from a Matrix user's JID to an
 // XMPP user, with the Matrix event ID as id and as XEP-0359 stanza-id
-// (by the Matrix user's JID, which assigned it).
+// (by the Matrix user's JID, which assigned it), markable (XEP-0333).
 func chatMessage(from, to string, ev string, body string) []byte {
 	return mustMarshal(groupchatMessage{From: from, To: to, ID: ev, Type: "chat", Body: &body,
-		StanzaID: &stanzaIDEl{ID: ev, By: from}})
+		StanzaID: &stanzaIDEl{ID: ev, By: from}, Markable: &markableEl{}})
 }
 
 // xmppShow maps a Matrix presence to an XMPP availability: online is

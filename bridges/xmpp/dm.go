@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -29,7 +30,9 @@ import (
 // portal, so nothing is written into a room nobody reads (Bifrost #213).
 // A Matrix user who invites a puppet into a direct chat makes that room
 // the portal. The Matrix user's messages there go to the XMPP user's
-// bare JID as chats from the Matrix user's JID.
+// bare JID as chats from the Matrix user's JID. The bridge bot joins
+// each direct chat (dmBot), so that its /sync sees typing, receipts and
+// redactions there. Relations, chat states and markers: dm_relations.go.
 
 const (
 	// dmPrefix starts the portal key ID of a direct chat: dm:<bare JID>.
@@ -81,24 +84,48 @@ func (g *gateway) chatRoute(st *component.Stanza, from, to jid.JID) bool {
 		return true
 	}
 	in := inboundOf(st)
-	if in.text == "" {
-		return true // chat states and the like: not bridged yet
+	ext := parseExt(st.Inner)
+	if in.text == "" && !ext.related() {
+		g.dmEphemeral(st, from, u) // chat states and markers (dm_relations.go)
+		return true
 	}
 	id, origin, nick := st.Attr("id"), originID(st), ""
 	if c, ok := find(st, nsNick, "nick"); ok {
 		nick = cleanNick(c.Text)
 	}
+	if ext.related() && id == "" && origin == "" {
+		id = randomID() // keys of its ops must not collide with another stanza's
+	}
 	real := from.Bare().String()
+	if chatState(st) != "" {
+		g.push(dmLane(real, u), nil, func(ctx context.Context) { g.dmChatState(ctx, real, u, "active") })
+	}
 	g.push(dmLane(real, u), func() {
 		g.enqueue(context.Background(), errorPresenceStanza("message", userJID.String(), from.String(), id, userJID.String(),
 			"wait", "resource-constraint", "too many messages at once; send it again"))
-	}, func(ctx context.Context) { g.dmSay(ctx, from, userJID, u, id, origin, nick, in) })
+	}, func(ctx context.Context) {
+		// Retractions and reactions need a chat that exists; anything
+		// with text opens one.
+		open := !ext.related() || (ext.Retract == "" && !ext.HasReactions)
+		s, ok := g.dmActor(ctx, from, userJID, u, id, origin, nick, open)
+		switch {
+		case !ok:
+		case ext.related():
+			g.applyRelation(ctx, s, ext, in.text) // relations.go
+		default:
+			g.dmPost(ctx, s, in)
+		}
+	})
 	return true
 }
 
-// dmSay posts a chat of from to the Matrix user u from from's puppet, in
-// their direct chat (opened, reopened or replaced as needed).
-func (g *gateway) dmSay(ctx context.Context, from, userJID jid.JID, u matrix.UserID, id, origin, nick string, in inbound) {
+// dmActor returns the XMPP user from chatting to the Matrix user u (at
+// userJID) with the stanza's id, origin-id and XEP-0172 nick, in their
+// direct chat: opened, reopened or replaced as needed when open, else
+// the one there is. The puppet takes the nick as its name. ok is false
+// when there is no chat (the sender was told why when it asked to open
+// one).
+func (g *gateway) dmActor(ctx context.Context, from, userJID jid.JID, u matrix.UserID, id, origin, nick string, open bool) (actor, bool) {
 	real := from.Bare().String()
 	refuse := func(typ, cond, why string) {
 		g.enqueue(ctx, errorPresenceStanza("message", userJID.String(), from.String(), id, userJID.String(), typ, cond, why))
@@ -106,30 +133,89 @@ func (g *gateway) dmSay(ctx context.Context, from, userJID jid.JID, u matrix.Use
 	p, err := g.puppetOf(real)
 	if err != nil {
 		refuse("cancel", "not-allowed", "this JID cannot be bridged to Matrix")
-		return
+		return actor{}, false
+	}
+	s := actor{roomJID: userJID.String(), from: from, real: real, nick: nick, puppet: p, id: id, origin: origin, dm: u}
+	if !open {
+		portal, err := g.m.host.Portals().ByKey(ctx, dmPortalKey(real, u))
+		if err != nil {
+			g.log.Info("xmpp: a stanza about a direct chat that does not exist is dropped", "xmpp_user", real, "matrix_user", u, "err", err)
+			return actor{}, false
+		}
+		s.room = portal.Room
+		return s, true
 	}
 	room, err := g.dmRoom(ctx, real, u, p, nick)
 	switch {
 	case errors.Is(err, intent.ErrNotFound):
 		refuse("cancel", "item-not-found", "no such Matrix user")
-		return
+		return actor{}, false
 	case err != nil:
 		g.log.Warn("xmpp: could not open a direct chat", "xmpp_user", real, "matrix_user", u, "err", err)
 		refuse("wait", "remote-server-timeout", "the Matrix homeserver did not open the chat; send it again")
-		return
+		return actor{}, false
 	}
-	content := g.toMatrix(ctx, p, in) // formatting, files (content.go)
+	if nick != "" { // a new nick renames the puppet (kit.SyncProfile sends changes only)
+		g.nameDMPuppet(ctx, room, p, real, nick)
+	}
+	s.room = room
+	return s, true
+}
+
+// dmPost posts a chat of s (a 1:1 actor) to its direct chat, linked by
+// its id or origin-id like a groupchat message, so that corrections,
+// retractions, reactions and replies find it.
+func (g *gateway) dmPost(ctx context.Context, s actor, in inbound) {
+	content := g.toMatrix(ctx, s.puppet, in) // formatting, files (content.go)
 	raw, err := json.Marshal(content)
 	if err != nil {
 		return
 	}
-	key := dmKey(real, u, id, origin)
-	op := intent.Op{Kind: intent.OpMessage, Room: room, Sender: p, Type: matrix.EventMessage, Content: raw,
-		Key: key, Link: &intent.Link{Module: ID, RemoteID: key}}
+	key := dmKey(s.real, s.dm, s.id, s.origin)
+	op := intent.Op{Kind: intent.OpMessage, Room: s.room, Sender: s.puppet, Type: matrix.EventMessage, Content: raw,
+		Key: key, Link: &intent.Link{Module: ID, RemoteID: msgLinkID(s.room, s.real, s.id, s.origin, key)}}
 	if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
-		g.log.Warn("xmpp: could not queue a chat to Matrix", "room", room, "err", err)
-		refuse("wait", "internal-server-error", "the message could not be bridged; send it again")
+		g.log.Warn("xmpp: could not queue a chat to Matrix", "room", s.room, "err", err)
+		g.enqueue(ctx, errorPresenceStanza("message", s.roomJID, s.from.String(), s.id, s.roomJID,
+			"wait", "internal-server-error", "the message could not be bridged; send it again"))
 	}
+}
+
+// dmMessageID is the id a chat's XMPP client knows it by, that the
+// bridge names it with in reactions, replies and markers (XEP-0444,
+// XEP-0461, XEP-0333 name a 1:1 message by its id): its id attribute,
+// else its origin-id.
+func dmMessageID(id, origin string) string {
+	if id != "" && !strings.HasPrefix(id, "causeway-") {
+		return id
+	}
+	return origin
+}
+
+// dmIDKey is the KV key of the XMPP id of a chat from XMPP, event ev in
+// room.
+func dmIDKey(room matrix.RoomID, ev matrix.EventID) string {
+	return "dm/xid/" + string(room) + "/" + string(ev)
+}
+
+// dmSent links the id of a chat from XMPP when it was linked by a
+// different origin-id, and keeps both for markers.
+func (g *gateway) dmSent(ctx context.Context, op intent.Op, ev matrix.EventID) {
+	real, _, id, origin, ok := parseDMKey(op.Key)
+	if !ok {
+		return
+	}
+	if id != "" && origin != "" && id != origin {
+		g.linkID(ctx, op.Room, real, id, ev)
+	}
+	if xid := dmMessageID(id, origin); xid != "" {
+		if err := g.m.host.KV().Put(ctx, dmIDKey(op.Room, ev), []byte(xid)); err != nil {
+			g.log.Warn("xmpp: could not remember a chat's id", "room", op.Room, "err", err)
+		}
+	}
+	g.mu.Lock()
+	g.rememberSent(op.Room, ev, id, origin)
+	g.mu.Unlock()
 }
 
 // dmRoom returns the direct chat of real (puppet p) and u in which u
@@ -181,6 +267,7 @@ func (g *gateway) dmUsable(ctx context.Context, room matrix.RoomID, p, u matrix.
 	}
 	switch theirs {
 	case "join", "invite":
+		g.dmBot(ctx, room, p)
 		return true, nil
 	case "ban":
 		return false, nil
@@ -190,7 +277,35 @@ func (g *gateway) dmUsable(ctx context.Context, room matrix.RoomID, p, u matrix.
 		return false, nil
 	}
 	g.log.Info("xmpp: the Matrix user left the direct chat; invited again", "room", room, "matrix_user", u)
+	g.dmBot(ctx, room, p)
 	return true, nil
+}
+
+// dmBot makes the bridge bot a member of direct chat room, invited by
+// puppet p when it is not: homeservers that push no typing, read
+// receipts or redactions to appservices (Dendrite) give them to the
+// bot's /sync, which sees its own rooms only. It is marked as a service
+// member (io.element.functional_members), so that clients leave it out
+// of the room's name. A join the cache knows costs no request; failures
+// are logged (messages still cross).
+func (g *gateway) dmBot(ctx context.Context, room matrix.RoomID, p matrix.UserID) {
+	bot := g.m.host.Matrix().Bot()
+	if err := bot.EnsureJoined(ctx, room); err == nil {
+		return
+	}
+	in := g.m.host.Matrix().Intent(p)
+	if _, err := in.SendState(ctx, room, "io.element.functional_members", "",
+		map[string][]matrix.UserID{"service_members": {bot.UserID()}}, time.Time{}); err != nil {
+		g.log.Debug("xmpp: could not mark the bot as a service member of a direct chat", "room", room, "err", err)
+	}
+	if err := in.Invite(ctx, room, bot.UserID(), ""); err != nil {
+		g.log.Info("xmpp: could not invite the bridge bot into a direct chat", "room", room, "err", err)
+		return
+	}
+	if err := bot.EnsureJoined(ctx, room); err != nil {
+		g.log.Info("xmpp: the bridge bot could not join a direct chat; typing, receipts and redactions from Matrix may not reach XMPP",
+			"room", room, "err", err)
+	}
 }
 
 // memberOf reads who's membership in room as in sees it: "" when who
@@ -233,6 +348,7 @@ func (g *gateway) createDM(ctx context.Context, key bridges.PortalKey, real stri
 		return "", err
 	}
 	g.nameDMPuppet(ctx, portal.Room, p, real, nick)
+	g.dmBot(ctx, portal.Room, p)
 	return portal.Room, nil
 }
 
@@ -271,25 +387,25 @@ func dmKey(real string, u matrix.UserID, id, origin string) string {
 }
 
 // parseDMKey reverses dmKey.
-func parseDMKey(key string) (real string, u matrix.UserID, id string, ok bool) {
+func parseDMKey(key string) (real string, u matrix.UserID, id, origin string, ok bool) {
 	rest, found := strings.CutPrefix(key, dmKeyPrefix)
 	parts := strings.Split(rest, "/")
 	if !found || len(parts) != 4 {
-		return "", "", "", false
+		return "", "", "", "", false
 	}
 	for i, p := range parts {
 		s, err := address.Unescape(p)
 		if err != nil {
-			return "", "", "", false
+			return "", "", "", "", false
 		}
 		parts[i] = s
 	}
-	return parts[0], matrix.UserID(parts[1]), parts[2], true
+	return parts[0], matrix.UserID(parts[1]), parts[2], parts[3], true
 }
 
 // dmFailed tells the sender of a chat that Matrix refused it for good.
 func (g *gateway) dmFailed(ctx context.Context, op intent.Op) {
-	real, u, id, ok := parseDMKey(op.Key)
+	real, u, id, _, ok := parseDMKey(op.Key)
 	if !ok {
 		return
 	}
@@ -378,6 +494,7 @@ func (g *gateway) acceptDM(ctx context.Context, room matrix.RoomID, p matrix.Use
 	if err := h.Portals().Put(ctx, portal); err != nil {
 		return fmt.Errorf("store the direct chat: %w", err)
 	}
+	g.dmBot(ctx, room, p)
 	return nil
 }
 

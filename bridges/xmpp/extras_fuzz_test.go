@@ -65,10 +65,10 @@ func FuzzMUCExtrasParsers(f *testing.F) {
 			return
 		}
 		if s := chatState(st); s != "" {
-			checkXML(t, chatStateStanza("r@m.test/n", "a@x.org/r", s, "id"))
+			checkXML(t, chatStateStanza("r@m.test/n", "a@x.org/r", "groupchat", s, "id"))
 		}
 		if id := displayedID(st); id != "" {
-			b := displayedStanza("r@m.test/n", "a@x.org/r", id, "id")
+			b := displayedStanza("r@m.test/n", "a@x.org/r", "chat", id, "id")
 			checkXML(t, b)
 			var m struct {
 				Displayed struct {

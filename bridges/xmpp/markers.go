@@ -92,20 +92,34 @@ func (g *gateway) rememberSent(room matrix.RoomID, ev matrix.EventID, id, origin
 func (g *gateway) displayedFromXMPP(ctx context.Context, from, roomJID jid.JID, id string) {
 	g.mu.Lock()
 	r, o := g.findOccupant(from, roomJID)
-	var ev matrix.EventID
+	var room matrix.RoomID
+	var p matrix.UserID
 	if o != nil {
-		if strings.HasPrefix(id, "$") {
-			ev = matrix.EventID(id)
-		} else if rm := g.recent[r.id]; rm != nil {
-			ev = rm.ids[id]
-		}
+		room, p = r.id, o.Puppet
+	}
+	g.mu.Unlock()
+	if o != nil {
+		g.puppetRead(ctx, room, p, id)
+	}
+}
+
+// puppetRead sends puppet p's read receipt in room for the message a
+// displayed marker's id names (an event ID, or the id of a recent
+// message from XMPP), in a room or a 1:1 chat alike.
+func (g *gateway) puppetRead(ctx context.Context, room matrix.RoomID, p matrix.UserID, id string) {
+	var ev matrix.EventID
+	g.mu.Lock()
+	if strings.HasPrefix(id, "$") {
+		ev = matrix.EventID(id)
+	} else if rm := g.recent[room]; rm != nil {
+		ev = rm.ids[id]
 	}
 	g.mu.Unlock()
 	if ev == "" {
 		return
 	}
-	if err := g.m.host.Matrix().Intent(o.Puppet).SendReceipt(ctx, r.id, ev, intent.ReceiptRead); err != nil {
-		g.log.Debug("xmpp: could not send a puppet's read receipt", "puppet", o.Puppet, "room", r.id, "err", err)
+	if err := g.m.host.Matrix().Intent(p).SendReceipt(ctx, room, ev, intent.ReceiptRead); err != nil {
+		g.log.Debug("xmpp: could not send a puppet's read receipt", "puppet", p, "room", room, "err", err)
 	}
 }
 
@@ -116,6 +130,9 @@ func (m *Module) HandleMatrixReceipt(ctx context.Context, rc *bridges.Receipt) {
 		return
 	}
 	g := m.gw
+	if g.dmReceipt(ctx, rc) { // 1:1 chats: dm_relations.go
+		return
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r := g.rooms[rc.RoomID]
@@ -132,7 +149,7 @@ func (m *Module) HandleMatrixReceipt(ctx context.Context, rc *bridges.Receipt) {
 			continue
 		}
 		for res := range o.Resources {
-			g.enqueue(ctx, displayedStanza(nickJID(o.RoomJID, mb.nick), res, string(rc.EventID), occID))
+			g.enqueue(ctx, displayedStanza(nickJID(o.RoomJID, mb.nick), res, "groupchat", string(rc.EventID), occID))
 		}
 	}
 }
@@ -149,9 +166,10 @@ type markableEl struct {
 }
 
 // displayedStanza is a displayed marker for message id from room/nick to
-// an occupant.
-func displayedStanza(from, to, id, occupantID string) []byte {
-	m := ephemeralMessage{From: from, To: to, Type: "groupchat",
+// an occupant (typ "groupchat"), or from a Matrix user's JID to an XMPP
+// user ("chat").
+func displayedStanza(from, to, typ, id, occupantID string) []byte {
+	m := ephemeralMessage{From: from, To: to, Type: typ,
 		Marker: &markerEl{XMLName: xml.Name{Space: nsChatMarkers, Local: "displayed"}, ID: id}}
 	if occupantID != "" {
 		m.OccupantID = &occupantIDEl{ID: occupantID}

@@ -165,7 +165,7 @@ func (g *gateway) pmSay(ctx context.Context, from, to jid.JID, p matrix.UserID, 
 	}
 	key := dmKey(real, u, id, origin)
 	op := intent.Op{Kind: intent.OpMessage, Room: room, Sender: p, Type: matrix.EventMessage, Content: raw,
-		Key: key, Link: &intent.Link{Module: ID, RemoteID: key}}
+		Key: key, Link: &intent.Link{Module: ID, RemoteID: msgLinkID(room, real, id, origin, key)}} // as a chat's (dm.go)
 	if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
 		g.log.Warn("xmpp: could not queue a private message to Matrix", "room", room, "err", err)
 		refuse("wait", "internal-server-error", "the message could not be bridged; send it again")

@@ -54,12 +54,23 @@ func msgRemoteID(room matrix.RoomID, real, id string) string {
 
 // parseMsgRemoteID returns the author of a message link's remote ID.
 func parseMsgRemoteID(s string) (real string, ok bool) {
+	real, _, ok = parseMsgLink(s)
+	return real, ok
+}
+
+// parseMsgLink returns the author of a message link's remote ID and the
+// id (or origin-id) its client gave the message.
+func parseMsgLink(s string) (real, id string, ok bool) {
 	parts := strings.Split(strings.TrimPrefix(s, msgLinkPrefix), "/")
 	if !strings.HasPrefix(s, msgLinkPrefix) || len(parts) != 3 {
-		return "", false
+		return "", "", false
 	}
 	real, err := address.Unescape(parts[1])
-	return real, err == nil
+	if err != nil {
+		return "", "", false
+	}
+	id, err = address.Unescape(parts[2])
+	return real, id, err == nil
 }
 
 // msgLinkID is the remote ID a message is linked by: its origin-id,
@@ -74,7 +85,10 @@ func msgLinkID(room matrix.RoomID, real, id, origin, key string) string {
 	return key
 }
 
-// actor is an occupant sending a stanza to its room.
+// actor is an occupant sending a stanza to its room, or an XMPP user
+// chatting to a Matrix user (dm set): then room is their direct chat
+// and roomJID the Matrix user's bare JID, which the stanza went to and
+// errors come from.
 type actor struct {
 	room       matrix.RoomID
 	roomJID    string
@@ -82,6 +96,8 @@ type actor struct {
 	real, nick string
 	puppet     matrix.UserID
 	id, origin string
+	// dm is the Matrix user of a 1:1 chat ("" in a room).
+	dm matrix.UserID
 }
 
 // relKey is the outbox key of an op made from the stanza of s; what
@@ -130,18 +146,25 @@ func (g *gateway) relate(st *component.Stanza, from, roomJID jid.JID) bool {
 			return
 		}
 		s.id, s.origin = id, origin
-		switch {
-		case ext.Retract != "":
-			g.retract(ctx, s, ext.Retract)
-		case ext.HasReactions:
-			g.react(ctx, s, ext)
-		case ext.Replace != "":
-			g.correct(ctx, s, ext, text)
-		default:
-			g.reply(ctx, s, ext, text)
-		}
+		g.applyRelation(ctx, s, ext, text)
 	})
 	return true
+}
+
+// applyRelation sends what a stanza of s that relates to another
+// message does (ext: parseExt; text its body) to Matrix, in a room or a
+// 1:1 chat alike. It runs in the conversation's lane.
+func (g *gateway) applyRelation(ctx context.Context, s actor, ext msgExt, text string) {
+	switch {
+	case ext.Retract != "":
+		g.retract(ctx, s, ext.Retract)
+	case ext.HasReactions:
+		g.react(ctx, s, ext)
+	case ext.Replace != "":
+		g.correct(ctx, s, ext, text)
+	default:
+		g.reply(ctx, s, ext, text)
+	}
 }
 
 // target is a Matrix event an XMPP stanza refers to, and its sender.
@@ -200,8 +223,12 @@ func (g *gateway) resolveTarget(ctx context.Context, s actor, id, authorReal str
 // homeserver takes it) and waits for its event.
 func (g *gateway) pendingTarget(ctx context.Context, s actor, id string) (matrix.EventID, bool) {
 	out := g.m.host.Outbox()
+	first := sentKeyPrefix + address.Escape(s.real) + "/" + address.Escape(s.nick) + "/" + address.Escape(s.roomJID) + "/" + address.Escape(id) + "/"
+	if s.dm != "" {
+		first = dmKeyPrefix + address.Escape(s.real) + "/" + address.Escape(string(s.dm)) + "/" + address.Escape(id) + "/"
+	}
 	for _, prefix := range []string{
-		sentKeyPrefix + address.Escape(s.real) + "/" + address.Escape(s.nick) + "/" + address.Escape(s.roomJID) + "/" + address.Escape(id) + "/",
+		first,
 		relKeyPrefix + address.Escape(s.real) + "/" + address.Escape(s.roomJID) + "/" + address.Escape(id) + "/",
 	} {
 		op, ok, err := out.LatestKeyed(ctx, s.room, prefix)
@@ -232,13 +259,16 @@ type reflection struct {
 	Nick    string `json:"nick"`
 	RoomJID string `json:"room_jid"`
 	Msg     relOut `json:"msg"`
+	// DM marks a 1:1 chat (RoomJID is the Matrix user's JID): nothing
+	// is reflected, but a refusal is told all the same.
+	DM bool `json:"dm,omitempty"`
 }
 
 // queue stores the reflection of op's stanza and queues op; a failure
 // gets its author an error.
 func (g *gateway) queue(ctx context.Context, s actor, op intent.Op, m relOut) {
 	kv := g.m.host.KV()
-	b, err := json.Marshal(reflection{Real: s.real, Nick: s.nick, RoomJID: s.roomJID, Msg: m})
+	b, err := json.Marshal(reflection{Real: s.real, Nick: s.nick, RoomJID: s.roomJID, Msg: m, DM: s.dm != ""})
 	if err == nil {
 		err = kv.Put(ctx, reflKeyPrefix+op.Key, b)
 	}
@@ -275,7 +305,11 @@ func (g *gateway) correct(ctx context.Context, s actor, ext msgExt, text string)
 	t, ok := g.resolveTarget(ctx, s, ext.Replace, "")
 	if !ok || t.author != s.puppet {
 		g.log.Info("xmpp: a correction of an unknown message is posted as a new one", "room", s.room, "replace", ext.Replace)
-		g.say(ctx, s.from, jid.MustParse(s.roomJID), s.id, s.origin, inbound{text: text})
+		if s.dm != "" {
+			g.dmPost(ctx, s, inbound{text: text})
+		} else {
+			g.say(ctx, s.from, jid.MustParse(s.roomJID), s.id, s.origin, inbound{text: text})
+		}
 		return
 	}
 	nc := g.toMatrix(ctx, s.puppet, inbound{text: text}).MessageContent
@@ -319,7 +353,9 @@ func (g *gateway) reply(ctx context.Context, s actor, ext msgExt, text string) {
 		stripped = text
 	}
 	var authorReal, nick string
-	if to, err := jid.Parse(ext.ReplyTo); err == nil && to.Resourcepart() != "" {
+	if to, err := jid.Parse(ext.ReplyTo); err == nil && s.dm != "" {
+		authorReal = to.Bare().String() // in a 1:1 chat: the author's JID
+	} else if err == nil && to.Resourcepart() != "" {
 		nick = to.Resourcepart()
 		g.mu.Lock()
 		if r := g.rooms[s.room]; r != nil {
@@ -392,8 +428,10 @@ func (g *gateway) react(ctx context.Context, s actor, ext msgExt) {
 		}
 		g.updateReactions(ctx, s.room, t.event, s.puppet, func(set []reaction) []reaction { return addReaction(set, ev, key) })
 	}
-	g.broadcastFrom(ctx, s.room, s.nick, s.real, relOut{ID: s.id, Origin: s.origin, HasReactions: true,
-		ReactionsTo: ext.ReactionsTo, Reactions: ext.Reactions})
+	if s.dm == "" {
+		g.broadcastFrom(ctx, s.room, s.nick, s.real, relOut{ID: s.id, Origin: s.origin, HasReactions: true,
+			ReactionsTo: ext.ReactionsTo, Reactions: ext.Reactions})
+	}
 }
 
 // moderateRoute takes XEP-0425 moderation requests (IQ sets to a room's
@@ -494,11 +532,17 @@ func (g *gateway) relatedSent(ctx context.Context, op intent.Op, ev matrix.Event
 		}
 		r.Msg.StanzaID = string(ev)
 		if r.Msg.Body != nil {
+			g.mu.Lock()
 			g.rememberSent(op.Room, ev, r.Msg.ID, r.Msg.Origin) // for markers (markers.go)
-			// A correction or reply is archived as it was sent (archive.go).
-			g.rememberArchived(ctx, ev, sentMeta{Nick: r.Nick, Real: r.Real, ID: r.Msg.ID, Origin: r.Msg.Origin})
+			g.mu.Unlock()
+			if !r.DM {
+				// A correction or reply is archived as it was sent (archive.go).
+				g.rememberArchived(ctx, ev, sentMeta{Nick: r.Nick, Real: r.Real, ID: r.Msg.ID, Origin: r.Msg.Origin})
+			}
 		}
-		g.broadcastFrom(ctx, op.Room, r.Nick, r.Real, r.Msg)
+		if !r.DM {
+			g.broadcastFrom(ctx, op.Room, r.Nick, r.Real, r.Msg)
+		}
 	}
 	_ = kv.Delete(ctx, reflKeyPrefix+op.Key)
 }

@@ -135,8 +135,12 @@ func (m *Module) HandleMatrixEdit(ctx context.Context, e *bridges.Edit) error {
 	if m.gw == nil || m.users.Owns(e.Event.Sender) {
 		return nil
 	}
+	if real, isDM := dmJIDOf(e.Portal); isDM { // a 1:1 chat (dm_relations.go)
+		m.gw.dmEdit(ctx, e, real)
+		return nil
+	}
 	if !ok {
-		return bridges.ErrUnsupported // 1:1 chats, portals to existing MUCs
+		return bridges.ErrUnsupported // portals of other kinds
 	}
 	out, ok := m.gw.shownOf(e.NewContent, "", nil) // as the message itself was shown (shown.go)
 	if !ok {
@@ -165,8 +169,14 @@ func (m *Module) HandleMatrixReaction(ctx context.Context, r *bridges.Reaction) 
 	if m.gw == nil || m.users.Owns(r.Event.Sender) || r.Key == "" {
 		return nil
 	}
-	if !ok {
-		return bridges.ErrUnsupported // 1:1 chats, portals to existing MUCs
+	real, isDM := dmJIDOf(r.Portal)
+	switch {
+	case isDM && r.Event.Sender != r.Portal.Key.Receiver:
+		return nil // someone else the receiver let in
+	case isDM:
+		room = r.Portal.Room
+	case !ok:
+		return bridges.ErrUnsupported // portals of other kinds
 	}
 	u := r.Event.Sender
 	l := bridges.Link{Remote: bridges.MessageID{ID: reactionRemoteID(r.Target, u, r.Key)}, Room: room, Event: r.Event.ID}
@@ -176,6 +186,10 @@ func (m *Module) HandleMatrixReaction(ctx context.Context, r *bridges.Reaction) 
 	set := m.gw.updateReactions(ctx, room, r.Target, u, func(set []reaction) []reaction {
 		return addReaction(set, r.Event.ID, r.Key)
 	})
+	if isDM {
+		m.gw.dmReactions(ctx, r.Portal, real, r.Target, string(r.Event.ID), set)
+		return nil
+	}
 	m.gw.sendReactions(ctx, room, u, r.Target, string(r.Event.ID), set)
 	return nil
 }
@@ -203,8 +217,12 @@ func (m *Module) HandleMatrixRedaction(ctx context.Context, r *bridges.Redaction
 	if m.gw == nil || m.users.Owns(r.Event.Sender) || r.Target == "" {
 		return nil
 	}
+	if real, isDM := dmJIDOf(r.Portal); isDM { // a 1:1 chat (dm_relations.go)
+		m.gw.dmRedaction(ctx, r, real)
+		return nil
+	}
 	if !ok {
-		return bridges.ErrUnsupported // 1:1 chats, portals to existing MUCs
+		return bridges.ErrUnsupported // portals of other kinds
 	}
 	g := m.gw
 	if r.TargetRemote != nil {
@@ -285,20 +303,29 @@ func (g *gateway) quoted(ctx context.Context, room matrix.RoomID, event matrix.E
 	if !ok {
 		return "", "", false
 	}
+	_, nick, line, ok = g.quoteOf(ctx, p, room, event, func(u matrix.UserID) (string, bool) { return g.speaker(ctx, room, u) })
+	return nick, line, ok
+}
+
+// quoteOf reads event in room as reader and returns its author, the
+// author's name for XMPP (name: a nick or displayname, never a Matrix
+// ID) and the event's first line (shortened), for a reply's fallback.
+func (g *gateway) quoteOf(ctx context.Context, reader matrix.UserID, room matrix.RoomID, event matrix.EventID,
+	name func(matrix.UserID) (string, bool)) (author matrix.UserID, nick, line string, ok bool) {
 	var ev matrix.Event
-	if err := g.m.host.Matrix().Intent(p).EventContent(ctx, room, event, &ev); err != nil || ev.Sender == "" {
-		return "", "", false
+	if err := g.m.host.Matrix().Intent(reader).EventContent(ctx, room, event, &ev); err != nil || ev.Sender == "" {
+		return "", "", "", false
 	}
-	nick, ok = g.speaker(ctx, room, ev.Sender)
+	nick, ok = name(ev.Sender)
 	if !ok {
-		return "", "", false
+		return "", "", "", false
 	}
 	var c matrix.MessageContent
 	_ = json.Unmarshal(ev.Content, &c)
 	if c.NewContent != nil {
 		c = *c.NewContent
 	}
-	return nick, quoteLine(c), true
+	return ev.Sender, nick, quoteLine(c), true
 }
 
 var (

@@ -3,7 +3,6 @@ package xmpp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -329,8 +328,12 @@ func TestMatrixRelationsToXMPP(t *testing.T) {
 
 	dm := &bridges.Portal{Key: bridges.PortalKey{ID: dmPrefix + "x@y", Receiver: carol}, Room: "!dm:localhost"}
 	if err := m.HandleMatrixEdit(ctx, &bridges.Edit{Portal: dm, Event: ev("$dmedit"), Target: "$x",
-		NewContent: matrix.MessageContent{MsgType: matrix.MsgText, Body: "x"}}); !errors.Is(err, bridges.ErrUnsupported) {
+		NewContent: matrix.MessageContent{MsgType: matrix.MsgText, Body: "x"}}); err != nil {
 		t.Fatalf("an edit in a direct chat: %v", err)
+	}
+	if q := queued(t, h); !strings.Contains(q[len(q)-1], `type="chat"`) || !strings.Contains(q[len(q)-1], `to="x@y"`) ||
+		!strings.Contains(q[len(q)-1], `<replace xmlns="urn:xmpp:message-correct:0" id="$x">`) {
+		t.Fatalf("an edit in a direct chat: %s", q[len(q)-1])
 	}
 
 	h.HS.PutEvent(fakehs.Event{ID: "$gone", Room: relRoom, Sender: carol, Type: matrix.EventMessage, Content: json.RawMessage(`{}`)})

@@ -547,7 +547,7 @@ func (rv *reverse) typingFromMatrix(ctx context.Context, room matrix.RoomID, use
 	}
 	send := func(u matrix.UserID, state string) {
 		if c := rp.clients[u]; c != nil && c.state == clientJoined {
-			out = append(out, chatStateStanza(c.self, rp.muc, state, ""))
+			out = append(out, chatStateStanza(c.self, rp.muc, "groupchat", state, ""))
 		}
 	}
 	for u := range now {

@@ -346,10 +346,12 @@ type relOut struct {
 	ReactionsTo  string   `json:"reactions_to,omitempty"`
 	Reactions    []string `json:"reactions,omitempty"`
 	// ReplyID names the message this one replies to, ReplyNick its
-	// author's nick; the first ReplyQuote code points of the body quote
-	// it (the fallback for clients without replies).
+	// author's nick (in a room) or ReplyJID its author's JID (in a 1:1
+	// chat); the first ReplyQuote code points of the body quote it (the
+	// fallback for clients without replies).
 	ReplyID    string `json:"reply_id,omitempty"`
 	ReplyNick  string `json:"reply_nick,omitempty"`
+	ReplyJID   string `json:"reply_jid,omitempty"`
 	ReplyQuote int    `json:"reply_quote,omitempty"`
 	// OccupantID is the author's XEP-0421 occupant-id.
 	OccupantID string `json:"occupant_id,omitempty"`
@@ -475,6 +477,15 @@ func relStanza(from, to, roomJID string, m relOut) []byte {
 	return mustMarshal(relMessageOf(from, to, roomJID, m))
 }
 
+// chatRelStanza encodes m as a 1:1 chat from a Matrix user's JID to an
+// XMPP user: the Matrix user's JID gave its stanza-id, and a reply names
+// its author by m.ReplyJID.
+func chatRelStanza(from, to string, m relOut) []byte {
+	s := relMessageOf(from, to, from, m)
+	s.Type = "chat"
+	return mustMarshal(s)
+}
+
 // relMessageOf is the message relStanza encodes (to "": none, as in a
 // MAM result).
 func relMessageOf(from, to, roomJID string, m relOut) relMessage {
@@ -504,8 +515,8 @@ func relMessageOf(from, to, roomJID string, m relOut) relMessage {
 		s.Store = &storeEl{}
 	}
 	if m.ReplyID != "" {
-		s.Reply = &replyEl{ID: m.ReplyID}
-		if m.ReplyNick != "" {
+		s.Reply = &replyEl{ID: m.ReplyID, To: m.ReplyJID}
+		if m.ReplyNick != "" && m.ReplyJID == "" {
 			s.Reply.To = nickJID(roomJID, m.ReplyNick)
 		}
 		if m.ReplyQuote > 0 {

@@ -193,6 +193,10 @@ func (m *Module) HandleMatrixMessage(ctx context.Context, msg *bridges.Message) 
 	if !ok && !dm {
 		return nil
 	}
+	if dm && msg.ReplyTo != "" {
+		m.gw.dmReplyFromMatrix(ctx, msg) // dm_relations.go
+		return nil
+	}
 	if dm {
 		if text, extra, ok := m.gw.outgoing(&msg.Content, ""); ok { // formatting, files (content.go)
 			m.gw.dmFromMatrix(ctx, msg.Portal, msg.Event.Sender, msg.Event.ID, text, extra)
@@ -272,6 +276,8 @@ func (m *Module) OnOutboxSent(ctx context.Context, op intent.Op, ev matrix.Event
 	case op.Kind == intent.OpMessage && strings.HasPrefix(op.Key, sentKeyPrefix):
 		m.gw.plainSent(ctx, op, ev)
 		m.gw.reflect(ctx, op, ev)
+	case op.Kind == intent.OpMessage && strings.HasPrefix(op.Key, dmKeyPrefix):
+		m.gw.dmSent(ctx, op, ev) // dm.go
 	}
 }
 
