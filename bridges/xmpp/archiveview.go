@@ -14,14 +14,15 @@ import (
 // a page costs no request more than reading it.
 
 // window is what one archive read got from the homeserver: the edits by
-// the event they edit, and the messages by ID (for reply quotes).
+// the event they edit, and the messages by ID (for reply quotes, read
+// only when asked for).
 type window struct {
 	edits map[matrix.EventID][]*matrix.Event
-	msgs  map[matrix.EventID]archived
+	msgs  map[matrix.EventID]*matrix.Event
 }
 
 func newWindow() *window {
-	return &window{edits: map[matrix.EventID][]*matrix.Event{}, msgs: map[matrix.EventID]archived{}}
+	return &window{edits: map[matrix.EventID][]*matrix.Event{}, msgs: map[matrix.EventID]*matrix.Event{}}
 }
 
 // note keeps the edits and messages among evs (a nil window keeps none).
@@ -30,13 +31,14 @@ func (w *window) note(evs ...*matrix.Event) {
 		return
 	}
 	for _, ev := range evs {
+		if ev == nil || ev.Type != matrix.EventMessage || ev.StateKey != nil {
+			continue
+		}
 		if target, ok := editOf(ev); ok {
 			w.edits[target] = append(w.edits[target], ev)
 			continue
 		}
-		if a, ok := archivedOf(ev); ok {
-			w.msgs[a.ID] = a
-		}
+		w.msgs[ev.ID] = ev
 	}
 }
 
@@ -54,10 +56,10 @@ func (w *window) latest(a archived) archived {
 // message returns the message id as the window has it, its latest edit
 // applied.
 func (w *window) message(id matrix.EventID) (archived, bool) {
-	if w == nil {
+	if w == nil || w.msgs[id] == nil {
 		return archived{}, false
 	}
-	a, ok := w.msgs[id]
+	a, ok := archivedOf(w.msgs[id])
 	if !ok {
 		return archived{}, false
 	}

@@ -16,7 +16,7 @@ import (
 
 // testGateway is a module with its gateway on a fake host, with a queue
 // but no connection: what the gateway sends stays in the queue's KV.
-func testGateway(t *testing.T) (*Module, *gateway, *bridgetest.Host) {
+func testGateway(t testing.TB) (*Module, *gateway, *bridgetest.Host) {
 	t.Helper()
 	h := bridgetest.NewHost(t, bridgetest.HostOptions{Module: ID, ServerName: "localhost"})
 	m := New()
