@@ -168,3 +168,7 @@ func unixMicro(us int64) time.Time { return time.UnixMicro(us) }
 // rollback ends tx after an error; the rollback's own error is irrelevant
 // because the transaction has already failed.
 func rollback(tx *sql.Tx) { _ = tx.Rollback() }
+
+// PoolStats reports the database connection pool's statistics (open and
+// idle connections, waits), for diagnostics and benchmarks.
+func (s *Store) PoolStats() sql.DBStats { return s.db.Stats() }

@@ -32,24 +32,25 @@ import (
 // Environment of the child process (the test binary re-executed by the
 // parent tests in irc_bench_test.go), whose RSS and CPU are measured alone.
 const (
-	envChild   = "BENCH_IRC_CHILD"      // "bridge" or "bare"
-	envErgo    = "BENCH_IRC_ERGO"       // Ergo's host:port
-	envRate    = "BENCH_IRC_RATE"       // reconnect.per_second
-	envProf    = "BENCH_IRC_CPUPROFILE" // file for a CPU profile of the whole child
-	envProxy   = "BENCH_IRC_PROXY"      // "1": timestamp proxies on the AS and IRC paths
-	envASUnix  = "BENCH_IRC_AS_UNIX"    // "1": the appservice listens on a Unix socket
-	childReply = "BENCH "               // prefix of the child's answers on stdout
-	benchNet   = "bench"                // network ID in the child's config
-	joinPar    = 200                    // concurrent joins driven by the child
-	joinBound  = 10 * time.Minute       // bound of one join command
-	cmdBound   = 15 * time.Minute       // bound of the whole child
-	userPrefix = "@bu"                  // Matrix users driven through BenchJoin
-	userSuffix = ":localhost"           //
-	latPrefix  = "lat-"                 // bodies of latency probes
-	barePrefix = "bare"                 // nicks of bare connections
-	benchChan  = "#bench"               // channel of single-channel runs
-	chanPrefix = "#b"                   // channels of many-channel runs: #b0, #b1...
-	flood      = "{rate: 0, burst: 1}"  // no flood control
+	envChild   = "BENCH_IRC_CHILD"       // "bridge" or "bare"
+	envErgo    = "BENCH_IRC_ERGO"        // Ergo's host:port
+	envRate    = "BENCH_IRC_RATE"        // reconnect.per_second
+	envProf    = "BENCH_IRC_CPUPROFILE"  // file for a CPU profile of the whole child
+	envHeap    = "BENCH_IRC_HEAPPROFILE" // heap profile written at each gc command: <path>.<n>
+	envProxy   = "BENCH_IRC_PROXY"       // "1": timestamp proxies on the AS and IRC paths
+	envASUnix  = "BENCH_IRC_AS_UNIX"     // "1": the appservice listens on a Unix socket
+	childReply = "BENCH "                // prefix of the child's answers on stdout
+	benchNet   = "bench"                 // network ID in the child's config
+	joinPar    = 200                     // concurrent joins driven by the child
+	joinBound  = 10 * time.Minute        // bound of one join command
+	cmdBound   = 15 * time.Minute        // bound of the whole child
+	userPrefix = "@bu"                   // Matrix users driven through BenchJoin
+	userSuffix = ":localhost"            //
+	latPrefix  = "lat-"                  // bodies of latency probes
+	barePrefix = "bare"                  // nicks of bare connections
+	benchChan  = "#bench"                // channel of single-channel runs
+	chanPrefix = "#b"                    // channels of many-channel runs: #b0, #b1...
+	flood      = "{rate: 0, burst: 1}"   // no flood control
 )
 
 // TestIRCBenchChild is the measured process. It does nothing unless started
@@ -64,6 +65,9 @@ func TestIRCBenchChild(t *testing.T) {
 	defer cancel()
 	ergo := os.Getenv(envErgo)
 	c := &child{ergo: ergo}
+	if os.Getenv(envHeap) != "" {
+		runtime.MemProfileRate = 1 // every allocation, so small per-connection state shows
+	}
 	if path := os.Getenv(envProf); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -105,6 +109,7 @@ func TestIRCBenchChild(t *testing.T) {
 // child is the state of the measured process.
 type child struct {
 	ergo   string
+	gcs    int // gc commands so far (numbers the heap profiles)
 	hsURL  string
 	mod    *irc.Module
 	bridge *core.Bridge
@@ -132,6 +137,27 @@ func (c *child) do(ctx context.Context, f []string) (string, error) {
 		debug.FreeOSMemory()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
+		c.gcs++
+		if path := os.Getenv(envHeap); path != "" {
+			if err := writeHeapProfile(fmt.Sprintf("%s.%d", path, c.gcs)); err != nil {
+				return "", err
+			}
+			status, _ := os.ReadFile("/proc/self/status")
+			var rss []string
+			for _, l := range strings.Split(string(status), "\n") {
+				if strings.HasPrefix(l, "Rss") {
+					rss = append(rss, strings.Join(strings.Fields(l), " "))
+				}
+			}
+			fmt.Fprintf(os.Stderr, "heap profile %d: heap in use %d, idle %d, released %d, stacks %d, mspan %d, gc %d, other %d, goroutines %d; %s\n",
+				c.gcs, ms.HeapInuse, ms.HeapIdle, ms.HeapReleased, ms.StackInuse, ms.MSpanInuse, ms.GCSys, ms.OtherSys,
+				runtime.NumGoroutine(), strings.Join(rss, ", "))
+			if c.bridge != nil {
+				st := c.bridge.Store().PoolStats()
+				fmt.Fprintf(os.Stderr, "db pool: open %d, idle %d, max idle closed %d, waits %d\n",
+					st.OpenConnections, st.Idle, st.MaxIdleClosed, st.WaitCount)
+			}
+		}
 		return fmt.Sprintf("%d %d", ms.HeapAlloc, runtime.NumGoroutine()), nil
 	case "counts":
 		conns, joins := c.mod.BenchCounts(benchNet)
@@ -355,4 +381,17 @@ func bareJoin(ctx context.Context, addr, nick string) (net.Conn, error) {
 		conn.Close()
 		return nil, ctx.Err()
 	}
+}
+
+// writeHeapProfile writes the live heap (as of the last GC) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
 }

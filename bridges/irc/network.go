@@ -35,6 +35,9 @@ type network struct {
 	powers  map[rune]int
 	// dialLimit spaces connection attempts across the whole network.
 	dialLimit *rate.Limiter
+	// shared is what the network's connections have in common (their
+	// capability sets), kept once.
+	shared ircconn.Shared
 	// splits holds the Matrix side of netsplit quits.
 	splits *netstate.Debouncer
 
@@ -162,6 +165,7 @@ func (n *network) dialConfig(nick, user, realname string, h ircconn.Handler) irc
 		PingTimeout:    n.cfg.PingTimeout,
 		Logger:         n.log().With("nick", nick),
 		Handler:        h,
+		Shared:         &n.shared,
 	}
 	if n.cfg.TLS {
 		cfg.TLS = &tls.Config{InsecureSkipVerify: n.cfg.TLSInsecure} //nolint:gosec // opt-in for tests

@@ -306,7 +306,7 @@ func BenchmarkReceiveLine(b *testing.B) {
 	h := &countHandler{}
 	cfg := Config{Addr: "bench", Nick: "alice", PingInterval: -1, Handler: h}.withDefaults()
 	c := newConn(&scriptConn{r: &lineRepeater{line: line, n: b.N}}, cfg)
-	c.enableCapLocked("echo-message", "")
+	c.updateCapsLocked(func(caps map[string]string) { c.enableCapLocked(caps, "echo-message", "") })
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -120,6 +120,10 @@ type Config struct {
 	SASL *SASL
 	// WebIRC is sent first when not nil.
 	WebIRC *WebIRC
+	// Shared, when not nil, is shared by the connections to one network
+	// so that they keep one copy of what they have in common (see
+	// [Shared]).
+	Shared *Shared
 	// Caps lists the capabilities to request when offered; nil means
 	// [DefaultCaps]. "sasl" is added when SASL is set.
 	Caps []string

@@ -65,22 +65,26 @@ func (c *Conn) onCap(m *ircmsg.Message) bool {
 		c.onCapNew(list)
 	case "DEL":
 		c.mu.Lock()
-		for _, name := range list {
-			name, _, _ = strings.Cut(name, "=")
-			delete(c.caps, name)
-		}
+		c.updateCapsLocked(func(caps map[string]string) {
+			for _, name := range list {
+				name, _, _ = strings.Cut(name, "=")
+				delete(caps, name)
+			}
+		})
 		c.mu.Unlock()
 	case "ACK":
 		c.mu.Lock()
-		for _, name := range list {
-			if off, ok := strings.CutPrefix(name, "-"); ok {
-				delete(c.caps, off)
-			} else if v, ok := c.offeredLocked(name); ok {
-				c.enableCapLocked(name, v)
-			} else {
-				c.enableCapLocked(name, "")
+		c.updateCapsLocked(func(caps map[string]string) {
+			for _, name := range list {
+				if off, ok := strings.CutPrefix(name, "-"); ok {
+					delete(caps, off)
+				} else if v, ok := c.offeredLocked(name); ok {
+					c.enableCapLocked(caps, name, v)
+				} else {
+					c.enableCapLocked(caps, name, "")
+				}
 			}
-		}
+		})
 		c.mu.Unlock()
 	}
 	return true
@@ -99,7 +103,7 @@ func (c *Conn) onCapNew(list []string) {
 		if c.newCaps == nil {
 			c.newCaps = make(map[string]string)
 		}
-		c.newCaps[name] = value
+		c.newCaps[name] = value // read once by the ACK (offeredLocked), then copied
 		req = append(req, name)
 	}
 	c.mu.Unlock()

@@ -61,9 +61,11 @@ func FuzzReadLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg := Config{Addr: "fuzz", Nick: "x", PingInterval: -1}.withDefaults()
 		c := newConn(&scriptConn{r: bytes.NewReader(data)}, cfg)
-		c.enableCapLocked("echo-message", "")
-		c.enableCapLocked("labeled-response", "")
-		c.enableCapLocked("batch", "")
+		c.updateCapsLocked(func(caps map[string]string) {
+			for _, name := range []string{"echo-message", "labeled-response", "batch"} {
+				c.enableCapLocked(caps, name, "")
+			}
+		})
 		c.waiters.add(&waiter{label: "cw1", ch: make(chan result, 1)})
 		c.waiters.add(&waiter{command: "PRIVMSG", target: "#c", ch: make(chan result, 1)})
 		c.readLoop() // returns at EOF

@@ -96,12 +96,12 @@ func (c *Conn) parseISupport(m *ircmsg.Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, tok := range m.Params[1 : len(m.Params)-1] {
-		c.isupport.apply(tok)
+		c.isupport.apply(c.cfg.Shared, tok)
 	}
 }
 
 // apply sets one "KEY", "KEY=VALUE" or "-KEY" token.
-func (is *ISupport) apply(tok string) {
+func (is *ISupport) apply(shared *Shared, tok string) {
 	key, value, _ := strings.Cut(tok, "=")
 	neg := strings.HasPrefix(key, "-")
 	if neg {
@@ -135,7 +135,7 @@ func (is *ISupport) apply(tok string) {
 			is.ChanModes[i] = strings.Clone(part)
 		}
 	case "TARGMAX":
-		is.TargMax = parseTargMax(value)
+		is.TargMax = shared.targMaxTable(value)
 	case "CHATHISTORY", "draft/CHATHISTORY":
 		is.ChatHistory = max(atoiOr(value, 0), 0)
 	case "LINELEN":
@@ -179,7 +179,7 @@ func parseTargMax(value string) map[string]int {
 	for kv := range strings.SplitSeq(value, ",") {
 		k, v, _ := strings.Cut(kv, ":")
 		if k != "" {
-			out[strings.ToUpper(k)] = atoiOr(v, 0)
+			out[strings.Clone(strings.ToUpper(k))] = atoiOr(v, 0)
 		}
 	}
 	return out

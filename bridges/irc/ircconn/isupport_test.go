@@ -44,7 +44,7 @@ func TestISupportApply(t *testing.T) {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			is := defaultISupport()
 			for _, tok := range tc.tokens {
-				is.apply(tok)
+				is.apply(nil, tok)
 			}
 			if !tc.check(is) {
 				t.Errorf("after %q: %+v", tc.tokens, is)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 
@@ -214,13 +215,15 @@ func (c *Conn) registerCap(ctx context.Context, r *registration, m *ircmsg.Messa
 		return c.requestCaps(ctx, r)
 	case "ACK":
 		c.mu.Lock()
-		for _, name := range strings.Fields(list) {
-			if off, ok := strings.CutPrefix(name, "-"); ok {
-				delete(c.caps, off)
-			} else {
-				c.enableCapLocked(name, r.offered[name])
+		c.updateCapsLocked(func(caps map[string]string) {
+			for _, name := range strings.Fields(list) {
+				if off, ok := strings.CutPrefix(name, "-"); ok {
+					delete(caps, off)
+				} else {
+					c.enableCapLocked(caps, name, r.offered[name])
+				}
 			}
-		}
+		})
 		c.mu.Unlock()
 		r.pendingReq--
 	case "NAK":
@@ -248,14 +251,22 @@ func (c *Conn) registerCap(ctx context.Context, r *registration, m *ircmsg.Messa
 }
 
 // enableCapLocked records an acknowledged capability. The caller holds c.mu.
-func (c *Conn) enableCapLocked(name, value string) {
-	if c.caps == nil {
-		c.caps = make(map[string]string, 16)
-	}
-	c.caps[name] = value
+func (c *Conn) enableCapLocked(caps map[string]string, name, value string) {
+	caps[name] = value
 	if name == "draft/multiline" {
 		c.isupport.setMultiline(value)
 	}
+}
+
+// updateCapsLocked applies change to a copy of the enabled capabilities
+// and keeps the result as a set shared with the network's other
+// connections ([Shared]); a shared set is never changed in place. The
+// caller holds c.mu.
+func (c *Conn) updateCapsLocked(change func(caps map[string]string)) {
+	caps := make(map[string]string, len(c.caps)+16)
+	maps.Copy(caps, c.caps)
+	change(caps)
+	c.caps = c.cfg.Shared.capSet(caps)
 }
 
 // requestCaps asks for the wanted capabilities the server offers, grouped

@@ -23,6 +23,7 @@ func (n *Network) channelFor(name string) *channel {
 }
 
 func (n *Network) addChannel(name string) *channel {
+	name = strings.Clone(name)
 	c := &channel{name: name, members: map[*user]prefixSet{}}
 	n.channels[n.fold(name)] = c
 	return c
@@ -30,21 +31,34 @@ func (n *Network) addChannel(name string) *channel {
 
 // intern returns the user called nick, creating it when unknown and
 // updating its spelling, ident and host when given.
+//
+// The state outlives the lines it is read from: names are copied when they
+// change, never kept as slices of a line (a nick kept that way would pin
+// its whole JOIN line, tags included, in memory for as long as the user
+// stays).
 func (n *Network) intern(nick, ident, host string) *user {
-	key := n.fold(nick)
-	u := n.users[key]
+	u := n.users[n.fold(nick)]
 	if u == nil {
+		nick = strings.Clone(nick)
 		u = &user{nick: nick}
-		n.users[key] = u
+		n.users[n.fold(nick)] = u
 	}
-	u.nick = nick
+	u.nick = keep(u.nick, nick)
 	if ident != "" {
-		u.user = ident
+		u.user = keep(u.user, ident)
 	}
 	if host != "" {
-		u.host = host
+		u.host = keep(u.host, host)
 	}
 	return u
+}
+
+// keep returns old when it equals s, else a copy of s (see intern).
+func keep(old, s string) string {
+	if old == s {
+		return old
+	}
+	return strings.Clone(s)
 }
 
 // addMember puts u in c with the prefix set ps.
@@ -92,10 +106,10 @@ func (n *Network) Join(channel, source, account, realname string) []Change {
 	case "*":
 		u.account = ""
 	default:
-		u.account = account
+		u.account = keep(u.account, account)
 	}
 	if realname != "" {
-		u.realname = realname
+		u.realname = keep(u.realname, realname)
 	}
 	c := n.channelFor(channel)
 	if _, ok := c.members[u]; ok {
@@ -178,8 +192,8 @@ func (n *Network) Nick(oldNick, newNick string) []Change {
 	}
 	from := u.nick
 	delete(n.users, oldKey)
-	u.nick = newNick
-	n.users[newKey] = u
+	u.nick = strings.Clone(newNick)
+	n.users[n.fold(u.nick)] = u
 	for _, c := range u.channels {
 		out = append(out, Change{Kind: ChangeNick, Channel: c.name, Nick: newNick, OldNick: from})
 	}
