@@ -135,3 +135,53 @@ func TestMatrixKickBanShown(t *testing.T) {
 		t.Error("a member leaving by itself was taken as a kick")
 	}
 }
+
+// TestPowerLevelsChangeRoles: new power levels in a hosted room give the
+// occupants the presence of each occupant whose role or affiliation
+// changed (an XMPP occupant's own resources with 110), and nothing for
+// the others.
+func TestPowerLevelsChangeRoles(t *testing.T) {
+	ctx := context.Background()
+	m, g, h := testGateway(t)
+	room, roomJID := nickRoom(t, g)
+	key := ""
+	ev := &matrix.Event{RoomID: room, Sender: carol, Type: matrix.EventPowerLevels, StateKey: &key,
+		Content: json.RawMessage(`{"users":{"@carol:localhost":50,"@_xmpp_alice=40x.org:localhost":50,"@_xmpp_bob=40x.org:localhost":10}}`)}
+	if err := m.HandleMatrixEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	q := queued(t, h)
+	if len(q) != 6 {
+		t.Fatalf("queued %d stanzas, want 3 for Carol and 3 for Alice: %q", len(q), q)
+	}
+	var carols, alices int
+	for _, s := range q {
+		switch {
+		case strings.Contains(s, `from="`+roomJID+`/Carol"`):
+			carols++
+			if !strings.Contains(s, `affiliation="admin"`) || !strings.Contains(s, `role="moderator"`) || strings.Contains(s, "unavailable") {
+				t.Errorf("Carol's new affiliation: %s", s)
+			}
+		case strings.Contains(s, `from="`+roomJID+`/Alice"`):
+			alices++
+			if !strings.Contains(s, `affiliation="admin"`) || !strings.Contains(s, `role="moderator"`) {
+				t.Errorf("Alice's new role: %s", s)
+			}
+			if self := strings.Contains(s, `to="alice@x.org/`); self != strings.Contains(s, `code="110"`) {
+				t.Errorf("110 iff to Alice: %s", s)
+			}
+		default:
+			t.Errorf("unexpected: %s", s)
+		}
+	}
+	if carols != 3 || alices != 3 {
+		t.Errorf("Carol's presences %d, Alice's %d; want 3 each", carols, alices)
+	}
+	// The same levels again: nothing.
+	if err := m.HandleMatrixEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(queued(t, h)); n != 6 {
+		t.Errorf("unchanged levels sent %d stanzas", n-6)
+	}
+}

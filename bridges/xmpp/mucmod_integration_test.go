@@ -147,7 +147,8 @@ func startModRoom(ctx context.Context, t *testing.T) *modRoom {
 // Caroline's reply there reaches Alicia from Caroline's nick; Alicia's
 // to Bob is relayed from her nick; one to a nick nobody has is
 // item-not-found. Moderation (§8.2, §9.1): Bob, at power level 0, kicking
-// is forbidden; once Carol gives Alicia's puppet level 50, Alicia kicks
+// is forbidden; once Carol gives Alicia's puppet level 50 (both clients
+// see her presence as admin and moderator at once), Alicia kicks
 // the Matrix user dave by nick (Matrix shows him kicked, both clients see
 // 307 with her nick and the reason), cannot kick Caroline (level 100:
 // not-allowed), bans Bob by his JID (his puppet is banned in Matrix, he
@@ -274,6 +275,9 @@ func TestIntegrationXMPPMUCNickPMModeration(t *testing.T) {
 	if _, err := m.carol.SendState(ctx, m.room, "m.room.power_levels", "", pl); err != nil {
 		t.Fatal(err)
 	}
+	// Her role follows at once: clients show their moderation commands.
+	m.presence(m.alice, "Alicia", "", `code="110"`, `role="moderator"`, `affiliation="admin"`)
+	m.presence(m.bob, "Alicia", "", `role="moderator"`)
 	// Alicia kicks the Matrix user dave: everyone sees 307 with her nick
 	// and the reason.
 	dave := m.s.User(ctx, "dave")

@@ -158,9 +158,15 @@ func (m *Module) Stop(ctx context.Context) error {
 	return nil
 }
 
-// HandleMatrixEvent implements bridges.Module. Events without a typed
-// handler are not bridged yet: they are accepted and dropped.
-func (m *Module) HandleMatrixEvent(ctx context.Context, evt *matrix.Event) error { return nil }
+// HandleMatrixEvent implements bridges.Module. A hosted room's new power
+// levels change its occupants' roles (mucroles.go); other events without
+// a typed handler are not bridged yet: they are accepted and dropped.
+func (m *Module) HandleMatrixEvent(ctx context.Context, evt *matrix.Event) error {
+	if m.gw != nil && evt.Type == matrix.EventPowerLevels && evt.StateKey != nil && *evt.StateKey == "" {
+		m.gw.powerLevelsChanged(ctx, evt.RoomID, evt.Content)
+	}
+	return nil
+}
 
 // roomOf returns the Matrix room of one of the module's MUC portals.
 func roomOf(p *bridges.Portal) (matrix.RoomID, bool) {
