@@ -3,6 +3,7 @@ package xmpp
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"mellium.im/xmpp/jid"
@@ -31,6 +32,8 @@ func testGateway(t testing.TB) (*Module, *gateway, *bridgetest.Host) {
 		t.Fatal(err)
 	}
 	m.queue = q
+	testQueues.Store(h, q)
+	t.Cleanup(func() { testQueues.Delete(h) })
 	m.conn = component.New(component.Options{Domain: m.domain, Queue: q})
 	if m.gw, err = newGateway(m, h); err != nil {
 		t.Fatal(err)
@@ -38,9 +41,21 @@ func testGateway(t testing.TB) (*Module, *gateway, *bridgetest.Host) {
 	return m, m.gw, h
 }
 
-// queued returns the stanzas in the outbound queue, in order.
+// testQueues maps the hosts of testGateway to their outbound queues.
+var testQueues sync.Map // *bridgetest.Host → *component.Queue
+
+// queued returns the stanzas in the outbound queue, in order: all of
+// them, volatile ones too, for a host of testGateway, else the stored
+// ones.
 func queued(t *testing.T, h *bridgetest.Host) []string {
 	t.Helper()
+	if q, ok := testQueues.Load(h); ok {
+		var out []string
+		for _, b := range q.(*component.Queue).Pending() {
+			out = append(out, string(b))
+		}
+		return out
+	}
 	entries, err := h.KV().WithPrefix(context.Background(), "outq/")
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,8 @@ import (
 // XEP-0313 §5.1.2 allows): the archive is read as the occupant's puppet,
 // so Matrix's history visibility applies; anyone else gets forbidden.
 // Queries run in the room's lane; results and then the fin go out
-// through the durable queue, in order.
+// through the outbound queue, in order, kept in memory only (a client
+// asks again when its answer does not come).
 
 // mamBudget bounds the events one query reads from the homeserver.
 const mamBudget = 2000
@@ -146,8 +147,9 @@ func (g *gateway) mamQuery(ctx context.Context, st *component.Stanza, from, to j
 		sent = slices.Clone(page)
 		slices.Reverse(sent)
 	}
-	// The page and its fin are queued together, in one commit: a page of
-	// 50 costs one store write, not 51 (bench/xmpp's MAM measure).
+	// The page and its fin are queued together and not stored: a client
+	// whose answer does not come asks again, so a store write before the
+	// first result would only delay it (bench/xmpp's MAM measure).
 	room := to.String()
 	out := make([]xml.TokenReader, 0, len(sent)+1)
 	for _, a := range sent {
@@ -156,7 +158,7 @@ func (g *gateway) mamQuery(ctx context.Context, st *component.Stanza, from, to j
 		}
 	}
 	out = append(out, decoder(iqResultStanza(st, to, mustMarshal(finOf(page, complete)))))
-	if err := g.m.conn.EnqueueAll(ctx, out...); err != nil {
+	if err := g.m.conn.EnqueueVolatile(out...); err != nil {
 		g.log.Warn("xmpp: could not queue an archive page", "err", err)
 	}
 }

@@ -353,18 +353,42 @@ func (c *Conn) Enqueue(ctx context.Context, r xml.TokenReader) error {
 // (the results of an archive query and its answer): stored in order, all
 // or none, in one commit.
 func (c *Conn) EnqueueAll(ctx context.Context, rs ...xml.TokenReader) error {
+	all, err := c.encodeAll(rs)
+	if err != nil {
+		return err
+	}
+	return c.opts.Queue.addAll(ctx, all)
+}
+
+// EnqueueVolatile is [Conn.EnqueueAll] for stanzas that are worth
+// nothing after a restart, such as the results of an archive query and
+// its answer (a client whose answer does not come asks again): they
+// take their place in the queue behind everything enqueued before, go
+// out and are resent on a new session like the rest, but are kept in
+// memory only, so no store write delays them and a restart drops them.
+func (c *Conn) EnqueueVolatile(rs ...xml.TokenReader) error {
+	all, err := c.encodeAll(rs)
+	if err != nil {
+		return err
+	}
+	return c.opts.Queue.addVolatile(all)
+}
+
+// encodeAll serializes the stanzas of rs for the queue: [ErrNoQueue]
+// without one, [ErrBadFrom] for a from off the domain.
+func (c *Conn) encodeAll(rs []xml.TokenReader) ([][]byte, error) {
 	if c.opts.Queue == nil {
-		return ErrNoQueue
+		return nil, ErrNoQueue
 	}
 	all := make([][]byte, len(rs))
 	for i, r := range rs {
 		data, err := encodeStanza(r, c.fromOK)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		all[i] = data
 	}
-	return c.opts.Queue.addAll(ctx, all)
+	return all, nil
 }
 
 // drain sends the queue on sess in batches, each followed by a ping to

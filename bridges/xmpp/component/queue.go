@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -63,7 +64,7 @@ type Queue struct {
 }
 
 type queued struct {
-	key   string
+	key   string // "" for a volatile stanza, which is not stored
 	data  []byte
 	tries int // sessions that ended with it sent but unacknowledged
 }
@@ -99,6 +100,18 @@ func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items)
+}
+
+// Pending returns the stanzas waiting to be sent or acknowledged, stored
+// and volatile ones, in order.
+func (q *Queue) Pending() [][]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([][]byte, len(q.items))
+	for i, it := range q.items {
+		out[i] = it.data // never modified once queued
+	}
+	return out
 }
 
 // add stores data as the last stanza.
@@ -145,6 +158,20 @@ func (q *Queue) put(ctx context.Context, entries []bridges.KVEntry) error {
 	return nil
 }
 
+// addVolatile appends stanzas, in order, without storing them.
+func (q *Queue) addVolatile(stanzas [][]byte) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items)+len(stanzas) > q.max {
+		return ErrQueueFull
+	}
+	for _, data := range stanzas {
+		q.items = append(q.items, queued{data: data})
+	}
+	q.signal()
+	return nil
+}
+
 func (q *Queue) signal() {
 	select {
 	case q.wake <- struct{}{}:
@@ -169,7 +196,8 @@ func (q *Queue) batch(n int) (out []queued, dropped []string) {
 }
 
 // ack deletes the first n stanzas, which the server acknowledged (or
-// which were dropped: then keys are theirs and n is 0).
+// which were dropped: then keys are theirs and n is 0). Volatile
+// stanzas have no key and cost no store write.
 func (q *Queue) ack(ctx context.Context, n int, keys []string) error {
 	q.mu.Lock()
 	for _, it := range q.items[:n] {
@@ -177,6 +205,10 @@ func (q *Queue) ack(ctx context.Context, n int, keys []string) error {
 	}
 	q.items = q.items[n:]
 	q.mu.Unlock()
+	keys = slices.DeleteFunc(keys, func(k string) bool { return k == "" })
+	if len(keys) == 0 {
+		return nil
+	}
 	if b, ok := q.kv.(bridges.KVBatch); ok && len(keys) > 1 {
 		return b.DeleteMany(ctx, keys) // one commit per acknowledged batch
 	}

@@ -284,3 +284,52 @@ func TestQueueEnqueueAll(t *testing.T) {
 		t.Fatalf("plain KV: %v, %d stored", err, len(plain.m))
 	}
 }
+
+// TestQueueVolatile: volatile stanzas go out in their place among stored
+// ones but are never stored: enqueuing and acknowledging them costs no
+// store write, a queue reopened from the store (a restart) no longer has
+// them, and the queue's bound and the from check apply to them too.
+func TestQueueVolatile(t *testing.T) {
+	ctx := context.Background()
+	kv := &batchKV{memKV: newMemKV()}
+	q, _ := OpenQueue(ctx, kv, 5)
+	c := testConn(q)
+	if err := c.Enqueue(ctx, msg("0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnqueueVolatile(msg("1"), msg("2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Enqueue(ctx, msg("3")); err != nil {
+		t.Fatal(err)
+	}
+	if len(kv.m) != 2 || q.Len() != 4 {
+		t.Fatalf("%d stored, %d queued; want 2, 4", len(kv.m), q.Len())
+	}
+	if err := c.EnqueueVolatile(msg("4"), msg("5")); !errors.Is(err, ErrQueueFull) || q.Len() != 4 {
+		t.Fatalf("over the limit: %v, %d queued", err, q.Len())
+	}
+	bad := xml.NewDecoder(strings.NewReader(`<message from='bot@elsewhere' to='a@x'/>`))
+	if err := c.EnqueueVolatile(msg("4"), bad); !errors.Is(err, ErrBadFrom) || q.Len() != 4 {
+		t.Fatalf("a bad stanza: %v, %d queued", err, q.Len())
+	}
+	if again, _ := OpenQueue(ctx, kv, 5); again.Len() != 2 {
+		t.Fatalf("after a restart %d queued, want the 2 stored", again.Len())
+	}
+	b, _ := q.batch(3)
+	var got []string
+	for _, it := range b {
+		s := string(it.data)
+		got = append(got, s[strings.Index(s, "<body>")+6:strings.Index(s, "</body>")])
+	}
+	if strings.Join(got, ",") != "0,1,2" {
+		t.Fatalf("order %v, want 0,1,2", got)
+	}
+	deletes := kv.deletes
+	if err := q.ack(ctx, 3, nil); err != nil || len(kv.m) != 1 || kv.deletes != deletes {
+		t.Fatalf("ack: %v, %d stored (want 1), %d batch deletes (want %d: one key is a single delete)", err, len(kv.m), kv.deletes, deletes)
+	}
+	if err := q.ack(ctx, 0, []string{""}); err != nil || len(kv.m) != 1 {
+		t.Fatalf("dropping a volatile stanza: %v, %d stored", err, len(kv.m))
+	}
+}
