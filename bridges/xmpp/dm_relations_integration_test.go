@@ -36,8 +36,8 @@ import (
 // redaction retracts. Chat states are the puppet's typing and Carol's
 // typing is composing/active; displayed markers are read receipts both
 // ways. A new XEP-0172 nick renames the puppet, and a new vCard photo
-// hash in alice's presence to Carol becomes its avatar. The bridge bot
-// is in the chat (Dendrite gives typing, receipts and redactions only
+// hash in alice's presence to Carol becomes its avatar. Carol's JID
+// announces these features (disco#info). The bridge bot is in the chat (Dendrite gives typing, receipts and redactions only
 // to its /sync) and is marked as a service member.
 func TestIntegrationXMPPDirectChatRelations(t *testing.T) {
 	t.Parallel()
@@ -123,6 +123,17 @@ func TestIntegrationXMPPDirectChatRelations(t *testing.T) {
 	chat := func(id, inner string) {
 		t.Helper()
 		send(`<message to='` + carolJID + `' type='chat' id='` + id + `'>` + inner + `</message>`)
+	}
+
+	// Carol's JID tells what chats with her carry.
+	r, err := alice.IQ(ctx, "disco", `<iq type='get' id='disco' to='`+carolJID+`'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{nsChatStates, nsChatMarkers, nsCorrect, nsRetract, nsReactions, nsReply} {
+		if r.Type != "result" || !strings.Contains(r.XML, `var="`+f+`"`) {
+			t.Errorf("carol's JID does not announce %s: %s", f, r.XML)
+		}
 	}
 
 	// The chat opens, the puppet named after the nick; the bot is in it.

@@ -130,6 +130,24 @@ func DomainIdentities() []Identity {
 	}
 }
 
+// UserIdentities returns the identities of a Matrix user's JID: a chat
+// client on the Matrix side of the gateway.
+func UserIdentities() []Identity {
+	return []Identity{{Category: "client", Type: "pc", Name: "Matrix"}}
+}
+
+// UserFeatures returns the features a Matrix user's JID announces, what
+// 1:1 chats with it carry both ways (bridges/xmpp/dm.go,
+// dm_relations.go): chat states (XEP-0085), chat markers (XEP-0333),
+// corrections (XEP-0308), retractions (XEP-0424), reactions (XEP-0444),
+// replies (XEP-0461), stable ids (XEP-0359), vCards (XEP-0054) and nicks
+// (XEP-0172). Clients look for them before they offer a feature.
+func UserFeatures() []string {
+	return []string{nsDiscoInfo, "http://jabber.org/protocol/chatstates", "urn:xmpp:chat-markers:0",
+		"urn:xmpp:message-correct:0", "urn:xmpp:message-retract:1", "urn:xmpp:message-retract:0", "urn:xmpp:reactions:0",
+		"urn:xmpp:reply:0", "urn:xmpp:sid:0", "vcard-temp", "http://jabber.org/protocol/nick"}
+}
+
 // DomainFeatures returns the features the component's domain announces.
 func DomainFeatures() []string { return []string{nsDiscoInfo, nsDiscoItems, nsPing} }
 
@@ -153,9 +171,18 @@ type discoItemsQuery struct {
 
 // discoInfo answers disco#info per JID: the domain answers with
 // [DomainIdentities] and [DomainFeatures]; the JID of an existing Matrix
-// room answers as a MUC (looked up later, see [handler.later]); nodes and
-// other JIDs do not exist.
+// room answers as a MUC (looked up later, see [handler.later]); a Matrix
+// user's bare JID with [UserIdentities] and [UserFeatures] (whether the
+// user exists is told by its chats' errors); nodes and other JIDs do not
+// exist.
 func (h *handler) discoInfo(st *Stanza, to jid.JID, typ string, q xml.StartElement) *reply {
+	if isUserJID(to) && typ == string(stanza.GetIQ) && nodeOf(q) == "" {
+		out := discoInfoQuery{Identities: UserIdentities()}
+		for _, f := range UserFeatures() {
+			out.Features = append(out.Features, discoFeature{Var: f})
+		}
+		return h.discoResult(st, to, out)
+	}
 	if r, id := h.discoCheck(st, to, typ, q); r != nil {
 		return r
 	} else if id != "" {
@@ -239,12 +266,7 @@ func (h *handler) discoCheck(st *Stanza, to jid.JID, typ string, q xml.StartElem
 		r := errorReply(st, to.String(), stanza.Modify, stanza.BadRequest, "disco queries are IQ gets")
 		return &r, ""
 	}
-	node := ""
-	for _, a := range q.Attr {
-		if a.Name.Local == "node" {
-			node = a.Value
-		}
-	}
+	node := nodeOf(q)
 	notFound := func() (*reply, string) {
 		r := errorReply(st, to.String(), stanza.Cancel, stanza.ItemNotFound, "")
 		return &r, ""
@@ -263,6 +285,25 @@ func (h *handler) discoCheck(st *Stanza, to jid.JID, typ string, q xml.StartElem
 		return notFound()
 	}
 	return nil, id
+}
+
+// nodeOf returns the node a disco query asks for ("" for none).
+func nodeOf(q xml.StartElement) string {
+	for _, a := range q.Attr {
+		if a.Name.Local == "node" {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// isUserJID reports whether to is a Matrix user's bare JID.
+func isUserJID(to jid.JID) bool {
+	if to.Localpart() == "" || to.Resourcepart() != "" {
+		return false
+	}
+	kind, _, err := address.Parse(to.Localpart())
+	return err == nil && kind == address.User
 }
 
 // discoResult wraps a query answer in an IQ result.

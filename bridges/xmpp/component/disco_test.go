@@ -85,7 +85,8 @@ func next(t *testing.T, out chan string) string {
 
 // TestDiscoRooms: a room alias's or room ID's JID answers disco#info as
 // a MUC with the room's name, later (off the receive goroutine) and from
-// itself; an unknown room, a user JID, a full JID or a node gets
+// itself; a Matrix user's JID answers at once with what 1:1 chats carry;
+// an unknown room, a user's full JID, an occupant JID or a node gets
 // item-not-found; the domain's disco#items lists the public rooms by JID.
 func TestDiscoRooms(t *testing.T) {
 	h, out := asyncHandler(t, &fakeRooms{n: 3})
@@ -120,7 +121,15 @@ func TestDiscoRooms(t *testing.T) {
 	if got := next(t, out); !strings.Contains(got, "item-not-found") || !strings.Contains(got, `from="#nope\3ahs.test@matrix.test"`) {
 		t.Errorf("unknown room: %s", got)
 	}
-	for _, to := range []string{`alice\3ahs.test@matrix.test`, alias + `/nick`, `#Bad@matrix.test`} {
+	got = call(t, h, iqTo("u", `alice\3ahs.test@matrix.test`, info))
+	for _, want := range []string{`type="result"`, `from="alice\3ahs.test@matrix.test"`, `category="client"`,
+		`var="http://jabber.org/protocol/chatstates"`, `var="urn:xmpp:chat-markers:0"`, `var="urn:xmpp:message-correct:0"`,
+		`var="urn:xmpp:message-retract:1"`, `var="urn:xmpp:reactions:0"`, `var="urn:xmpp:reply:0"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("disco#info of a Matrix user's JID lacks %s: %s", want, got)
+		}
+	}
+	for _, to := range []string{`alice\3ahs.test@matrix.test/res`, alias + `/nick`, `#Bad@matrix.test`} {
 		if got := call(t, h, iqTo("4", to, info)); !strings.Contains(got, "item-not-found") {
 			t.Errorf("%s: %s", to, got)
 		}
