@@ -8,10 +8,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/causewaybridge/causeway/bridges/kit"
 	"github.com/causewaybridge/causeway/bridges/xmpp/component"
 	"github.com/causewaybridge/causeway/intent"
 	"github.com/causewaybridge/causeway/matrix"
@@ -34,9 +34,9 @@ import (
 // JID of a Matrix member in a hosted room, is answered with the user's
 // displayname (FN) and avatar (PHOTO, downloaded from the media
 // repository; left out when larger than maxAvatarBytes or unreadable).
-// Presences of Matrix members carry no photo hash (the bridge would have
-// to download every member's avatar to compute it); XEP-0084 (PEP
-// avatars) is not served.
+// Presences of Matrix members carry the photo hash once known
+// (mxavatars.go); XEP-0084 (PEP) avatars are read first (pepfetch.go)
+// and served (pepserve.go).
 
 const (
 	nsVCard       = "vcard-temp"
@@ -165,14 +165,12 @@ func vcardPhoto(toks []xml.Token) (mime string, data []byte, ok bool) {
 	return mime, data, true
 }
 
-// avatarHint follows the photo hash of a presence from from to roomJID
-// (after its join, in the room's lane): a new hash of a joined occupant
-// is fetched in the JID's own lane.
+// avatarHint follows a presence from from to roomJID (after its join,
+// in the room's lane): the avatar of a joined occupant is checked in the
+// JID's own lane when its photo hash is new or the last check is old
+// (XEP-0084 first, then the vCard: pepfetch.go).
 func (g *gateway) avatarHint(st *component.Stanza, from, roomJID jid.JID) {
 	hash := photoHash(st)
-	if hash == "" {
-		return
-	}
 	g.mu.Lock()
 	r, o := g.findOccupant(from, roomJID)
 	var room matrix.RoomID
@@ -185,59 +183,10 @@ func (g *gateway) avatarHint(st *component.Stanza, from, roomJID jid.JID) {
 		return
 	}
 	real := from.Bare()
+	if !g.avatarChecks.due(real.String(), hash, time.Now()) {
+		return // checked lately (pepfetch.go)
+	}
 	g.push("avatar/"+real.String(), nil, func(ctx context.Context) { g.avatarFromXMPP(ctx, real, p, room, hash) })
-}
-
-// dmAvatarHint follows the photo hash of a presence from the XMPP user
-// real to the Matrix user u (its contact): a new hash becomes the
-// puppet's avatar, ordered in their direct chat, if they have one.
-func (g *gateway) dmAvatarHint(real jid.JID, u matrix.UserID, hash string) {
-	g.push("avatar/"+real.String(), nil, func(ctx context.Context) {
-		if room, p, ok := g.dmExisting(ctx, real.String(), u); ok { // dm_relations.go
-			g.avatarFromXMPP(ctx, real, p, room, hash)
-		}
-	})
-}
-
-// avatarFromXMPP makes the avatar with photo hash hash of the XMPP user
-// real the avatar of its puppet p, unless it already is.
-func (g *gateway) avatarFromXMPP(ctx context.Context, real jid.JID, p matrix.UserID, room matrix.RoomID, hash string) {
-	kv := g.m.host.KV()
-	key := avatarKeyPrefix + real.String()
-	if last, err := kv.Get(ctx, key); err == nil && string(last) == hash {
-		return
-	}
-	req := mustMarshal(iqStanza{From: g.m.domain.String(), To: real.String(), Type: "get",
-		Inner: []byte(`<vCard xmlns='vcard-temp'/>`)})
-	st, err := g.m.conn.SendIQ(ctx, decoder(req))
-	if err != nil {
-		g.log.Info("xmpp: could not fetch a vCard", "jid", real.String(), "err", err)
-		return
-	}
-	if st.Attr("type") != "result" || st.Oversize {
-		g.log.Info("xmpp: no usable vCard", "jid", real.String(), "type", st.Attr("type"), "oversize", st.Oversize)
-		return
-	}
-	mime, data, ok := vcardPhoto(st.Inner)
-	if !ok {
-		g.log.Info("xmpp: the vCard has no usable photo", "jid", real.String(), "limit", maxAvatarBytes)
-		return
-	}
-	if photoSum(data) != hash {
-		g.log.Debug("xmpp: the vCard photo does not match the presence's hash", "jid", real.String())
-	}
-	mxc, err := g.m.host.Matrix().Intent(p).UploadMedia(ctx, mime, "avatar", data)
-	if err != nil {
-		g.log.Warn("xmpp: could not upload an avatar", "puppet", p, "err", err)
-		return
-	}
-	if _, err := kit.SyncProfile(ctx, g.m.host, room, p, kit.Profile{AvatarURL: mxc}); err != nil {
-		g.log.Warn("xmpp: could not queue a puppet's avatar", "puppet", p, "err", err)
-		return
-	}
-	if err := kv.Put(ctx, key, []byte(hash)); err != nil {
-		g.log.Warn("xmpp: could not remember an avatar", "jid", real.String(), "err", err)
-	}
 }
 
 // routeVCard takes vCard requests to Matrix users' JIDs and to the

@@ -19,7 +19,7 @@ func (g *gateway) iqRoutes() []route {
 	if g.m.rev != nil {
 		rs = append(rs, g.m.rev.pingRoute)
 	}
-	return append(rs, g.routePing, g.routeVCard, g.routeMAM, g.moderateRoute, g.adminRoute)
+	return append(rs, g.routePing, g.routeVCard, g.routePEPAvatar, g.routeMAM, g.moderateRoute, g.adminRoute)
 }
 
 // chatRoutes are the gateway's services for chat, normal and headline
@@ -29,7 +29,7 @@ func (g *gateway) chatRoutes() []route {
 	if g.m.rev != nil {
 		rs = append(rs, g.m.rev.mamRoute, g.m.rev.privateRoute)
 	}
-	return append(rs, g.pmRoute, g.chatRoute)
+	return append(rs, g.pepEventRoute, g.pmRoute, g.chatRoute)
 }
 
 // IQ implements component.IQGateway.

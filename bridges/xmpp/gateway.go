@@ -127,6 +127,9 @@ type gateway struct {
 	rxMu      sync.Mutex                        // reaction sets (reactions.go)
 	avatars   avatarCache                       // Matrix avatars for vCards (avatars.go)
 	mxPhotos  map[matrix.UserID]mxPhoto         // Matrix members' photo hashes (mxavatars.go)
+
+	// avatarChecks: when XMPP users' avatars were last checked (pepfetch.go).
+	avatarChecks avatarChecks
 }
 
 func newGateway(m *Module, h bridges.Host) (*gateway, error) {

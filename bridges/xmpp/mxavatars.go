@@ -22,6 +22,9 @@ import (
 type mxPhoto struct {
 	done bool   // looked up (else pending)
 	hash string // SHA-1 of the image ("": none usable)
+	// prev is the hash of the look-up before a pending one, when there
+	// was one: a new hash is notified to subscribers (pepserve.go).
+	prev *string
 }
 
 // matrixPhoto returns the photo hash of Matrix user u for its presence
@@ -46,7 +49,12 @@ func (g *gateway) lookUpMatrixPhoto(u matrix.UserID) {
 	if g.mxPhotos == nil {
 		g.mxPhotos = map[matrix.UserID]mxPhoto{}
 	}
-	g.mxPhotos[u] = mxPhoto{}
+	next := mxPhoto{}
+	if old, ok := g.mxPhotos[u]; ok && old.done {
+		h := old.hash
+		next.prev = &h
+	}
+	g.mxPhotos[u] = next
 	g.push("mxavatar/"+string(u), func() {
 		delete(g.mxPhotos, u) // the lane is full: again next time
 	}, func(ctx context.Context) { g.matrixPhotoLookup(ctx, u) })
@@ -56,23 +64,20 @@ func (g *gateway) lookUpMatrixPhoto(u matrix.UserID) {
 // changed, sends u's presence again where it is shown.
 func (g *gateway) matrixPhotoLookup(ctx context.Context, u matrix.UserID) {
 	hash := ""
-	mxc, err := g.m.host.Matrix().Bot().AvatarURL(ctx, u)
+	photo, err := g.matrixAvatar(ctx, u) // pepserve.go
 	if err != nil {
 		g.log.Debug("xmpp: could not read a Matrix user's avatar", "user", u, "err", err)
 	}
-	if mxc != "" {
-		photo, ok := g.avatars.get(mxc)
-		if !ok {
-			var keep bool
-			if photo, keep = g.downloadAvatar(ctx, u, mxc); keep {
-				g.avatars.put(mxc, photo)
-			}
-		}
-		if photo != nil {
-			hash = photo.Hash
-		}
+	if photo != nil {
+		hash = photo.Hash
 	}
+	g.log.Debug("xmpp: a Matrix user's avatar looked up", "user", u, "hash", hash)
 	g.mu.Lock()
+	if old := g.mxPhotos[u]; old.prev != nil && *old.prev != hash {
+		g.mu.Unlock()
+		g.notifyAvatar(ctx, u, photo) // XEP-0084 subscribers (pepserve.go)
+		g.mu.Lock()
+	}
 	defer g.mu.Unlock()
 	old := g.mxPhotos[u]
 	g.mxPhotos[u] = mxPhoto{done: true, hash: hash}

@@ -77,8 +77,8 @@ func (g *gateway) contactPresence(st *component.Stanza, from, to jid.JID, u matr
 	case "", "unavailable":
 		show, status := presenceOf(st)
 		g.xmppPresence(from, rosterChannel, typ == "", show, status)
-		if hash := photoHash(st); typ == "" && hash != "" {
-			g.dmAvatarHint(from.Bare(), u, hash) // avatars.go
+		if typ == "" {
+			g.contactAvatar(st, from, to, u) // pepfetch.go (XEP-0084, else vCard)
 		}
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 		g.push(dmLane(real, u), nil, func(ctx context.Context) { g.subscription(ctx, from.Bare(), userJID, u, typ) })

@@ -115,10 +115,10 @@ func (rv *reverse) presence(ctx context.Context, rp *revPortal, st *component.St
 	o := rp.remote[p.Nick]
 	if real, err := jid.Parse(p.JID); err == nil && p.JID != "" && (p.Type == "" || p.Type == "unavailable") {
 		// Its puppet's Matrix presence follows (presence.go), and its
-		// XEP-0153 avatar (avatars.go: the vCard of its bare JID).
+		// avatar (pepfetch.go: XEP-0084, else the vCard of its bare JID).
 		show, status := presenceOf(st)
 		rv.g.xmppPresence(real, revPortalPrefix+rp.muc, p.Type == "", show, status)
-		if hash := photoHash(st); hash != "" && p.Type == "" {
+		if hash := photoHash(st); p.Type == "" && rv.g.avatarChecks.due(real.Bare().String(), hash, time.Now()) {
 			if pu, err := rv.remotePuppet(rp, p.Nick, p.JID); err == nil {
 				bare, room := real.Bare(), rp.room
 				rv.g.push("avatar/"+bare.String(), nil, func(ctx context.Context) { rv.g.avatarFromXMPP(ctx, bare, pu, room, hash) })
