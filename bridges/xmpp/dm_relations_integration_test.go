@@ -37,7 +37,9 @@ import (
 // typing is composing/active; displayed markers are read receipts both
 // ways. A new XEP-0172 nick renames the puppet, and a new vCard photo
 // hash in alice's presence to Carol becomes its avatar. Carol's JID
-// announces these features (disco#info). The bridge bot is in the chat (Dendrite gives typing, receipts and redactions only
+// announces these features (disco#info). After a bridge restart alice's
+// chat is still corrected, and reacted to, by its id. The bridge bot is
+// in the chat (Dendrite gives typing, receipts and redactions only
 // to its /sync) and is marked as a service member.
 func TestIntegrationXMPPDirectChatRelations(t *testing.T) {
 	t.Parallel()
@@ -68,15 +70,19 @@ func TestIntegrationXMPPDirectChatRelations(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	poll.Check(t, "the component's connection", 30*time.Second, func() error {
-		n++
-		id := fmt.Sprintf("c%d", n)
-		r, err := alice.IQ(ctx, id, `<iq type='get' id='`+id+`' to='`+domain+`'><ping xmlns='urn:xmpp:ping'/></iq>`)
-		if err == nil && r.Type != "result" {
-			err = fmt.Errorf("ping answered %s", r.XML)
-		}
-		return err
-	})
+	connected := func() {
+		t.Helper()
+		poll.Check(t, "the component's connection", 30*time.Second, func() error {
+			n++
+			id := fmt.Sprintf("c%d", n)
+			r, err := alice.IQ(ctx, id, `<iq type='get' id='`+id+`' to='`+domain+`'><ping xmlns='urn:xmpp:ping'/></iq>`)
+			if err == nil && r.Type != "result" {
+				err = fmt.Errorf("ping answered %s", r.XML)
+			}
+			return err
+		})
+	}
+	connected()
 	send := func(raw string) {
 		t.Helper()
 		if err := alice.Send(ctx, raw); err != nil {
@@ -326,4 +332,23 @@ func TestIntegrationXMPPDirectChatRelations(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Across a restart: alice's chat is still corrected by its id, and
+	// Carol's reaction names it by that id.
+	s.StopBridge()
+	s.StartBridge()
+	connected()
+	chat("m6", `<body>did you read this now?</body><replace xmlns='urn:xmpp:message-correct:0' id='m4'/>`)
+	edit = matrixWait("the correction after the restart", func(ev *matrix.Event) bool {
+		c := relOf(ev)
+		return c.NewContent != nil && c.NewContent.Body == "did you read this now?"
+	})
+	if c := relOf(edit); c.RelatesTo == nil || c.RelatesTo.EventID != ev4 {
+		t.Fatalf("correction after the restart: %s", edit.Content)
+	}
+	if _, err := carol.SendEvent(ctx, dm, matrix.EventReaction, map[string]any{
+		"m.relates_to": map[string]string{"rel_type": "m.annotation", "event_id": string(ev4), "key": "🙂"}}); err != nil {
+		t.Fatal(err)
+	}
+	wait("carol's reaction after the restart", fromCarol(nsReactions, `id="m4"`, ">🙂</reaction>"))
 }
