@@ -371,7 +371,13 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 			}
 			return
 		}
-		if o.Nick != nick || o.RoomJID != roomJID.String() {
+		if o.RoomJID != roomJID.String() {
+			g.mu.Unlock()
+			g.refuse(ctx, st, from, to, "cancel", "not-acceptable",
+				fmt.Sprintf("you are already in this room through %s; use that address", o.RoomJID))
+			return
+		}
+		if o.Nick != nick {
 			g.mu.Unlock()
 			g.refuse(ctx, st, from, to, "cancel", "not-acceptable",
 				fmt.Sprintf("you are already in this room as %q from another client; join as %q", o.Nick, o.Nick))

@@ -83,10 +83,11 @@ func (m *modRoom) displaynameIn(u matrix.UserID, name string) {
 	}
 }
 
-// startModRoom starts Prosody (alice, bob), Dendrite and the bridge,
-// makes carol's public room #Mod and joins alice and bob to it.
-func startModRoom(ctx context.Context, t *testing.T) *modRoom {
-	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"))
+// startModRoom starts the XMPP server server ("prosody" or "ejabberd")
+// with alice and bob, Dendrite and the bridge, makes carol's public room
+// #Mod and joins alice and bob to it.
+func startModRoom(ctx context.Context, t *testing.T, server string) *modRoom {
+	p := integration.StartXMPPServer(t, server, [2]string{"alice", "pw"}, [2]string{"bob", "pw"})
 	s := startBridge(t, p)
 	m := &modRoom{t: t, ctx: ctx, s: s, domain: p.ComponentDomain()}
 	m.carol = s.User(ctx, "carol")
@@ -158,7 +159,13 @@ func TestIntegrationXMPPMUCNickPMModeration(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	m := startModRoom(ctx, t)
+	checkNickPMModeration(ctx, t, startModRoom(ctx, t, "prosody"))
+}
+
+// checkNickPMModeration is TestIntegrationXMPPMUCNickPMModeration's flow
+// in the room m.
+func checkNickPMModeration(ctx context.Context, t *testing.T, m *modRoom) {
+	t.Helper()
 	m.presence(m.alice, "Carol", "")
 
 	// Alice becomes Alicia.
