@@ -417,10 +417,11 @@ func (a asClient) do(ctx context.Context, method, path, user string, body, out a
 }
 
 // register registers the appservice's user localpart (an existing one
-// is fine).
+// is fine), without a device: the appservice acts for it with its own
+// token, and a device costs the homeserver a login and a device list.
 func (a asClient) register(ctx context.Context, localpart string) error {
 	return a.do(ctx, http.MethodPost, "/_matrix/client/v3/register", "",
-		map[string]string{"type": "m.login.application_service", "username": localpart}, nil)
+		map[string]any{"type": "m.login.application_service", "username": localpart, "inhibit_login": true}, nil)
 }
 
 // member registers the load generator's user i and joins it to room.

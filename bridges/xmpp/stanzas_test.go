@@ -11,7 +11,7 @@ import (
 
 // parse decodes an encoded stanza into a component.Stanza the way the
 // component reads incoming ones.
-func parse(t *testing.T, b []byte) *component.Stanza {
+func parse(t testing.TB, b []byte) *component.Stanza {
 	t.Helper()
 	d := xml.NewDecoder(strings.NewReader(string(b)))
 	st := &component.Stanza{}

@@ -112,6 +112,7 @@ func New(t testing.TB, server string, bot matrix.UserID) *Homeserver {
 		"PUT " + v3 + "/rooms/{room}/state/{type}/{key...}":     hs.putState,
 		"GET " + v3 + "/rooms/{room}/state/{type}/{key...}":     hs.getState,
 		"GET " + v3 + "/rooms/{room}/joined_members":            hs.joinedMembers,
+		"GET " + v3 + "/rooms/{room}/members":                   hs.roomMembers,
 		"GET " + v3 + "/rooms/{room}/event/{event}":             hs.getEvent,
 		"GET " + v3 + "/rooms/{room}/messages":                  hs.messages,
 		"GET " + v3 + "/rooms/{room}/context/{event}":           hs.context,
@@ -520,6 +521,29 @@ func (hs *Homeserver) joinedMembers(w http.ResponseWriter, r *http.Request, rec 
 		}
 	}
 	writeJSON(w, map[string]any{"joined": joined})
+}
+
+// roomMembers answers GET /members: an m.room.member event per member
+// (of the membership asked, when the query has one), with the member's
+// displayname when it set one, in no particular order.
+func (hs *Homeserver) roomMembers(w http.ResponseWriter, r *http.Request, rec Request) {
+	room := matrix.RoomID(r.PathValue("room"))
+	only := r.URL.Query().Get("membership")
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	chunk := []map[string]any{}
+	for u, m := range hs.members[room] {
+		if only != "" && m != only {
+			continue
+		}
+		content := map[string]string{"membership": m}
+		if name := hs.profiles[u]["displayname"]; name != "" {
+			content["displayname"] = name
+		}
+		chunk = append(chunk, map[string]any{"type": matrix.EventMember, "state_key": string(u), "sender": string(u),
+			"room_id": string(room), "event_id": "$member-" + string(u), "content": content})
+	}
+	writeJSON(w, map[string]any{"chunk": chunk})
 }
 
 func (hs *Homeserver) putAlias(w http.ResponseWriter, r *http.Request, rec Request) {
