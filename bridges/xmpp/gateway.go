@@ -423,8 +423,11 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 			delete(r.occupants, real)
 			g.mu.Unlock()
 			typ := "cancel"
-			if cond == "remote-server-timeout" {
+			switch cond {
+			case "remote-server-timeout":
 				typ = "wait"
+			case "forbidden":
+				typ = "auth"
 			}
 			g.refuse(ctx, st, from, to, typ, cond, text)
 			return
@@ -495,6 +498,8 @@ func (g *gateway) enter(ctx context.Context, room matrix.RoomID, o *occupant) (c
 	// anyone is not joinable from XMPP.
 	if _, err := in.JoinRoom(ctx, string(room)); err != nil {
 		switch {
+		case errors.Is(err, intent.ErrForbidden) && g.banned(ctx, room, o.Puppet): // mucadmin.go
+			return "forbidden", "you are banned from this room", err
 		case errors.Is(err, intent.ErrForbidden):
 			return "registration-required", "this Matrix room is not public: only invited users may join", err
 		case errors.Is(err, intent.ErrNotFound):

@@ -355,6 +355,14 @@ func (g *gateway) adminList(ctx context.Context, st *component.Stanza, from, roo
 	g.enqueue(ctx, iqResultStanza(st, roomJID, mustMarshal(q)))
 }
 
+// banned reports whether u is banned from room, as the bridge bot sees
+// it (a banned puppet may not read the room).
+func (g *gateway) banned(ctx context.Context, room matrix.RoomID, u matrix.UserID) bool {
+	var c matrix.MemberContent
+	err := g.m.host.Matrix().Bot().StateEventContent(ctx, room, matrix.EventMember, string(u), &c)
+	return err == nil && c.Membership == "ban"
+}
+
 // jidOfUser is the JID of a Matrix user as occupants see it: an XMPP
 // user's bare JID for its puppet, else the user's JID on the component.
 func (g *gateway) jidOfUser(u matrix.UserID) string {

@@ -153,7 +153,8 @@ func startModRoom(ctx context.Context, t *testing.T, server string) *modRoom {
 // the Matrix user dave by nick (Matrix shows him kicked, both clients see
 // 307 with her nick and the reason), cannot kick Caroline (level 100:
 // not-allowed), bans Bob by his JID (his puppet is banned in Matrix, he
-// gets 301 with 110, she sees 301, the outcast list names him); Carol's
+// gets 301 with 110, she sees 301, he cannot join again: forbidden, the
+// outcast list names him); Carol's
 // Matrix kick of Alicia's puppet is 307 with Caroline's nick and reason.
 func TestIntegrationXMPPMUCNickPMModeration(t *testing.T) {
 	t.Parallel()
@@ -316,6 +317,12 @@ func checkNickPMModeration(ctx context.Context, t *testing.T, m *modRoom) {
 	}
 	m.presence(m.bob, "Bob", "unavailable", `code="301"`, `code="110"`, ">rude<")
 	m.presence(m.alice, "Bob", "unavailable", `code="301"`, `nick="Alicia"`)
+	// Bob cannot come back while banned (403, XEP-0045 §7.2.7).
+	m.send(m.bob, `<presence to='`+m.muc+`/Bob' id='rj'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	if r := m.wait(m.bob, "Bob rejoining", func(s integration.XMPPStanza) bool { return s.Name == "presence" && s.ID == "rj" }); r.Type != "error" ||
+		!strings.Contains(r.XML, "forbidden") || !strings.Contains(r.XML, `type="auth"`) {
+		t.Fatalf("Bob rejoining while banned: %s", r.XML)
+	}
 	list, err := m.alice.IQ(ctx, "l1", `<iq type='get' id='l1' to='`+m.muc+`'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast'/></query></iq>`)
 	if err != nil || list.Type != "result" || !strings.Contains(list.XML, `jid="`+bobJID+`"`) || !strings.Contains(list.XML, "rude") {
 		t.Fatalf("the outcast list: %+v %v", list, err)
