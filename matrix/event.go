@@ -118,6 +118,7 @@ type MessageContent struct {
 	Format        string          `json:"format,omitempty"`
 	FormattedBody string          `json:"formatted_body,omitempty"`
 	URL           string          `json:"url,omitempty"`
+	FileName      string          `json:"filename,omitempty"` // a file's name when Body is its caption (MSC2530)
 	Info          json.RawMessage `json:"info,omitempty"`
 	RelatesTo     *RelatesTo      `json:"m.relates_to,omitempty"`
 	NewContent    *MessageContent `json:"m.new_content,omitempty"`

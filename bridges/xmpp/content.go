@@ -187,28 +187,54 @@ type oobX struct {
 
 // fileOut is the XMPP body and OOB payload of a Matrix file: its public
 // link (clients show the file inline when the body is the OOB URL), or
-// a note that the file stays on Matrix when there is no link to give.
+// a note that the file stays on Matrix when there is no link to give. A
+// caption (a body that differs from the file's name, MSC2530) is the
+// OOB <desc/> and a line of the body after the link, so that clients
+// that ignore <desc/> show it too (they then show the link as text,
+// not the file inline).
 func (g *gateway) fileOut(c *matrix.MessageContent, link string) (string, []byte) {
+	name, caption := fileCaption(c)
 	if link == "" {
 		var ok bool
 		if link, ok = g.publicLink(c.URL); ok {
-			if name := c.Body; name != "" && len(name) <= 200 && !strings.ContainsAny(name, "/\\") {
+			if name != "" && len(name) <= 200 && !strings.ContainsAny(name, "/\\") {
 				link += "/" + url.PathEscape(name)
 			}
 		}
 	}
 	if link == "" {
-		what := c.Body
+		what := name
 		if what == "" {
 			what = "a file"
 		}
-		return fmt.Sprintf("%s (a file on Matrix; the bridge has no public link to it)", what), nil
+		return withCaption(fmt.Sprintf("%s (a file on Matrix; the bridge has no public link to it)", what), caption), nil
 	}
-	desc := c.Body
+	desc := name
+	if caption != "" {
+		desc = caption
+	}
 	if desc == link {
 		desc = ""
 	}
-	return link, mustMarshal(oobX{URL: link, Desc: desc})
+	return withCaption(link, caption), mustMarshal(oobX{URL: link, Desc: desc})
+}
+
+// fileCaption returns the name of a Matrix file and its caption ("" for
+// none): with a filename that differs from the body, the body is the
+// caption; else the body is the name.
+func fileCaption(c *matrix.MessageContent) (name, caption string) {
+	if c.FileName != "" && c.FileName != c.Body {
+		return c.FileName, c.Body
+	}
+	return c.Body, ""
+}
+
+// withCaption adds the caption line to a file's body.
+func withCaption(body, caption string) string {
+	if caption == "" {
+		return body
+	}
+	return body + "\n" + caption
 }
 
 // publicLink is the public download link of an mxc:// URI, if any.

@@ -87,7 +87,9 @@ func TestInboundOOB(t *testing.T) {
 
 // TestOutgoing: Matrix content becomes the XMPP body plus payloads:
 // XHTML-IM for formatting (not with xhtml_im off), the public link and
-// an OOB payload for files, a note when a file has no public link.
+// an OOB payload for files, a note when a file has no public link; a
+// caption (a body that differs from the filename) is the OOB desc and a
+// body line after the link.
 func TestOutgoing(t *testing.T) {
 	m, g, h := testGateway(t)
 	base := h.HS.URL + "/_matrix/media/v3/download/localhost/abc"
@@ -111,6 +113,13 @@ func TestOutgoing(t *testing.T) {
 		5: {c: matrix.MessageContent{MsgType: matrix.MsgVideo, Body: "secret.mp4"},
 			text: "secret.mp4 (a file on Matrix; the bridge has no public link to it)"},
 		6: {c: matrix.MessageContent{MsgType: matrix.MsgText, Body: "p", Format: htmlFormat, FormattedBody: "<p>p</p>"}, text: "p"},
+		7: {c: matrix.MessageContent{MsgType: matrix.MsgImage, Body: "look </body><evil/>", FileName: "cat.png", URL: "mxc://localhost/abc"},
+			text: base + "/cat.png\nlook </body><evil/>",
+			extraHas: []string{`<url>` + base + `/cat.png</url><desc>look &lt;/body&gt;&lt;evil/&gt;</desc>`}, extraLacks: []string{"<evil"}},
+		8: {c: matrix.MessageContent{MsgType: matrix.MsgImage, Body: "cat.png", FileName: "cat.png", URL: "mxc://localhost/abc"},
+			text: base + "/cat.png", extraHas: []string{`<desc>cat.png</desc>`}},
+		9: {c: matrix.MessageContent{MsgType: matrix.MsgFile, Body: "the report", FileName: "r.pdf"},
+			text: "r.pdf (a file on Matrix; the bridge has no public link to it)\nthe report"},
 	} {
 		text, extra, ok := g.outgoing(&tc.c, "")
 		if !ok || text != tc.text {

@@ -35,7 +35,8 @@ import (
 // replaces it. Carol's Matrix avatar is served as the metadata and data
 // nodes of her JID (an id that is not hers and publishing are refused),
 // and when she changes it bob gets a metadata notification with the new
-// id and can fetch the new data.
+// id and can fetch the new data. Also: a captioned Matrix image reaches
+// the MUC with its caption as a body line and as the OOB desc.
 func TestIntegrationXMPPPEPAvatars(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"),
@@ -50,8 +51,9 @@ func TestIntegrationXMPPPEPAvatars(t *testing.T) {
 	if err := carol.SetDisplayname(ctx, "Carol"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat", Visibility: "public",
-		Name: "Avatars", RoomAliasName: "Avatars"}); err != nil {
+	room, err := carol.CreateRoom(ctx, integration.CreateRoomRequest{Preset: "public_chat", Visibility: "public",
+		Name: "Avatars", RoomAliasName: "Avatars"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	local, err := address.Localpart("#Avatars:localhost")
@@ -162,7 +164,7 @@ func TestIntegrationXMPPPEPAvatars(t *testing.T) {
 	avatarIs("alice's puppet avatar from PEP", puppetOf("alice"), alicePic)
 
 	// Carol's avatar, served as PEP nodes of her JID.
-	setCarolAvatar := func(pic []byte) {
+	setCarolAvatar := func(pic []byte) string {
 		t.Helper()
 		var up struct {
 			ContentURI string `json:"content_uri"`
@@ -172,9 +174,10 @@ func TestIntegrationXMPPPEPAvatars(t *testing.T) {
 		}
 		matrixPut(ctx, t, carol, http.MethodPut, "/profile/"+url.PathEscape(string(carol.UserID))+"/avatar_url",
 			`{"avatar_url":"`+up.ContentURI+`"}`)
+		return up.ContentURI
 	}
 	carolPic := []byte("GIF89a carol's first avatar")
-	setCarolAvatar(carolPic)
+	carolMXC := setCarolAvatar(carolPic)
 	readCarol := func(c *integration.XMPPClient, pic []byte) {
 		t.Helper()
 		var meta struct {
@@ -250,4 +253,23 @@ func TestIntegrationXMPPPEPAvatars(t *testing.T) {
 			strings.Contains(s.XML, photoSum(carolPic2))
 	})
 	readCarol(bob, carolPic2)
+
+	// A Matrix file with a caption (a body other than its filename): the
+	// caption is a line of the body after the link, and the OOB desc.
+	if _, err := carol.SendEvent(ctx, room, matrix.EventMessage, map[string]any{"msgtype": "m.image",
+		"body": "my <b>avatar</b>", "filename": "carol.gif", "url": carolMXC}); err != nil {
+		t.Fatal(err)
+	}
+	file := wait(alice, "Carol's captioned image", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == muc+"/Carol" && strings.Contains(s.XML, "jabber:x:oob")
+	})
+	var oob struct {
+		Body string `xml:"body"`
+		URL  string `xml:"x>url"`
+		Desc string `xml:"x>desc"`
+	}
+	if err := xml.Unmarshal([]byte(file.XML), &oob); err != nil || !strings.HasSuffix(oob.URL, "/carol.gif") ||
+		oob.Body != oob.URL+"\nmy <b>avatar</b>" || oob.Desc != "my <b>avatar</b>" {
+		t.Fatalf("Carol's captioned image: %v %s", err, file.XML)
+	}
 }
