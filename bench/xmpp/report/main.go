@@ -121,6 +121,10 @@ var targets = []target{
 	{"bridge heap kept while in a 10,000-member room", "(reference)", "big-room/10000", "kept_heap_mib", "MiB", nil},
 	{"bridge peak RSS above idle joining a 10,000-member room", "(reference)", "big-room/10000", "peak_rss_mib_above_idle", "MiB", nil},
 	{"MAM page of 50 ÷ the homeserver's /messages of the same 50", "≤ 1.2×", "mam", "ratio", "×", le(1.2)},
+	{"MAM page of 50 ÷ (/messages + a canned component's page of 50 through Prosody), same run", "(reference: what the bridge adds)", "mam", "ratio_to_messages_plus_canned", "×", nil},
+	{"MAM page of 50 ÷ a Prosody MUC's own MAM page of 50, same run", "(reference)", "mam", "ratio_to_prosody_muc", "×", nil},
+	{"MAM page of 50 ÷ /messages, Prosody with Nagle off", "(reference)", "mam/prosody-nagle-off", "ratio", "×", nil},
+	{"MAM page of 50 ÷ (/messages + canned page), Prosody with Nagle off", "(reference)", "mam/prosody-nagle-off", "ratio_to_messages_plus_canned", "×", nil},
 }
 
 // notes explain what each figure includes; they hold no numbers, so they
@@ -167,9 +171,15 @@ const notes = `Reading the figures:
   stays (after GC). The occupant leaves after each run, which drops the room's member table.
 - **mam**: a hosted room with 200 messages; alice, an occupant, asks its archive for the 50 latest (XEP-0313 query
   with RSM max 50 and an empty before) and the time runs until the fin (the results come before it); the room's
-  creator asks the homeserver's /messages for the same 50 (dir=b, limit=50). 20 probes of each per run after 3 of
-  warm-up, interleaved in ABBA order; the ratio is of the medians. bridge_cpu_ms_per_page is the bridge's CPU over
-  the probes divided by the pages.
+  creator asks the homeserver's /messages for the same 50 (dir=b, limit=50). Two more pages need no bridge: the
+  same query to a Prosody MUC in which bob sent 200 messages (prosody_muc: muc_mam, Prosody's own archive), and to
+  a component on loadgen.localhost that answers it at once with 50 canned results shaped like the bridge's and the
+  fin in one write (canned_component: what delivering a page of 50 through Prosody costs any component).
+  page_first_result is the time until the first result arrives, first_result_to_fin the rest; result_kib are the
+  results' sizes as the client re-encodes them. 20 probes of each per run after 4 of warm-up, the four interleaved
+  in an order that rotates probe by probe; ratios are of the medians of one run. bridge_cpu_ms_per_page is the
+  bridge's CPU over the probes divided by the bridge's pages. **mam/prosody-nagle-off** is the same with Prosody's
+  sockets set to TCP_NODELAY (BENCH_XMPP_PROSODY_NODELAY=1: network_settings = { nagle = false }).
 `
 
 func le(x float64) func(float64) bool { return func(v float64) bool { return v <= x } }
