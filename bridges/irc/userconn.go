@@ -203,6 +203,7 @@ func (u *userConn) dial(ctx context.Context) (*ircconn.Conn, error) {
 	}
 	nick := variants[0]
 	cfg := u.n.dialConfig(nick, ircfmt.SanitizeNick(u.user.Localpart(), 10), string(u.user), userHandler{u})
+	cfg.SkipOthers = skipOthers
 	cfg.NickFallback = func(attempt int, _ string) string {
 		// variants[0] is the nick itself, refused already.
 		if attempt < len(variants) {
@@ -294,8 +295,8 @@ func (u *userConn) part(ctx context.Context, channel, reason string) {
 func (u *userConn) joinResult(channel string, err error) bool {
 	f := u.n.fold(channel)
 	u.mu.Lock()
-	if err == nil {
-		u.joined[f] = true
+	if err == nil && !u.joined[f] {
+		u.joined[strings.Clone(f)] = true // channel is a slice of the JOIN line
 	}
 	ws := u.joinWaits[f]
 	delete(u.joinWaits, f)
@@ -340,6 +341,24 @@ func (n *network) registerNick(u *userConn, nick string) {
 	if nick != "" {
 		n.byNick[ircfmt.Casefold(n.casemap, nick)] = u
 	}
+}
+
+// skipOthers is a user connection's [ircconn.Config.SkipOthers]: what other
+// clients do in the channels (joins, quits, channel messages, topics, ...)
+// is read and bridged by the bot, so a user's connection drops those lines
+// unparsed; in a channel of a thousand bridged users each such line would
+// otherwise be parsed a thousand times. Whatever userHandler acts on is
+// kept: KICK and NICK (they may name this user), INVITE, BATCH, private
+// messages (a target that cannot start a nick is a channel or a STATUSMSG
+// prefix) and every numeric (they come from the server).
+func skipOthers(command, target []byte) bool {
+	switch string(command) {
+	case "JOIN", "PART", "QUIT", "AWAY", "ACCOUNT", "CHGHOST", "SETNAME", "TOPIC":
+		return true
+	case "PRIVMSG", "NOTICE", "TAGMSG", "MODE":
+		return len(target) > 0 && strings.IndexByte("#&!+@%~", target[0]) >= 0
+	}
+	return false
 }
 
 // userHandler handles what arrives on a Matrix user's own connection:

@@ -167,6 +167,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Handler receives messages after registration; nil ignores them.
 	Handler Handler
+	// SkipOthers, when set, is asked before parsing about each line
+	// another client caused (a source with "nick!" other than this
+	// connection's nick), untagged by a batch or label: with the line's
+	// command and first parameter. A line it skips is dropped unparsed
+	// and costs no allocation. A connection that sits in a busy channel
+	// only to speak for its user reads every other member's JOIN, QUIT
+	// and message; this is how it stops paying for them.
+	SkipOthers func(command, target []byte) bool
 }
 
 // LogValue hides the secrets of the configuration.

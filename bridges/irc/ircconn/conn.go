@@ -191,6 +191,9 @@ func (c *Conn) readMessage() (*ircmsg.Message, error) {
 	case errors.Is(err, errLineTooLong):
 		c.log.Warn("irc line too long, skipped", slog.Int("max_bytes", maxLineLen))
 		return nil, nil
+	case errors.Is(err, errLineSkipped):
+		c.lastRead.Store(time.Now().UnixNano())
+		return nil, nil
 	case err != nil:
 		return nil, err
 	}
@@ -211,6 +214,9 @@ func (c *Conn) readMessage() (*ircmsg.Message, error) {
 func (c *Conn) readLine() (string, error) {
 	b, err := c.br.ReadSlice('\n')
 	if err == nil {
+		if c.cfg.SkipOthers != nil && c.skippable(b) {
+			return "", errLineSkipped
+		}
 		return string(b), nil
 	}
 	if !errors.Is(err, bufio.ErrBufferFull) {

@@ -133,7 +133,7 @@ func (c *Conn) onNick(m *ircmsg.Message) bool {
 	}
 	c.mu.Lock()
 	if c.isSelfLocked(m) {
-		c.nick = m.Params[0]
+		c.nick = strings.Clone(m.Params[0]) // not a slice of the line: it stays
 	}
 	c.mu.Unlock()
 	return false
@@ -147,7 +147,7 @@ func (c *Conn) onISupport(m *ircmsg.Message) bool {
 func (c *Conn) onLoggedIn(m *ircmsg.Message) bool {
 	if len(m.Params) >= 3 {
 		c.mu.Lock()
-		c.account = m.Params[2]
+		c.account = strings.Clone(m.Params[2])
 		c.mu.Unlock()
 	}
 	return false

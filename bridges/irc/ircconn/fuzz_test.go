@@ -58,8 +58,9 @@ func FuzzReadLine(f *testing.F) {
 	f.Add([]byte("@label=cw1 :srv 404 x\r\n@label=cw1 FAIL\r\nBATCH -\r\nBATCH +\r\nNICK\r\n:srv 900\r\nERROR\r\n"))
 	f.Add(append(bytes.Repeat([]byte("@a=b;"), 120), []byte(" PRIVMSG x :long tagged line\r\n")...))
 	f.Add([]byte("\x00\r\r\n\n  \r\n:\r\n@\r\n@ \r\n:a \r\n"))
+	f.Add([]byte("@batch=;label :x!y PRIVMSG #c\r\n:x! JOIN\r\n:!x JOIN #c\r\n@a :X!y@h PRIVMSG :#c :t\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg := Config{Addr: "fuzz", Nick: "x", PingInterval: -1}.withDefaults()
+		cfg := Config{Addr: "fuzz", Nick: "x", PingInterval: -1, SkipOthers: skipChannelTraffic}.withDefaults()
 		c := newConn(&scriptConn{r: bytes.NewReader(data)}, cfg)
 		c.updateCapsLocked(func(caps map[string]string) {
 			for _, name := range []string{"echo-message", "labeled-response", "batch"} {

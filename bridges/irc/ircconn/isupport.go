@@ -115,7 +115,7 @@ func (is *ISupport) apply(shared *Shared, tok string) {
 	case "CASEMAPPING":
 		is.CaseMapping = def.CaseMapping
 		if value != "" {
-			is.CaseMapping = ircfmt.CaseMapping(strings.ToLower(value))
+			is.CaseMapping = ircfmt.CaseMapping(strings.Clone(strings.ToLower(value)))
 		}
 	case "NICKLEN":
 		is.NickLen = atoiOr(value, def.NickLen)

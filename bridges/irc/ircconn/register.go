@@ -111,7 +111,7 @@ func (c *Conn) registerStep(ctx context.Context, r *registration, m *ircmsg.Mess
 	case "900": // RPL_LOGGEDIN
 		if len(m.Params) >= 3 {
 			c.mu.Lock()
-			c.account = m.Params[2]
+			c.account = strings.Clone(m.Params[2])
 			c.mu.Unlock()
 		}
 		return nil
@@ -165,7 +165,7 @@ func (c *Conn) welcome(r *registration, m *ircmsg.Message) error {
 	r.welcomed = true
 	if len(m.Params) > 0 && m.Params[0] != "" && m.Params[0] != "*" {
 		c.mu.Lock()
-		c.nick = m.Params[0]
+		c.nick = strings.Clone(m.Params[0]) // not a slice of the line: it stays
 		c.mu.Unlock()
 	}
 	return nil
