@@ -158,13 +158,18 @@ const notes = `Reading the figures:
   occupant i in room i mod rooms) through a second component on the same Prosody (loadgen.localhost): one
   connection sends presences from many JIDs, as many servers' users would, and Prosody routes them component to
   component. Every occupant is a full join: its Matrix puppet registered, named and joined to the room, the room's
-  members read, the join sequence sent, and its presence sent to every other occupant. heap is the bridge
+  members read, the join sequence sent, and its presence sent to every other occupant. Memory is read in a
+  steady state: once the core's outbox has no pending item (outbox_pending_after_joins is what the joins left
+  queued, s_outbox_drain the wait). heap is the bridge
   process's Go heap in use (runtime.MemStats.HeapInuse) and RSS its VmRSS, each after runtime.GC and
-  debug.FreeOSMemory, minus the same before the first occupant, divided by the occupants: the occupant records,
+  debug.FreeOSMemory, minus the same before the first occupant, divided by the occupants (stack: goroutine
+  stacks; non_go_rss: RSS that the Go runtime does not hold, SQLite's page cache mostly): the occupant records,
   the per-room state, the puppets' entries in the core's caches, and what SQLite (modernc, in process) keeps for the
   bigger database (RSS only). joins_per_s and the CPU per join are the join phase's.
-- **big-room**: the load generator's appservice users (@load_<i>, a second registration on the same Dendrite) join
-  one public room until the size (setup, timed), then a fresh XMPP account joins the room's alias JID per run:
+- **big-room**: the load generator's appservice users (@load_<i>, a second registration) are members of one public
+  room, #big:localhost, built in a Dendrite of its own (setup, timed when it happens: s_<from>_to_<to>_members) whose
+  data is kept under $CAUSEWAY_STACK_DIR/bench-cache per Dendrite build and copied into the measured stack's
+  Dendrite; then a fresh XMPP account joins the room's alias JID per run:
   join_s runs from the presence sent until the subject arrives (the end of the join sequence: at most
   max_join_occupants member presences, then the self-presence, then the subject); bridge_cpu_ms is the bridge's CPU
   from before the join to then; peak_rss is sampled every 50 ms; kept_heap/kept_rss are held while the occupant
