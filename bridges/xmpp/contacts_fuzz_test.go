@@ -31,9 +31,10 @@ func elements(t *testing.T, b []byte) int {
 }
 
 // FuzzContacts: what 1:1 chats and contacts read from XMPP stanzas never
-// panics; the outbox key of a chat gives back its sender, Matrix user
-// and id; Matrix text and names in the stanzas the component writes stay
-// text (no element added, the XML well-formed).
+// panics; the outbox key of a chat gives back its sender, Matrix user,
+// id and origin-id, and its link its sender and id; Matrix text and
+// names in the stanzas the component writes (chats and their relations)
+// stay text (no element added, the XML well-formed).
 func FuzzContacts(f *testing.F) {
 	for _, seed := range []struct{ raw, text string }{
 		{`<presence from='a@x.org/r' to='carol\3alocalhost@matrix.test' type='subscribe'><nick xmlns='http://jabber.org/protocol/nick'>A</nick></presence>`, "Carol"},
@@ -53,9 +54,12 @@ func FuzzContacts(f *testing.F) {
 			id, origin := st.Attr("id"), originID(st)
 			real := from.Bare().String()
 			u := matrix.UserID("@" + text + ":localhost")
-			gotReal, gotU, gotID, _, ok := parseDMKey(dmKey(real, u, id, origin))
-			if !ok || gotReal != real || gotU != u || (id != "" || origin != "") && gotID != id {
-				t.Fatalf("dmKey(%q, %q, %q, %q) read back as %q %q %q %t", real, u, id, origin, gotReal, gotU, gotID, ok)
+			gotReal, gotU, gotID, gotOrigin, ok := parseDMKey(dmKey(real, u, id, origin))
+			if !ok || gotReal != real || gotU != u || (id != "" || origin != "") && (gotID != id || gotOrigin != origin) {
+				t.Fatalf("dmKey(%q, %q, %q, %q) read back as %q %q %q %q %t", real, u, id, origin, gotReal, gotU, gotID, gotOrigin, ok)
+			}
+			if lr, lid, ok := parseMsgLink(msgRemoteID("!dm:localhost", real, id)); !ok || lr != real || lid != id {
+				t.Fatalf("msgRemoteID(%q, %q) read back as %q %q %t", real, id, lr, lid, ok)
 			}
 		}
 		if !utf8.ValidString(text) {
@@ -70,6 +74,14 @@ func FuzzContacts(f *testing.F) {
 		}
 		if n := elements(t, chatMessage("c@matrix.test", "a@x.org", "$e", text)); n != 4 { // message, body, stanza-id, markable
 			t.Fatalf("chat with %q has %d elements, want 4", text, n)
+		}
+		// A relation in a 1:1 chat: message, body, replace, reply,
+		// fallback and its body, reactions and one reaction, store,
+		// markable, stanza-id.
+		rel := relOut{ID: "$e", Body: &text, Replace: "m1", ReplyID: "m1", ReplyJID: "a@x.org", ReplyQuote: 1,
+			HasReactions: true, ReactionsTo: "m1", Reactions: []string{text}, StanzaID: "$e", Markable: true}
+		if n := elements(t, chatRelStanza("c@matrix.test", "a@x.org", rel)); n != 11 {
+			t.Fatalf("a chat relation with %q has %d elements, want 11: %s", text, n, chatRelStanza("c@matrix.test", "a@x.org", rel))
 		}
 	})
 }

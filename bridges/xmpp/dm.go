@@ -287,11 +287,26 @@ func (g *gateway) dmUsable(ctx context.Context, room matrix.RoomID, p, u matrix.
 // bot's /sync, which sees its own rooms only. It is marked as a service
 // member (io.element.functional_members), so that clients leave it out
 // of the room's name. A join the cache knows costs no request; failures
-// are logged (messages still cross).
+// are logged (messages still cross) and not tried again for that room
+// until the bridge restarts.
 func (g *gateway) dmBot(ctx context.Context, room matrix.RoomID, p matrix.UserID) {
+	g.mu.Lock()
+	failed := g.dmBotFailed[room]
+	g.mu.Unlock()
+	if failed {
+		return
+	}
 	bot := g.m.host.Matrix().Bot()
 	if err := bot.EnsureJoined(ctx, room); err == nil {
 		return
+	}
+	fail := func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.dmBotFailed == nil {
+			g.dmBotFailed = map[matrix.RoomID]bool{}
+		}
+		g.dmBotFailed[room] = true
 	}
 	in := g.m.host.Matrix().Intent(p)
 	if _, err := in.SendState(ctx, room, "io.element.functional_members", "",
@@ -300,11 +315,13 @@ func (g *gateway) dmBot(ctx context.Context, room matrix.RoomID, p matrix.UserID
 	}
 	if err := in.Invite(ctx, room, bot.UserID(), ""); err != nil {
 		g.log.Info("xmpp: could not invite the bridge bot into a direct chat", "room", room, "err", err)
+		fail()
 		return
 	}
 	if err := bot.EnsureJoined(ctx, room); err != nil {
 		g.log.Info("xmpp: the bridge bot could not join a direct chat; typing, receipts and redactions from Matrix may not reach XMPP",
 			"room", room, "err", err)
+		fail()
 	}
 }
 

@@ -178,6 +178,19 @@ func TestDirectChatRelationsFromXMPP(t *testing.T) {
 		t.Fatalf("retraction: %+v", op4)
 	}
 
+	// The bot was brought into the chat once, not per message.
+	offer(` id='m3'><body>again</body>`)
+	ops(5)
+	botJoins := 0
+	for _, r := range h.HS.Requests() {
+		if r.Method == http.MethodPost && strings.Contains(r.Path, "/join/") && !strings.Contains(string(r.User), "_xmpp_") {
+			botJoins++
+		}
+	}
+	if botJoins == 0 || botJoins > 2 {
+		t.Errorf("the bot asked %d times to join the direct chat", botJoins)
+	}
+
 	offer(`><composing xmlns='http://jabber.org/protocol/chatstates'/>`)
 	poll.Until(t, "the puppet typing", 5*time.Second, func() bool {
 		for _, r := range h.HS.Requests() {

@@ -130,6 +130,9 @@ type gateway struct {
 
 	// avatarChecks: when XMPP users' avatars were last checked (pepfetch.go).
 	avatarChecks avatarChecks
+	// dmBotFailed: direct chats the bot could not be brought into since
+	// the start, under mu (not tried again per message; dm.go).
+	dmBotFailed map[matrix.RoomID]bool
 }
 
 func newGateway(m *Module, h bridges.Host) (*gateway, error) {
