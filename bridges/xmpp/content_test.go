@@ -114,7 +114,7 @@ func TestOutgoing(t *testing.T) {
 			text: "secret.mp4 (a file on Matrix; the bridge has no public link to it)"},
 		6: {c: matrix.MessageContent{MsgType: matrix.MsgText, Body: "p", Format: htmlFormat, FormattedBody: "<p>p</p>"}, text: "p"},
 		7: {c: matrix.MessageContent{MsgType: matrix.MsgImage, Body: "look </body><evil/>", FileName: "cat.png", URL: "mxc://localhost/abc"},
-			text: base + "/cat.png\nlook </body><evil/>",
+			text:     base + "/cat.png\nlook </body><evil/>",
 			extraHas: []string{`<url>` + base + `/cat.png</url><desc>look &lt;/body&gt;&lt;evil/&gt;</desc>`}, extraLacks: []string{"<evil"}},
 		8: {c: matrix.MessageContent{MsgType: matrix.MsgImage, Body: "cat.png", FileName: "cat.png", URL: "mxc://localhost/abc"},
 			text: base + "/cat.png", extraHas: []string{`<desc>cat.png</desc>`}},

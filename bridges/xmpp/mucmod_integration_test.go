@@ -13,6 +13,7 @@ import (
 	"github.com/causewaybridge/causeway/bridges/xmpp/address"
 	"github.com/causewaybridge/causeway/internal/bridgetest"
 	"github.com/causewaybridge/causeway/internal/integration"
+	"github.com/causewaybridge/causeway/internal/poll"
 	"github.com/causewaybridge/causeway/matrix"
 	"github.com/causewaybridge/causeway/puppet"
 )
@@ -117,17 +118,19 @@ func startModRoom(ctx context.Context, t *testing.T, server string) *modRoom {
 	}
 	m.alice = integration.DialXMPP(t, p.C2SAddr(), "alice", "pw")
 	m.bob = integration.DialXMPP(t, p.C2SAddr(), "bob", "pw")
-	for n := 0; ; n++ { // the component connects in the background
+	n := 0 // the component connects in the background
+	poll.Check(t, "the component answers a ping", time.Minute, func() error {
+		n++
 		id := fmt.Sprintf("c%d", n)
 		r, err := m.alice.IQ(ctx, id, `<iq type='get' id='`+id+`' to='`+m.domain+`'><ping xmlns='urn:xmpp:ping'/></iq>`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Type == "result" {
-			break
+		if r.Type != "result" {
+			return fmt.Errorf("ping answered %s", r.Type)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	m.send(m.alice, `<presence to='`+m.muc+`/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
 	m.presence(m.alice, "Alice", "", `code="110"`)
 	m.send(m.bob, `<presence to='`+m.muc+`/Bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
