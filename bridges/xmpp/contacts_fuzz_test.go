@@ -65,7 +65,7 @@ func FuzzContacts(f *testing.F) {
 		if !utf8.ValidString(text) {
 			return
 		}
-		want := 2 // presence, show
+		want := 3 // presence, show, caps (available)
 		if text != "" {
 			want += 2 // status, nick
 		}

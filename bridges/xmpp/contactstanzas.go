@@ -1,6 +1,10 @@
 package xmpp
 
-import "encoding/xml"
+import (
+	"encoding/xml"
+
+	"github.com/causewaybridge/causeway/bridges/xmpp/component"
+)
 
 // Stanzas of 1:1 chats and of Matrix users as contacts (roster
 // subscriptions and presence, RFC 6121; nicks, XEP-0172).
@@ -23,14 +27,28 @@ type contactPresenceEl struct {
 	Show    string   `xml:"show,omitempty"`
 	Status  string   `xml:"status,omitempty"`
 	Nick    *nickEl  `xml:"nick,omitempty"`
+	Caps    *capsEl  `xml:"c,omitempty"` // XEP-0115, in available presences (pepfetch.go)
+}
+
+// capsEl names what a Matrix user's JID announces (XEP-0115).
+type capsEl struct {
+	XMLName xml.Name `xml:"http://jabber.org/protocol/caps c"`
+	Hash    string   `xml:"hash,attr"`
+	Node    string   `xml:"node,attr"`
+	Ver     string   `xml:"ver,attr"`
 }
 
 // contactPresence is a presence of type typ ("" for available,
 // "unavailable", "subscribe", "subscribed"...) from a Matrix user's JID,
 // with show and status for availability and nick (XEP-0172) for a
-// subscription request. Text is escaped, never markup.
+// subscription request; an available one carries XEP-0115 caps, so that
+// servers send the JID PEP avatar notifications. Text is escaped, never
+// markup.
 func contactPresence(from, to, typ, show, status, nick string) []byte {
 	p := contactPresenceEl{From: from, To: to, Type: typ, Show: show, Status: status}
+	if typ == "" {
+		p.Caps = &capsEl{Hash: "sha-1", Node: component.CapsNode, Ver: component.UserCapsVer()}
+	}
 	if nick != "" {
 		p.Nick = &nickEl{Text: nick}
 	}

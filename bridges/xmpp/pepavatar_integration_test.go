@@ -32,7 +32,9 @@ import (
 // the default 'presence' access model) subscribes to Carol's JID and
 // approves hers: his presence to it gets his puppet his avatar (asked
 // from Carol's JID); a new avatar with a new hash in his presence
-// replaces it. Carol's Matrix avatar is served as the metadata and data
+// replaces it, and one published later reaches the bridge as a PEP
+// notification (Carol's presence names caps with +notify), with no
+// presence from bob. Carol's Matrix avatar is served as the metadata and data
 // nodes of her JID (an id that is not hers and publishing are refused),
 // and when she changes it bob gets a metadata notification with the new
 // id and can fetch the new data. Also: a captioned Matrix image reaches
@@ -244,6 +246,12 @@ func TestIntegrationXMPPPEPAvatars(t *testing.T) {
 		t.Fatal(err)
 	}
 	avatarIs("bob's puppet's new avatar", puppetOf("bob"), bobPic2)
+	// Carol's presences carry caps asking for avatar notifications
+	// (+notify): Prosody notifies her JID of bob's next avatar, with no
+	// presence from bob.
+	bobPic3 := []byte("\x89PNG\r\n\x1a\nbob's third PEP avatar")
+	publish(bob, bobPic3, "")
+	avatarIs("bob's puppet's avatar from a notification", puppetOf("bob"), bobPic3)
 
 	// Carol's new avatar: bob, subscribed to her, is notified.
 	carolPic2 := []byte("GIF89a carol's second avatar")

@@ -145,7 +145,8 @@ func UserIdentities() []Identity {
 func UserFeatures() []string {
 	return []string{nsDiscoInfo, "http://jabber.org/protocol/chatstates", "urn:xmpp:chat-markers:0",
 		"urn:xmpp:message-correct:0", "urn:xmpp:message-retract:1", "urn:xmpp:message-retract:0", "urn:xmpp:reactions:0",
-		"urn:xmpp:reply:0", "urn:xmpp:sid:0", "vcard-temp", "http://jabber.org/protocol/nick"}
+		"urn:xmpp:reply:0", "urn:xmpp:sid:0", "vcard-temp", "http://jabber.org/protocol/nick",
+		"urn:xmpp:avatar:metadata+notify"} // XEP-0084 notifications (bridges/xmpp/pepfetch.go)
 }
 
 // DomainFeatures returns the features the component's domain announces.
@@ -173,11 +174,12 @@ type discoItemsQuery struct {
 // [DomainIdentities] and [DomainFeatures]; the JID of an existing Matrix
 // room answers as a MUC (looked up later, see [handler.later]); a Matrix
 // user's bare JID with [UserIdentities] and [UserFeatures] (whether the
-// user exists is told by its chats' errors); nodes and other JIDs do not
+// user exists is told by its chats' errors), also for the node its
+// presences name ([CapsNode]#[UserCapsVer]); other nodes and JIDs do not
 // exist.
 func (h *handler) discoInfo(st *Stanza, to jid.JID, typ string, q xml.StartElement) *reply {
-	if isUserJID(to) && typ == string(stanza.GetIQ) && nodeOf(q) == "" {
-		out := discoInfoQuery{Identities: UserIdentities()}
+	if node := nodeOf(q); isUserJID(to) && typ == string(stanza.GetIQ) && (node == "" || node == CapsNode+"#"+UserCapsVer()) {
+		out := discoInfoQuery{Node: node, Identities: UserIdentities()}
 		for _, f := range UserFeatures() {
 			out.Features = append(out.Features, discoFeature{Var: f})
 		}
