@@ -79,8 +79,13 @@ const mamForm = `<query xmlns="urn:xmpp:mam:2"><x xmlns="jabber:x:data" type="fo
 	`</x></query>`
 
 // archiveReader returns the room of the room JID to and the puppet that
-// reads its archive for from, or the error answer.
+// reads its archive for from, or the error answer. The room of an
+// occupant who joined through to is known without asking the homeserver
+// (an alias JID would cost a request per query).
 func (g *gateway) archiveReader(ctx context.Context, from, to jid.JID) (*mucRoom, matrix.UserID, *queryError) {
+	if r, p := g.occupantRoom(to.Bare().String(), from.Bare().String()); r != nil {
+		return r, p, nil
+	}
 	room, err := g.resolve(ctx, to)
 	if errors.Is(err, component.ErrNoRoom) {
 		return nil, "", &queryError{"cancel", "item-not-found", "no such Matrix room"}
@@ -100,6 +105,20 @@ func (g *gateway) archiveReader(ctx context.Context, from, to jid.JID) (*mucRoom
 		return nil, "", &queryError{"auth", "forbidden", "only occupants may read the room's archive: join it first"}
 	}
 	return r, p, nil
+}
+
+// occupantRoom returns the room that the XMPP user real has joined as
+// the room JID roomJID, and the puppet that reads its archive; nil when
+// none.
+func (g *gateway) occupantRoom(roomJID, real string) (*mucRoom, matrix.UserID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, r := range g.rooms {
+		if o := r.occupants[real]; o != nil && !o.joining && o.RoomJID == roomJID {
+			return r, o.Puppet
+		}
+	}
+	return nil, ""
 }
 
 // mamFail answers a query that failed with err: an id that is no event

@@ -276,3 +276,23 @@ func TestMAMBudget(t *testing.T) {
 		t.Errorf("a start too far back: %+v", a)
 	}
 }
+
+// TestMAMOccupantRoomKnown: an occupant who joined through an alias JID
+// queries the archive there without the homeserver resolving the alias
+// (this one no longer resolves at all); anyone else's query to it still
+// asks the homeserver, which does not know it.
+func TestMAMOccupantRoomKnown(t *testing.T) {
+	f := newMAMFixture(t)
+	local, err := address.Localpart("#gone:localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.roomJID = local + "@matrix.test"
+	f.g.mu.Lock()
+	f.g.rooms[f.room].occupants["alice@x.org"].RoomJID = f.roomJID
+	f.g.mu.Unlock()
+	f.want("last page through the alias", f.query("alice@x.org/r", rsm(`<max>2</max><before/>`)), false, 5, 6)
+	if a := f.query("dave@x.org/r", rsm(`<max>2</max><before/>`)); a.errorCond != "item-not-found" {
+		t.Fatalf("a non-occupant through an unknown alias: %+v", a)
+	}
+}
