@@ -29,7 +29,7 @@ type userConn struct {
 	dialErr     error
 	joined      map[string]bool // casefolded channels joined
 	wanted      map[string]string
-	joinWaits   map[string][]chan error
+	joinWaits   map[string][]chan error // nil while no JOIN is awaited
 	lastActive  time.Time
 	closed      bool
 	forgetIdent func() // unregisters the connection from the ident server
@@ -53,7 +53,7 @@ func (n *network) userConnFor(user matrix.UserID, displayname string) *userConn 
 	defer n.mu.Unlock()
 	u := n.conns[user]
 	if u == nil {
-		u = &userConn{n: n, user: user, joined: map[string]bool{}, wanted: map[string]string{}, joinWaits: map[string][]chan error{}}
+		u = &userConn{n: n, user: user, joined: map[string]bool{}, wanted: map[string]string{}}
 		n.conns[user] = u
 	}
 	u.mu.Lock()
@@ -256,6 +256,9 @@ func (u *userConn) join(ctx context.Context, channel string) error {
 	}
 	u.wanted[f] = channel
 	ch := make(chan error, 1)
+	if u.joinWaits == nil {
+		u.joinWaits = make(map[string][]chan error, 1)
+	}
 	u.joinWaits[f] = append(u.joinWaits[f], ch)
 	u.mu.Unlock()
 	if err := c.Send(ctx, nil, "JOIN", channel); err != nil {
@@ -300,6 +303,9 @@ func (u *userConn) joinResult(channel string, err error) bool {
 	}
 	ws := u.joinWaits[f]
 	delete(u.joinWaits, f)
+	if len(u.joinWaits) == 0 {
+		u.joinWaits = nil // joins are rare; an idle connection keeps no map for them
+	}
 	u.mu.Unlock()
 	if err == nil || len(ws) > 0 {
 		// A numeric with no JOIN waiting refuses a message, not the

@@ -93,6 +93,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	if err == nil {
 		err = nc.SetDeadline(time.Time{})
+		// Used only while registering; the fallback may hold a list of
+		// nicks that would otherwise live as long as the connection.
+		c.cfg.NickFallback = nil
 	}
 	if err != nil {
 		_ = nc.Close()
