@@ -434,6 +434,11 @@ func (s *senders) displayname(ctx context.Context, u matrix.UserID, fallback fun
 	if n == "" {
 		n = fallback()
 	}
+	if !s.g.m.users.Owns(u) { // a former member: the nick rule against today's nicks
+		s.g.mu.Lock()
+		n = s.g.formerNickLocked(s.r, u, n)
+		s.g.mu.Unlock()
+	}
 	s.names[u] = n
 	return n
 }

@@ -88,7 +88,9 @@ type held struct {
 
 // member is a Matrix user in a hosted room as XMPP occupants see it.
 type member struct {
-	nick  string
+	nick  string // as the nick rule gives it (nickrule.go)
+	want  string // its displayname as a nick
+	since int64  // when it took that displayname (Unix ms)
 	level int
 }
 
@@ -534,6 +536,11 @@ func (g *gateway) loadMembers(ctx context.Context, r *mucRoom, p matrix.UserID) 
 		pl = &intent.PowerLevels{}
 	}
 	members := map[matrix.UserID]*member{}
+	type memberClaim struct {
+		displayname string
+		ts          int64
+	}
+	claims := map[matrix.UserID]memberClaim{}
 	for _, ev := range evs {
 		var c matrix.MemberContent
 		if ev.StateKey == nil || json.Unmarshal(ev.Content, &c) != nil || c.Membership != "join" {
@@ -543,14 +550,22 @@ func (g *gateway) loadMembers(ctx context.Context, r *mucRoom, p matrix.UserID) 
 		if !g.matrixOccupant(u) {
 			continue
 		}
-		members[u] = &member{nick: g.nickOf(u, c.Displayname), level: level(pl, u)}
+		members[u] = &member{level: level(pl, u)}
+		claims[u] = memberClaim{c.Displayname, ev.OriginServerTS}
 	}
 	g.mu.Lock()
+	for u, mb := range members { // what it wanted since when, and its nick, stay
+		if old := r.members[u]; old != nil {
+			mb.nick, mb.want, mb.since = old.nick, old.want, old.since
+		}
+		g.claimLocked(u, mb, claims[u].displayname, time.UnixMilli(claims[u].ts))
+	}
 	r.members = members
 	r.loaded = true
 	for _, o := range r.occupants {
 		o.level = level(pl, o.Puppet)
 	}
+	g.settleLocked(ctx, r)
 	g.mu.Unlock()
 	return nil
 }
@@ -827,7 +842,9 @@ func (g *gateway) removeAsLocked(ctx context.Context, r *mucRoom, o *occupant, h
 		r.loaded = false
 		r.members = map[matrix.UserID]*member{}
 		r.announced = map[matrix.UserID]bool{}
+		return
 	}
+	g.settleLocked(ctx, r) // its nick may be a Matrix member's wish
 }
 
 // say sends a groupchat message of an occupant to Matrix; its reflection
@@ -982,11 +999,7 @@ func (g *gateway) fromMatrixAt(ctx context.Context, room matrix.RoomID, sender m
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	mb := r.members[sender]
-	if mb == nil {
-		mb = &member{nick: g.nickOf(sender, "")}
-		r.members[sender] = mb
-	}
+	mb := g.unknownMemberLocked(ctx, r, sender)
 	if !r.announced[sender] {
 		r.announced[sender] = true
 		g.toOthers(ctx, r, nil, func(o *occupant) []byte {
@@ -1026,26 +1039,26 @@ func (g *gateway) membership(ctx context.Context, room matrix.RoomID, u matrix.U
 	if c.Membership != "join" {
 		gone()
 		delete(r.members, u)
+		g.settleLocked(ctx, r) // a nick freed goes to the next in line
 		return
 	}
-	nick := g.nickOf(u, c.Displayname)
-	if old != nil && old.nick == nick && r.announced[u] {
+	if old != nil && old.want == g.nickOf(u, c.Displayname) && r.announced[u] {
 		return
 	}
-	if old != nil && r.announced[u] { // a new displayname: a nick change (nickchange.go)
-		mb := &member{nick: nick, level: old.level}
+	announced := old != nil && r.announced[u]
+	mb := old
+	if mb == nil {
+		mb = &member{}
 		r.members[u] = mb
-		g.memberRenamedLocked(ctx, r, u, old.nick, mb)
-		return
 	}
-	gone()
-	mb := &member{nick: nick}
-	if old != nil {
-		mb.level = old.level
+	g.claimLocked(u, mb, c.Displayname, time.Now())
+	// A new displayname of an announced member is a 303 nick change
+	// (settleLocked), not a leave and a join.
+	g.settleLocked(ctx, r)
+	if !announced {
+		r.announced[u] = true
+		g.toOthers(ctx, r, nil, func(o *occupant) []byte {
+			return g.memberPresence(r.id, nickJID(o.RoomJID, mb.nick), "", u, mb)
+		})
 	}
-	r.members[u] = mb
-	r.announced[u] = true
-	g.toOthers(ctx, r, nil, func(o *occupant) []byte {
-		return g.memberPresence(r.id, nickJID(o.RoomJID, nick), "", u, mb)
-	})
 }

@@ -151,6 +151,7 @@ func (g *gateway) mamQuery(ctx context.Context, st *component.Stanza, from, to j
 		g.enqueue(ctx, iqErrorStanza(st, to, qerr.Type, qerr.Cond, qerr.Text))
 		return
 	}
+	g.ensureMembersLoaded(ctx, r, p) // membernicks.go
 	s := g.senders(r, p)
 	sel := &selection{q: q, in: g.m.host.Matrix().Intent(p), room: r.id, match: func(archived) bool { return true }, win: newWindow()}
 	if match != nil {

@@ -131,6 +131,7 @@ func (g *gateway) memberRemoved(ctx context.Context, room matrix.RoomID, u, send
 	}
 	delete(r.announced, u)
 	delete(r.members, u)
+	g.settleLocked(ctx, r) // its nick goes to the next in line
 	return true
 }
 

@@ -75,6 +75,7 @@ func (g *gateway) renameLocked(ctx context.Context, st *component.Stanza, from, 
 		}
 	}
 	g.xmppPresence(from, o.RoomJID, true, show, status)
+	g.settleLocked(ctx, r) // the old nick may be a Matrix member's wish
 	return true
 }
 
@@ -97,16 +98,4 @@ func (g *gateway) renamePuppet(ctx context.Context, room matrix.RoomID, p matrix
 	if _, err := g.m.host.Outbox().Send(ctx, op); err != nil {
 		g.log.Warn("xmpp: could not queue the puppet's new nick", "puppet", p, "room", room, "err", err)
 	}
-}
-
-// memberRenamedLocked tells the occupants of r, under g.mu, that the
-// Matrix member u, known to them as oldNick, is now mb.nick: the old
-// nick's unavailable presence with 303, then the new nick's presence.
-func (g *gateway) memberRenamedLocked(ctx context.Context, r *mucRoom, u matrix.UserID, oldNick string, mb *member) {
-	g.toOthers(ctx, r, nil, func(o *occupant) []byte {
-		return nickChangeStanza(nickJID(o.RoomJID, oldNick), "", g.memberItem(r.id, u, mb), mb.nick)
-	})
-	g.toOthers(ctx, r, nil, func(o *occupant) []byte {
-		return g.memberPresence(r.id, nickJID(o.RoomJID, mb.nick), "", u, mb)
-	})
 }

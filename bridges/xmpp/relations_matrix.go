@@ -60,11 +60,7 @@ func (g *gateway) speaker(ctx context.Context, room matrix.RoomID, u matrix.User
 		}
 		return "", false
 	}
-	mb := r.members[u]
-	if mb == nil {
-		mb = &member{nick: g.nickOf(u, "")}
-		r.members[u] = mb
-	}
+	mb := g.unknownMemberLocked(ctx, r, u)
 	if !r.announced[u] {
 		r.announced[u] = true
 		g.toOthers(ctx, r, nil, func(o *occupant) []byte {
