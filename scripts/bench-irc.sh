@@ -11,8 +11,10 @@
 # floor, one channel, ten users per channel) at each of USERS; a reconnect
 # storm at RATE reconnects/s after killing Ergo under the largest count;
 # IRC→Matrix throughput, bridge CPU per message and order for a MSGS-message
-# burst against direct PUTs in the same run; Matrix→IRC latency (end to end
-# and the bridge's own part). The reconnect storm runs at the largest count
+# burst against direct PUTs in the same run; bridge CPU per IRC→Matrix
+# message against the floor program's (bench/floor) in the same run, with
+# the appservices on TCP and on unix sockets; Matrix→IRC latency (end to
+# end and the bridge's own part). The reconnect storm runs at the largest count
 # on both bridge layouts (one channel: the server's n² JOIN broadcast; ten
 # per channel: the reconnect scheduling alone). The ircconn connection
 # alone is measured by its BenchmarkConnMemory (CONNS connections in a fresh
@@ -27,7 +29,7 @@ USERS=${USERS:-1000,5000}
 RATE=${RATE:-500}
 MSGS=${MSGS:-2000}
 CONNS=${CONNS:-2000}
-ALL='Memory|Throughput|Latency'
+ALL='Memory|Throughput|Latency|Floor'
 ONLY=${ONLY:-$ALL}
 OUT=${OUT:-$ROOT/BENCHMARKS.md}
 RAW=$(mktemp)

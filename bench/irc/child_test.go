@@ -39,6 +39,7 @@ const (
 	envHeap    = "BENCH_IRC_HEAPPROFILE" // heap profile written at each gc command: <path>.<n>
 	envProxy   = "BENCH_IRC_PROXY"       // "1": timestamp proxies on the AS and IRC paths
 	envASUnix  = "BENCH_IRC_AS_UNIX"     // "1": the appservice listens on a Unix socket
+	envReg     = "BENCH_IRC_EXTRA_REG"   // another appservice registration for the homeserver (the floor's)
 	childReply = "BENCH "                // prefix of the child's answers on stdout
 	benchNet   = "bench"                 // network ID in the child's config
 	joinPar    = 200                     // concurrent joins driven by the child
@@ -162,6 +163,8 @@ func (c *child) do(ctx context.Context, f []string) (string, error) {
 	case "counts":
 		conns, joins := c.mod.BenchCounts(benchNet)
 		return fmt.Sprintf("%d %d", conns, joins), nil
+	case "prof", "profstop", "trace", "tracestop": // prof <file>, trace <file>: of the burst only
+		return "", profileCommand(f)
 	case "lat": // lat: bridge-side latencies of the probes, "<index>:<µs>"...
 		if c.lat == nil {
 			return "", fmt.Errorf("no proxies: start the child with %s=1", envProxy)
@@ -234,7 +237,11 @@ func (c *child) startBridge(t *testing.T, ctx context.Context) {
 	if err := r.Save(regPath); err != nil {
 		t.Fatal(err)
 	}
-	hs := integration.StartDendrite(t, integration.WithRegistration(regPath))
+	regs := []string{regPath}
+	if extra := os.Getenv(envReg); extra != "" {
+		regs = append(regs, extra)
+	}
+	hs := integration.StartDendrite(t, integration.WithRegistration(regs...))
 	c.hsURL = hs.URL()
 	if cfg, err = config.Parse([]byte(text(hs.URL())), "bench-config", os.LookupEnv); err != nil {
 		t.Fatal(err)

@@ -146,3 +146,43 @@ func parseIO(b []byte) (read, written int64, err error) {
 	}
 	return read, written, nil
 }
+
+// ReadSwitches returns the context switches of every thread of process pid
+// so far, voluntary (the thread blocked: a wake-up follows) and not (it was
+// preempted), summed over /proc/<pid>/task/*/status. Threads that exited
+// are not counted.
+func ReadSwitches(pid int) (voluntary, involuntary int64, err error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("tasks of %d: %w", pid, err)
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		v, n := parseSwitches(b)
+		voluntary += v
+		involuntary += n
+	}
+	return voluntary, involuntary, nil
+}
+
+// parseSwitches returns voluntary_ctxt_switches and
+// nonvoluntary_ctxt_switches from a /proc status file.
+func parseSwitches(status []byte) (voluntary, involuntary int64) {
+	for line := range bytes.Lines(status) {
+		k, v, ok := strings.Cut(string(line), ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch k {
+		case "voluntary_ctxt_switches":
+			voluntary = n
+		case "nonvoluntary_ctxt_switches":
+			involuntary = n
+		}
+	}
+	return voluntary, involuntary
+}
