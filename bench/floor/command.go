@@ -20,7 +20,7 @@ func command(f []string, b *floor, ln *listener) (string, error) {
 	switch f[0] {
 	case "stats":
 		// Read without a lock: the parent asks only while no burst runs.
-		return fmt.Sprintf("%d %d %d", b.seq, ln.events.Load(), b.errs), nil
+		return fmt.Sprintf("%d %d %d %d", b.seq, ln.events.Load(), b.errs, b.mx.retries.Load()), nil
 	case "prof":
 		fh, err := os.Create(arg)
 		if err != nil {

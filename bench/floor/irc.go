@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -46,18 +47,47 @@ func dialIRC(ctx context.Context, addr, nick, channel string) (*ircConn, error) 
 	return c, nil
 }
 
-// pong answers a PING line and reports whether line was one.
+// pong answers a PING line, with or without a source prefix, and reports
+// whether line was one.
 func (c *ircConn) pong(line string) bool {
-	if !strings.HasPrefix(line, "PING") {
+	rest := line
+	if strings.HasPrefix(rest, ":") {
+		_, rest, _ = strings.Cut(rest, " ")
+	}
+	args, ok := strings.CutPrefix(rest, "PING")
+	if !ok {
 		return false
 	}
-	_, _ = c.conn.Write([]byte("PONG" + line[4:]))
+	_, _ = c.conn.Write([]byte("PONG" + args))
 	return true
 }
 
 // each calls fn with the text of every PRIVMSG to channel, in order, until
-// the connection fails.
+// the connection fails. Like the bridge's bot connection (bridges/irc
+// ingest.go, botReadAhead), it reads the socket ahead on a goroutine of
+// its own and answers PING there: a burst of thousands of lines takes the
+// homeserver minutes, and a PING read only after them would be answered
+// too late (Ergo drops a client that has not answered within a minute).
+// In a burst the handler finds lines waiting and the reader rarely waits
+// for it, so the hand-off costs next to nothing per message.
 func (c *ircConn) each(channel string, fn func(string)) error {
+	q := &lineQueue{wake: make(chan struct{}, 1)}
+	go func() { q.fail(c.readAhead(channel, q)) }()
+	for {
+		<-q.wake
+		bodies, err := q.take()
+		for _, b := range bodies {
+			fn(b)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readAhead reads lines until the connection fails, answers PINGs and
+// queues the text of PRIVMSGs to channel.
+func (c *ircConn) readAhead(channel string, q *lineQueue) error {
 	prefix := " PRIVMSG " + channel + " :"
 	for {
 		line, err := c.r.ReadSlice('\n')
@@ -69,9 +99,47 @@ func (c *ircConn) each(channel string, fn func(string)) error {
 			continue
 		}
 		if i := strings.Index(s, prefix); i >= 0 && s[0] == ':' {
-			fn(strings.TrimRight(s[i+len(prefix):], "\r\n"))
+			q.push(strings.TrimRight(s[i+len(prefix):], "\r\n"))
 		}
 	}
+}
+
+// lineQueue is the unbounded FIFO between the reader and the handler.
+type lineQueue struct {
+	mu     sync.Mutex
+	bodies []string
+	err    error
+	wake   chan struct{}
+}
+
+func (q *lineQueue) push(body string) {
+	q.mu.Lock()
+	q.bodies = append(q.bodies, body)
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *lineQueue) fail(err error) {
+	q.mu.Lock()
+	q.err = err
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *lineQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns everything queued and the reader's error, if it stopped.
+func (q *lineQueue) take() ([]string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	b := q.bodies
+	q.bodies = nil
+	return b, q.err
 }
 
 func (c *ircConn) close() { _ = c.conn.Close() }

@@ -12,15 +12,16 @@
 //     homeserver like the bridge's), checks the hs_token, decodes it and
 //     acknowledges it the way the bridge does.
 //
-// Everything runs inline in the IRC reader's goroutine, one message after
-// the other like one bridged room, and the transaction handler answers in
-// the HTTP server's goroutine. bench/irc's TestIRCBenchFloor runs it beside
+// The commit and the PUT run inline in one goroutine, one message after
+// the other like one bridged room; a second goroutine reads the IRC socket
+// ahead and answers PING (as the bridge's bot connection does), and the
+// transaction handler answers in the HTTP server's goroutine. bench/irc's TestIRCBenchFloor runs it beside
 // the bridge against the same Ergo and Dendrite and compares the two
 // processes' CPU per message from /proc.
 //
 // It is driven on stdin, one command a line, and answers on stdout with
 // "FLOOR ok ..." or "FLOOR err ...": "stats" (messages sent, events
-// echoed), "prof FILE" / "profstop" (CPU profile), "trace FILE" /
+// echoed, messages dropped after errors, PUTs sent again), "prof FILE" / "profstop" (CPU profile), "trace FILE" /
 // "tracestop" (runtime trace), "quit".
 package main
 
@@ -52,6 +53,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "floor:", err)
 		fmt.Printf("%serr %s\n", reply, strings.ReplaceAll(err.Error(), "\n", " "))
 		os.Exit(1)
 	}

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // sender talks to the homeserver's client-server API as the appservice,
@@ -17,6 +19,7 @@ import (
 type sender struct {
 	base, token, user string
 	client            *http.Client
+	retries           atomic.Int64 // PUTs sent again after a timeout or error
 }
 
 func newSender(base, token, user string) *sender {
@@ -76,6 +79,15 @@ func (s *sender) setUp(ctx context.Context, localpart string) (string, error) {
 	return room.RoomID, nil
 }
 
+// sendTimeout bounds one PUT. Dendrite on a busy machine has been seen
+// to leave a send unanswered for minutes; the bridge's client gives up on
+// a request after a timeout too and sends it again with the same
+// transaction ID, which the homeserver deduplicates.
+const sendTimeout = 20 * time.Second
+
+// sendTries is how many times send tries one message.
+const sendTries = 5
+
 // send PUTs message seq as an m.text event and returns its event ID.
 func (s *sender) send(room string, seq int64, body string) (string, error) {
 	path := "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/send/m.room.message/floor-" +
@@ -83,6 +95,17 @@ func (s *sender) send(room string, seq int64, body string) (string, error) {
 	var out struct {
 		EventID string `json:"event_id"`
 	}
-	err := s.do(context.Background(), http.MethodPut, path, map[string]string{"msgtype": "m.text", "body": body}, &out)
+	var err error
+	for try := 0; try < sendTries; try++ {
+		if try > 0 {
+			s.retries.Add(1)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+		err = s.do(ctx, http.MethodPut, path, map[string]string{"msgtype": "m.text", "body": body}, &out)
+		cancel()
+		if err == nil {
+			break
+		}
+	}
 	return out.EventID, err
 }
