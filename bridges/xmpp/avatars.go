@@ -24,7 +24,7 @@ import (
 // SHA-1 of its avatar (<x xmlns='vcard-temp:x:update'><photo>hash</photo></x>).
 // When the hash differs from the last one its puppet got (kept in the
 // module's KV per bare JID), the bridge asks the user's server for the
-// vCard of the bare JID, uploads its PHOTO (at most maxAvatarBytes) to
+// vCard of the bare JID, uploads its PHOTO (at most max_avatar_bytes) to
 // the Matrix media repository as the puppet and makes it the puppet's
 // avatar with kit.SyncProfile. This runs in a lane of its own per JID,
 // so a slow vCard answer never holds a room's messages. An empty
@@ -33,7 +33,7 @@ import (
 // Matrix → XMPP: a vCard get to a Matrix user's JID, or to the occupant
 // JID of a Matrix member in a hosted room, is answered with the user's
 // displayname (FN) and avatar (PHOTO, downloaded from the media
-// repository; left out when larger than maxAvatarBytes or unreadable).
+// repository; left out when larger than max_avatar_bytes or unreadable).
 // Presences of Matrix members carry the photo hash once known
 // (mxavatars.go); XEP-0084 (PEP) avatars are read first (pepfetch.go)
 // and served (pepserve.go).
@@ -41,7 +41,8 @@ import (
 const (
 	nsVCard       = "vcard-temp"
 	nsVCardUpdate = "vcard-temp:x:update"
-	// maxAvatarBytes bounds an avatar image either way.
+	// maxAvatarBytes is the default of max_avatar_bytes, the bound of
+	// an avatar image either way (Config.MaxAvatarBytes).
 	maxAvatarBytes = 128 << 10
 	// avatarKeyPrefix + bare JID is the photo hash the puppet's avatar
 	// was last made from.
@@ -114,8 +115,8 @@ func (g *gateway) notePhoto(st *component.Stanza, from, roomJID jid.JID) {
 
 // vcardPhoto returns the type and bytes of the PHOTO of the vCard in an
 // IQ's content (the tokens inside the iq), or ok false when it has none
-// or it cannot be read. The bytes are bounded by maxAvatarBytes.
-func vcardPhoto(toks []xml.Token) (mime string, data []byte, ok bool) {
+// or it cannot be read. The bytes are bounded by max.
+func vcardPhoto(toks []xml.Token, max int) (mime string, data []byte, ok bool) {
 	var path []string
 	var typ, binval strings.Builder
 	for _, t := range toks {
@@ -137,7 +138,7 @@ func vcardPhoto(toks []xml.Token) (mime string, data []byte, ok bool) {
 						typ.Write(t)
 					}
 				case "BINVAL":
-					if binval.Len() > base64.StdEncoding.EncodedLen(maxAvatarBytes)+4096 {
+					if binval.Len() > base64.StdEncoding.EncodedLen(max)+4096 {
 						return "", nil, false
 					}
 					binval.Write(t)
@@ -155,7 +156,7 @@ func vcardPhoto(toks []xml.Token) (mime string, data []byte, ok bool) {
 		return "", nil, false
 	}
 	data, err := base64.StdEncoding.DecodeString(raw)
-	if err != nil || len(data) == 0 || len(data) > maxAvatarBytes {
+	if err != nil || len(data) == 0 || len(data) > max {
 		return "", nil, false
 	}
 	mime = strings.TrimSpace(typ.String())
@@ -274,7 +275,7 @@ func (g *gateway) relayVCard(ctx context.Context, st *component.Stanza, to, real
 	}
 	card := vcardEl{FN: to.Resourcepart()}
 	if res.Attr("type") == "result" && !res.Oversize {
-		if mime, data, ok := vcardPhoto(res.Inner); ok {
+		if mime, data, ok := vcardPhoto(res.Inner, g.m.cfg.MaxAvatarBytes); ok {
 			card.Photo = &vcardPhotoEl{Type: mime, BinVal: base64.StdEncoding.EncodeToString(data)}
 		}
 	}
@@ -307,7 +308,7 @@ func (g *gateway) vcardOf(ctx context.Context, st *component.Stanza, to jid.JID,
 }
 
 // downloadAvatar returns the vCard PHOTO of the avatar mxc of Matrix user
-// u, or nil when it cannot be read or is over maxAvatarBytes; keep says
+// u, or nil when it cannot be read or is over max_avatar_bytes; keep says
 // whether the answer holds for good (not a failure to download).
 func (g *gateway) downloadAvatar(ctx context.Context, u matrix.UserID, mxc string) (photo *vcardPhotoEl, keep bool) {
 	data, mime, err := g.m.host.Matrix().Bot().DownloadMedia(ctx, mxc)
@@ -315,8 +316,8 @@ func (g *gateway) downloadAvatar(ctx context.Context, u matrix.UserID, mxc strin
 	case err != nil:
 		g.log.Info("xmpp: could not download an avatar", "user", u, "err", err)
 		return nil, false
-	case len(data) > maxAvatarBytes:
-		g.log.Info("xmpp: avatar too large for a vCard", "user", u, "bytes", len(data), "limit", maxAvatarBytes)
+	case len(data) > g.m.cfg.MaxAvatarBytes:
+		g.log.Info("xmpp: avatar too large for a vCard", "user", u, "bytes", len(data), "limit", g.m.cfg.MaxAvatarBytes)
 		return nil, true
 	}
 	if !strings.HasPrefix(mime, "image/") {
@@ -326,7 +327,7 @@ func (g *gateway) downloadAvatar(ctx context.Context, u matrix.UserID, mxc strin
 }
 
 // avatarCacheSize bounds the Matrix avatars kept for vCards (each at
-// most maxAvatarBytes, base64).
+// most max_avatar_bytes, base64).
 const avatarCacheSize = 32
 
 // avatarCache keeps the vCard photos of the last Matrix avatars served

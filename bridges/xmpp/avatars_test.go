@@ -56,7 +56,7 @@ func TestVCardPhoto(t *testing.T) {
 		7: {`<vCard xmlns='vcard-temp'><X><PHOTO><BINVAL>` + b64 + `</BINVAL></PHOTO></X></vCard>`, ""},
 	} {
 		st := parse(t, []byte(`<iq type='result' id='v'>`+c.inner+`</iq>`))
-		typ, data, ok := vcardPhoto(st.Inner)
+		typ, data, ok := vcardPhoto(st.Inner, maxAvatarBytes)
 		if c.wantType == "" {
 			if ok {
 				t.Errorf("%d: a photo (%s, %d bytes)", i, typ, len(data))

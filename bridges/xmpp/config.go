@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,11 @@ type Config struct {
 	// to loopback, private or link-local addresses. Off by default: an
 	// XMPP user must not make the bridge fetch from its own network.
 	FetchPrivateURLs bool `yaml:"fetch_private_urls"`
+	// MaxAvatarBytes bounds an avatar image either way (XEP-0084 data
+	// and vCard photos fetched from XMPP, Matrix avatars served to
+	// XMPP); larger ones are left out. Its base64 must fit in
+	// MaxStanzaBytes.
+	MaxAvatarBytes int `yaml:"max_avatar_bytes"`
 	// XHTMLIM adds an XHTML-IM payload (XEP-0071) to Matrix messages with
 	// formatting, for the XMPP clients that still render it.
 	XHTMLIM bool `yaml:"xhtml_im"`
@@ -80,6 +86,7 @@ func DefaultConfig() Config {
 		AliasTemplate:     "#_xmpp_{room}_{service}:{server}",
 		MUCBackfill:       50,
 		MaxFileBytes:      20 << 20,
+		MaxAvatarBytes:    maxAvatarBytes,
 		XHTMLIM:           true,
 	}
 }
@@ -116,6 +123,10 @@ func (c Config) Validate() error {
 	if c.MUCBackfill < 0 || c.MUCBackfill > maxMUCBackfill {
 		errs = append(errs, fmt.Errorf("muc_backfill %d: between 0 and %d", c.MUCBackfill, maxMUCBackfill))
 	}
+	if need := base64.StdEncoding.EncodedLen(c.MaxAvatarBytes) + 4096; c.MaxAvatarBytes < 1024 || need > c.MaxStanzaBytes {
+		errs = append(errs, fmt.Errorf("max_avatar_bytes %d: at least 1024, and its base64 with room for the stanza (%d bytes) within max_stanza_bytes %d",
+			c.MaxAvatarBytes, need, c.MaxStanzaBytes))
+	}
 	if c.MaxFileBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_file_bytes %d: at least 0", c.MaxFileBytes))
 	}
@@ -136,6 +147,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("alias_template", c.AliasTemplate),
 		slog.Int("muc_backfill", c.MUCBackfill),
 		slog.Int64("max_file_bytes", c.MaxFileBytes),
+		slog.Int("max_avatar_bytes", c.MaxAvatarBytes),
 		slog.Bool("fetch_private_urls", c.FetchPrivateURLs),
 		slog.Bool("xhtml_im", c.XHTMLIM),
 	)

@@ -45,6 +45,8 @@ func TestConfigure(t *testing.T) {
 		4: {"{domain: matrix.localhost, secret: s, max_stanza_bytes: 10}", "max_stanza_bytes"},
 		5: {"{domain: matrix.localhost, secret: s, reconnect_max_delay: 1ms}", "reconnect_max_delay"},
 		6: {"{domain: matrix.localhost, secret: s, bogus: 1}", "bogus"},
+		7: {"{domain: matrix.localhost, secret: s, max_avatar_bytes: 100}", "max_avatar_bytes"},
+		8: {"{domain: matrix.localhost, secret: s, max_avatar_bytes: 200000}", "max_avatar_bytes"}, // base64 over 256 KiB
 	} {
 		if _, err := configure(t, tt.section); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%d: %s: err = %v, want it to mention %q", i, tt.section, err, tt.want)

@@ -82,7 +82,7 @@ func FuzzMUCExtrasParsers(f *testing.F) {
 		if h := photoHash(st); len(h) > 128 {
 			t.Fatalf("hash of %d bytes", len(h))
 		}
-		if mime, data, ok := vcardPhoto(st.Inner); ok {
+		if mime, data, ok := vcardPhoto(st.Inner, maxAvatarBytes); ok {
 			if len(data) == 0 || len(data) > maxAvatarBytes || mime == "" {
 				t.Fatalf("photo %q of %d bytes", mime, len(data))
 			}

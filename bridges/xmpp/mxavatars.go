@@ -13,7 +13,7 @@ import (
 // avatars.go). The hash needs the image: the first time a member's
 // presence is built, the bridge looks its avatar up in a lane of its own
 // per user (global profile avatar, downloaded through the avatar cache,
-// at most maxAvatarBytes) and, once the hash is known, sends the
+// at most max_avatar_bytes) and, once the hash is known, sends the
 // member's presence again to the occupants of every room it is shown
 // in. Until then, and for members without a usable avatar, presences
 // carry no hash. A member event (new avatar) looks it up again.

@@ -28,7 +28,8 @@ import (
 // TestIntegrationXMPPPEPAvatars: XEP-0084 avatars both ways on Prosody
 // (mod_pep, mod_vcard) and Dendrite. alice has a vCard photo and a
 // different PEP avatar (open access): when she joins a hosted room
-// telling the vCard's hash, her puppet gets the PEP one. bob (PEP only,
+// telling the vCard's hash, her puppet gets the PEP one; dave's PEP
+// avatar is over max_avatar_bytes, so his puppet gets his vCard photo. bob (PEP only,
 // the default 'presence' access model) subscribes to Carol's JID and
 // approves hers: his presence to it gets his puppet his avatar (asked
 // from Carol's JID); a new avatar with a new hash in his presence
@@ -42,10 +43,10 @@ import (
 func TestIntegrationXMPPPEPAvatars(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"), integration.WithProsodyUser("bob", "pw"),
-		integration.WithProsodyModules("pep", "vcard"))
+		integration.WithProsodyUser("dave", "pw"), integration.WithProsodyModules("pep", "vcard"))
 	domain := p.ComponentDomain()
 	s := bridgetest.Start(t, bridgetest.Options{EphemeralSync: true,
-		Bridges: fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
+		Bridges: fmt.Sprintf("  xmpp: {server: %q, domain: %q, secret: %q, max_avatar_bytes: 2048}\n", p.ComponentAddr(), domain, p.ComponentSecret()),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -164,6 +165,21 @@ func TestIntegrationXMPPPEPAvatars(t *testing.T) {
 		t.Fatal(err)
 	}
 	avatarIs("alice's puppet avatar from PEP", puppetOf("alice"), alicePic)
+
+	// dave's PEP avatar is over max_avatar_bytes (2048): his puppet gets
+	// his vCard photo instead.
+	dave := integration.DialXMPP(t, p.C2SAddr(), "dave", "pw")
+	davePic := []byte("\x89PNG\r\n\x1a\ndave's vCard photo")
+	if r := iq(dave, "set", "", `<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>`+
+		base64.StdEncoding.EncodeToString(davePic)+`</BINVAL></PHOTO></vCard>`); r.Type != "result" {
+		t.Fatalf("publishing dave's vCard: %s", r.XML)
+	}
+	publish(dave, bytes.Repeat([]byte("big "), 1024), "open")
+	if err := dave.Send(ctx, `<presence to='`+muc+`/Dave'><x xmlns='http://jabber.org/protocol/muc'/>`+
+		`<x xmlns='vcard-temp:x:update'><photo>`+photoSum(davePic)+`</photo></x></presence>`); err != nil {
+		t.Fatal(err)
+	}
+	avatarIs("dave's puppet avatar from his vCard", puppetOf("dave"), davePic)
 
 	// Carol's avatar, served as PEP nodes of her JID.
 	setCarolAvatar := func(pic []byte) string {

@@ -32,7 +32,7 @@ import (
 // JID for the last item of urn:xmpp:avatar:metadata (from the component's
 // domain, or from the Matrix user's JID for a contact, which the default
 // 'presence' access model lets read). An <info/> that is in the data node
-// (no url), at most maxAvatarBytes, image/png first, is taken; when its
+// (no url), at most max_avatar_bytes, image/png first, is taken; when its
 // id (the SHA-1 of the image) is the one the puppet's avatar was made
 // from, nothing is done; else the data item of that id is fetched, its
 // size and SHA-1 checked, uploaded to the media repository as the puppet
@@ -107,7 +107,7 @@ func (g *gateway) syncAvatar(ctx context.Context, a avatarReq) {
 	if !a.notified {
 		infos = g.pepMetadata(ctx, a)
 	}
-	if in, ok := pickAvatar(infos, maxAvatarBytes); ok {
+	if in, ok := pickAvatar(infos, g.m.cfg.MaxAvatarBytes); ok {
 		if in.ID == string(last) {
 			return
 		}
@@ -122,7 +122,7 @@ func (g *gateway) syncAvatar(ctx context.Context, a avatarReq) {
 		}
 		g.log.Info("xmpp: no usable PEP avatar data", "jid", a.real.String(), "id", in.ID, "err", err)
 	} else if len(infos) > 0 {
-		g.log.Info("xmpp: the PEP avatar is only at a URL or too large", "jid", a.real.String(), "limit", maxAvatarBytes)
+		g.log.Info("xmpp: the PEP avatar is only at a URL or too large", "jid", a.real.String(), "limit", g.m.cfg.MaxAvatarBytes)
 	}
 	if a.hint == "" || a.hint == string(last) {
 		return
@@ -164,7 +164,7 @@ func (g *gateway) pepData(ctx context.Context, a avatarReq, id string) ([]byte, 
 	case res.Attr("type") != "result":
 		return nil, errors.New("the data item was refused: " + res.Attr("type"))
 	}
-	return avatarData(res.Inner, id, maxAvatarBytes)
+	return avatarData(res.Inner, id, g.m.cfg.MaxAvatarBytes)
 }
 
 // vcardAvatar returns the PHOTO of real's vCard, asked of its server.
@@ -180,9 +180,9 @@ func (g *gateway) vcardAvatar(ctx context.Context, real jid.JID) (mime string, d
 		g.log.Info("xmpp: no usable vCard", "jid", real.String(), "type", st.Attr("type"), "oversize", st.Oversize)
 		return "", nil, false
 	}
-	mime, data, ok = vcardPhoto(st.Inner)
+	mime, data, ok = vcardPhoto(st.Inner, g.m.cfg.MaxAvatarBytes)
 	if !ok {
-		g.log.Info("xmpp: the vCard has no usable photo", "jid", real.String(), "limit", maxAvatarBytes)
+		g.log.Info("xmpp: the vCard has no usable photo", "jid", real.String(), "limit", g.m.cfg.MaxAvatarBytes)
 	}
 	return mime, data, ok
 }

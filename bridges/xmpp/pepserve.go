@@ -21,7 +21,7 @@ import (
 // is answered with one item, id the SHA-1 of the user's global avatar,
 // whose <info/> tells its size and type; urn:xmpp:avatar:data with the
 // image (base64) of that id. The avatar is read as for vCards (avatars.go:
-// the avatar cache, at most maxAvatarBytes). A user without a usable
+// the avatar cache, at most max_avatar_bytes). A user without a usable
 // avatar, an unknown user, another node or an item id that is not the
 // current one get item-not-found; publishing is forbidden. When a Matrix
 // user's avatar changes, its presence subscribers get a metadata
