@@ -29,7 +29,11 @@ func (g *gateway) settleLocked(ctx context.Context, r *mucRoom) {
 	}
 	reserved := map[string]bool{}
 	for _, o := range r.occupants {
-		reserved[o.Nick] = true
+		// A joiner is not in yet: it is refused (409) if a member has
+		// its nick once the members are read (gateway.go join).
+		if !o.joining {
+			reserved[o.Nick] = true
+		}
 	}
 	got := assignNicks(claims, func(n string) bool { return reserved[n] })
 	type change struct {

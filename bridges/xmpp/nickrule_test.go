@@ -145,7 +145,17 @@ func TestMatrixNickClash(t *testing.T) {
 	if n := nickOf("@al:localhost"); n != "Alice" {
 		t.Errorf("after the XMPP Alice left: %q", n)
 	}
-	// An XMPP join with a Matrix member's nick is refused.
+	// An XMPP join with a Matrix member's nick is refused: a joiner
+	// does not take the nick while the members are read.
+	g.mu.Lock()
+	r.occupants["dan@x.org"] = &occupant{RoomJID: roomJID, Nick: "Carol", Real: "dan@x.org", joining: true,
+		Resources: map[string]bool{"dan@x.org/r": true}, Puppet: "@_xmpp_dan=40x.org:localhost"}
+	g.settleLocked(ctx, r)
+	delete(r.occupants, "dan@x.org")
+	g.mu.Unlock()
+	if n := nickOf("@carl:localhost"); n != "Carol" {
+		t.Errorf("a joining XMPP user took Carol: %q", n)
+	}
 	g.mu.Lock()
 	who := r.nickTaken("Carol", "dan@x.org")
 	former := g.formerNickLocked(r, "@old:localhost", "Carol")
