@@ -17,7 +17,9 @@
 # OCCUPANTS (PER_ROOM per room, joined through a second component on the
 # same Prosody); joining a Matrix room of each of MEMBERS members from
 # XMPP (time, CPU, memory; the members are a second appservice's users);
-# a MAM page of 50 against the homeserver's /messages for the same 50.
+# a MAM page of 50 against the homeserver's /messages for the same 50, a
+# Prosody MUC's own page and a canned component's, also with Prosody's
+# Nagle off.
 # Joins cost Dendrite tens of ms each: 10,000 occupants or members take
 # tens of minutes on a 2-core machine. Everything listens on 127.0.0.1
 # only, and every loop in the generators is bounded in count and time.
@@ -52,6 +54,12 @@ printf '[bench-xmpp] %s\n' "$CMD" >&2
 BENCH_XMPP_RUNS=$RUNS BENCH_XMPP_MSGS=$MSGS BENCH_XMPP_OCCUPANTS=$OCCUPANTS BENCH_XMPP_PER_ROOM=$PER_ROOM \
 	BENCH_XMPP_MEMBERS=$MEMBERS BENCH_XMPP_OUT=$RAW \
 	timeout 180m go test -tags benchxmpp -count=1 -timeout 179m -v -run "^TestXMPPBench($ONLY)\$" ./bench/xmpp/ >&2
+# The MAM page again with Prosody's Nagle off (bench "mam/prosody-nagle-off"):
+# on loopback, Nagle and the client's delayed ACK hold most of a page.
+if [[ "|$ONLY|" == *"|MAM|"* ]]; then
+	BENCH_XMPP_RUNS=$RUNS BENCH_XMPP_OUT=$RAW BENCH_XMPP_PROSODY_NODELAY=1 \
+		timeout 30m go test -tags benchxmpp -count=1 -timeout 29m -v -run '^TestXMPPBenchMAM$' ./bench/xmpp/ >&2
+fi
 
 go run ./bench/xmpp/report -in "$RAW" -out "$OUT" -command "$CMD" \
 	-load "$LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after"
