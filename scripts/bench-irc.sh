@@ -51,7 +51,7 @@ if [ "$ONLY" != "$ALL" ]; then
 fi
 printf '[bench-irc] %s\n' "$CMD" >&2
 BENCH_IRC_RUNS=$RUNS BENCH_IRC_USERS=$USERS BENCH_IRC_RATE=$RATE BENCH_IRC_MSGS=$MSGS BENCH_IRC_OUT=$RAW \
-	timeout 60m go test -tags benchirc -count=1 -timeout 59m -v -run "^TestIRCBench($ONLY)\$" ./bench/irc/ >&2
+	timeout 120m go test -tags benchirc -count=1 -timeout 119m -v -run "^TestIRCBench($ONLY)\$" ./bench/irc/ >&2
 
 # ircconn alone: its fake server in one child process, the connections in
 # another, fresh for every run, measured after a warm-up and a GC that
