@@ -297,6 +297,9 @@ func (g *gateway) Message(st *component.Stanza, from, to jid.JID) {
 			roomJID.String(), "modify", "bad-request", "groupchat messages go to the room's bare JID"))
 		return
 	}
+	if g.subjectChange(st, from, roomJID) {
+		return // a new subject: the Matrix topic (topic.go)
+	}
 	if g.relate(st, from, roomJID) {
 		return // corrections, retractions, reactions, replies (relations.go)
 	}
