@@ -323,7 +323,8 @@ func (g *gateway) downloadAvatar(ctx context.Context, u matrix.UserID, mxc strin
 	if !strings.HasPrefix(mime, "image/") {
 		mime = http.DetectContentType(data)
 	}
-	return &vcardPhotoEl{Type: mime, BinVal: base64.StdEncoding.EncodeToString(data), Hash: photoSum(data)}, true
+	w, h := imageSize(data)
+	return &vcardPhotoEl{Type: mime, BinVal: base64.StdEncoding.EncodeToString(data), Hash: photoSum(data), Width: w, Height: h}, true
 }
 
 // avatarCacheSize bounds the Matrix avatars kept for vCards (each at
@@ -372,4 +373,7 @@ type vcardPhotoEl struct {
 	Type   string `xml:"TYPE"`
 	BinVal string `xml:"BINVAL"`
 	Hash   string `xml:"-"` // of a Matrix avatar: the SHA-1 of its bytes
+	// Width and Height of a Matrix avatar in PNG, JPEG or GIF (else 0),
+	// for its XEP-0084 metadata (pepserve.go).
+	Width, Height int `xml:"-"`
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"image"
+	"image/png"
 	"strings"
 	"testing"
 	"time"
@@ -167,6 +169,25 @@ func TestPEPAnswerPayloads(t *testing.T) {
 	}
 	if infos, found := avatarMetadata(st.Inner); !found || len(infos) != 1 || infos[0].ID != photo.Hash {
 		t.Fatalf("notification %s read as %+v", ev, infos)
+	}
+}
+
+// TestImageSize: a PNG's size is read from its header; other bytes have
+// none.
+func TestImageSize(t *testing.T) {
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewRGBA(image.Rect(0, 0, 3, 2))); err != nil {
+		t.Fatal(err)
+	}
+	if w, h := imageSize(b.Bytes()); w != 3 || h != 2 {
+		t.Fatalf("PNG %dx%d, want 3x2", w, h)
+	}
+	if w, h := imageSize([]byte("not an image")); w != 0 || h != 0 {
+		t.Fatalf("garbage %dx%d", w, h)
+	}
+	photo := &vcardPhotoEl{Type: "image/png", BinVal: base64.StdEncoding.EncodeToString(b.Bytes()), Hash: photoSum(b.Bytes()), Width: 3, Height: 2}
+	if got := string(avatarMetadataPayload(photo)); !strings.Contains(got, `width="3" height="2"`) {
+		t.Fatalf("metadata %s lacks the size", got)
 	}
 }
 

@@ -1,10 +1,15 @@
 package xmpp
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"image"
+	_ "image/gif"  // avatar sizes
+	_ "image/jpeg" // avatar sizes
+	_ "image/png"  // avatar sizes
 	"slices"
 
 	"mellium.im/xmpp/jid"
@@ -19,7 +24,8 @@ import (
 // clients that no longer read vCards (Conversations, Dino, Gajim): a
 // pubsub items get to a Matrix user's bare JID for urn:xmpp:avatar:metadata
 // is answered with one item, id the SHA-1 of the user's global avatar,
-// whose <info/> tells its size and type; urn:xmpp:avatar:data with the
+// whose <info/> tells its size and type (and width and height for PNG,
+// JPEG and GIF); urn:xmpp:avatar:data with the
 // image (base64) of that id. The avatar is read as for vCards (avatars.go:
 // the avatar cache, at most max_avatar_bytes). A user without a usable
 // avatar, an unknown user, another node or an item id that is not the
@@ -107,7 +113,18 @@ func (g *gateway) pepAnswer(ctx context.Context, st *component.Stanza, to jid.JI
 // avatarMetadataPayload is the metadata item payload of a Matrix avatar.
 func avatarMetadataPayload(photo *vcardPhotoEl) []byte {
 	n, _ := base64.StdEncoding.DecodeString(photo.BinVal)
-	return mustMarshal(avatarMetadataEl{Infos: []avatarInfoEl{{Bytes: len(n), ID: photo.Hash, Type: photo.Type}}})
+	return mustMarshal(avatarMetadataEl{Infos: []avatarInfoEl{{Bytes: len(n), ID: photo.Hash, Type: photo.Type,
+		Width: photo.Width, Height: photo.Height}}})
+}
+
+// imageSize returns the width and height of a PNG, JPEG or GIF image,
+// or zeros (the header only is read).
+func imageSize(data []byte) (w, h int) {
+	c, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return 0, 0
+	}
+	return c.Width, c.Height
 }
 
 // matrixAvatar returns u's global avatar as a vCard photo (through the
