@@ -20,7 +20,9 @@ import (
 // occupants share a nick even for a moment.
 func (g *gateway) settleLocked(ctx context.Context, r *mucRoom) {
 	claims := make([]nickClaim, 0, len(r.members))
+	mbs := make([]*member, 0, len(r.members))
 	for u, mb := range r.members {
+		mbs = append(mbs, mb)
 		want := mb.want
 		if want == "" { // known by its nick only
 			want = mb.nick
@@ -41,15 +43,15 @@ func (g *gateway) settleLocked(ctx context.Context, r *mucRoom) {
 		old string
 	}
 	var changed []change
-	for u, mb := range r.members {
-		n := got[u]
-		if n == mb.nick {
+	for i, c := range claims {
+		mb := mbs[i]
+		if got[i] == mb.nick {
 			continue
 		}
-		if mb.nick != "" && r.announced[u] {
-			changed = append(changed, change{u, mb.nick})
+		if mb.nick != "" && r.announced[c.user] {
+			changed = append(changed, change{c.user, mb.nick})
 		}
-		mb.nick = n
+		mb.nick = got[i]
 	}
 	sort.Slice(changed, func(i, j int) bool { return changed[i].u < changed[j].u })
 	for _, c := range changed {

@@ -40,30 +40,49 @@ type nickClaim struct {
 }
 
 // assignNicks applies the nick rule to claims, with reserved the nicks
-// XMPP occupants hold, and returns each claimant's nick.
-func assignNicks(claims []nickClaim, reserved func(string) bool) map[matrix.UserID]string {
-	ordered := append([]nickClaim(nil), claims...)
-	sort.Slice(ordered, func(i, j int) bool {
-		if ordered[i].since != ordered[j].since {
-			return ordered[i].since < ordered[j].since
+// XMPP occupants hold, and returns each claim's nick, in claims' order.
+// Without a clash (the common case) it neither sorts nor builds more
+// than one map.
+func assignNicks(claims []nickClaim, reserved func(string) bool) []string {
+	out := make([]string, len(claims))
+	wanted := make(map[string]int, len(claims))
+	for _, c := range claims {
+		wanted[c.want]++
+	}
+	clash := false
+	for i, c := range claims {
+		out[i] = c.want
+		clash = clash || wanted[c.want] > 1 || reserved(c.want)
+	}
+	if !clash {
+		return out
+	}
+	order := make([]int, len(claims))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(i, j int) bool {
+		a, b := claims[order[i]], claims[order[j]]
+		if a.since != b.since {
+			return a.since < b.since
 		}
-		return ordered[i].user < ordered[j].user
+		return a.user < b.user
 	})
-	got := make(map[matrix.UserID]string, len(claims))
 	used := make(map[string]bool, len(claims))
 	taken := func(n string) bool { return used[n] || reserved(n) }
-	for _, c := range ordered {
-		if !taken(c.want) {
-			got[c.user], used[c.want] = c.want, true
+	for _, i := range order {
+		out[i] = ""
+		if w := claims[i].want; !taken(w) {
+			out[i], used[w] = w, true
 		}
 	}
-	for _, c := range ordered {
-		if _, ok := got[c.user]; !ok {
-			n := disambiguated(c.user, c.want, taken)
-			got[c.user], used[n] = n, true
+	for _, i := range order {
+		if out[i] == "" {
+			n := disambiguated(claims[i].user, claims[i].want, taken)
+			out[i], used[n] = n, true
 		}
 	}
-	return got
+	return out
 }
 
 // disambiguated returns the first of the disambiguated forms of want for

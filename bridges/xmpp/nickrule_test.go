@@ -2,6 +2,8 @@ package xmpp
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,7 +44,7 @@ func TestAssignNicks(t *testing.T) {
 			for _, n := range tc.reserved {
 				res[n] = true
 			}
-			got := assignNicks(tc.claims, func(n string) bool { return res[n] })
+			got := byUser(tc.claims, assignNicks(tc.claims, func(n string) bool { return res[n] }))
 			for u, w := range tc.want {
 				if got[u] != w {
 					t.Errorf("%d: %s got %q, want %q", i, u, got[u], w)
@@ -59,15 +61,24 @@ func TestAssignNicks(t *testing.T) {
 	}
 }
 
+// byUser maps claims' users to nicks.
+func byUser(claims []nickClaim, nicks []string) map[matrix.UserID]string {
+	m := map[matrix.UserID]string{}
+	for i, c := range claims {
+		m[c.user] = nicks[i]
+	}
+	return m
+}
+
 // TestAssignNicksStable: the rule depends on the claims, not on their
 // order nor on who joins later: a newcomer with a taken name never takes
 // it, and a name freed goes to the earliest claimant left.
 func TestAssignNicksStable(t *testing.T) {
 	none := func(string) bool { return false }
 	a, b, c := nickClaim{"@zed:x", "Sam", 1}, nickClaim{"@amy:x", "Sam", 2}, nickClaim{"@bob:x", "Sam", 3}
-	first := assignNicks([]nickClaim{a, b}, none)
+	first := byUser([]nickClaim{a, b}, assignNicks([]nickClaim{a, b}, none))
 	for _, order := range [][]nickClaim{{b, a}, {a, b, c}, {c, b, a}} {
-		got := assignNicks(order, none)
+		got := byUser(order, assignNicks(order, none))
 		for u, n := range first {
 			if got[u] != n {
 				t.Errorf("%v: %s is %q, was %q", order, u, got[u], n)
@@ -76,13 +87,13 @@ func TestAssignNicksStable(t *testing.T) {
 	}
 	// zed renames: Sam is freed and goes to amy (the next claimant), not bob.
 	a.want, a.since = "Zed", 4
-	got := assignNicks([]nickClaim{a, b, c}, none)
+	got := byUser([]nickClaim{a, b, c}, assignNicks([]nickClaim{a, b, c}, none))
 	if got["@amy:x"] != "Sam" || got["@bob:x"] != "Sam (bob)" || got["@zed:x"] != "Zed" {
 		t.Errorf("after the rename: %v", got)
 	}
 	// zed takes Sam again: it is the newest claimant now.
 	a.want, a.since = "Sam", 5
-	got = assignNicks([]nickClaim{a, b, c}, none)
+	got = byUser([]nickClaim{a, b, c}, assignNicks([]nickClaim{a, b, c}, none))
 	if got["@amy:x"] != "Sam" || got["@zed:x"] != "Sam (zed)" {
 		t.Errorf("after renaming back: %v", got)
 	}
@@ -166,4 +177,63 @@ func TestMatrixNickClash(t *testing.T) {
 	if former != "Carol (old)" {
 		t.Errorf("a former member named Carol in the archive: %q", former)
 	}
+}
+
+// FuzzAssignNicks: whatever the names (one line each, "user|want|since"
+// in claims, one nick a line in reserved), every member gets one nick,
+// none twice, none reserved, a member gets the name it wants when
+// nobody else claims it and no XMPP occupant has it, and the answer does
+// not depend on the claims' order.
+func FuzzAssignNicks(f *testing.F) {
+	f.Add("@a:x|Sam|1\n@b:x|Sam|2\n@c:y|Sam (b)|3", "Sam (a)")
+	f.Add("@sam:x|Sam|1\n@sam:y|Sam|1", "Sam\nSam (sam)")
+	f.Fuzz(func(t *testing.T, lines, xmppNicks string) {
+		var claims []nickClaim
+		users := map[matrix.UserID]bool{}
+		wants := map[string]int{}
+		for _, l := range strings.Split(lines, "\n") {
+			p := strings.SplitN(l, "|", 3)
+			if len(p) != 3 || users[matrix.UserID(p[0])] {
+				continue
+			}
+			want := cleanNick(p[1])
+			if want == "" || !validNick(want) {
+				continue
+			}
+			since, _ := strconv.ParseInt(p[2], 10, 64)
+			users[matrix.UserID(p[0])] = true
+			wants[want]++
+			claims = append(claims, nickClaim{user: matrix.UserID(p[0]), want: want, since: since})
+		}
+		res := map[string]bool{}
+		for _, n := range strings.Split(xmppNicks, "\n") {
+			res[n] = true
+		}
+		reserved := func(n string) bool { return res[n] }
+		got := assignNicks(claims, reserved)
+		seen := map[string]bool{}
+		for i, n := range got {
+			if n == "" || seen[n] || res[n] {
+				t.Fatalf("%s got %q (twice or reserved): %v", claims[i].user, n, got)
+			}
+			seen[n] = true
+			if wants[claims[i].want] == 1 && !res[claims[i].want] && n != claims[i].want {
+				t.Fatalf("%s alone wanting %q got %q", claims[i].user, claims[i].want, n)
+			}
+		}
+		rev := append([]nickClaim(nil), claims...)
+		slices.Reverse(rev)
+		a, b := byUser(claims, got), byUser(rev, assignNicks(rev, reserved))
+		for u, n := range a {
+			if b[u] != n {
+				t.Fatalf("order changed %s: %q vs %q", u, n, b[u])
+			}
+		}
+	})
+}
+
+// validNick reports whether n is a resourcepart as it is.
+func validNick(n string) bool {
+	j, err := jid.New("x", "example.org", n)
+	return err == nil && j.Resourcepart() == n
 }
