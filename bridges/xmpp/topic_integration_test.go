@@ -15,13 +15,13 @@ import (
 	"github.com/causewaybridge/causeway/puppet"
 )
 
-// TestIntegrationXMPPSubject: on Dendrite and Prosody, a Matrix user's
+// TestIntegrationXMPPSubjectAndUserQuery: on Dendrite and Prosody, a Matrix user's
 // new topic in a hosted room reaches a joined XMPP occupant at once as a
 // subject from the user's nick; the occupant's subject change is refused
 // (forbidden) while its puppet's power level is below m.room.topic's,
 // and once the Matrix user raises it, sets the Matrix topic and comes
-// back to the occupant from its own nick.
-func TestIntegrationXMPPSubject(t *testing.T) {
+// back to the occupant from its own nick. Then checkUserQuery.
+func TestIntegrationXMPPSubjectAndUserQuery(t *testing.T) {
 	t.Parallel()
 	p := integration.StartProsody(t, integration.WithProsodyUser("alice", "pw"))
 	s := startBridge(t, p)
@@ -115,4 +115,5 @@ func TestIntegrationXMPPSubject(t *testing.T) {
 	if !strings.Contains(string(got.Content), `"Third"`) {
 		t.Fatalf("the Matrix topic: %s", got.Content)
 	}
+	checkUserQuery(ctx, t, carol, room)
 }
