@@ -37,6 +37,7 @@ import (
 // notification (Carol's presence names caps with +notify), with no
 // presence from bob. Carol's Matrix avatar is served as the metadata and data
 // nodes of her JID (an id that is not hers and publishing are refused),
+// bob is told its metadata when subscribed,
 // and when she changes it bob gets a metadata notification with the new
 // id and can fetch the new data. Also: a captioned Matrix image reaches
 // the MUC with its caption as a body line and as the OOB desc.
@@ -250,6 +251,11 @@ func TestIntegrationXMPPPEPAvatars(t *testing.T) {
 	}
 	wait(bob, "the component's subscribe", func(s integration.XMPPStanza) bool {
 		return s.Name == "presence" && s.From == carolJID && s.Type == "subscribe"
+	})
+	// Subscribed, bob is told Carol's current avatar.
+	wait(bob, "Carol's avatar metadata on subscription", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == carolJID && strings.Contains(s.XML, "urn:xmpp:avatar:metadata") &&
+			strings.Contains(s.XML, photoSum(carolPic))
 	})
 	// Approving Carol's subscription sends bob's presence to her JID.
 	if err := bob.Send(ctx, `<presence to='`+carolJID+`' type='subscribed'/>`); err != nil {

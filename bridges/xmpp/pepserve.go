@@ -31,7 +31,8 @@ import (
 // avatar, an unknown user, another node or an item id that is not the
 // current one get item-not-found; publishing is forbidden. When a Matrix
 // user's avatar changes, its presence subscribers get a metadata
-// notification (mxavatars.go calls notifyAvatar).
+// notification (mxavatars.go calls notifyAvatar), and a new subscriber
+// or a probe gets the current one (presence.go calls lastAvatar).
 
 // pepQuery is a pubsub items request: its node and the item ids it names.
 type pepQuery struct {
@@ -166,6 +167,20 @@ func (g *gateway) notifyAvatar(ctx context.Context, u matrix.UserID, photo *vcar
 		g.enqueue(ctx, mustMarshal(pepEventMessage{From: userJID.String(), To: s, Type: "headline", ID: randomID(),
 			Event: pepEventEl{Items: pubsubItemsEl{Node: nsAvatarMeta, Items: []pubsubItemEl{item}}}}))
 	}
+}
+
+// lastAvatar sends the metadata of u's avatar, when it has one, to the
+// XMPP user to (a subscriber, or a server probing for one) from u's JID
+// from: what a PEP service sends a new subscriber and on presence
+// (XEP-0163 send_last_published_item), so that its clients fetch the
+// avatar without waiting for a change.
+func (g *gateway) lastAvatar(ctx context.Context, u matrix.UserID, from, to string) {
+	photo, err := g.matrixAvatar(ctx, u)
+	if err != nil || photo == nil {
+		return
+	}
+	g.enqueue(ctx, mustMarshal(pepEventMessage{From: from, To: to, Type: "headline", ID: randomID(),
+		Event: pepEventEl{Items: pubsubItemsEl{Node: nsAvatarMeta, Items: []pubsubItemEl{{ID: photo.Hash, Inner: avatarMetadataPayload(photo)}}}}}))
 }
 
 // pepEventMessage is a PEP notification.

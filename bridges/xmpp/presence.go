@@ -87,6 +87,7 @@ func (g *gateway) contactPresence(st *component.Stanza, from, to jid.JID, u matr
 			if p, ok := g.matrixPresenceOf(ctx, u); ok {
 				g.enqueue(ctx, g.contactAvailability(userJID.String(), from.String(), p))
 			}
+			g.lastAvatar(ctx, u, userJID.String(), from.Bare().String()) // pepserve.go
 		})
 	}
 }
@@ -137,6 +138,7 @@ func (g *gateway) subscription(ctx context.Context, real, userJID jid.JID, u mat
 			if p, ok := g.matrixPresenceOf(ctx, u); ok {
 				g.enqueue(ctx, g.contactAvailability(userJID.String(), real.String(), p))
 			}
+			g.lastAvatar(ctx, u, userJID.String(), real.String()) // pepserve.go
 		case "subscribe":
 			send(t, name) // XEP-0172: the roster name
 		default:
