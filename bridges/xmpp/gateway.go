@@ -563,6 +563,7 @@ func (g *gateway) loadMembers(ctx context.Context, r *mucRoom, p matrix.UserID) 
 		}
 		g.claimLocked(u, mb, claims[u].displayname, time.UnixMilli(claims[u].ts))
 	}
+	g.departedLocked(ctx, r, members) // membernicks.go
 	r.members = members
 	r.loaded = true
 	for _, o := range r.occupants {

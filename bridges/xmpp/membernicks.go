@@ -120,3 +120,18 @@ func (g *gateway) ensureMembersLoaded(ctx context.Context, r *mucRoom, p matrix.
 		g.log.Warn("xmpp: could not read the room's members", "room", r.id, "err", err)
 	}
 }
+
+// departedLocked tells the occupants of r, under g.mu, that the
+// announced members of r that members (the room's members read again)
+// lacks have left, before their nicks may go to others.
+func (g *gateway) departedLocked(ctx context.Context, r *mucRoom, members map[matrix.UserID]*member) {
+	for u, old := range r.members {
+		if members[u] != nil || !r.announced[u] {
+			continue
+		}
+		g.toOthers(ctx, r, nil, func(o *occupant) []byte {
+			return presenceStanza(nickJID(o.RoomJID, old.nick), "", g.memberItem(r.id, u, old), true)
+		})
+		delete(r.announced, u)
+	}
+}

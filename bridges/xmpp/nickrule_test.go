@@ -237,3 +237,29 @@ func validNick(n string) bool {
 	j, err := jid.New("x", "example.org", n)
 	return err == nil && j.Resourcepart() == n
 }
+
+// TestReloadMembersDeparted: when the members are read again, an
+// announced member no longer among them leaves for the occupants
+// (unavailable presence) before its nick may go to someone else.
+func TestReloadMembersDeparted(t *testing.T) {
+	ctx := context.Background()
+	_, g, h := testGateway(t)
+	room, roomJID := nickRoom(t, g) // Carol announced, not on the homeserver
+	h.HS.SetMembership(room, "@carl:localhost", "join")
+	r := g.room(room)
+	before := len(queued(t, h))
+	if err := g.loadMembers(ctx, r, g.m.host.Matrix().BotUserID()); err != nil {
+		t.Fatal(err)
+	}
+	var left bool
+	for _, s := range queued(t, h)[before:] {
+		if strings.Contains(s, `from="`+roomJID+`/Carol"`) && strings.Contains(s, `type="unavailable"`) {
+			left = true
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !left || r.announced["@carol:localhost"] || r.members["@carl:localhost"] == nil {
+		t.Errorf("Carol left: %v; announced: %v; members: %v", left, r.announced, r.members)
+	}
+}
