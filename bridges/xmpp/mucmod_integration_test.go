@@ -25,6 +25,7 @@ type modRoom struct {
 	t           *testing.T
 	ctx         context.Context
 	s           *bridgetest.Stack
+	srv         integration.XMPPServer
 	carol       *integration.Client
 	room        matrix.RoomID
 	muc         string
@@ -90,7 +91,7 @@ func (m *modRoom) displaynameIn(u matrix.UserID, name string) {
 func startModRoom(ctx context.Context, t *testing.T, server string) *modRoom {
 	p := integration.StartXMPPServer(t, server, [2]string{"alice", "pw"}, [2]string{"bob", "pw"})
 	s := startBridge(t, p)
-	m := &modRoom{t: t, ctx: ctx, s: s, domain: p.ComponentDomain()}
+	m := &modRoom{t: t, ctx: ctx, s: s, srv: p, domain: p.ComponentDomain()}
 	m.carol = s.User(ctx, "carol")
 	if err := m.carol.SetDisplayname(ctx, "Carol"); err != nil {
 		t.Fatal(err)

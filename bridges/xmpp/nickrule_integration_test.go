@@ -20,8 +20,8 @@ import (
 // dave joins from Matrix also named "Carol" and erin named "Alice". The
 // XMPP client sees two distinct occupants "Carol (dave)" and
 // "Alice (erin)" (never a second presence of Carol or Alice), and each
-// one's message comes from its own nick; the archive (MAM) names them
-// as live did. Carol renaming herself frees "Carol": dave's occupant
+// one's message comes from its own nick; history on join (a second
+// client of Bob) and the archive (MAM) name them as live did. Carol renaming herself frees "Carol": dave's occupant
 // becomes Carol by a 303 nick change, and his next message comes from
 // Carol.
 func TestIntegrationXMPPMatrixNickClash(t *testing.T) {
@@ -92,6 +92,23 @@ func TestIntegrationXMPPMatrixNickClash(t *testing.T) {
 	for body, nick := range map[string]string{"from carol": "Carol", "from dave": "Carol (dave)", "from erin": "Alice (erin)"} {
 		if got[body] != m.muc+"/"+nick {
 			t.Errorf("MAM: %q from %q, want %s", body, got[body], nick)
+		}
+	}
+
+	// History on join (a second client of Bob) names them as live did.
+	phone := integration.DialXMPPResource(t, m.srv.C2SAddr(), "bob", "pw", "phone")
+	m.send(phone, `<presence to='`+m.muc+`/Bob'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='3'/></x></presence>`)
+	m.wait(phone, "the subject", func(s integration.XMPPStanza) bool { return s.Name == "message" && strings.Contains(s.XML, "<subject") })
+	hist := map[string]string{}
+	for _, st := range phone.Received() {
+		var sm shownMessage
+		if st.Name == "message" && strings.Contains(st.XML, "urn:xmpp:delay") && xml.Unmarshal([]byte(st.XML), &sm) == nil {
+			hist[sm.Body] = sm.From
+		}
+	}
+	for body, nick := range map[string]string{"from carol": "Carol", "from dave": "Carol (dave)", "from erin": "Alice (erin)"} {
+		if hist[body] != m.muc+"/"+nick {
+			t.Errorf("history: %q from %q, want %s", body, hist[body], nick)
 		}
 	}
 
