@@ -367,6 +367,10 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 		g.refuse(ctx, st, from, to, "wait", "remote-server-timeout", "the Matrix homeserver did not answer")
 		return
 	}
+	if muc, ok := g.reversedMUC(room); ok {
+		g.refuseReversed(ctx, st, from, to, muc) // reverse_hosted.go
+		return
+	}
 	real, full := sharedBare(from)
 	g.mu.Lock()
 	r := g.room(room)

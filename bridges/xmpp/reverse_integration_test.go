@@ -166,6 +166,8 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 		t.Errorf("history out of order: %d then %d", history[0].OriginServerTS, history[1].OriginServerTS)
 	}
 
+	checkReverseNotHosted(ctx, t, carol, bob, domain, room, "#_xmpp_lounge_conference.localhost:localhost", muc) // reverse_hosted_integration_test.go
+
 	// Carol is in the MUC from her JID on the component, with the suffix.
 	occ := muc + "/Carol[m]"
 	pres := wait(alice, "carol's occupant", func(s integration.XMPPStanza) bool {

@@ -26,6 +26,9 @@ type rooms struct {
 	mx   *intent.Client
 	hs   string // homeserver base URL
 	http *http.Client
+	// hidden reports the rooms the list leaves out (reverse portals:
+	// reverse_hosted.go); nil hides none.
+	hidden func(matrix.RoomID) bool
 }
 
 // Room implements component.Rooms. An alias exists when the directory
@@ -128,10 +131,13 @@ type publicRoom struct {
 
 // PublicRooms implements component.Rooms: up to limit rooms of the
 // homeserver's public directory, in its order, each by its canonical
-// alias when it has one.
+// alias when it has one, but the hidden ones.
 func (r *rooms) PublicRooms(ctx context.Context, limit int) ([]component.RoomInfo, error) {
 	var out []component.RoomInfo
 	err := r.eachPublic(ctx, limit, func(e publicRoom) bool {
+		if r.hidden != nil && r.hidden(matrix.RoomID(e.RoomID)) {
+			return true
+		}
 		id := e.CanonicalAlias
 		if id == "" {
 			id = e.RoomID

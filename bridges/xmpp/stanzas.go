@@ -116,6 +116,7 @@ type stanzaError struct {
 	By   string `xml:"by,attr,omitempty"`
 	Cond struct {
 		XMLName xml.Name
+		Text    string `xml:",chardata"` // e.g. the redirect of <gone/>
 	}
 	Text *errorText `xml:"text,omitempty"`
 }

@@ -128,7 +128,8 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 	if err := m.gw.load(ctx); err != nil {
 		return err
 	}
-	m.rooms = &rooms{mx: h.Matrix(), hs: m.hsURL, http: http.DefaultClient}
+	m.rooms = &rooms{mx: h.Matrix(), hs: m.hsURL, http: http.DefaultClient,
+		hidden: func(room matrix.RoomID) bool { _, ok := m.gw.reversedMUC(room); return ok }}
 	m.rev = newReverse(m, m.gw)
 	m.conn = component.New(component.Options{
 		Server:         m.cfg.Server,
