@@ -17,6 +17,13 @@ import (
 	"github.com/causewaybridge/causeway/matrix"
 )
 
+// The default HTTP client's keep-alive pool (see NewClient): idle
+// connections kept per homeserver host, and how long one may stay idle.
+const (
+	idleConnsPerHost = 16
+	idleConnTimeout  = 30 * time.Second
+)
+
 // StateStore persists what the client learns about puppets so that a restart
 // does not re-register every puppet or rejoin every room. *store.Store
 // implements it; a nil StateStore keeps the state in memory only.
@@ -108,9 +115,16 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.http == nil {
 		// The default transport keeps only 2 idle connections per host;
-		// puppets and outbox workers talk to one homeserver concurrently.
+		// puppets and outbox workers talk to one homeserver concurrently,
+		// and steady traffic (one room's messages are sent one after the
+		// other) reuses a few connections. A burst of parallel requests
+		// (many puppets joining at once) opens more, and each idle one
+		// costs two goroutines and their buffers (about 16 KiB): keep at
+		// most idleConnsPerHost of them, and close those left idle for
+		// idleConnTimeout.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
+		tr.MaxIdleConnsPerHost = idleConnsPerHost
+		tr.IdleConnTimeout = idleConnTimeout
 		c.http = &http.Client{Transport: tr}
 	}
 	if c.timeout <= 0 {

@@ -24,6 +24,11 @@ const (
 // by another connection before failing.
 const sqliteBusyTimeout = 10 * time.Second
 
+// sqliteCacheKiB bounds each SQLite connection's page cache (SQLite's
+// default is 2,000 KiB); the pages it no longer holds are read from the
+// OS's file cache.
+const sqliteCacheKiB = 512
+
 // Store is Causeway's durable store. It is safe for concurrent use.
 type Store struct {
 	db      *sql.DB
@@ -118,6 +123,10 @@ func sqliteSource(path string) string {
 		{"journal_mode", "journal_mode(WAL)"},
 		{"synchronous", "synchronous(NORMAL)"},
 		{"foreign_keys", "foreign_keys(ON)"},
+		// SQLite's default page cache is 2 MB per connection, held
+		// outside the Go heap by every pooled connection; the database's
+		// pages are in the OS's file cache anyway.
+		{"cache_size", fmt.Sprintf("cache_size(%d)", -sqliteCacheKiB)},
 	} {
 		if !set[p.name] {
 			q.Add("_pragma", p.value)

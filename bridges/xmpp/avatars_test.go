@@ -161,7 +161,7 @@ func TestOccupantPhotoInPresences(t *testing.T) {
 	_, g, h := testGateway(t)
 	r := ephemeralRoom(t, g)
 	r.occupants["alice@x.org"].Photo = ptr("ab12")
-	bob := &occupant{RoomJID: "room@matrix.test", Nick: "Bob", Real: "bob@x.org", Resources: map[string]bool{"bob@x.org/r": true},
+	bob := &occupant{RoomJID: "room@matrix.test", Nick: "Bob", Real: "bob@x.org", Resources: newResourceSet("bob@x.org/r"),
 		Puppet: "@_xmpp_bob=40x.org:localhost", joining: true}
 	r.occupants[bob.Real] = bob
 	g.mu.Lock()

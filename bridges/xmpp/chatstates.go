@@ -67,7 +67,7 @@ type typingKey struct {
 func (g *gateway) findOccupant(from, roomJID jid.JID) (*mucRoom, *occupant) {
 	real, bare := from.Bare().String(), roomJID.String()
 	for _, r := range g.rooms {
-		if o := r.occupants[real]; o != nil && o.RoomJID == bare && o.Resources[from.String()] && !o.joining {
+		if o := r.occupants[real]; o != nil && o.RoomJID == bare && o.Resources.has(from.String()) && !o.joining {
 			return r, o
 		}
 	}
@@ -176,7 +176,7 @@ func (g *gateway) sendChatState(ctx context.Context, r *mucRoom, u matrix.UserID
 		if o.joining {
 			continue
 		}
-		for res := range o.Resources {
+		for _, res := range o.Resources.all() {
 			g.enqueue(ctx, chatStateStanza(nickJID(o.RoomJID, mb.nick), res, "groupchat", state, occID))
 		}
 	}

@@ -23,7 +23,7 @@ func ephemeralRoom(t *testing.T, g *gateway) *mucRoom {
 	r.members = map[matrix.UserID]*member{"@carol:localhost": {nick: "Carol"}, "@dan:localhost": {nick: "Dan"}}
 	r.announced = map[matrix.UserID]bool{"@carol:localhost": true}
 	r.occupants["alice@x.org"] = &occupant{RoomJID: "room@matrix.test", Nick: "Alice", Real: "alice@x.org",
-		Resources: map[string]bool{"alice@x.org/r": true, "alice@x.org/phone": true}, Puppet: "@_xmpp_alice=40x.org:localhost"}
+		Resources: newResourceSet("alice@x.org/r", "alice@x.org/phone"), Puppet: "@_xmpp_alice=40x.org:localhost"}
 	return r
 }
 

@@ -55,11 +55,11 @@ const (
 
 // occupant is one XMPP user in a room, with all its resources.
 type occupant struct {
-	RoomJID   string          `json:"room_jid"` // bare JID it joined through
-	Nick      string          `json:"nick"`
-	Real      string          `json:"real"` // bare real JID
-	Resources map[string]bool `json:"resources"`
-	Puppet    matrix.UserID   `json:"puppet"`
+	RoomJID   string        `json:"room_jid"` // bare JID it joined through
+	Nick      string        `json:"nick"`
+	Real      string        `json:"real"` // bare real JID
+	Resources resourceSet   `json:"resources"`
+	Puppet    matrix.UserID `json:"puppet"`
 	// Photo is the XEP-0153 photo hash its presence last told ("" for
 	// no avatar, nil when it told none; avatars.go).
 	Photo *string `json:"photo,omitempty"`
@@ -168,7 +168,7 @@ func (g *gateway) load(ctx context.Context) error {
 			continue
 		}
 		var o occupant
-		if err := json.Unmarshal(e.Value, &o); err != nil || len(o.Resources) == 0 {
+		if err := json.Unmarshal(e.Value, &o); err != nil || o.Resources.len() == 0 {
 			continue
 		}
 		r := g.room(matrix.RoomID(rest[:i]))
@@ -375,7 +375,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 	g.mu.Lock()
 	r := g.room(room)
 	if o := r.occupants[real]; o != nil {
-		if o.Nick != nick && o.RoomJID == roomJID.String() && o.Resources[from.String()] && !o.joining {
+		if o.Nick != nick && o.RoomJID == roomJID.String() && o.Resources.has(from.String()) && !o.joining {
 			renamed := g.renameLocked(ctx, st, from, to, r, o) // nickchange.go
 			g.mu.Unlock()
 			if renamed {
@@ -395,7 +395,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 				fmt.Sprintf("you are already in this room as %q from another client; join as %q", o.Nick, o.Nick))
 			return
 		}
-		if o.Resources[full] && !isJoin {
+		if o.Resources.has(full) && !isJoin {
 			if !o.joining { // an availability change
 				show, status := presenceOf(st)
 				g.occupantUpdate(ctx, r, o, from, show, status)
@@ -418,7 +418,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 			g.refuse(ctx, st, from, to, "cancel", "not-allowed", "this JID cannot be bridged to Matrix")
 			return
 		}
-		o = &occupant{RoomJID: r.sameJID(roomJID.String()), Nick: nick, Real: real, Resources: map[string]bool{full: true},
+		o = &occupant{RoomJID: r.sameJID(roomJID.String()), Nick: nick, Real: real, Resources: newResourceSet(full),
 			Puppet: p, joining: true, Photo: presencePhoto(st)}
 		// Registered before the puppet joins: Matrix messages from now
 		// on are held for it and sent after its join (none is lost).
@@ -474,9 +474,7 @@ func (g *gateway) join(ctx context.Context, st *component.Stanza, from, to jid.J
 		return
 	}
 	defer g.mu.Unlock()
-	if !o.Resources[full] {
-		o.Resources[full] = true
-	}
+	o.Resources.add(full)
 	g.store(ctx, room, o)
 	g.sendJoin(ctx, r, o, full, topic, newOccupant, hist, hz)
 	show, status := presenceOf(st)
@@ -747,7 +745,7 @@ func (g *gateway) toOthers(ctx context.Context, r *mucRoom, skip *occupant, buil
 			continue
 		}
 		b := build(other)
-		for res := range other.Resources {
+		for _, res := range other.Resources.all() {
 			g.deliver(ctx, other, withTo(b, res))
 		}
 	}
@@ -788,7 +786,7 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 	var r *mucRoom
 	var o *occupant
 	for _, rr := range g.rooms {
-		if x := rr.occupants[real]; x != nil && x.RoomJID == roomJID.String() && (x.Resources[res] || (bounced && from.Resourcepart() == "")) {
+		if x := rr.occupants[real]; x != nil && x.RoomJID == roomJID.String() && (x.Resources.has(res) || (bounced && from.Resourcepart() == "")) {
 			r, o = rr, x
 			break
 		}
@@ -797,7 +795,7 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 		g.mu.Unlock()
 		return
 	}
-	for res := range o.Resources {
+	for _, res := range o.Resources.all() {
 		if res == from.String() || (bounced && from.Resourcepart() == "") {
 			if j, err := jid.Parse(res); err == nil {
 				g.xmppPresence(j, o.RoomJID, false, "", "")
@@ -805,15 +803,15 @@ func (g *gateway) leave(ctx context.Context, from, roomJID jid.JID, bounced bool
 		}
 	}
 	if bounced && from.Resourcepart() == "" {
-		o.Resources = map[string]bool{}
+		o.Resources = resourceSet{}
 	}
-	delete(o.Resources, res)
+	o.Resources.remove(res)
 	o.past = o.past.with(res, nil)
 	if !bounced {
 		g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), res,
 			g.xmppItem(r.id, o.Real, res), true, statusSelf))
 	}
-	if len(o.Resources) > 0 {
+	if o.Resources.len() > 0 {
 		g.store(ctx, r.id, o)
 		g.mu.Unlock()
 		return
@@ -863,7 +861,7 @@ func (g *gateway) say(ctx context.Context, from, roomJID jid.JID, id, origin str
 	var room matrix.RoomID
 	var o *occupant
 	for _, r := range g.rooms {
-		if x := r.occupants[real]; x != nil && x.RoomJID == roomJID.String() && x.Resources[from.String()] {
+		if x := r.occupants[real]; x != nil && x.RoomJID == roomJID.String() && x.Resources.has(from.String()) {
 			room, o = r.id, x
 			break
 		}
@@ -970,7 +968,7 @@ func (g *gateway) reflect(ctx context.Context, op intent.Op, ev matrix.EventID) 
 	}
 	r.live.add(ev, time.Time{}, build)
 	for _, o := range r.occupants {
-		for res := range o.Resources {
+		for _, res := range o.Resources.all() {
 			g.deliverMsg(ctx, o, res, ev, time.Time{}, build(o, res))
 		}
 	}
@@ -1021,7 +1019,7 @@ func (g *gateway) fromMatrixAt(ctx context.Context, room matrix.RoomID, sender m
 	}
 	r.live.add(ev, ts, build)
 	for _, o := range r.occupants {
-		for res := range o.Resources {
+		for _, res := range o.Resources.all() {
 			g.deliverMsg(ctx, o, res, ev, ts, build(o, res))
 		}
 	}

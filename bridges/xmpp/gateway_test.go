@@ -78,7 +78,7 @@ func TestJoinHoldsMatrixMessages(t *testing.T) {
 	r.loaded = true
 	r.members = map[matrix.UserID]*member{"@carol:localhost": {nick: "Carol", level: 100}}
 	o := &occupant{RoomJID: "room@matrix.test", Nick: "Alice", Real: "alice@x.org",
-		Resources: map[string]bool{"alice@x.org/r": true}, Puppet: "@_xmpp_alice=40x.org:localhost", joining: true}
+		Resources: newResourceSet("alice@x.org/r"), Puppet: "@_xmpp_alice=40x.org:localhost", joining: true}
 	r.occupants[o.Real] = o
 
 	g.fromMatrix(ctx, room, "@carol:localhost", "$e1", "said during the join", nil)
@@ -113,8 +113,8 @@ func TestSayAndReflect(t *testing.T) {
 	r := g.room(room)
 	r.loaded = true
 	for _, o := range []*occupant{
-		{RoomJID: "room@matrix.test", Nick: "Alice", Real: "alice@x.org", Resources: map[string]bool{"alice@x.org/r": true}, Puppet: "@_xmpp_alice=40x.org:localhost"},
-		{RoomJID: "room@matrix.test", Nick: "Bob", Real: "bob@x.org", Resources: map[string]bool{"bob@x.org/r": true}, Puppet: "@_xmpp_bob=40x.org:localhost"},
+		{RoomJID: "room@matrix.test", Nick: "Alice", Real: "alice@x.org", Resources: newResourceSet("alice@x.org/r"), Puppet: "@_xmpp_alice=40x.org:localhost"},
+		{RoomJID: "room@matrix.test", Nick: "Bob", Real: "bob@x.org", Resources: newResourceSet("bob@x.org/r"), Puppet: "@_xmpp_bob=40x.org:localhost"},
 	} {
 		r.occupants[o.Real] = o
 	}

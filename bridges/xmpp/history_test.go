@@ -200,7 +200,7 @@ func TestJoinSecondResourceGetsMissed(t *testing.T) {
 	r.loaded = true
 	r.members = map[matrix.UserID]*member{carol: {nick: "Carol"}}
 	r.occupants["alice@x.org"] = &occupant{RoomJID: roomJID, Nick: "Alice", Real: "alice@x.org",
-		Resources: map[string]bool{"alice@x.org/r1": true}, Puppet: alice}
+		Resources: newResourceSet("alice@x.org/r1"), Puppet: alice}
 	old := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	h.HS.Handle("GET /_matrix/client/v3/rooms/{room}/messages", func(w http.ResponseWriter, req *http.Request) {
 		// The message arrives while the join reads the history.

@@ -45,7 +45,7 @@ func (l *liveRing) add(ev matrix.EventID, ts time.Time, build func(o *occupant, 
 // comes after is sent to it at the end of its join. Only a resource
 // that is not one of o's yet needs it. Call with g.mu held.
 func (r *mucRoom) markJoin(o *occupant, res string) {
-	if o.Resources[res] {
+	if o.Resources.has(res) {
 		return
 	}
 	if o.liveFrom == nil {

@@ -75,7 +75,7 @@ func newMAMFixture(t *testing.T) *mamFixture {
 	r.loaded = true
 	r.members = map[matrix.UserID]*member{carol: {nick: "Carol"}}
 	r.occupants["alice@x.org"] = &occupant{RoomJID: f.roomJID, Nick: "Alice", Real: "alice@x.org",
-		Resources: map[string]bool{"alice@x.org/r": true}, Puppet: "@_xmpp_alice=40x.org:localhost"}
+		Resources: newResourceSet("alice@x.org/r"), Puppet: "@_xmpp_alice=40x.org:localhost"}
 	return f
 }
 

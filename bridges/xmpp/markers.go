@@ -148,7 +148,7 @@ func (m *Module) HandleMatrixReceipt(ctx context.Context, rc *bridges.Receipt) {
 		if o.joining {
 			continue
 		}
-		for res := range o.Resources {
+		for _, res := range o.Resources.all() {
 			g.enqueue(ctx, displayedStanza(nickJID(o.RoomJID, mb.nick), res, "groupchat", string(rc.EventID), occID))
 		}
 	}

@@ -102,7 +102,7 @@ func (g *gateway) kicked(ctx context.Context, room matrix.RoomID, p, sender matr
 			continue
 		}
 		how := g.removalOf(r, p, sender, c)
-		for res := range o.Resources {
+		for _, res := range o.Resources.all() {
 			g.enqueue(ctx, presenceStanza(nickJID(o.RoomJID, o.Nick), res, how.item(g.xmppItem(r.id, o.Real, res)), true,
 				append([]string{statusSelf}, how.codes()...)...))
 		}

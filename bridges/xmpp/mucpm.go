@@ -104,7 +104,7 @@ func (g *gateway) privateMessage(ctx context.Context, from, to jid.JID, id, orig
 	}
 	if other != nil {
 		// Both XMPP: relayed as a MUC service does.
-		for res := range other.Resources {
+		for _, res := range other.Resources.all() {
 			g.enqueue(ctx, privateStanza(nickJID(roomJID, o.Nick), res, id, in.text, nil))
 		}
 	}
@@ -127,7 +127,7 @@ func (g *gateway) occupantIn(from jid.JID, roomJID string) (*mucRoom, *occupant)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, r := range g.rooms {
-		if o := r.occupants[real]; o != nil && o.RoomJID == roomJID && o.Resources[from.String()] {
+		if o := r.occupants[real]; o != nil && o.RoomJID == roomJID && o.Resources.has(from.String()) {
 			return r, o
 		}
 	}
@@ -218,7 +218,7 @@ func (g *gateway) pmReply(ctx context.Context, real string, u matrix.UserID, ev 
 		if o == nil || o.RoomJID != roomJID || mb == nil {
 			continue
 		}
-		for res := range o.Resources {
+		for _, res := range o.Resources.all() {
 			g.deliver(ctx, o, privateStanza(nickJID(roomJID, mb.nick), res, string(ev), text, extra))
 		}
 		return true

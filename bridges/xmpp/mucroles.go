@@ -46,7 +46,7 @@ func (g *gateway) powerLevelsChanged(ctx context.Context, room matrix.RoomID, co
 			continue
 		}
 		for _, other := range r.occupants {
-			for res := range other.Resources {
+			for _, res := range other.Resources.all() {
 				item, codes, about := g.xmppItem(r.id, o.Real, o.Real), []string(nil), ""
 				if other == o {
 					item.JID, codes, about = res, []string{statusSelf}, res

@@ -33,7 +33,7 @@ func TestMatrixMemberPhotoHash(t *testing.T) {
 		http.NotFound(w, r)
 	})
 	h.HS.SetProfile("@carol:localhost", "avatar_url", "mxc://localhost/one")
-	bob := &occupant{RoomJID: "room@matrix.test", Nick: "Bob", Real: "bob@x.org", Resources: map[string]bool{"bob@x.org/r": true},
+	bob := &occupant{RoomJID: "room@matrix.test", Nick: "Bob", Real: "bob@x.org", Resources: newResourceSet("bob@x.org/r"),
 		Puppet: "@_xmpp_bob=40x.org:localhost", joining: true}
 	r.occupants[bob.Real] = bob
 	g.mu.Lock()

@@ -52,7 +52,7 @@ func (g *gateway) renameLocked(ctx context.Context, st *component.Stanza, from, 
 	show, status := presenceOf(st)
 	for _, other := range r.occupants {
 		item := g.xmppItem(r.id, o.Real, o.Real)
-		for res := range other.Resources {
+		for _, res := range other.Resources.all() {
 			var codes []string
 			it := item
 			if other == o {
@@ -65,7 +65,7 @@ func (g *gateway) renameLocked(ctx context.Context, st *component.Stanza, from, 
 	g.store(ctx, r.id, o)
 	for _, other := range r.occupants {
 		item := g.xmppItem(r.id, o.Real, o.Real)
-		for res := range other.Resources {
+		for _, res := range other.Resources.all() {
 			var codes []string
 			it := item
 			if other == o {

@@ -27,9 +27,9 @@ func nickRoom(t *testing.T, g *gateway) (matrix.RoomID, string) {
 	r.members = map[matrix.UserID]*member{"@carol:localhost": {nick: "Carol", level: 100}}
 	r.announced["@carol:localhost"] = true
 	for _, o := range []*occupant{
-		{RoomJID: roomJID, Nick: "Alice", Real: "alice@x.org", Resources: map[string]bool{"alice@x.org/r1": true, "alice@x.org/r2": true},
+		{RoomJID: roomJID, Nick: "Alice", Real: "alice@x.org", Resources: newResourceSet("alice@x.org/r1", "alice@x.org/r2"),
 			Puppet: "@_xmpp_alice=40x.org:localhost"},
-		{RoomJID: roomJID, Nick: "Bob", Real: "bob@x.org", Resources: map[string]bool{"bob@x.org/r": true}, Puppet: "@_xmpp_bob=40x.org:localhost"},
+		{RoomJID: roomJID, Nick: "Bob", Real: "bob@x.org", Resources: newResourceSet("bob@x.org/r"), Puppet: "@_xmpp_bob=40x.org:localhost"},
 	} {
 		r.occupants[o.Real] = o
 	}

@@ -160,7 +160,7 @@ func TestMatrixNickClash(t *testing.T) {
 	// does not take the nick while the members are read.
 	g.mu.Lock()
 	r.occupants["dan@x.org"] = &occupant{RoomJID: roomJID, Nick: "Carol", Real: "dan@x.org", joining: true,
-		Resources: map[string]bool{"dan@x.org/r": true}, Puppet: "@_xmpp_dan=40x.org:localhost"}
+		Resources: newResourceSet("dan@x.org/r"), Puppet: "@_xmpp_dan=40x.org:localhost"}
 	g.settleLocked(ctx, r)
 	delete(r.occupants, "dan@x.org")
 	g.mu.Unlock()

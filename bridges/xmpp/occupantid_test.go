@@ -58,9 +58,9 @@ func TestOccupantIDOnStanzas(t *testing.T) {
 	r := g.room(room)
 	r.loaded = true
 	r.members = map[matrix.UserID]*member{"@carol:localhost": {nick: "Carol", level: 100}}
-	bob := &occupant{RoomJID: "room@matrix.test", Nick: "Bob", Real: "bob@x.org", Resources: map[string]bool{"bob@x.org/r": true},
+	bob := &occupant{RoomJID: "room@matrix.test", Nick: "Bob", Real: "bob@x.org", Resources: newResourceSet("bob@x.org/r"),
 		Puppet: "@_xmpp_bob=40x.org:localhost"}
-	alice := &occupant{RoomJID: "room@matrix.test", Nick: "Alice", Real: "alice@x.org", Resources: map[string]bool{"alice@x.org/r": true},
+	alice := &occupant{RoomJID: "room@matrix.test", Nick: "Alice", Real: "alice@x.org", Resources: newResourceSet("alice@x.org/r"),
 		Puppet: "@_xmpp_alice=40x.org:localhost", joining: true}
 	r.occupants[bob.Real], r.occupants[alice.Real] = bob, alice
 	g.mu.Lock()

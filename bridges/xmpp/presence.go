@@ -252,7 +252,7 @@ func (g *gateway) occupantUpdate(ctx context.Context, r *mucRoom, o *occupant, f
 			item.JID, codes = from.String(), []string{statusSelf}
 		}
 		b := occupantPresenceStanza(nickJID(other.RoomJID, o.Nick), "", item, show, status, codes...)
-		for res := range other.Resources {
+		for _, res := range other.Resources.all() {
 			g.deliver(ctx, other, withTo(b, res))
 		}
 	}

@@ -206,8 +206,8 @@ func TestOccupantPresence(t *testing.T) {
 	r.loaded = true
 	r.members = map[matrix.UserID]*member{carol: {nick: "Carol"}}
 	r.announced = map[matrix.UserID]bool{carol: true}
-	alice := &occupant{RoomJID: "room@matrix.test", Nick: "Alice", Real: "alice@x.org", Resources: map[string]bool{"alice@x.org/r": true}, Puppet: alicePuppet}
-	bob := &occupant{RoomJID: "room@matrix.test", Nick: "Bob", Real: "bob@x.org", Resources: map[string]bool{"bob@x.org/r": true}, Puppet: "@_xmpp_bob=40x.org:localhost"}
+	alice := &occupant{RoomJID: "room@matrix.test", Nick: "Alice", Real: "alice@x.org", Resources: newResourceSet("alice@x.org/r"), Puppet: alicePuppet}
+	bob := &occupant{RoomJID: "room@matrix.test", Nick: "Bob", Real: "bob@x.org", Resources: newResourceSet("bob@x.org/r"), Puppet: "@_xmpp_bob=40x.org:localhost"}
 	r.occupants[alice.Real], r.occupants[bob.Real] = alice, bob
 	g.mu.Lock()
 	g.occupantUpdate(ctx, r, alice, jid.MustParse("alice@x.org/r"), "dnd", "meeting")

@@ -113,7 +113,7 @@ func (g *gateway) occupantOf(from, roomJID jid.JID) (actor, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, r := range g.rooms {
-		if o := r.occupants[real]; o != nil && o.RoomJID == roomJID.String() && o.Resources[from.String()] {
+		if o := r.occupants[real]; o != nil && o.RoomJID == roomJID.String() && o.Resources.has(from.String()) {
 			return actor{room: r.id, roomJID: o.RoomJID, from: from, real: real, nick: o.Nick, puppet: o.Puppet}, true
 		}
 	}

@@ -93,7 +93,7 @@ func (g *gateway) broadcast(ctx context.Context, room matrix.RoomID, from func(r
 		return
 	}
 	for _, o := range r.occupants {
-		for res := range o.Resources {
+		for _, res := range o.Resources.all() {
 			g.deliverMsg(ctx, o, res, matrix.EventID(m.StanzaID), time.Time{}, relStanza(from(o.RoomJID), res, o.RoomJID, m))
 		}
 	}

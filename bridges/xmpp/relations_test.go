@@ -37,8 +37,8 @@ func relGateway(t *testing.T) (*Module, *gateway, *bridgetest.Host) {
 	r.members = map[matrix.UserID]*member{"@carol:localhost": {nick: "Carol", level: 100}}
 	r.announced = map[matrix.UserID]bool{"@carol:localhost": true}
 	for _, o := range []*occupant{
-		{RoomJID: relMUC, Nick: "Alice", Real: "alice@x.org", Resources: map[string]bool{aliceFull: true}, Puppet: alicePup},
-		{RoomJID: relMUC, Nick: "Bob", Real: "bob@x.org", Resources: map[string]bool{"bob@x.org/r": true}, Puppet: bobPup},
+		{RoomJID: relMUC, Nick: "Alice", Real: "alice@x.org", Resources: newResourceSet(aliceFull), Puppet: alicePup},
+		{RoomJID: relMUC, Nick: "Bob", Real: "bob@x.org", Resources: newResourceSet("bob@x.org/r"), Puppet: bobPup},
 	} {
 		r.occupants[o.Real] = o
 	}

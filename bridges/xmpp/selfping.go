@@ -61,7 +61,7 @@ func (g *gateway) selfPing(from, to jid.JID) (cond string) {
 		if o == nil || o.RoomJID != roomJID {
 			continue
 		}
-		if !o.Resources[from.String()] || o.joining {
+		if !o.Resources.has(from.String()) || o.joining {
 			return "not-acceptable"
 		}
 		if o.Nick == nick || r.nickTaken(nick, real) != "" {

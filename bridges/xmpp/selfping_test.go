@@ -20,7 +20,7 @@ func TestSelfPing(t *testing.T) {
 	r := g.room(matrix.RoomID("!r:localhost"))
 	r.members = map[matrix.UserID]*member{"@carol:localhost": {nick: "Carol"}}
 	r.occupants["alice@x.org"] = &occupant{RoomJID: `#r\3alocalhost@matrix.test`, Nick: "Alice", Real: "alice@x.org",
-		Resources: map[string]bool{"alice@x.org/r": true}}
+		Resources: newResourceSet("alice@x.org/r")}
 	room := `#r\3alocalhost@matrix.test`
 	for i, c := range []struct {
 		from, to, typ string
