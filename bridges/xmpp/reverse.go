@@ -93,6 +93,10 @@ type revPortal struct {
 	// users typing, as last told.
 	typing   map[matrix.UserID]time.Time
 	mxTyping map[matrix.UserID]bool
+	// modNS is the XEP-0425 namespace the MUC advertised ("" for none)
+	// when its disco#info was read at modAt (reverse_moderation.go).
+	modNS string
+	modAt time.Time
 }
 
 // reverse holds the reverse portals.
@@ -487,7 +491,8 @@ func (rv *reverse) edit(ctx context.Context, rp *revPortal, sender matrix.UserID
 // gave the message (the current form) and by its origin-id, the event ID
 // (the old form with fastening), like a message (held during a join,
 // reported when it cannot go). Redactions of other people's messages
-// (moderation) and of anything else are not bridged: ErrUnsupported.
+// are moderation (reverse_moderation.go); of anything else they are not
+// bridged: ErrUnsupported.
 func (rv *reverse) redact(ctx context.Context, rp *revPortal, r *bridges.Redaction) error {
 	if r.TargetRemote != nil {
 		if target, u, _, ok := parseReactionRemoteID(r.TargetRemote.Remote.ID); ok && u == r.Event.Sender {
@@ -500,8 +505,11 @@ func (rv *reverse) redact(ctx context.Context, rp *revPortal, r *bridges.Redacti
 		rv.log.Info("xmpp: could not read a redacted event", "room", rp.room, "event", r.Target, "err", err)
 		return nil
 	}
-	if ev.Sender != r.Event.Sender || ev.Type != matrix.EventMessage || ev.StateKey != nil {
+	if ev.Type != matrix.EventMessage || ev.StateKey != nil {
 		return bridges.ErrUnsupported
+	}
+	if ev.Sender != r.Event.Sender {
+		return rv.moderate(ctx, rp, r) // reverse_moderation.go
 	}
 	id := string(r.Target)
 	if sid := rv.sidOf(ctx, r.Target); sid != "" {

@@ -70,6 +70,9 @@ type mucClient struct {
 	prev string
 	// sent are the latest messages sent, oldest first (see maxSent).
 	sent []heldMessage
+	// role is the occupant's role as the MUC last told it (XEP-0045:
+	// "moderator" may moderate messages).
+	role string
 }
 
 // remember records a message the client sent.
@@ -205,6 +208,9 @@ func (c *mucClient) onSelf(p mucPresence) clientStep {
 	// Available with 110: joined (the nick may be the service's, 210).
 	if p.Nick != "" {
 		c.nick = p.Nick
+	}
+	if p.Role != "" {
+		c.role = p.Role
 	}
 	if c.state == clientJoined {
 		c.prev = ""

@@ -212,7 +212,18 @@ func (rv *reverse) message(ctx context.Context, rp *revPortal, st *component.Sta
 			rv.log.Warn("xmpp: could not queue a topic", "room", rp.room, "err", err)
 		}
 		return
-	case nick == "" || (m.Body == "" && m.Retract == "" && !m.HasReactions):
+	case nick == "":
+		// The room's own message: a moderation announcement is taken
+		// from one occupant's copy, unless one of the bridge's
+		// occupants moderated (the event is redacted already).
+		mod, ok := parseModerated(st.Inner, rp.muc)
+		take := ok && rp.listener() == c && (mod.nick == "" || !rp.ours(mod.nick))
+		rv.mu.Unlock()
+		if take {
+			rv.moderated(ctx, rp, mod) // reverse_moderation.go
+		}
+		return
+	case m.Body == "" && m.Retract == "" && !m.HasReactions:
 		state := chatState(st)
 		listener := rp.listener() == c
 		rv.mu.Unlock()

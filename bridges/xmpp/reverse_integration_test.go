@@ -44,7 +44,9 @@ import (
 // restart the Matrix user is in the MUC again and what was said meanwhile
 // reaches Matrix from the archive. After a restart of Prosody, the Matrix
 // user's occupant joins the (persistent) MUC again and their messages reach
-// it. Leaving the Matrix room leaves the MUC. Another Matrix user kicked by
+// it. A moderator's redaction of someone else's message, in a MUC without
+// XEP-0425 moderation (Prosody here), gets the "not bridged" notice.
+// Leaving the Matrix room leaves the MUC. Another Matrix user kicked by
 // the MUC's owner gets a notice, is not joined again and gets a not-
 // delivered notice for their next message. In a MUC that hides real JIDs
 // the puppets are of occupant JIDs; a MUC that does not exist has no alias.
@@ -264,6 +266,49 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "urn:xmpp:message-retract:1")
 	}); !strings.Contains(retr.XML, `id="`+string(mine)+`"`) {
 		t.Errorf("carol's retraction does not name her message: %s", retr.XML)
+	}
+
+	// Moderation: alice makes carol's occupant a moderator; carol's
+	// redaction of alice's message asks the MUC's disco#info, and
+	// Prosody (without mod_muc_moderation) advertises no XEP-0425, so
+	// the room is told deletions are not bridged.
+	if r, err := alice.IQ(ctx, "mod1", `<iq type='set' id='mod1' to='`+muc+`'><query xmlns='http://jabber.org/protocol/muc#admin'>`+
+		`<item nick='Carol[m]' role='moderator'/></query></iq>`); err != nil || r.Type != "result" {
+		t.Fatalf("carol made a moderator: %v %s", err, r.XML)
+	}
+	// On Matrix carol needs the power to redact others' events.
+	bot := integration.NewClient(s.HS.URL(), "@causeway:localhost", s.Reg.ASToken)
+	raw, err := bot.StateEvent(ctx, room, matrix.EventPowerLevels, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pl map[string]any
+	if err := json.Unmarshal(raw, &pl); err != nil {
+		t.Fatal(err)
+	}
+	plUsers, _ := pl["users"].(map[string]any)
+	if plUsers == nil {
+		plUsers = map[string]any{}
+	}
+	plUsers["@carol:localhost"] = 50
+	pl["users"] = plUsers
+	if _, err := bot.SendState(ctx, room, matrix.EventPowerLevels, "", pl); err != nil {
+		t.Fatal(err)
+	}
+	send(alice, `<message to='`+muc+`' type='groupchat' id='sp1'><body>spam from xmpp</body></message>`)
+	spam, err := carol.WaitForMessage(ctx, room, "spam from xmpp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.Redact(ctx, room, spam.ID, "spam"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.WaitForEvent(ctx, func(e *matrix.Event) bool {
+		var c matrix.MessageContent
+		return e.RoomID == room && e.Type == matrix.EventMessage && json.Unmarshal(e.Content, &c) == nil &&
+			c.MsgType == matrix.MsgNotice && strings.Contains(c.Body, "Deletions are not bridged to XMPP")
+	}); err != nil {
+		t.Fatalf("the notice about a moderation the MUC does not support: %v", err)
 	}
 
 	// Reactions both ways, naming messages by their stanza-ids: alice's

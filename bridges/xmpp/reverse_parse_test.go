@@ -87,6 +87,8 @@ func FuzzReverseParsers(f *testing.F) {
 		conflictPresence("Carol"),
 		`<message from='lounge@conference.x.org/A' type='groupchat'><body>x</body><subject>t</subject><delay xmlns='urn:xmpp:delay' stamp='bad'/></message>`,
 		`<message from='lounge@conference.x.org'><result xmlns='urn:xmpp:mam:2' queryid='q1'><forwarded/></result></message>`,
+		`<message from='lounge@conference.x.org' type='groupchat'><retract xmlns='urn:xmpp:message-retract:1' id='s1'>` +
+			`<moderated xmlns='urn:xmpp:message-moderate:1' by='lounge@conference.x.org/M'/><reason>r</reason></retract></message>`,
 	} {
 		f.Add(seed)
 	}
@@ -97,6 +99,9 @@ func FuzzReverseParsers(f *testing.F) {
 		}
 		_ = parseMUCPresence(st, from)
 		_ = parseMUCMessage(st, from.Bare().String())
+		if m, ok := parseModerated(st.Inner, from.Bare().String()); ok && m.target == "" {
+			t.Fatal("a moderation naming no message")
+		}
 		rv := &reverse{mam: map[string]*mamCollect{}}
 		col := &mamCollect{muc: from.String()}
 		rv.mam["q1"] = col
