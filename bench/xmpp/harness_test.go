@@ -214,6 +214,7 @@ func (c *childProc) drain(limit time.Duration) drained {
 }
 
 // heapProfile writes the bridge's live heap to $BENCH_XMPP_HEAPPROFILE/name.pprof
+// (and its goroutines to name.goroutines.txt)
 // when that directory is set.
 func (c *childProc) heapProfile(name string) {
 	c.t.Helper()

@@ -220,3 +220,58 @@ func countMarks(data []byte, keep int, marks [][]byte) int64 {
 	}
 	return k
 }
+
+// iqAttr finds an attribute of the IQ start tags iqRefuser reads.
+var iqAttr = regexp.MustCompile(`\s(type|id|from|to)=(?:'([^']*)'|"([^"]*)")`)
+
+// iqRefuser answers the IQ requests (get and set) sent to the load
+// generator's users with a service-unavailable error, as their servers
+// would for a user without the feature asked for, so that the bridge does
+// not wait out its IQ timeout for each of them (it asks every new
+// occupant for its PEP avatar, for one). It reads the raw stream in the
+// chunks OnData gives, which may split a start tag.
+type iqRefuser struct {
+	send func(raw string) // writes and flushes one stanza
+	tail []byte           // an unfinished start tag from the last chunk
+}
+
+// feed reads one chunk of the stream.
+func (a *iqRefuser) feed(data []byte) {
+	buf := append(a.tail, data...)
+	a.tail = nil
+	for {
+		i := bytes.Index(buf, []byte("<iq "))
+		if i < 0 {
+			if k := bytes.LastIndexByte(buf, '<'); k >= 0 && len(buf)-k < len("<iq ") {
+				a.tail = append([]byte(nil), buf[k:]...) // "<", "<i" or "<iq"
+			}
+			return
+		}
+		j := bytes.IndexByte(buf[i:], '>')
+		if j < 0 {
+			a.tail = append([]byte(nil), buf[i:]...)
+			return
+		}
+		attrs := map[string]string{}
+		for _, m := range iqAttr.FindAllSubmatch(buf[i:i+j], -1) {
+			attrs[string(m[1])] = string(m[2]) + string(m[3])
+		}
+		if t := attrs["type"]; t == "get" || t == "set" {
+			a.send(fmt.Sprintf(`<iq type='error' id='%s' from='%s' to='%s'><error type='cancel'>`+
+				`<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
+				attrs["id"], attrs["to"], attrs["from"]))
+		}
+		buf = buf[i+j+1:]
+	}
+}
+
+// RefuseIQs makes the component answer every IQ request it receives with
+// a service-unavailable error (iqRefuser). It takes the place of OnData.
+func (c *Component) RefuseIQs() {
+	a := &iqRefuser{send: func(raw string) {
+		if c.Send(raw) == nil {
+			_ = c.Flush()
+		}
+	}}
+	c.OnData(a.feed)
+}

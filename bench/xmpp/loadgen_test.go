@@ -39,3 +39,23 @@ func BenchmarkOccupantFloor(b *testing.B) {
 		})
 	}
 }
+
+// TestIQRefuser checks that the load generator answers IQ requests split
+// across reads, with the addresses swapped and the id kept, and leaves
+// results, errors and other stanzas alone.
+func TestIQRefuser(t *testing.T) {
+	var sent []string
+	a := &iqRefuser{send: func(raw string) { sent = append(sent, raw) }}
+	stream := `<presence from='r@b/n' to='u1@l/r'/><iq type='get' id='a1' from='b.x' to="u1@l/r"><pubsub/></iq>` +
+		`<iq type='result' id='a2' from='b.x' to='u2@l'/><i`
+	a.feed([]byte(stream[:60]))
+	a.feed([]byte(stream[60:]))
+	a.feed([]byte(`q id='a3' to='u3@l' type='set' from='b.x'><query/></iq>`))
+	want := []string{
+		`<iq type='error' id='a1' from='u1@l/r' to='b.x'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
+		`<iq type='error' id='a3' from='u3@l' to='b.x'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
+	}
+	if len(sent) != len(want) || sent[0] != want[0] || sent[1] != want[1] {
+		t.Fatalf("answers:\n%q\nwant\n%q", sent, want)
+	}
+}
