@@ -129,6 +129,9 @@ func (m *Module) HandleMatrixReceipt(ctx context.Context, rc *bridges.Receipt) {
 	if m.gw == nil || !m.gw.matrixOccupant(rc.UserID) {
 		return
 	}
+	if m.rev != nil && m.rev.receipt(ctx, rc) { // reverse portals: reverse_markers.go
+		return
+	}
 	g := m.gw
 	if g.dmReceipt(ctx, rc) { // 1:1 chats: dm_relations.go
 		return

@@ -97,6 +97,9 @@ type revPortal struct {
 	// when its disco#info was read at modAt (reverse_moderation.go).
 	modNS string
 	modAt time.Time
+	// marks paces the Matrix users' displayed markers
+	// (reverse_markers.go).
+	marks map[matrix.UserID]*markerPace
 }
 
 // reverse holds the reverse portals.

@@ -224,11 +224,17 @@ func (rv *reverse) message(ctx context.Context, rp *revPortal, st *component.Sta
 		}
 		return
 	case m.Body == "" && m.Retract == "" && !m.HasReactions:
-		state := chatState(st)
+		state, marked := chatState(st), displayedID(st)
 		listener := rp.listener() == c
 		rv.mu.Unlock()
-		if state != "" && nick != "" && listener { // one copy of what has no stanza-id
+		if !listener { // one copy of what has no stanza-id
+			return
+		}
+		if state != "" {
 			rv.chatState(ctx, rp, nick, state)
+		}
+		if marked != "" {
+			rv.displayedFromMUC(ctx, rp, nick, marked) // reverse_markers.go
 		}
 		return
 	}

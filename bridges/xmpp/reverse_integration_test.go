@@ -46,6 +46,7 @@ import (
 // user's occupant joins the (persistent) MUC again and their messages reach
 // it. A moderator's redaction of someone else's message, in a MUC without
 // XEP-0425 moderation (Prosody here), gets the "not bridged" notice.
+// Displayed markers and read receipts cross both ways.
 // Leaving the Matrix room leaves the MUC. Another Matrix user kicked by
 // the MUC's owner gets a notice, is not joined again and gets a not-
 // delivered notice for their next message. In a MUC that hides real JIDs
@@ -342,6 +343,23 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "urn:xmpp:reactions:0")
 	}); !strings.Contains(rx.XML, `id="`+sidOf(liveRefl.XML)+`"`) || !strings.Contains(rx.XML, "🎉") {
 		t.Errorf("carol's reaction: %s", rx.XML)
+	}
+
+	// Markers both ways, by stanza-id: alice's displayed marker of
+	// carol's message is her puppet's read receipt; carol's read receipt
+	// of alice's live message is a displayed marker from her occupant.
+	send(alice, `<message to='`+muc+`' type='groupchat' id='dm1'><displayed xmlns='urn:xmpp:chat-markers:0' id='`+sidOf(got.XML)+`'/></message>`)
+	if _, err := carol.WaitForEvent(ctx, func(e *matrix.Event) bool {
+		var c map[matrix.EventID]map[string]map[matrix.UserID]any
+		return e.RoomID == room && e.Type == matrix.EventReceipt && json.Unmarshal(e.Content, &c) == nil && c[ev]["m.read"][alicePuppet] != nil
+	}); err != nil {
+		t.Fatalf("alice's marker as a read receipt: %v", err)
+	}
+	matrixPut(ctx, t, carol, http.MethodPost, "/rooms/"+url.PathEscape(string(room))+"/receipt/m.read/"+url.PathEscape(string(live.ID)), `{}`)
+	if mk := wait(alice, "carol's displayed marker", func(s integration.XMPPStanza) bool {
+		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "<displayed")
+	}); !strings.Contains(mk.XML, `id="`+sidOf(liveRefl.XML)+`"`) || strings.Contains(mk.XML, "<body") {
+		t.Errorf("carol's marker: %s", mk.XML)
 	}
 
 	// Replies both ways: carol's Matrix reply reaches XMPP as an XEP-0461
