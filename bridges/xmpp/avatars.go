@@ -200,7 +200,10 @@ func (g *gateway) routeVCard(st *component.Stanza, from, to jid.JID) bool {
 	}
 	u, ok := contactOf(to)
 	switch {
-	case ok && to.Resourcepart() == "":
+	case ok && (to.Resourcepart() == "" || to.Resourcepart() == occupantResource):
+		// A Matrix user's JID, or their occupant's in an existing MUC
+		// (reverse_avatars.go), which such MUCs may ask in the name of
+		// a client asking the occupant's vCard.
 	case isRoomJID(to) && to.Resourcepart() != "":
 		var real jid.JID
 		u, real = g.occupantByNick(to)

@@ -101,7 +101,9 @@ func TestVCardOfMatrixUsers(t *testing.T) {
 		poll.Until(t, "the vCard answer", 5*time.Second, func() bool { q = queued(t, h); return len(q) > before })
 		return true, q[len(q)-1]
 	}
-	for _, to := range []string{`carol\3alocalhost@matrix.test`, room + "/Carol"} {
+	// Her JID, her nick in a hosted room, and her occupant JID in an
+	// existing MUC (which such a MUC asks for a client).
+	for _, to := range []string{`carol\3alocalhost@matrix.test`, room + "/Carol", `carol\3alocalhost@matrix.test/` + occupantResource} {
 		taken, got := ask(to, "get")
 		var card struct {
 			XMLName xml.Name `xml:"iq"`

@@ -78,21 +78,30 @@ func (g *gateway) matrixPhotoLookup(ctx context.Context, u matrix.UserID) {
 		g.notifyAvatar(ctx, u, photo) // XEP-0084 subscribers (pepserve.go)
 		g.mu.Lock()
 	}
-	defer g.mu.Unlock()
 	old := g.mxPhotos[u]
 	g.mxPhotos[u] = mxPhoto{done: true, hash: hash}
-	if old.done && old.hash == hash || !old.done && hash == "" {
-		return
-	}
-	for _, r := range g.rooms {
-		mb := r.members[u]
-		if mb == nil || !r.announced[u] {
-			continue
+	if !(old.done && old.hash == hash || !old.done && hash == "") {
+		for _, r := range g.rooms {
+			mb := r.members[u]
+			if mb == nil || !r.announced[u] {
+				continue
+			}
+			g.toOthers(ctx, r, nil, func(o *occupant) []byte {
+				return g.memberPresence(r.id, nickJID(o.RoomJID, mb.nick), "", u, mb)
+			})
 		}
-		g.toOthers(ctx, r, nil, func(o *occupant) []byte {
-			return g.memberPresence(r.id, nickJID(o.RoomJID, mb.nick), "", u, mb)
-		})
 	}
+	g.mu.Unlock()
+	if g.m.rev != nil {
+		g.m.rev.photoChanged(ctx, u, g.matrixPhotoOf(u)) // occupants in existing MUCs (reverse_avatars.go)
+	}
+}
+
+// matrixPhotoOf is matrixPhoto for callers that do not hold g.mu.
+func (g *gateway) matrixPhotoOf(u matrix.UserID) *string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.matrixPhoto(u)
 }
 
 // memberAvatarChanged follows a Matrix member event whose avatar may

@@ -193,10 +193,25 @@ func (rv *reverse) load(ctx context.Context) error {
 // them any more; a MUC that still does answers with the occupant list
 // and the self-presence again. Messages from Matrix are held until it.
 func (rv *reverse) rejoin(ctx context.Context) {
+	// The avatar hashes first: g.mu is never taken under rv.mu.
+	users := map[matrix.UserID]*string{}
+	rv.mu.Lock()
+	for _, rp := range rv.byRoom {
+		for u := range rp.clients {
+			users[u] = nil
+		}
+	}
+	rv.mu.Unlock()
+	for u := range users {
+		users[u] = rv.g.matrixPhotoOf(u)
+	}
 	var out [][]byte
 	rv.mu.Lock()
 	for _, rp := range rv.byRoom {
-		for _, c := range rp.clients {
+		for u, c := range rp.clients {
+			if c.photo == nil {
+				c.photo = users[u]
+			}
 			if c.state != clientGone {
 				out = append(out, c.join())
 			}
@@ -321,6 +336,10 @@ func (rv *reverse) membership(ctx context.Context, rp *revPortal, u matrix.UserI
 	if !rv.g.matrixOccupant(u) {
 		return
 	}
+	var photo *string
+	if c.Membership == "join" {
+		photo = rv.g.matrixPhotoOf(u) // reverse_avatars.go; looked up the first time
+	}
 	rv.mu.Lock()
 	cl := rp.clients[u]
 	if c.Membership == "join" {
@@ -328,6 +347,7 @@ func (rv *reverse) membership(ctx context.Context, rp *revPortal, u matrix.UserI
 			// A profile change: a new displayname is a new nick.
 			b := cl.rename(rv.g.nickOf(u, c.Displayname))
 			rv.mu.Unlock()
+			rv.g.memberAvatarChanged(u, c) // perhaps a new avatar: its hash again (reverse_avatars.go)
 			if b != nil {
 				rv.storeClient(ctx, rp.room, u, cl)
 				rv.g.enqueue(ctx, b)
@@ -340,6 +360,7 @@ func (rv *reverse) membership(ctx context.Context, rp *revPortal, u matrix.UserI
 			rv.log.Warn("xmpp: no JID for a Matrix user", "user", u, "err", err)
 			return
 		}
+		cl.photo = photo
 		b := cl.join()
 		rv.mu.Unlock()
 		rv.storeClient(ctx, rp.room, u, cl)

@@ -73,6 +73,11 @@ type mucClient struct {
 	// role is the occupant's role as the MUC last told it (XEP-0045:
 	// "moderator" may moderate messages).
 	role string
+	// photo is the XEP-0153 hash of the Matrix user's avatar its
+	// presences carry (nil: none known, no element).
+	photo *string
+	// show and status are the availability last told (availability).
+	show, status string
 }
 
 // remember records a message the client sent.
@@ -131,8 +136,8 @@ type clientStep struct {
 // history is asked for: the portal gets the room's history from MAM.
 func (c *mucClient) join() []byte {
 	c.state = clientJoining
-	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + c.nick,
-		X: &mucJoinX{History: &mucHistory{MaxStanzas: "0"}}})
+	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + c.nick, Show: c.show, Status: c.status,
+		X: &mucJoinX{History: &mucHistory{MaxStanzas: "0"}}, Avatar: c.avatar()})
 }
 
 // rename starts a nick change of a joined client to nick and returns
@@ -147,16 +152,41 @@ func (c *mucClient) rename(nick string) []byte {
 		return nil
 	}
 	c.prev, c.base, c.nick, c.tries = c.nick, nick, nick, 0
-	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + nick})
+	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + nick, Show: c.show, Status: c.status, Avatar: c.avatar()})
 }
 
 // availability returns the presence that tells the MUC the Matrix
 // user's show and status (XEP-0045 §7.7), or nil while not joined.
 func (c *mucClient) availability(show, status string) []byte {
+	c.show, c.status = show, status
 	if c.state != clientJoined {
 		return nil
 	}
-	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + c.nick, Show: show, Status: status})
+	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + c.nick, Show: show, Status: status, Avatar: c.avatar()})
+}
+
+// setPhoto keeps the Matrix user's avatar hash (nil: none) and returns
+// the presence that tells the MUC a new one, or nil when nothing
+// changed or the client is not joined.
+func (c *mucClient) setPhoto(hash *string) []byte {
+	if (c.photo == nil) == (hash == nil) && (hash == nil || *c.photo == *hash) {
+		return nil
+	}
+	c.photo = hash
+	if c.state != clientJoined {
+		return nil
+	}
+	return mustMarshal(joinPresence{From: c.self, To: c.muc + "/" + c.nick, Show: c.show, Status: c.status, Avatar: c.avatar()})
+}
+
+// avatar is the vCard-update element of the client's presences: the
+// hash, or an empty photo (XEP-0153: no avatar) once a hash is known to
+// be none; nil while nothing is known.
+func (c *mucClient) avatar() *vcardUpdateEl {
+	if c.photo == nil {
+		return nil
+	}
+	return &vcardUpdateEl{Photo: *c.photo}
 }
 
 // leave returns the unavailable presence that ends the occupancy.
@@ -384,6 +414,8 @@ type joinPresence struct {
 	Show    string    `xml:"show,omitempty"`
 	Status  string    `xml:"status,omitempty"`
 	X       *mucJoinX `xml:"x"`
+	// Avatar is the XEP-0153 photo hash (vcard-temp:x:update).
+	Avatar *vcardUpdateEl `xml:"vcard-temp:x:update x,omitempty"`
 }
 
 type mucJoinX struct {

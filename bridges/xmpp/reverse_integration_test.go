@@ -46,7 +46,8 @@ import (
 // user's occupant joins the (persistent) MUC again and their messages reach
 // it. A moderator's redaction of someone else's message, in a MUC without
 // XEP-0425 moderation (Prosody here), gets the "not bridged" notice.
-// Displayed markers and read receipts cross both ways.
+// Displayed markers and read receipts cross both ways. The Matrix user's
+// new avatar is in her occupant's presence (XEP-0153 hash) and vCard.
 // Leaving the Matrix room leaves the MUC. Another Matrix user kicked by
 // the MUC's owner gets a notice, is not joined again and gets a not-
 // delivered notice for their next message. In a MUC that hides real JIDs
@@ -360,6 +361,26 @@ func TestIntegrationXMPPReversePortal(t *testing.T) {
 		return s.Name == "message" && s.From == occ && strings.Contains(s.XML, "<displayed")
 	}); !strings.Contains(mk.XML, `id="`+sidOf(liveRefl.XML)+`"`) || strings.Contains(mk.XML, "<body") {
 		t.Errorf("carol's marker: %s", mk.XML)
+	}
+
+	// Carol's Matrix avatar: her occupant's presence goes again with its
+	// XEP-0153 hash, and the vCard of her occupant has the image.
+	carolPic := []byte("GIF89a carol's avatar in a portal")
+	var up struct {
+		ContentURI string `json:"content_uri"`
+	}
+	if err := json.Unmarshal(matrixDo(ctx, t, carol, http.MethodPost, "/_matrix/media/v3/upload?filename=c.gif", "image/gif", carolPic), &up); err != nil {
+		t.Fatal(err)
+	}
+	matrixPut(ctx, t, carol, http.MethodPut, "/profile/"+url.PathEscape(string(carol.UserID))+"/avatar_url",
+		`{"avatar_url":"`+up.ContentURI+`"}`)
+	carolSum := sha1.Sum(carolPic)
+	wait(alice, "carol's presence with her photo hash", func(s integration.XMPPStanza) bool {
+		return s.Name == "presence" && s.From == occ && strings.Contains(s.XML, hex.EncodeToString(carolSum[:])+"</photo>")
+	})
+	if r, err := alice.IQ(ctx, "cv1", `<iq type='get' id='cv1' to='`+occ+`'><vCard xmlns='vcard-temp'/></iq>`); err != nil || r.Type != "result" ||
+		!strings.Contains(r.XML, base64.StdEncoding.EncodeToString(carolPic)) {
+		t.Errorf("the vCard of carol's occupant: %v %s", err, r.XML)
 	}
 
 	// Replies both ways: carol's Matrix reply reaches XMPP as an XEP-0461
