@@ -36,7 +36,8 @@ import (
 // occKeyPrefix + room + "/" + bare JID) so that a restart keeps them in
 // the room; their resources that bounce errors are removed, so a client
 // that vanished while the bridge was down leaves no ghost once the room
-// writes to it. The Matrix members are read again from the homeserver on
+// writes to it or the check at the start of each component session
+// finds it gone (ghostcheck.go). The Matrix members are read again from the homeserver on
 // every join and on the first event after a restart.
 
 const (
@@ -135,6 +136,8 @@ type gateway struct {
 	// dmBotFailed: direct chats the bot could not be brought into since
 	// the start, under mu (not tried again per message; dm.go).
 	dmBotFailed map[matrix.RoomID]bool
+	// ghosts: the check of occupants' clients in progress (ghostcheck.go).
+	ghosts ghostChecks
 }
 
 func newGateway(m *Module, h bridges.Host) (*gateway, error) {

@@ -141,7 +141,10 @@ func (m *Module) Start(ctx context.Context, h bridges.Host) error {
 		Queue:          q,
 		Rooms:          m.rooms,
 		Gateway:        m.gw,
-		OnSession:      func(ctx context.Context) { m.rev.rejoin(ctx) }, // reverse.go
+		OnSession: func(ctx context.Context) {
+			m.rev.rejoin(ctx)     // reverse.go
+			m.gw.checkGhosts(ctx) // ghostcheck.go
+		},
 	})
 	if err := m.rev.load(ctx); err != nil {
 		return err
